@@ -1,0 +1,11 @@
+"""Train and evaluate STEPmi on the miRNA-target panel against the baselines.
+
+    python -m mirna.STEPmi_train_test [--config configs/mirna.yaml] [--data CSV] [--out DIR]
+        [--seed N] [--seeds N] [--epochs N] [--protocol chronological|paper] [--device cpu|cuda]
+"""
+import sys
+
+from step.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(None, "python -m mirna.STEPmi_train_test", "configs/mirna.yaml", "STEPmi"))

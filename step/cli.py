@@ -1,0 +1,58 @@
+"""Command line shared by ``python -m mrna.STEPmr_train_test`` and ``python -m mirna.STEPmi_train_test``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from step.errors import InputError
+
+log = logging.getLogger("step")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("gensim", "matplotlib", "PIL", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=f"Train {model} and the baselines, evaluate, write results.")
+    p.add_argument("--config", default=default_config, help=f"YAML config (default {default_config})")
+    p.add_argument("--data", help="interaction CSV (overrides data.path)")
+    p.add_argument("--out", help="folder under which the run folder is created (default results/<dataset>/)")
+    p.add_argument("--seed", type=int, help="first seed (overrides train.seed)")
+    p.add_argument("--seeds", type=int, help="number of seeds to train; mean and std are reported")
+    p.add_argument("--epochs", type=int, help="maximum training epochs")
+    p.add_argument("--protocol", choices=["chronological", "paper"], help="evaluation protocol")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="torch device")
+    p.add_argument("--no-plots", action="store_true", help="skip plots")
+    p.add_argument("--no-analysis", action="store_true", help="skip the biological analysis")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: list[str] | None, prog: str, default_config: str, model: str) -> int:
+    args = parser(prog, default_config, model).parse_args(argv)
+    setup_logging(args.verbose)
+    from step.config import load_config
+    from step.pipeline import run_job
+
+    overrides = {"data.path": args.data, "train.seed": args.seed, "train.seeds": args.seeds,
+                 "train.epochs": args.epochs, "split.protocol": args.protocol, "train.device": args.device}
+    if args.no_plots:
+        overrides["output.plots"] = False
+    if args.no_analysis:
+        overrides["analysis.enabled"] = False
+    try:
+        cfg = load_config(args.config, overrides)
+        if cfg.model_name != model:
+            raise InputError(f"{args.config}: model_name is {cfg.model_name!r}, but this entry point trains {model}.")
+        result = run_job(cfg, Path(args.out) if args.out else None)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 1
+    sys.stdout.write("\n" + result.summary + f"\n\nResults: {result.run_dir}\n")
+    return 0

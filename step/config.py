@@ -1,0 +1,289 @@
+"""Typed run configuration loaded from YAML, with command-line overrides.
+
+Every section is a dataclass; unknown keys are an error naming the key and the
+file, so a typo in a config never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from step.errors import InputError
+
+
+@dataclass
+class DataConfig:
+    """Where the interaction CSV lives and how it is read."""
+
+    path: str = "dataset/mrna/interaction_mrna.csv"
+    strict: bool = False  # conflicting series for one gene: error instead of keep-first
+    transform: str = "none"  # "none" | "log1p": space the models and baselines work in
+    allow_missing: bool = False  # partly-empty time columns: mask instead of error
+    drop_empty_times: bool = True  # all-empty time columns are dropped (logged)
+
+
+@dataclass
+class GraphConfig:
+    """Edge weight = weighted sum of the normalised features of a gene pair."""
+
+    w_hic: float = 0.4
+    w_compartment: float = 0.15
+    w_tad: float = 0.15
+    w_insulation: float = 0.1
+    w_expression: float = 0.2
+    operator: str = "window"  # "window": mean of the window's input-time graphs | "structural"
+
+
+@dataclass
+class EmbeddingConfig:
+    """Temporal Node2Vec (vectorised biased walks + gensim Word2Vec)."""
+
+    enabled: bool = True
+    dim: int = 16
+    walk_length: int = 20
+    walks_per_node: int = 10
+    p: float = 1.0
+    q: float = 1.0
+    temporal_weight: float = 1.0  # weight of the edge (gene, t) -- (gene, t+1)
+    span: int = 6  # time points fitted per forecast origin (>= history)
+    window: int = 5  # Word2Vec context window
+    negative: int = 5
+    epochs: int = 1
+    workers: int = 1  # >1 is faster but gensim is then not bit-reproducible
+    cache_dir: str = ".cache/step/embeddings"
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of STEPmr / STEPmi; every size comes from here."""
+
+    name: str = "STEPmr"
+    hidden: int = 32
+    cheb_k: int = 2
+    kernel_size: int = 2
+    n_blocks: int = 2
+    dropout: float = 0.1
+    lstm_layers: int = 4
+    attn_layers: int = 4
+    heads: int = 4
+
+
+@dataclass
+class LossConfig:
+    """Weights of the multi-component loss in step_losses.py."""
+
+    base: str = "mse"  # "mse" (STEPmr) | "l1" (STEPmi)
+    w_base: float = 1.0
+    w_direction: float = 0.1
+    w_trend: float = 0.1
+    w_smooth: float = 0.01
+    w_consistency: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 200
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 8
+    patience: int = 30
+    seed: int = 0
+    seeds: int = 1
+    device: str = "cpu"
+    deterministic: bool = True
+    torch_threads: int = 0  # 0: leave torch's default
+
+
+@dataclass
+class SplitConfig:
+    protocol: str = "chronological"  # "chronological" | "paper"
+    history: int = 3
+    train_frac: float = 0.7
+    val_frac: float = 0.1
+    paper_seed: int = 42
+    paper_train_frac: float = 0.8
+
+
+@dataclass
+class BaselineConfig:
+    ridge_alphas: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0])
+
+
+@dataclass
+class AnalysisConfig:
+    enabled: bool = True
+    group_frac: float = 0.333  # top / bottom fraction of genes by skill
+    min_set_size: int = 5
+    max_set_size: int = 500
+    fdr: float = 0.05
+    online: bool = False
+    genesets_dir: str = "dataset/genesets"
+    aliases: str = "dataset/annotation/gene_aliases.csv"
+
+
+@dataclass
+class OutputConfig:
+    results_dir: str = "results"
+    plots: bool = True
+    genes_per_page: int = 12
+
+
+@dataclass
+class RunConfig:
+    dataset: str = "mrna"
+    model_name: str = "STEPmr"
+    data: DataConfig = field(default_factory=DataConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    baselines: BaselineConfig = field(default_factory=BaselineConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def short_hash(self, ignore: tuple[str, ...] = ("output",)) -> str:
+        """Hash of the settings that can change results (output paths ignored)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in ignore}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise InputError(f"{where}: expected a mapping of settings, got {type(values).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, val in values.items():
+        if key not in fields:
+            raise InputError(
+                f"{where}: unknown setting '{key}'. Known settings: {', '.join(sorted(fields))}."
+            )
+        sub_cls = _SECTIONS.get(key) if cls is RunConfig else None
+        if sub_cls is not None:
+            kwargs[key] = _build(sub_cls, val or {}, f"{where}: section '{key}'")
+        else:
+            kwargs[key] = _coerce(val, fields[key], f"{where}: '{key}'")
+    return cls(**kwargs)
+
+
+def _coerce(val: Any, f: dataclasses.Field, where: str) -> Any:
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if isinstance(default, bool):
+        if not isinstance(val, bool):
+            raise InputError(f"{where}: expected true/false, got {val!r}.")
+        return val
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or int(val) != val:
+            raise InputError(f"{where}: expected an integer, got {val!r}.")
+        return int(val)
+    if isinstance(default, float):
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            raise InputError(f"{where}: expected a number, got {val!r}.")
+        return float(val)
+    if isinstance(default, str):
+        if not isinstance(val, str):
+            raise InputError(f"{where}: expected text, got {val!r}.")
+        return val
+    if isinstance(default, list):
+        if not isinstance(val, list):
+            raise InputError(f"{where}: expected a list, got {val!r}.")
+        return list(val)
+    return val
+
+
+_SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "graph": GraphConfig,
+    "embedding": EmbeddingConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "train": TrainConfig,
+    "split": SplitConfig,
+    "baselines": BaselineConfig,
+    "analysis": AnalysisConfig,
+    "output": OutputConfig,
+}
+
+_CHOICES = {
+    ("data", "transform"): ("none", "log1p"),
+    ("graph", "operator"): ("window", "structural"),
+    ("loss", "base"): ("mse", "l1"),
+    ("split", "protocol"): ("chronological", "paper"),
+    ("train", "device"): ("cpu", "cuda"),
+}
+
+
+def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
+    """Check choices and ranges; raise InputError naming the setting."""
+    for (sec, key), allowed in _CHOICES.items():
+        val = getattr(getattr(cfg, sec), key)
+        if val not in allowed:
+            raise InputError(f"{where}: {sec}.{key} = {val!r}; expected one of {', '.join(allowed)}.")
+    s = cfg.split
+    if s.history < 1:
+        raise InputError(f"{where}: split.history must be >= 1, got {s.history}.")
+    if not (0 < s.train_frac < 1 and 0 <= s.val_frac < 1 and s.train_frac + s.val_frac < 1):
+        raise InputError(f"{where}: split.train_frac + split.val_frac must leave a test share (got {s.train_frac}, {s.val_frac}).")
+    if cfg.embedding.span < s.history:
+        raise InputError(f"{where}: embedding.span ({cfg.embedding.span}) must be >= split.history ({s.history}).")
+    for name in ("epochs", "batch_size", "seeds"):
+        if getattr(cfg.train, name) < 1:
+            raise InputError(f"{where}: train.{name} must be >= 1.")
+    if cfg.model.hidden % max(cfg.model.heads, 1) != 0:
+        raise InputError(f"{where}: model.hidden ({cfg.model.hidden}) must be divisible by model.heads ({cfg.model.heads}).")
+    return cfg
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None,
+                defaults: dict[str, Any] | None = None) -> RunConfig:
+    """Load a YAML config on top of ``defaults``, then apply dotted ``overrides``.
+
+    Parameters
+    ----------
+    path : YAML file or None (defaults only).
+    overrides : ``{"train.epochs": 5, ...}`` from the command line; None values are skipped.
+    defaults : a nested mapping applied before the file (e.g. the miRNA job's defaults).
+    """
+    raw: dict[str, Any] = {}
+    _deep_update(raw, defaults or {})
+    where = "config"
+    if path is not None:
+        p = Path(path)
+        where = str(p)
+        if not p.is_file():
+            raise InputError(f"{p}: config file not found.")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InputError(f"{p}: not valid YAML ({exc}).") from None
+        if not isinstance(loaded, dict):
+            raise InputError(f"{p}: expected a mapping of sections at the top level.")
+        _deep_update(raw, loaded)
+    for key, val in (overrides or {}).items():
+        if val is None:
+            continue
+        cur = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+        cur[parts[-1]] = val
+    cfg = _build(RunConfig, raw, where)
+    return validate(cfg, where)
+
+
+def _deep_update(dst: dict, src: dict) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _deep_update(dst[k], v)
+        else:
+            dst[k] = v if not isinstance(v, dict) else dict(v)

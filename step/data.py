@@ -1,0 +1,429 @@
+"""Interaction CSV -> validated :class:`GeneTimeCourse`.
+
+The interaction CSV has one row per gene pair: ``Gene1``, ``Gene2``, their
+chromosome/start/end/bin, ``HiC_Interaction``, the paired time columns
+``Gene1_Time_<t>`` / ``Gene2_Time_<t>``, and per-gene Hi-C features
+(``GeneK_Compartment``, ``GeneK_Insulation_Score``, ``GeneK_TAD_Boundary_Distance``).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from step.errors import InputError
+
+log = logging.getLogger(__name__)
+
+TIME_RE = re.compile(r"^Gene([12])_Time_(.+)$")
+REQUIRED = ["Gene1", "Gene2", "HiC_Interaction"]
+GENE_FIELDS = ["Chromosome", "Start", "End", "Bin", "Compartment", "Insulation_Score",
+               "TAD_Boundary_Distance"]
+NUMERIC_GENE_FIELDS = ["Start", "End", "Bin", "Insulation_Score", "TAD_Boundary_Distance"]
+COMPARTMENTS = {"A", "B"}
+MISSING_COMPARTMENT = {"", "Unknown", "unknown", "NA", "nan"}
+
+
+@dataclass
+class GeneTimeCourse:
+    """A gene panel's time course plus its Hi-C pairs and per-gene features.
+
+    Attributes
+    ----------
+    genes : names exactly as in the input file, unique, in order of first appearance.
+    display : cleaned names for plots/tables (``GUCY1A2  sGC(...)`` -> ``GUCY1A2``), unique.
+    times : float array ``[T]``, strictly increasing.
+    X : float array ``[T, N]``, expression in the file's scale (NaN only where masked).
+    pairs : int array ``[P, 2]`` of gene indices, ``i < j``, unique, no self-pairs.
+    hic : float array ``[P]``, Hi-C contact value of each pair.
+    chromosome : ``[N]`` str; bin, insulation, tad_distance : ``[N]`` float (NaN if absent);
+    compartment : ``[N]`` str, ``"A"``, ``"B"`` or ``""`` (unknown).
+    source : path of the file; checksum : its sha256.
+    """
+
+    genes: list[str]
+    display: list[str]
+    times: np.ndarray
+    X: np.ndarray
+    pairs: np.ndarray
+    hic: np.ndarray
+    chromosome: list[str]
+    bin: np.ndarray
+    compartment: np.ndarray
+    insulation: np.ndarray
+    tad_distance: np.ndarray
+    source: str = ""
+    checksum: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.genes)
+
+    @property
+    def n_times(self) -> int:
+        return len(self.times)
+
+    def degree(self) -> np.ndarray:
+        """Number of Hi-C partners of each gene, ``[N]``."""
+        deg = np.zeros(self.n_genes, dtype=np.int64)
+        np.add.at(deg, self.pairs[:, 0], 1)
+        np.add.at(deg, self.pairs[:, 1], 1)
+        return deg
+
+    def with_X(self, X: np.ndarray) -> "GeneTimeCourse":
+        """A copy with another expression matrix of the same shape ``[T, N]``."""
+        if X.shape != self.X.shape:
+            raise ValueError(f"X shape {X.shape} != {self.X.shape}")
+        import dataclasses
+
+        return dataclasses.replace(self, X=np.asarray(X, dtype=float))
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def clean_gene_name(name: str) -> str:
+    """Display name: drop annotations after a double space or a `` (`` (PMIDs, long names).
+
+    ``"GUCY1A2  sGC(soluble ...) (PMID 1)"`` -> ``"GUCY1A2"``;
+    ``"EGFR (Epidermal growth factor receptor)"`` -> ``"EGFR"``;
+    ``"N-Cadherin(CDH2)"`` and ``"Claudin 1"`` are kept as they are.
+    """
+    s = str(name).strip()
+    s = s.split("  ")[0]
+    s = s.split(" (")[0]
+    return s.strip() or str(name).strip()
+
+
+def unique_display_names(genes: list[str]) -> list[str]:
+    """Cleaned names, made unique: a clash keeps the full original name for the later gene."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for g in genes:
+        d = clean_gene_name(g)
+        if d in seen:
+            d = str(g).strip()
+            k = 2
+            while d in seen:
+                d = f"{g.strip()} #{k}"
+                k += 1
+        seen.add(d)
+        out.append(d)
+    return out
+
+
+def working_scale(X: np.ndarray, transform: str) -> np.ndarray:
+    """Expression in the space the models work in: ``none`` or ``log1p``."""
+    if transform == "none":
+        return np.asarray(X, dtype=float)
+    if transform == "log1p":
+        return np.log1p(np.asarray(X, dtype=float))
+    raise ValueError(f"unknown transform {transform!r}")
+
+
+def original_scale(Z: np.ndarray, transform: str) -> np.ndarray:
+    """Inverse of :func:`working_scale`."""
+    if transform == "none":
+        return np.asarray(Z, dtype=float)
+    if transform == "log1p":
+        return np.expm1(np.asarray(Z, dtype=float))
+    raise ValueError(f"unknown transform {transform!r}")
+
+
+def _parse_time(label: str, col: str, path: Path) -> float:
+    try:
+        t = float(label)
+    except ValueError:
+        raise InputError(
+            f"{path}: column '{col}': time label '{label}' is not a number "
+            f"(expected columns named Gene1_Time_<t>/Gene2_Time_<t> with <t> a number of days, e.g. Gene1_Time_-4.5)."
+        ) from None
+    if not np.isfinite(t):
+        raise InputError(f"{path}: column '{col}': time label '{label}' is not a finite number.")
+    return t
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise InputError(f"{path}: file not found.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an interaction CSV file.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty; expected an interaction CSV with a header row and one row per gene pair.")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if b"\x00" in head:
+            raise InputError(f"{path}: this is a binary file, not a CSV (expected comma-separated text with a header row).")
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
+    except InputError:
+        raise
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text CSV file (could not decode it as UTF-8).") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file has no header row; expected an interaction CSV.") from None
+    except pd.errors.ParserError as exc:
+        msg = str(exc).strip().splitlines()[-1]
+        raise InputError(f"{path}: not a well-formed CSV ({msg}); every row must have as many fields as the header.") from None
+    # trailing comma in the header (the published files have one) gives an unnamed empty column
+    unnamed = [c for c in df.columns if str(c).startswith("Unnamed:")]
+    for c in unnamed:
+        if (df[c].str.strip() != "").any():
+            raise InputError(f"{path}: column {list(df.columns).index(c) + 1} has values but no header name.")
+    df = df.drop(columns=unnamed)
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.shape[0] == 0:
+        raise InputError(f"{path}: the file has a header but no data rows; expected one row per gene pair.")
+    return df
+
+
+def _numeric(df: pd.DataFrame, col: str, path: Path, allow_blank: bool) -> np.ndarray:
+    raw = df[col].astype(str).str.strip()
+    blank = raw.isin(["", "NA", "NaN", "nan", "N/A"])
+    vals = pd.to_numeric(raw.where(~blank, None), errors="coerce").astype(float)
+    bad = vals.isna() & ~blank
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"{path}: row {i + 2} (line {i + 2} counting the header), column '{col}': "
+            f"value '{df[col].iloc[i]}' is not a number; column '{col}' must be numeric."
+        )
+    if not allow_blank and blank.any():
+        i = int(np.flatnonzero(blank.to_numpy())[0])
+        raise InputError(f"{path}: row {i + 2}, column '{col}': value is empty; column '{col}' must be numeric.")
+    v = vals.to_numpy()
+    inf = ~np.isfinite(v) & ~np.isnan(v)
+    if inf.any():
+        i = int(np.flatnonzero(inf)[0])
+        raise InputError(f"{path}: row {i + 2}, column '{col}': value '{df[col].iloc[i]}' is infinite; expected a finite number.")
+    return v
+
+
+def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
+    """Read and validate an interaction CSV.
+
+    Parameters
+    ----------
+    path : the CSV (one row per gene pair, see the module docstring).
+    cfg : a :class:`step.config.DataConfig` (``strict``, ``allow_missing``, ``drop_empty_times``);
+        None uses its defaults.
+
+    Returns
+    -------
+    GeneTimeCourse with ``X[T, N]`` in the file's scale.
+
+    Raises
+    ------
+    InputError naming the file, the row/column and the rule broken.
+    """
+    from step.config import DataConfig
+    from step.io import file_sha256
+
+    cfg = cfg or DataConfig()
+    path = Path(path)
+    df = _read_csv(path)
+    cols = list(df.columns)
+    missing = [c for c in REQUIRED + ["Gene1_Chromosome", "Gene2_Chromosome"] if c not in cols]
+    if missing:
+        raise InputError(
+            f"{path}: missing required column(s) {', '.join(missing)}; an interaction CSV needs "
+            f"Gene1, Gene2, Gene1_Chromosome, Gene2_Chromosome, HiC_Interaction and paired "
+            f"Gene1_Time_<t>/Gene2_Time_<t> columns (found: {', '.join(cols[:8])}{' ...' if len(cols) > 8 else ''})."
+        )
+
+    # ---- time columns: parse, pair, sort
+    t1: dict[float, str] = {}
+    t2: dict[float, str] = {}
+    for c in cols:
+        m = TIME_RE.match(c)
+        if not m:
+            continue
+        t = _parse_time(m.group(2), c, path)
+        target = t1 if m.group(1) == "1" else t2
+        if t in target:
+            raise InputError(f"{path}: columns '{target[t]}' and '{c}' give the same time {t}; each time may appear once.")
+        target[t] = c
+    if not t1 and not t2:
+        raise InputError(f"{path}: no time columns; expected paired columns Gene1_Time_<t> and Gene2_Time_<t>.")
+    for a, b, na, nb in ((t1, t2, "Gene1", "Gene2"), (t2, t1, "Gene2", "Gene1")):
+        for t, c in a.items():
+            if t not in b:
+                raise InputError(f"{path}: column '{c}' has no matching '{nb}_Time_{c.split('_Time_', 1)[1]}'; every {na}_Time_<t> needs its {nb}_Time_<t>.")
+    times = np.array(sorted(t1), dtype=float)
+
+    # ---- gene names
+    for g in ("Gene1", "Gene2"):
+        blank = df[g].astype(str).str.strip() == ""
+        if blank.any():
+            i = int(np.flatnonzero(blank.to_numpy())[0])
+            raise InputError(f"{path}: row {i + 2}, column '{g}': gene name is blank; every pair needs two gene names.")
+    g1 = df["Gene1"].astype(str).str.strip().tolist()
+    g2 = df["Gene2"].astype(str).str.strip().tolist()
+
+    # ---- numeric columns
+    hic = _numeric(df, "HiC_Interaction", path, allow_blank=False)
+    if (hic < 0).any():
+        i = int(np.flatnonzero(hic < 0)[0])
+        raise InputError(f"{path}: row {i + 2}, column 'HiC_Interaction': value {hic[i]} is negative; contact values must be >= 0.")
+    V1 = np.column_stack([_numeric(df, t1[t], path, allow_blank=True) for t in times])  # [R, T]
+    V2 = np.column_stack([_numeric(df, t2[t], path, allow_blank=True) for t in times])
+    feat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for f in NUMERIC_GENE_FIELDS:
+        a, b = f"Gene1_{f}", f"Gene2_{f}"
+        if a in cols and b in cols:
+            feat[f] = (_numeric(df, a, path, True), _numeric(df, b, path, True))
+        elif a in cols or b in cols:
+            raise InputError(f"{path}: column '{a if a in cols else b}' has no partner '{b if a in cols else a}'.")
+    comp: tuple[list[str], list[str]] | None = None
+    if "Gene1_Compartment" in cols and "Gene2_Compartment" in cols:
+        comps = []
+        for c in ("Gene1_Compartment", "Gene2_Compartment"):
+            vals = df[c].astype(str).str.strip()
+            bad = ~vals.isin(COMPARTMENTS | MISSING_COMPARTMENT)
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(
+                    f"{path}: row {i + 2}, column '{c}': compartment '{vals.iloc[i]}' is not A or B "
+                    f"(empty or 'Unknown' mark an unknown compartment)."
+                )
+            comps.append(["" if v in MISSING_COMPARTMENT else v for v in vals])
+        comp = (comps[0], comps[1])
+    chrom = (
+        [_chrom(v) for v in df["Gene1_Chromosome"].astype(str)],
+        [_chrom(v) for v in df["Gene2_Chromosome"].astype(str)],
+    )
+
+    # ---- genes in order of first appearance; each gene's series from its first row
+    notes: list[str] = []
+    genes: list[str] = []
+    index: dict[str, int] = {}
+    first_row: list[int] = []
+    series: list[np.ndarray] = []
+    gfeat: list[dict] = []
+    conflicts: dict[str, list[int]] = {}
+    n_rows = len(df)
+    for r in range(n_rows):
+        for side, (names, V) in enumerate(((g1, V1), (g2, V2))):
+            g = names[r]
+            s = V[r]
+            info = {"chromosome": chrom[side][r],
+                    "compartment": comp[side][r] if comp else "",
+                    **{f: feat[f][side][r] for f in feat}}
+            if g not in index:
+                index[g] = len(genes)
+                genes.append(g)
+                first_row.append(r)
+                series.append(s)
+                gfeat.append(info)
+            else:
+                k = index[g]
+                same = np.allclose(series[k], s, rtol=1e-9, atol=1e-12, equal_nan=True)
+                if not same:
+                    conflicts.setdefault(g, []).append(r + 2)
+    if conflicts:
+        rows = sum(len(v) for v in conflicts.values())
+        detail = "; ".join(f"{g} (first at row {first_row[index[g]] + 2}, differs at rows {', '.join(map(str, v[:5]))}{'...' if len(v) > 5 else ''})"
+                           for g, v in list(conflicts.items())[:10])
+        msg = (f"{path}: {len(conflicts)} gene(s) have a different expression series in {rows} later row(s) "
+               f"than at their first occurrence: {detail}{' ...' if len(conflicts) > 10 else ''}")
+        if cfg.strict:
+            raise InputError(msg + ". With data.strict: true this is an error; set strict: false to keep each gene's first occurrence.")
+        log.warning("%s. Keeping each gene's first occurrence (data.strict: false).", msg)
+        notes.append(f"series conflicts: {len(conflicts)} genes in {rows} rows; first occurrence kept")
+        for g, v in conflicts.items():
+            log.info("series conflict: gene %r first at row %d, differing rows %s", g, first_row[index[g]] + 2, v)
+
+    X = np.column_stack(series).astype(float)  # [T, N]
+
+    # ---- empty / partly missing time columns
+    empty = np.isnan(X).all(axis=1)
+    if empty.any():
+        labels = [t1[t] for t in times[empty]]
+        if not cfg.drop_empty_times:
+            raise InputError(f"{path}: time column(s) {', '.join(labels)} are empty for every gene (data.drop_empty_times is false).")
+        log.warning("%s: dropping %d time point(s) that are empty for every gene: %s", path, int(empty.sum()), ", ".join(labels))
+        notes.append(f"dropped empty time columns: {', '.join(labels)}")
+        X = X[~empty]
+        times = times[~empty]
+    if len(times) == 0:
+        raise InputError(f"{path}: every time column is empty; nothing to model.")
+    partly = np.isnan(X)
+    if partly.any():
+        ti, gi = np.nonzero(partly)
+        where = ", ".join(f"{genes[g]} at {t1[times[t]]}" for t, g in list(zip(ti, gi))[:8])
+        if not cfg.allow_missing:
+            raise InputError(
+                f"{path}: {int(partly.sum())} missing expression value(s) ({where}{' ...' if len(ti) > 8 else ''}); "
+                f"every gene needs a value at every time. Set data.allow_missing: true to mask them."
+            )
+        log.warning("%s: %d missing expression values will be masked: %s", path, int(partly.sum()), where)
+        notes.append(f"masked missing values: {int(partly.sum())}")
+
+    # ---- pairs: no self-pairs, unique unordered pairs
+    pair_map: dict[tuple[int, int], float] = {}
+    selfp, dup, dup_conflict = [], [], []
+    for r in range(n_rows):
+        i, j = index[g1[r]], index[g2[r]]
+        if i == j:
+            selfp.append(r + 2)
+            continue
+        key = (min(i, j), max(i, j))
+        if key in pair_map:
+            dup.append(r + 2)
+            if not np.isclose(pair_map[key], hic[r]):
+                dup_conflict.append(r + 2)
+            continue
+        pair_map[key] = float(hic[r])
+    if selfp:
+        log.warning("%s: dropping %d self-pair row(s) (Gene1 == Gene2): rows %s", path, len(selfp), selfp[:10])
+        notes.append(f"dropped self-pairs: rows {selfp}")
+    if dup:
+        msg = f"{path}: {len(dup)} row(s) repeat a gene pair already listed (rows {dup[:10]}{'...' if len(dup) > 10 else ''})"
+        if dup_conflict and cfg.strict:
+            raise InputError(msg + f" with a different HiC_Interaction at rows {dup_conflict[:10]}; data.strict: true forbids this.")
+        log.warning("%s; keeping the first occurrence%s.", msg,
+                    f" (HiC_Interaction differs at rows {dup_conflict[:10]})" if dup_conflict else "")
+        notes.append(f"duplicate pairs: {len(dup)} rows; first kept")
+    pairs = np.array(sorted(pair_map), dtype=np.int64).reshape(-1, 2)
+    hic_v = np.array([pair_map[tuple(p)] for p in pairs.tolist()], dtype=float)
+
+    def fcol(name: str) -> np.ndarray:
+        return np.array([gf.get(name, np.nan) for gf in gfeat], dtype=float)
+
+    course = GeneTimeCourse(
+        genes=genes,
+        display=unique_display_names(genes),
+        times=times,
+        X=X,
+        pairs=pairs,
+        hic=hic_v,
+        chromosome=[gf["chromosome"] for gf in gfeat],
+        bin=fcol("Bin"),
+        compartment=np.array([gf["compartment"] for gf in gfeat], dtype=object),
+        insulation=fcol("Insulation_Score"),
+        tad_distance=fcol("TAD_Boundary_Distance"),
+        source=str(path),
+        checksum=file_sha256(path),
+        notes=notes,
+    )
+    unknown = [genes[k] for k in range(len(genes)) if course.compartment[k] == ""]
+    if unknown:
+        log.warning("%s: %d gene(s) have no A/B compartment: %s", path, len(unknown), unknown[:10])
+    log.info("%s: %d genes, %d time points (%g .. %g), %d pairs", path, len(genes), len(times),
+             times[0], times[-1], len(pairs))
+    return course
+
+
+def _chrom(v: str) -> str:
+    s = str(v).strip()
+    if s.lower().startswith("chr"):
+        s = s[3:]
+    if s.endswith(".0") and s[:-2].isdigit():
+        s = s[:-2]
+    return s

@@ -1,0 +1,110 @@
+"""results.txt: the comparison table first, then best/worst genes, per-time error, notes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from step.io import write_text
+
+COLUMNS = [("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R2"), ("pearson_pooled", "r_pool"),
+           ("pearson_gene_mean", "r_gene"), ("spearman_gene_mean", "rho_gene"),
+           ("direction_accuracy", "dir_acc"), ("skill_vs_persistence", "skill_pers"),
+           ("skill_vs_best_baseline", "skill_best")]
+
+
+def comparison_table(metrics: dict, block: dict | None = None, split: str | None = None) -> str:
+    """Fixed-width table of every model's metrics on the reported split."""
+    split = split or metrics["report_split"]
+    models = (block or metrics)["models"]
+    main = metrics["main_model"]
+    head = f"{'model':<16}" + "".join(f"{h:>12}" for _, h in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for name, m in models.items():
+        if split not in m:
+            continue
+        row = f"{name + (' *' if name == metrics['best_baseline'] else ''):<16}"
+        for key, _ in COLUMNS:
+            v = m[split][key]
+            std = m.get(f"{split}_std", {}).get(key) if name == main and len(m.get("seeds", [])) > 1 else None
+            cell = "nan" if v is None or not np.isfinite(v) else f"{v:.4f}"
+            if std is not None and np.isfinite(std):
+                cell = f"{v:.3f}±{std:.3f}"
+            row += f"{cell:>12}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def verdict(metrics: dict, block: dict | None = None) -> str:
+    models = (block or metrics)["models"]
+    rep, main, best = metrics["report_split"], metrics["main_model"], metrics["best_baseline"]
+    a, b = models[main][rep]["rmse"], models[best][rep]["rmse"]
+    word = "beats" if a < b else "does NOT beat"
+    return (f"{main} {word} the best baseline ({best}, chosen on {metrics['best_baseline_chosen_on']}) "
+            f"on the {rep} split: RMSE {a:.4f} vs {b:.4f} (skill {1 - (a / b) ** 2:+.3f}).")
+
+
+def header(metrics: dict, cfg) -> str:
+    lines = [f"STEP {metrics['dataset']} run: {metrics['main_model']} vs baselines",
+             f"data: {cfg.data.path} ({metrics['n_genes']} genes, {metrics['n_times']} time points, "
+             f"{metrics['n_pairs']} Hi-C pairs); transform: {metrics['transform']}; history L = {metrics['history']}",
+             f"protocol: {metrics['protocol']}; reported split: {metrics['report_split']} "
+             f"({len(metrics['splits'].get(metrics['report_split'], []))} windows); seeds: {metrics['models'][metrics['main_model']]['seeds']}"]
+    if metrics["optimistic"]:
+        lines.append("OPTIMISTIC: paper protocol (random split of overlapping windows, no test set); "
+                     "numbers are for comparison with the published study only.")
+    return "\n".join(lines)
+
+
+def per_gene_skill(pred: pd.DataFrame, split: str, main: str, best: str, transform: str) -> pd.DataFrame:
+    f = np.log1p if transform == "log1p" else (lambda a: a)
+    sub = pred[pred["split"] == split].copy()
+    sub["se"] = (f(sub["y_pred"]) - f(sub["y_true"])) ** 2
+    g = sub.groupby(["model", "gene"])["se"].mean().unstack(0)
+    out = pd.DataFrame({"mse_model": g[main], "mse_best": g[best], "mse_persistence": g["persistence"]})
+    out["skill_vs_best"] = 1 - out["mse_model"] / out["mse_best"].replace(0, np.nan)
+    out["skill_vs_persistence"] = 1 - out["mse_model"] / out["mse_persistence"].replace(0, np.nan)
+    return out.sort_values("skill_vs_best", ascending=False)
+
+
+def per_time_rmse(pred: pd.DataFrame, split: str, transform: str) -> pd.DataFrame:
+    f = np.log1p if transform == "log1p" else (lambda a: a)
+    sub = pred[pred["split"] == split].copy()
+    sub["se"] = (f(sub["y_pred"]) - f(sub["y_true"])) ** 2
+    return np.sqrt(sub.groupby(["target_time", "model"])["se"].mean().unstack(1))
+
+
+def write_results_txt(d: Path, metrics: dict, pred: pd.DataFrame, cfg) -> str:
+    """Write results.txt and return the one-screen summary printed at the end of a run."""
+    rep = metrics["report_split"]
+    scale_note = " (original scale)" if metrics["transform"] != "none" else ""
+    table = comparison_table(metrics)
+    summary = "\n".join([header(metrics, cfg), "", f"Comparison on the {rep} split{scale_note}  "
+                         f"(* = best baseline, chosen on {metrics['best_baseline_chosen_on']})", table])
+    if "log1p" in metrics:
+        summary += "\n\nThe same in log1p space:\n" + comparison_table(metrics, metrics["log1p"])
+        summary += "\n\n" + verdict(metrics, metrics["log1p"]) + " [log1p]"
+    summary += "\n\n" + verdict(metrics)
+    parts = [summary, ""]
+    genes = per_gene_skill(pred, rep, metrics["main_model"], metrics["best_baseline"], metrics["transform"])
+    k = min(10, len(genes))
+    parts.append(f"Best and worst genes by skill vs {metrics['best_baseline']} on the {rep} split "
+                 f"(1 - MSE_model / MSE_baseline per gene; {metrics['transform'] if metrics['transform'] != 'none' else 'data'} scale):")
+    for title, sel in (("best", genes.head(k)), ("worst", genes.tail(k).iloc[::-1])):
+        parts.append(f"  {title}:")
+        for g, r in sel.iterrows():
+            parts.append(f"    {g[:40]:<40} skill_best {r['skill_vs_best']:+.3f}  skill_pers {r['skill_vs_persistence']:+.3f}")
+    parts += ["", f"RMSE per target time on the {rep} split:", per_time_rmse(pred, rep, metrics["transform"])
+              .to_string(float_format=lambda v: f"{v:.4f}")]
+    notes = metrics.get("data_notes") or []
+    if notes:
+        parts += ["", "Data notes:"] + [f"  - {n}" for n in notes]
+    write_text(d / "results.txt", "\n".join(parts) + "\n")
+    return summary
+
+
+def append_note(d: Path, text: str) -> None:
+    p = d / "results.txt"
+    old = p.read_text() if p.exists() else ""
+    write_text(p, old + f"\nNOTE: {text}\n")

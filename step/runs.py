@@ -1,0 +1,93 @@
+"""Run folders and provenance.
+
+A run is built in a hidden staging folder next to its final place and renamed
+into place when complete, so ``results/`` never holds a half-written run.
+"""
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "torch-geometric", "gensim",
+            "gseapy", "matplotlib", "pyyaml", "tqdm")
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent,
+                           capture_output=True, text=True, timeout=5)
+        commit = r.stdout.strip() if r.returncode == 0 else "unknown"
+        d = subprocess.run(["git", "status", "--porcelain"], cwd=cwd or Path(__file__).parent,
+                           capture_output=True, text=True, timeout=5)
+        return commit + ("+dirty" if d.returncode == 0 and d.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def new_run_id(config_hash: str) -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{config_hash}"
+
+
+class RunFolder:
+    """``root/<run-id>/`` built in ``root/.<run-id>.partial`` and published by :meth:`publish`."""
+
+    def __init__(self, root: Path, run_id: str):
+        self.root = Path(root)
+        self.run_id = run_id
+        self.final = self.root / run_id
+        k = 2
+        while self.final.exists():
+            self.final = self.root / f"{run_id}-{k}"
+            k += 1
+        self.staging = self.root / f".{self.final.name}.partial"
+        self.staging.mkdir(parents=True, exist_ok=False)
+
+    @property
+    def path(self) -> Path:
+        return self.staging
+
+    def publish(self) -> Path:
+        self.staging.rename(self.final)
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def provenance(cfg_dict: dict[str, Any], seeds: list[int], data_files: dict[str, str],
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The resolved config plus what is needed to reproduce the run."""
+    return {
+        "config": cfg_dict,
+        "seeds": seeds,
+        "data_checksums_sha256": data_files,
+        "package_versions": package_versions(),
+        "git_commit": git_commit(),
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        **(extra or {}),
+    }
+
+
+def dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=None, width=100)

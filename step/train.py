@@ -1,0 +1,127 @@
+"""Training loop with early stopping, and batched prediction.
+
+``train_model`` fits one model on the training windows, keeps the weights with
+the lowest validation MSE (standardised scale), and logs one line per epoch.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from step_losses import step_loss
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """One seed for python, numpy and torch; deterministic kernels when asked."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if hasattr(torch.backends, "cudnn"):
+            torch.backends.cudnn.benchmark = False
+
+
+@dataclass
+class WindowTensors:
+    """Everything the model sees, for all W windows.
+
+    x : ``[W, C, L, N]`` (channel 0 = standardised expression, then the embedding);
+    lap : ``[W, N, N]`` per-window scaled Laplacian, or ``[N, N]`` shared;
+    y : ``[W, N]`` standardised target; last : ``[W, N]``; hist : ``[W, L, N]``.
+    """
+
+    x: torch.Tensor
+    lap: torch.Tensor
+    y: torch.Tensor
+    last: torch.Tensor
+    hist: torch.Tensor
+
+    def to(self, device: str) -> "WindowTensors":
+        return WindowTensors(*(t.to(device) for t in (self.x, self.lap, self.y, self.last, self.hist)))
+
+    def lap_of(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.lap[idx] if self.lap.dim() == 3 else self.lap
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, data: WindowTensors, idx: np.ndarray | None = None,
+            batch_size: int = 64) -> np.ndarray:
+    """Model predictions (standardised scale) for windows ``idx`` (all if None). Returns ``[len(idx), N]``."""
+    model.eval()
+    W = data.x.shape[0]
+    idx_t = torch.arange(W) if idx is None else torch.as_tensor(np.asarray(idx), dtype=torch.long)
+    out = []
+    for s in range(0, len(idx_t), batch_size):
+        b = idx_t[s:s + batch_size].to(data.x.device)
+        out.append(model(data.x[b], data.lap_of(b))[:, 0, 0, :].cpu())
+    return torch.cat(out).numpy().astype(float) if out else np.empty((0, data.y.shape[1]))
+
+
+def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray, val_idx: np.ndarray,
+                loss_cfg, train_cfg, seed: int, desc: str = "train") -> tuple[torch.nn.Module, list[dict]]:
+    """Fit ``model`` on ``train_idx`` windows; early stopping on ``val_idx`` (train loss if empty).
+
+    Returns the model with its best weights loaded and one history row per epoch
+    (``epoch, train_loss, val_loss`` and the unweighted loss components).
+    """
+    from tqdm.auto import tqdm
+
+    device = data.x.device
+    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long)
+    va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long)
+    best_state, best_val, best_epoch, bad = copy.deepcopy(model.state_dict()), np.inf, 0, 0
+    history: list[dict] = []
+    bar = tqdm(range(1, train_cfg.epochs + 1), desc=desc, leave=False, disable=None)
+    for epoch in bar:
+        model.train()
+        perm = tr[torch.randperm(len(tr), generator=gen)]
+        sums: dict[str, float] = {}
+        n_seen = 0
+        for s in range(0, len(perm), train_cfg.batch_size):
+            b = perm[s:s + train_cfg.batch_size].to(device)
+            pred = model(data.x[b], data.lap_of(b))[:, 0, 0, :]
+            loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(b)
+            n_seen += len(b)
+        row = {"epoch": epoch, "train_loss": sums.get("total", 0.0) / max(n_seen, 1)}
+        row.update({k: v / max(n_seen, 1) for k, v in sums.items() if k != "total"})
+        if len(va):
+            pv = predict(model, data, va.numpy())
+            row["val_loss"] = float(np.mean((pv - data.y[va.to(device)].cpu().numpy()) ** 2))
+        else:
+            row["val_loss"] = float("nan")
+        history.append(row)
+        score = row["val_loss"] if len(va) else row["train_loss"]
+        if score < best_val - 1e-9:
+            best_val, best_epoch, bad = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+        bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
+        log.debug("%s epoch %d train %.5f val %.5f", desc, epoch, row["train_loss"], row["val_loss"])
+        if bad >= train_cfg.patience:
+            log.info("%s: early stop at epoch %d (best %d, val MSE %.5f)", desc, epoch, best_epoch, best_val)
+            break
+    model.load_state_dict(best_state)
+    log.info("%s: best epoch %d of %d, %s %.5f", desc, best_epoch, len(history),
+             "val MSE" if len(va) else "train loss", best_val)
+    return model, history

@@ -1,0 +1,147 @@
+"""Sliding windows over a time course and the split protocols.
+
+A window with history ``L`` and target index ``k`` (``L <= k < T``) has inputs
+``X[k-L:k]`` (time indices ``k-L .. k-1``; its *end* is ``e = k-1``) and target
+``X[k]``. Windows are numbered in order of their target time.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from step.errors import InputError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class WindowSplit:
+    """Which windows belong to which split.
+
+    Attributes
+    ----------
+    protocol : "chronological" or "paper".
+    history : L.
+    targets : int ``[W]`` target time index of each window (``k``).
+    split : str ``[W]``, one of "train", "val", "test".
+    report : the split whose numbers are reported ("test"; "val" for the paper protocol).
+    optimistic : True for the paper protocol (overlapping windows randomly split, no test set).
+    """
+
+    protocol: str
+    history: int
+    targets: np.ndarray
+    split: np.ndarray
+    report: str
+    optimistic: bool
+
+    def idx(self, name: str) -> np.ndarray:
+        """Window numbers of one split, in target-time order."""
+        return np.flatnonzero(self.split == name)
+
+    @property
+    def ends(self) -> np.ndarray:
+        return self.targets - 1
+
+    def train_time_indices(self) -> np.ndarray:
+        """Time indices seen by training windows (inputs and targets): what scalers may be fitted on."""
+        tr = self.targets[self.idx("train")]
+        used = set()
+        for k in tr:
+            used.update(range(k - self.history, k + 1))
+        return np.array(sorted(used), dtype=np.int64)
+
+    def times_of(self, times: np.ndarray) -> dict[str, list[float]]:
+        return {s: [float(times[k]) for k in self.targets[self.idx(s)]] for s in SPLITS if len(self.idx(s))}
+
+
+def make_windows(X: np.ndarray, history: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All windows of ``X``.
+
+    Parameters
+    ----------
+    X : ``[T, N]``.
+    history : L.
+
+    Returns
+    -------
+    inputs ``[W, L, N]``, targets ``[W, N]``, target indices ``[W]`` with ``W = T - L``.
+    """
+    T = X.shape[0]
+    if T <= history:
+        raise InputError(f"the time course has {T} time points; history {history} needs at least {history + 1}.")
+    k = np.arange(history, T)
+    inputs = np.stack([X[i - history:i] for i in k])
+    return inputs, X[k], k
+
+
+def split_windows(n_times: int, history: int, protocol: str, train_frac: float = 0.7,
+                  val_frac: float = 0.1, paper_seed: int = 42, paper_train_frac: float = 0.8) -> WindowSplit:
+    """Assign every window to train / val / test.
+
+    ``chronological``: first ``train_frac`` of windows by target time train, next
+    ``val_frac`` validate, the rest (at least one window) test.
+    ``paper``: ``torch.manual_seed(paper_seed); torch.randperm(W)``; first
+    ``paper_train_frac`` train, the rest validation (reported; optimistic).
+    """
+    targets = np.arange(history, n_times)
+    W = len(targets)
+    split = np.empty(W, dtype=object)
+    if protocol == "chronological":
+        n_test = max(1, int(round((1.0 - train_frac - val_frac) * W)))
+        n_val = int(round(val_frac * W))
+        if val_frac > 0:
+            n_val = max(1, n_val)
+        n_train = W - n_val - n_test
+        if n_train < 2:
+            raise InputError(
+                f"{W} windows (T={n_times}, history={history}) are too few for a chronological split "
+                f"with train_frac={train_frac}, val_frac={val_frac}: {n_train} training windows."
+            )
+        split[:n_train] = "train"
+        split[n_train:n_train + n_val] = "val"
+        split[n_train + n_val:] = "test"
+        report, optimistic = "test", False
+    elif protocol == "paper":
+        g = torch.Generator().manual_seed(paper_seed)
+        perm = torch.randperm(W, generator=g).numpy()
+        n_train = int(paper_train_frac * W)
+        if n_train < 2 or n_train >= W:
+            raise InputError(f"{W} windows are too few for the paper protocol's {paper_train_frac:.0%} split.")
+        split[perm[:n_train]] = "train"
+        split[perm[n_train:]] = "val"
+        report, optimistic = "val", True
+    else:
+        raise InputError(f"unknown protocol {protocol!r}; expected chronological or paper.")
+    ws = WindowSplit(protocol, history, targets, split.astype(str), report, optimistic)
+    log.info("%s split of %d windows: %s", protocol, W,
+             ", ".join(f"{s} {len(ws.idx(s))}" for s in SPLITS if len(ws.idx(s))))
+    return ws
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-gene standardisation fitted on training time points only. ``mean, std: [N]``."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, time_idx: np.ndarray) -> "Scaler":
+        Xt = X[time_idx]
+        mean = np.nanmean(Xt, axis=0)
+        std = np.nanstd(Xt, axis=0)
+        floor = max(1e-6, 1e-3 * float(np.nanmedian(std)) if np.isfinite(np.nanmedian(std)) else 1e-6)
+        std = np.where(std < floor, floor, std)
+        return cls(mean, std)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean) / self.std
+
+    def inverse(self, Z: np.ndarray) -> np.ndarray:
+        return Z * self.std + self.mean
