@@ -1,0 +1,170 @@
+"""The interaction-CSV loader: accepts the published files, rejects bad input clearly."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from step.config import DataConfig
+from step.data import clean_gene_name, load_interactions, unique_display_names
+from step.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests/data/tiny_mrna.csv"
+PUBLISHED_MRNA = ROOT / "dataset/mrna/interaction_mrna.csv"
+PUBLISHED_MIRNA = ROOT / "dataset/mirna/interaction_mirna.csv"
+
+
+def test_published_mrna_loads_and_logs_conflicts(caplog):
+    with caplog.at_level(logging.WARNING):
+        c = load_interactions(PUBLISHED_MRNA)
+    assert c.X.shape == (43, 50)
+    assert np.all(np.diff(c.times) > 0) and c.times[0] == -4.5 and c.times[-1] == 28.0
+    assert len(set(c.display)) == c.n_genes
+    assert "GUCY1A2" in c.display
+    assert (c.pairs[:, 0] < c.pairs[:, 1]).all()
+    assert "different expression series" in caplog.text
+    # first occurrence kept: ABCA3's series is the one of data row 1
+    raw = pd.read_csv(PUBLISHED_MRNA)
+    k = c.genes.index("ABCA3")
+    assert np.allclose(c.X[:, k], raw.loc[0, [f"Gene1_Time_{t:.1f}" for t in c.times]].astype(float))
+
+
+def test_published_mrna_strict_is_an_error():
+    with pytest.raises(InputError, match="strict"):
+        load_interactions(PUBLISHED_MRNA, DataConfig(strict=True))
+
+
+def test_published_mirna_drops_empty_column(caplog):
+    with caplog.at_level(logging.WARNING):
+        c = load_interactions(PUBLISHED_MIRNA)
+    assert c.X.shape == (159, 162)
+    assert 154.0 not in c.times
+    assert "Gene1_Time_154.0" in caplog.text
+
+
+def test_gene_name_cleaning():
+    assert clean_gene_name("GUCY1A2  sGC(soluble guanylate cyclase) (PMID 23934926)") == "GUCY1A2"
+    assert clean_gene_name("EGFR (Epidermal growth factor receptor) (PMID 1)") == "EGFR"
+    assert clean_gene_name("N-Cadherin(CDH2)") == "N-Cadherin(CDH2)"
+    assert clean_gene_name("Claudin 1") == "Claudin 1"
+    names = unique_display_names(["EGFR (long)", "EGFR"])
+    assert len(set(names)) == 2 and names[0] == "EGFR"
+
+
+def _tiny() -> pd.DataFrame:
+    return pd.read_csv(TINY, dtype=str, keep_default_na=False)
+
+
+def _write(tmp_path: Path, df: pd.DataFrame, name: str = "bad.csv") -> Path:
+    p = tmp_path / name
+    df.to_csv(p, index=False)
+    return p
+
+
+def _expect(path: Path, *fragments: str, cfg: DataConfig | None = None) -> str:
+    with pytest.raises(InputError) as exc:
+        load_interactions(path, cfg)
+    msg = str(exc.value)
+    assert str(path) in msg, msg
+    for f in fragments:
+        assert f in msg, msg
+    assert "\n" not in msg.strip() or len(msg) < 2000
+    return msg
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    _expect(p, "empty")
+
+
+def test_not_a_csv(tmp_path):
+    p = tmp_path / "binary.csv"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR")
+    _expect(p, "binary")
+    q = tmp_path / "prose.csv"
+    q.write_text("this is just some text\nwith lines\n")
+    _expect(q, "missing required column")
+
+
+def test_header_only(tmp_path):
+    p = tmp_path / "header.csv"
+    p.write_text(",".join(_tiny().columns) + "\n")
+    _expect(p, "no data rows")
+
+
+def test_missing_required_column(tmp_path):
+    _expect(_write(tmp_path, _tiny().drop(columns=["HiC_Interaction"])), "HiC_Interaction")
+
+
+def test_non_numeric_value(tmp_path):
+    df = _tiny()
+    df.loc[2, "Gene1_Time_1.0"] = "abc"
+    _expect(_write(tmp_path, df), "row 4", "Gene1_Time_1.0", "abc", "numeric")
+    df = _tiny()
+    df.loc[0, "HiC_Interaction"] = "high"
+    _expect(_write(tmp_path, df), "row 2", "HiC_Interaction")
+
+
+def test_unpaired_time_column(tmp_path):
+    _expect(_write(tmp_path, _tiny().drop(columns=["Gene2_Time_1.0"])), "Gene1_Time_1.0", "Gene2_Time_1.0")
+
+
+def test_unparseable_time_label(tmp_path):
+    df = _tiny().rename(columns={"Gene1_Time_1.0": "Gene1_Time_P1", "Gene2_Time_1.0": "Gene2_Time_P1"})
+    _expect(_write(tmp_path, df), "Gene1_Time_P1", "not a number")
+
+
+def test_blank_gene_name(tmp_path):
+    df = _tiny()
+    df.loc[1, "Gene2"] = "  "
+    _expect(_write(tmp_path, df), "row 3", "Gene2", "blank")
+
+
+def test_bad_compartment(tmp_path):
+    df = _tiny()
+    df.loc[0, "Gene1_Compartment"] = "C"
+    _expect(_write(tmp_path, df), "row 2", "Gene1_Compartment", "'C'")
+    df = _tiny()
+    df.loc[0, "Gene1_Compartment"] = "Unknown"
+    c = load_interactions(_write(tmp_path, df, "ok.csv"))
+    assert c.compartment[c.genes.index(df.loc[0, "Gene1"])] == ""
+
+
+def test_partly_missing_time_column(tmp_path):
+    df = _tiny()
+    df.loc[0, "Gene1_Time_2.0"] = ""
+    _expect(_write(tmp_path, df), "missing expression", "Gene1_Time_2.0")
+    c = load_interactions(_write(tmp_path, df, "masked.csv"), DataConfig(allow_missing=True))
+    assert np.isnan(c.X).sum() == 1
+
+
+def test_self_pair_dropped_and_logged(tmp_path, caplog):
+    df = _tiny()
+    extra = df.iloc[[0]].copy()
+    extra["Gene2"] = extra["Gene1"]
+    for col in [c for c in df.columns if c.startswith("Gene2_Time_")]:
+        extra[col] = extra[col.replace("Gene2", "Gene1")]
+    with caplog.at_level(logging.WARNING):
+        c = load_interactions(_write(tmp_path, pd.concat([df, extra], ignore_index=True)))
+    assert "self-pair" in caplog.text
+    assert (c.pairs[:, 0] != c.pairs[:, 1]).all()
+
+
+def test_cli_reports_bad_input_with_exit_1(tmp_path):
+    import subprocess
+    import sys
+
+    p = tmp_path / "empty.csv"
+    p.write_text("")
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "mrna.STEPmr_train_test", "--config", "configs/test_tiny_mrna.yaml",
+                        "--data", str(p), "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert str(p) in r.stderr and "empty" in r.stderr
+    assert not out.exists() or not any(out.iterdir())

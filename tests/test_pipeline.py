@@ -1,0 +1,129 @@
+"""End to end on the tiny fixture: outputs, no leakage, determinism, metrics agree with predictions."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from step.config import load_config
+from step.metrics import metrics_from_predictions
+from step.pipeline import run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests/data/tiny_mrna.csv"
+CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
+
+
+def _cfg(tmp_path: Path, **over):
+    base = {"embedding.cache_dir": str(tmp_path / "cache"), "output.plots": False, "analysis.enabled": False}
+    base.update(over)
+    return load_config(CONFIG, base)
+
+
+def _preds(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "predictions.csv")
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("full")
+    cfg = load_config(CONFIG, {"embedding.cache_dir": str(tmp / "cache")})
+    return run_job(cfg, tmp / "out")
+
+
+def test_run_writes_every_output(full_run):
+    d = full_run.run_dir
+    for name in ("config.yaml", "metrics.json", "predictions.csv", "results.txt", "model.pt", "history.csv",
+                 "gene_features.csv", "series.csv", "splits.json", "embeddings.npz", "run.log"):
+        assert (d / name).is_file(), name
+    assert not list(d.parent.glob(".*.partial"))
+    plots = list((d / "plots").glob("*.png"))
+    assert len(plots) >= 5
+    assert (d / "genes.csv").is_file()
+    assert list((d / "enrichment").glob("*.csv"))
+    txt = (d / "results.txt").read_text()
+    assert txt.index("STEPmr") < txt.index("Best and worst genes")
+    cfg = (d / "config.yaml").read_text()
+    assert "data_checksums_sha256" in cfg and "package_versions" in cfg and "seeds" in cfg
+
+
+def test_predictions_table_and_persistence(full_run):
+    pred = _preds(full_run.run_dir)
+    assert list(pred.columns) == ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred"]
+    assert set(pred.model) == {"STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph"}
+    assert set(pred.split) == {"train", "val", "test"}
+    # persistence = the previous observed value, in the original scale
+    series = pd.read_csv(full_run.run_dir / "series.csv").pivot(index="time", columns="gene", values="value")
+    times = list(series.index)
+    per = pred[pred.model == "persistence"]
+    prev = [times[times.index(t) - 1] for t in per.target_time]
+    expected = series.stack().reindex(list(zip(prev, per.gene))).to_numpy()
+    np.testing.assert_allclose(per.y_pred.to_numpy(), expected, rtol=1e-9)
+    truth = series.stack().reindex(list(zip(per.target_time, per.gene))).to_numpy()
+    np.testing.assert_allclose(per.y_true.to_numpy(), truth, rtol=1e-9)
+
+
+def test_metrics_json_recomputes_from_predictions(full_run):
+    d = full_run.run_dir
+    m = json.loads((d / "metrics.json").read_text())
+    pred = _preds(d)
+    assert m["protocol"] == "chronological" and m["report_split"] == "test"
+    for model in m["models"]:
+        for split in ("train", "val", "test"):
+            got = metrics_from_predictions(pred, model, split, m["best_baseline"])
+            for k, v in got.items():
+                assert np.isclose(m["models"][model][split][k], v, rtol=1e-6, atol=1e-9, equal_nan=True), (model, split, k)
+    # chronological: every test target is later than every val target, which is later than train
+    s = m["splits"]
+    assert max(s["train"]) < min(s["val"]) <= max(s["val"]) < min(s["test"])
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = run_job(_cfg(tmp_path), tmp_path / "a")
+    b = run_job(_cfg(tmp_path), tmp_path / "b")
+    pa, pb = _preds(a.run_dir), _preds(b.run_dir)
+    pd.testing.assert_frame_equal(pa, pb)
+
+
+def test_no_test_period_information_reaches_train_or_val(tmp_path):
+    cfg = _cfg(tmp_path)
+    ref = run_job(cfg, tmp_path / "ref")
+    m = json.loads((ref.run_dir / "metrics.json").read_text())
+    test_times = set(m["splits"]["test"])
+    # scramble every gene's expression at the test-period times (consistently across rows)
+    df = pd.read_csv(TINY)
+    rng = np.random.default_rng(123)
+    genes = pd.unique(pd.concat([df.Gene1, df.Gene2]))
+    shift = {g: rng.normal(0, 3) for g in genes}
+    for t in test_times:
+        for side in ("Gene1", "Gene2"):
+            col = f"{side}_Time_{t:.1f}"
+            df[col] = df[col] * 1.7 + df[side].map(shift)
+    scrambled = tmp_path / "scrambled.csv"
+    df.to_csv(scrambled, index=False)
+    alt = run_job(_cfg(tmp_path, **{"data.path": str(scrambled)}), tmp_path / "alt")
+    pr, pa = _preds(ref.run_dir), _preds(alt.run_dir)
+    keep = pr.split.isin(["train", "val"])
+    pd.testing.assert_frame_equal(pr[keep].reset_index(drop=True), pa[keep].reset_index(drop=True))
+    # and the scrambling did change the test period (the test is not vacuous)
+    assert not np.allclose(pr[~keep].y_true, pa[~keep].y_true)
+
+
+def test_multi_seed_reports_mean_and_std(tmp_path):
+    r = run_job(_cfg(tmp_path, **{"train.seeds": 2}), tmp_path / "s")
+    m = r.metrics["models"]["STEPmr"]
+    assert m["seeds"] == [0, 1]
+    assert len(m["test_per_seed"]) == 2
+    assert np.isclose(m["test"]["rmse"], np.mean([s["rmse"] for s in m["test_per_seed"]]))
+    pred = _preds(r.run_dir)
+    assert set(pred[pred.model == "STEPmr"].seed) == {0, 1}
+
+
+def test_paper_protocol_is_labelled_optimistic(tmp_path):
+    r = run_job(_cfg(tmp_path, **{"split.protocol": "paper"}), tmp_path / "p")
+    assert r.metrics["optimistic"] is True and r.metrics["report_split"] == "val"
+    assert "test" not in r.metrics["splits"]
+    assert "OPTIMISTIC" in (r.run_dir / "results.txt").read_text()
