@@ -1,0 +1,550 @@
+"""Biological analysis of a finished run: which genes are predictable, and what they do.
+
+Reads only the run folder's saved files (``predictions.csv``, ``metrics.json``,
+``gene_features.csv``, ``series.csv``, ``splits.json``) and writes:
+
+- ``genes.csv``: per-gene skill vs the best baseline and vs persistence (mean over
+  seeds and std across seeds), rmse, mae, direction accuracy and Pearson (reported,
+  not ranked on), on the test windows and, prefixed ``val_``, the validation windows;
+  with degree, variability, mean expression, chromosome and compartment; ranked by
+  test skill vs the best baseline (validation skill when the run has no test split,
+  as in the optimistic ``paper`` protocol).
+- ``enrichment/``: hypergeometric enrichment of the top and bottom groups against
+  the shipped MSigDB mouse gene sets (background = the dataset's genes), tables and
+  dot plots, the gene -> symbol mapping and the unmapped genes.
+- ``plots/genes_*.png``: skill vs connectivity / variability / compartment, and the
+  best and worst genes' time courses.
+- a ``=== Biological analysis ===`` section at the end of ``results.txt`` (replaced,
+  not duplicated, when the analysis is re-run).
+
+Command line: ``python -m step.analyze RUN_DIR [--online] [--config YAML]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from step import enrichment as enr
+from step.config import AnalysisConfig, OutputConfig, load_config
+from step.errors import InputError
+from step.io import write_json, write_text, write_with
+
+log = logging.getLogger(__name__)
+
+SECTION_MARKER = "=== Biological analysis ==="
+BASELINES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph")
+PRED_COLUMNS = ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred"]
+FEATURE_COLUMNS = ["gene", "display", "chromosome", "bin", "compartment", "insulation",
+                   "tad_distance", "degree", "variability", "mean_expression"]
+SERIES_COLUMNS = ["time", "gene", "value"]
+# per-gene metrics, in genes.csv order; those with a std across seeds
+GENE_METRICS = ["skill_vs_best_baseline", "skill_vs_persistence", "rmse", "mae",
+                "direction_accuracy", "pearson"]
+WITH_STD = ("skill_vs_best_baseline", "skill_vs_persistence", "rmse")
+
+
+# --------------------------------------------------------------------------- loading
+
+@dataclass
+class RunData:
+    """The saved files of one run folder, validated."""
+
+    run_dir: Path
+    predictions: pd.DataFrame
+    metrics: dict[str, Any]
+    features: pd.DataFrame
+    series: pd.DataFrame
+    splits: dict[str, Any]
+    main_model: str
+    best_baseline: str
+    transform: str
+    history: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def primary_split(self) -> str:
+        """``test`` when the run has test windows, else ``val`` (paper protocol)."""
+        return "test" if (self.predictions["split"] == "test").any() else "val"
+
+    @property
+    def optimistic(self) -> bool:
+        return bool(self.metrics.get("optimistic", False)) or self.metrics.get("protocol") == "paper"
+
+    def working(self, y: np.ndarray | pd.Series) -> np.ndarray:
+        """Values in the scale the models work in (log1p for ``transform: log1p``)."""
+        y = np.asarray(y, dtype=float)
+        return np.log1p(y) if self.transform == "log1p" else y
+
+    @property
+    def display(self) -> dict[str, str]:
+        return dict(zip(self.features["gene"], self.features["display"]))
+
+
+def _read_csv(path: Path, required: list[str], what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path}: missing; the run folder must hold {path.name} ({what}).")
+    try:
+        df = pd.read_csv(path, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc}).") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(required)}.")
+    return df
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(f"{path}: missing; the run folder must hold {path.name}.")
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}).") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object at the top level.")
+    return obj
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read and check the files of a run folder (raises InputError naming file and column)."""
+    d = Path(run_dir)
+    if not d.is_dir():
+        raise InputError(f"{d}: run folder not found.")
+    pred = _read_csv(d / "predictions.csv", PRED_COLUMNS, "per-window predictions of every model")
+    for col in ("target_time", "y_true", "y_pred", "seed"):
+        if not pd.api.types.is_numeric_dtype(pred[col]):
+            raise InputError(f"{d / 'predictions.csv'}: column {col} must be numeric.")
+    pred["gene"] = pred["gene"].astype(str)
+    pred["model"] = pred["model"].astype(str)
+    bad = sorted(set(pred["split"]) - {"train", "val", "test"})
+    if bad:
+        raise InputError(f"{d / 'predictions.csv'}: column split has {bad}; allowed: train, val, test.")
+    metrics = _read_json(d / "metrics.json")
+    feats = _read_csv(d / "gene_features.csv", FEATURE_COLUMNS, "per-gene features")
+    feats["gene"] = feats["gene"].astype(str)
+    feats["display"] = feats["display"].fillna(feats["gene"]).astype(str)
+    feats["compartment"] = feats["compartment"].fillna("").astype(str)
+    feats["chromosome"] = feats["chromosome"].fillna("").astype(str)
+    series = _read_csv(d / "series.csv", SERIES_COLUMNS, "the observed time course")
+    series["gene"] = series["gene"].astype(str)
+    splits = _read_json(d / "splits.json")
+    transform = str(metrics.get("transform", "none"))
+    if transform not in ("none", "log1p"):
+        raise InputError(f"{d / 'metrics.json'}: transform = {transform!r}; expected none or log1p.")
+    models = list(dict.fromkeys(pred["model"]))
+    main = metrics.get("main_model") or next((m for m in models if m not in BASELINES), None)
+    if main is None or main not in models:
+        raise InputError(f"{d / 'predictions.csv'}: no rows for the main model {main!r} (metrics.json main_model); models present: {models}.")
+    best = metrics.get("best_baseline")
+    if best not in models:
+        best = _pick_best_baseline(pred, models)
+        log.warning("metrics.json names no usable best_baseline; using %s (lowest validation MSE)", best)
+    if "persistence" not in models:
+        raise InputError(f"{d / 'predictions.csv'}: no rows for model persistence; per-gene skill needs it.")
+    hist = None
+    if (d / "history.csv").is_file():
+        hist = pd.read_csv(d / "history.csv")
+    run = RunData(d, pred, metrics, feats, series, splits, main, best, transform, hist)
+    missing = sorted(set(pred["gene"]) - set(feats["gene"]))
+    if missing:
+        log.warning("%d gene(s) of predictions.csv are not in gene_features.csv: %s", len(missing), missing[:10])
+        run.notes.append(f"{len(missing)} predicted gene(s) lack features: {', '.join(missing[:10])}")
+    return run
+
+
+def _pick_best_baseline(pred: pd.DataFrame, models: list[str]) -> str:
+    base = [m for m in models if m in BASELINES]
+    if not base:
+        raise InputError("predictions.csv: no baseline model rows; cannot rank genes against a baseline.")
+    sub = pred[pred["model"].isin(base) & (pred["split"] == "val")]
+    if sub.empty:
+        return "persistence"
+    mse = sub.assign(e=(sub["y_true"] - sub["y_pred"]) ** 2).groupby("model")["e"].mean()
+    return str(mse.idxmin())
+
+
+# --------------------------------------------------------------------------- per-gene scores
+
+def _one_per_window(df: pd.DataFrame) -> pd.DataFrame:
+    """Baselines are seed-independent: keep one row per (split, target_time, gene)."""
+    return df.sort_values("seed", kind="mergesort").drop_duplicates(["split", "target_time", "gene"])
+
+
+def last_inputs(run: RunData) -> pd.DataFrame:
+    """Value at each window's last input time (= persistence's prediction), working scale."""
+    p = _one_per_window(run.predictions[run.predictions["model"] == "persistence"])
+    return pd.DataFrame({"split": p["split"], "target_time": p["target_time"], "gene": p["gene"],
+                         "last": run.working(p["y_pred"])})
+
+
+def _per_seed_gene(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (seed, gene) sums for one model on one split; columns yt, yp, last in working scale."""
+    e = df["yp"] - df["yt"]
+    dt, dp = df["yt"] - df["last"], df["yp"] - df["last"]
+    work = pd.DataFrame({
+        "seed": df["seed"], "gene": df["gene"], "se": e ** 2, "ae": e.abs(),
+        "dir": (np.sign(dt) == np.sign(dp)).astype(float),
+        "x": df["yp"], "y": df["yt"], "xx": df["yp"] ** 2, "yy": df["yt"] ** 2, "xy": df["yp"] * df["yt"],
+    })
+    g = work.groupby(["seed", "gene"], sort=False)
+    s = g.agg(n=("se", "size"), mse=("se", "mean"), mae=("ae", "mean"), direction_accuracy=("dir", "mean"),
+              x=("x", "mean"), y=("y", "mean"), xx=("xx", "mean"), yy=("yy", "mean"), xy=("xy", "mean"))
+    vx, vy = s["xx"] - s["x"] ** 2, s["yy"] - s["y"] ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (s["xy"] - s["x"] * s["y"]) / np.sqrt(vx * vy)
+    ok = (s["n"] >= 3) & (vx > 1e-12 * (1 + s["xx"])) & (vy > 1e-12 * (1 + s["yy"]))
+    s["pearson"] = r.where(ok).clip(-1, 1)
+    return s[["n", "mse", "mae", "direction_accuracy", "pearson"]].reset_index()
+
+
+def gene_scores(run: RunData, split: str) -> pd.DataFrame:
+    """Per-gene scores of the main model on one split, mean and std over seeds.
+
+    Returns
+    -------
+    DataFrame indexed by gene with columns ``<metric>``, ``<metric>_std`` (for
+    :data:`WITH_STD`), ``rmse_best_baseline``, ``rmse_persistence``, ``n_windows``,
+    ``n_seeds``. Skill = 1 - MSE(model) / MSE(reference) per gene over the split's
+    windows (NaN where the reference MSE is 0). Working scale.
+    """
+    pred = run.predictions[run.predictions["split"] == split]
+    if pred.empty:
+        return pd.DataFrame()
+    last = last_inputs(run)
+    last = last[last["split"] == split].drop(columns="split")
+
+    def prep(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.merge(last, on=["target_time", "gene"], how="left", validate="many_to_one")
+        return df.assign(yt=run.working(df["y_true"]), yp=run.working(df["y_pred"]))
+
+    main = prep(pred[pred["model"] == run.main_model])
+    if main.empty:
+        return pd.DataFrame()
+    ref_mse = {}
+    for name in ("persistence", run.best_baseline):
+        ref = prep(_one_per_window(pred[pred["model"] == name]))
+        ref_mse[name] = _per_seed_gene(ref).set_index("gene")["mse"]
+    s = _per_seed_gene(main)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, col in ((run.best_baseline, "skill_vs_best_baseline"), ("persistence", "skill_vs_persistence")):
+            ref = s["gene"].map(ref_mse[name]).to_numpy(dtype=float)
+            s[col] = np.where(ref > 0, 1.0 - s["mse"].to_numpy() / np.where(ref > 0, ref, 1.0), np.nan)
+    s["rmse"] = np.sqrt(s["mse"])
+    g = s.groupby("gene", sort=False)
+    out = g[GENE_METRICS].mean()
+    for m in WITH_STD:
+        out[m + "_std"] = g[m].std(ddof=1)
+    out["rmse_best_baseline"] = np.sqrt(ref_mse[run.best_baseline].reindex(out.index))
+    out["rmse_persistence"] = np.sqrt(ref_mse["persistence"].reindex(out.index))
+    out["n_windows"] = g["n"].max()
+    out["n_seeds"] = g["seed"].nunique()
+    return out
+
+
+def gene_table(run: RunData) -> pd.DataFrame:
+    """The ranked ``genes.csv`` table (without groups): primary split first, then ``val_``."""
+    primary = run.primary_split
+    parts = []
+    for split in dict.fromkeys([primary, "val"]):
+        sc = gene_scores(run, split)
+        if not sc.empty:
+            parts.append(sc.add_prefix(f"{split}_"))
+    if not parts:
+        raise InputError(f"{run.run_dir / 'predictions.csv'}: no {primary} or val rows for {run.main_model}; nothing to rank.")
+    scores = pd.concat(parts, axis=1)
+    feats = run.features.set_index("gene")
+    genes = list(dict.fromkeys(list(run.features["gene"]) + list(scores.index)))
+    tab = pd.DataFrame(index=pd.Index(genes, name="gene"))
+    tab["display"] = [feats["display"].get(g, g) for g in genes]
+    tab = tab.join(scores)
+    for c in ("degree", "variability", "mean_expression", "chromosome", "compartment"):
+        tab[c] = feats[c].reindex(tab.index)
+    key = f"{primary}_skill_vs_best_baseline"
+    if key not in tab:
+        tab[key] = np.nan
+    tab = tab.sort_values(key, ascending=False, na_position="last", kind="mergesort")
+    tab.insert(1, "rank", np.where(tab[key].notna(), np.arange(1, len(tab) + 1), np.nan))
+    tab.insert(2, "ranked_on", key)
+    return tab.reset_index()
+
+
+def assign_groups(tab: pd.DataFrame, frac: float) -> tuple[pd.DataFrame, int]:
+    """Mark the top / bottom ``frac`` of ranked genes (ties broken by rank order)."""
+    ranked = tab["rank"].notna()
+    n = int(ranked.sum())
+    k = max(1, int(round(frac * n))) if n and frac > 0 else 0
+    k = min(k, n // 2) if n >= 2 else 0
+    group = np.full(len(tab), "", dtype=object)
+    idx = np.flatnonzero(ranked.to_numpy())
+    group[idx[:k]] = "top"
+    group[idx[n - k:]] = "bottom" if k else ""
+    tab = tab.copy()
+    tab.insert(3, "group", group)
+    return tab, k
+
+
+# --------------------------------------------------------------------------- text
+
+def replace_section(path: Path, section: str) -> Path:
+    """Replace (or append) the biological-analysis section at the end of results.txt, atomically."""
+    old = path.read_text() if path.is_file() else ""
+    pos = old.find(SECTION_MARKER)
+    head = old[:pos] if pos >= 0 else old
+    head = head.rstrip("\n")
+    text = (head + "\n\n" if head else "") + section.rstrip("\n") + "\n"
+    return write_text(path, text)
+
+
+def _fmt(x: float, nd: int = 3) -> str:
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
+
+
+def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.GroupResult],
+                 mapping: pd.DataFrame, cfg: AnalysisConfig, n_show: int = 10) -> str:
+    """The ``=== Biological analysis ===`` section of results.txt."""
+    p = run.primary_split
+    key = f"{p}_skill_vs_best_baseline"
+    lines = [SECTION_MARKER, ""]
+    lines.append(
+        f"Per-gene predictability of {run.main_model} on the {p} windows "
+        f"(skill = 1 - MSE(model) / MSE(reference) per gene, {'log1p' if run.transform == 'log1p' else 'original'} scale; "
+        f"best baseline: {run.best_baseline}; mean over seeds +- std). Ranked by {key}; "
+        "per-gene Pearson over a handful of windows is reported in genes.csv but not ranked on."
+    )
+    if p == "val":
+        lines.append("NOTE: this run has no test split (paper protocol); the ranking uses validation windows and is optimistic.")
+    ranked = tab[tab["rank"].notna()]
+    n_nan = len(tab) - len(ranked)
+    if n_nan:
+        lines.append(f"{n_nan} gene(s) have no defined skill (reference error 0 or no windows) and are not ranked.")
+    flat = tab[tab[f"{p}_skill_vs_persistence"].isna() & tab[f"{p}_rmse"].notna()] if f"{p}_rmse" in tab else tab.iloc[:0]
+    if len(flat):
+        lines.append(
+            f"Persistence is exact on the {p} windows of {', '.join(map(str, flat['display']))} (a flat series, "
+            "e.g. a saturated value): skill vs persistence is undefined and skill vs the best baseline rests "
+            "on a near-zero reference error; read their rmse instead."
+        )
+    shared = mapping[mapping["mapped"]].groupby("symbol")["gene"].agg(list)
+    shared = shared[shared.map(len) > 1]
+    for sym, names in shared.items():
+        lines.append(f"{' and '.join(names)} name one gene ({sym}) in the data; "
+                     "they are ranked separately and counted once in the enrichment.")
+
+    def block(title: str, rows: pd.DataFrame) -> None:
+        lines.append("")
+        lines.append(title)
+        lines.append(f"  {'gene':<24}{'skill_vs_best':>16}{'skill_vs_pers':>16}{'rmse':>9}{'dir_acc':>9}{'degree':>8}  comp")
+        for _, r in rows.iterrows():
+            sb = f"{_fmt(r[key])}+-{_fmt(r.get(key + '_std', np.nan), 2)}"
+            sp = f"{_fmt(r[f'{p}_skill_vs_persistence'])}"
+            lines.append(f"  {str(r['display'])[:23]:<24}{sb:>16}{sp:>16}{_fmt(r[f'{p}_rmse']):>9}"
+                         f"{_fmt(r[f'{p}_direction_accuracy'], 2):>9}{_fmt(float(r['degree']), 0):>8}  {r['compartment']}")
+
+    block(f"Most predictable genes (top {min(n_show, len(ranked))}):", ranked.head(n_show))
+    block(f"Least predictable genes (bottom {min(n_show, len(ranked))}):", ranked.tail(n_show).iloc[::-1])
+
+    lines.append("")
+    lines.append("Association with gene properties (Spearman rho with skill, all ranked genes):")
+    from scipy.stats import spearmanr
+
+    for col in ("degree", "variability", "mean_expression"):
+        sub = ranked[[key, col]].apply(pd.to_numeric, errors="coerce").dropna()
+        if len(sub) >= 4 and sub[col].nunique() > 1:
+            rho, pv = spearmanr(sub[key], sub[col])
+            lines.append(f"  {col:<16} rho = {rho:+.2f} (p = {pv:.3g}, n = {len(sub)})")
+        else:
+            lines.append(f"  {col:<16} not enough distinct values")
+    comp = ranked.groupby(ranked["compartment"].replace("", "unknown"))[key].agg(["mean", "size"])
+    lines.append("  by compartment: " + ", ".join(f"{c}: {_fmt(r['mean'])} (n={int(r['size'])})" for c, r in comp.iterrows()))
+
+    unm = mapping[~mapping["mapped"]]
+    lines.append("")
+    lines.append(
+        f"Enrichment (offline, gseapy.enrich hypergeometric test; MSigDB mouse gene sets {', '.join(next(iter(groups.values())).n_tested) if groups else ''}; "
+        f"background = all {mapping['symbol'].nunique()} distinct gene symbols of the dataset; groups = top / bottom "
+        f"{k} genes ({cfg.group_frac:.0%} by rank); sets of {cfg.min_set_size}-{cfg.max_set_size} genes; "
+        f"Benjamini-Hochberg within each collection at FDR < {cfg.fdr})."
+    )
+    lines.append(f"  {int(mapping['mapped'].sum())}/{len(mapping)} genes map to a gene-set symbol; "
+                 f"unmapped ({len(unm)}): {', '.join(unm['gene']) if len(unm) else 'none'} (enrichment/unmapped_genes.csv).")
+    for name, res in groups.items():
+        sig = res.significant(cfg.fdr)
+        lines.append("")
+        lines.append(f"  {name} group ({len(res.genes)} genes, {len(res.query)} mapped): "
+                     f"{sum(res.n_tested.values())} sets tested, {len(sig)} pass FDR < {cfg.fdr}.")
+        if len(sig):
+            for _, r in sig.head(15).iterrows():
+                lines.append(f"    {r['collection']:<12} {r['term'][:70]:<70} {r['overlap']:>6}  p={r['p']:.2e}  adj={r['adjusted_p']:.2e}  {r['genes']}")
+        else:
+            best_p = res.table["p"].min() if len(res.table) else float("nan")
+            lines.append(
+                f"    No term survives correction: with {len(res.query)} genes in a background of "
+                f"{mapping['symbol'].nunique()}, the smallest p-value is {_fmt(best_p, 4)} against "
+                f"{sum(res.n_tested.values())} tested sets. The bar is not lowered; the nominal leaders "
+                "below are hypotheses only."
+            )
+            for _, r in res.table.head(5).iterrows():
+                lines.append(f"    (nominal) {r['collection']:<12} {r['term'][:64]:<64} {r['overlap']:>6}  p={r['p']:.2e}  adj={r['adjusted_p']:.2f}  {r['genes']}")
+    for note in run.notes:
+        lines.append(f"Note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- main step
+
+def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) -> dict[str, Any]:
+    """Run the biological analysis on a finished run folder and write its outputs there.
+
+    Parameters
+    ----------
+    run_dir : the run folder (see DESIGN.md "Outputs of a run").
+    cfg : analysis settings (group size, gene-set size limits, FDR, gene sets, aliases, online).
+    output_cfg : ``plots`` switches the PNGs off.
+
+    Returns
+    -------
+    dict with the written paths (``genes_csv``, ``enrichment``, ``plots``), group sizes,
+    the number of significant terms per group and the unmapped genes.
+    """
+    from step import plots  # imported here: plots imports this module
+
+    run_dir = Path(run_dir)
+    if not cfg.enabled:
+        log.info("biological analysis disabled (analysis.enabled: false)")
+        return {"skipped": True}
+    run = load_run(run_dir)
+    tab = gene_table(run)
+    tab, k = assign_groups(tab, cfg.group_frac)
+    log.info("analysis: %d genes ranked on %s_skill_vs_best_baseline (best baseline %s); groups of %d",
+             int(tab["rank"].notna().sum()), run.primary_split, run.best_baseline, k)
+    genes_csv = run_dir / "genes.csv"
+    write_with(genes_csv, lambda tmp: tab.to_csv(tmp, index=False, float_format="%.6g"))
+
+    # enrichment
+    collections = enr.load_collections(cfg.genesets_dir)
+    symbols = enr.universe(collections)
+    aliases = enr.load_aliases(cfg.aliases)
+    mapping = enr.normalise_genes(list(tab["gene"]), symbols, aliases, list(tab["display"]))
+    edir = run_dir / "enrichment"
+    write_with(edir / "gene_mapping.csv", lambda tmp: mapping.to_csv(tmp, index=False))
+    unm = mapping[~mapping["mapped"]].assign(
+        reason="no alias-table entry or case variant matches a symbol of the gene sets in " + str(cfg.genesets_dir))
+    write_with(edir / "unmapped_genes.csv", lambda tmp: unm.to_csv(tmp, index=False))
+    if len(unm):
+        log.warning("%d gene(s) map to no gene-set symbol (kept in the background, never hits): %s",
+                    len(unm), ", ".join(unm["gene"]))
+    dup = mapping[mapping["mapped"]].groupby("symbol")["gene"].apply(list)
+    for sym, names in dup[dup.map(len) > 1].items():
+        log.info("genes %s all map to %s: counted once in the enrichment", names, sym)
+    background = sorted(set(mapping["symbol"]))
+    sym_of = dict(zip(mapping["gene"], mapping["symbol"]))
+    mapped = dict(zip(mapping["gene"], mapping["mapped"]))
+    groups: dict[str, enr.GroupResult] = {}
+    written: list[Path] = [genes_csv, edir / "gene_mapping.csv", edir / "unmapped_genes.csv"]
+    for name in ("top", "bottom"):
+        members = list(tab.loc[tab["group"] == name, "gene"])
+        query = sorted({sym_of[g] for g in members if mapped[g]})
+        table, n_tested = enr.enrich_group(query, background, collections, cfg.min_set_size, cfg.max_set_size)
+        groups[name] = enr.GroupResult(name, members, query, table, n_tested)
+        path = edir / f"{name}.csv"
+        write_with(path, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"))
+        written.append(path)
+        log.info("enrichment %s: %d genes (%d mapped), %d terms with overlap, %d pass FDR < %g",
+                 name, len(members), len(query), len(table), len(groups[name].significant(cfg.fdr)), cfg.fdr)
+        if cfg.online:
+            try:
+                online = enr.enrich_online(query, background)
+                p = edir / f"{name}_enrichr_online.csv"
+                write_with(p, lambda tmp, t=online: t.to_csv(tmp, index=False))
+                written.append(p)
+            except Exception as exc:  # network is optional: never fail the run on it
+                log.warning("online Enrichr for %s failed (%s); offline results stand", name, exc)
+    summary = {
+        "ranked_on": f"{run.primary_split}_skill_vs_best_baseline", "best_baseline": run.best_baseline,
+        "group_size": k, "fdr": cfg.fdr, "background_size": len(background),
+        "n_unmapped": int(len(unm)), "unmapped": list(unm["gene"]),
+        "groups": {n: {"genes": g.genes, "query": g.query, "n_tested": g.n_tested,
+                       "n_significant": int(len(g.significant(cfg.fdr)))} for n, g in groups.items()},
+    }
+    write_json(edir / "summary.json", summary)
+    written.append(edir / "summary.json")
+
+    plot_paths: list[Path] = []
+    if output_cfg.plots:
+        for name, res in groups.items():
+            plot_paths.append(plots.enrichment_dotplot(res.table, edir / f"{name}_dotplot.png",
+                                                       title=f"{name} {k} genes by {run.primary_split} skill", fdr=cfg.fdr))
+        plot_paths += plots.gene_analysis_plots(tab, run_dir / "plots", f"{run.primary_split}_skill_vs_best_baseline")
+        n_show = min(max(k, 1), 6)
+        ranked = tab[tab["rank"].notna()]
+        plot_paths.append(plots.timecourse_page(run, list(ranked["gene"].head(n_show)),
+                                                run_dir / "plots" / "genes_best_timecourses.png",
+                                                title=f"Most predictable genes ({run.primary_split} skill vs {run.best_baseline})"))
+        plot_paths.append(plots.timecourse_page(run, list(ranked["gene"].tail(n_show))[::-1],
+                                                run_dir / "plots" / "genes_worst_timecourses.png",
+                                                title=f"Least predictable genes ({run.primary_split} skill vs {run.best_baseline})"))
+
+    section = summary_text(run, tab, k, groups, mapping, cfg)
+    replace_section(run_dir / "results.txt", section)
+    log.info("analysis written to %s", run_dir)
+    return {
+        "genes_csv": genes_csv, "enrichment": written[1:], "plots": plot_paths,
+        "results_txt": run_dir / "results.txt", "group_size": k,
+        "n_significant": {n: int(len(g.significant(cfg.fdr))) for n, g in groups.items()},
+        "unmapped": list(unm["gene"]),
+    }
+
+
+def _configs_for(run_dir: Path, config: str | None, online: bool) -> tuple[AnalysisConfig, OutputConfig]:
+    """Analysis/output settings: ``--config`` if given, else the run's config.yaml, else defaults."""
+    import yaml
+
+    if config is not None:
+        cfg = load_config(config)
+    else:
+        defaults: dict[str, Any] = {}
+        p = run_dir / "config.yaml"
+        if p.is_file():
+            raw = yaml.safe_load(p.read_text()) or {}
+            if isinstance(raw, dict) and isinstance(raw.get("config"), dict):
+                raw = raw["config"]
+            defaults = {k: raw[k] for k in ("analysis", "output") if isinstance(raw.get(k), dict)}
+        if not defaults:
+            log.info("%s: no analysis settings found; using defaults", p)
+        cfg = load_config(None, defaults=defaults)
+    analysis = cfg.analysis
+    analysis.enabled = True  # asked for explicitly on the command line
+    if online:
+        analysis.online = True
+    return analysis, cfg.output
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m step.analyze", description=__doc__.split("\n")[0])
+    ap.add_argument("run_dir", type=Path, help="a finished run folder (results/<dataset>/<run-id>)")
+    ap.add_argument("--online", action="store_true", help="also query Enrichr (needs a network; optional)")
+    ap.add_argument("--config", default=None, help="YAML config for the analysis/output settings "
+                    "(default: the run's config.yaml)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        analysis, output = _configs_for(args.run_dir, args.config, args.online)
+        out = analyze_run(args.run_dir, analysis, output)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("genes: %s; significant terms: %s", out["genes_csv"], out["n_significant"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

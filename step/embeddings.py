@@ -1,0 +1,484 @@
+"""Causal temporal Node2Vec: vectorised biased walks + gensim Word2Vec, cached on disk.
+
+Temporal graph
+--------------
+For time indices ``t_lo..t_hi`` every (gene, time) pair is a node, numbered
+``(t - t_lo) * N + gene``. Spatial edges are the gene graph at that time
+(:class:`~step.graphs.TemporalGraphs`); temporal edges join ``(g, t)`` and
+``(g, t + 1)`` with weight ``EmbeddingConfig.temporal_weight``.
+
+Walks
+-----
+:func:`biased_walks` advances all walks one step at a time with numpy. The
+first step from a node picks a neighbour with probability proportional to the
+edge weight (inverse CDF on the CSR row). Later steps use the node2vec bias on
+the previous node ``s``: weight ``w(v, x) * alpha`` with ``alpha = 1/p`` if
+``x == s``, ``1`` if ``x`` is a neighbour of ``s``, ``1/q`` otherwise. It is
+sampled exactly by rejection (propose from the weight CDF, accept with
+probability ``alpha / max(alpha)``); with ``p = q = 1`` no rejection is needed.
+A walk stops (padded with -1) only at an isolated node, i.e. when it starts at one.
+:func:`reference_walks` is the same process written as a plain loop, for tests.
+
+Causal windows
+--------------
+The pipeline's window ``w`` has inputs at time indices ``e-L+1..e`` and target
+``e+1``, for ``e = L-1, ..., T-2`` (``W = T - L`` windows, ``L = history``).
+For each ``e``, :func:`window_embeddings`:
+
+1. fits temporal Node2Vec on the trailing span ``max(0, e-span+1)..e`` only
+   (``span = EmbeddingConfig.span >= L``), so nothing after ``e`` is seen, not
+   even through temporal edges or Word2Vec co-occurrence;
+2. aligns the fitted span to the previous window's (already aligned) span on
+   the (gene, time) nodes they share (times ``max(a, a')..e-1``), so
+   coordinates are comparable across windows; the first window is the
+   reference frame. The alignment is rigid and done per connected component
+   of the temporal graph: Node2Vec places disconnected components arbitrarily
+   relative to each other (the miRNA Hi-C graph has 20 components, the mRNA
+   one 4), so one global rotation cannot align two fits (relative residual
+   ~0.95 on miRNA), while per component it can (~0.3). For each component the
+   shared nodes of both fits are centred, the current fit is rotated by
+   orthogonal Procrustes (``scipy.linalg.orthogonal_procrustes``) and shifted
+   to the previous fit's centre; a component without shared nodes (only
+   possible when ``temporal_weight = 0``) gets the global rotation;
+3. keeps the last ``L`` time slices, ``[L, N, D]``.
+
+Each step uses only data at times ``<= e`` and the embeddings of earlier windows
+(themselves built from data ``<= e``), so window ``w``'s embedding is unchanged,
+bit for bit, if anything after its ``e`` changes. The Word2Vec seed of the fit
+for ``e`` is derived from ``(seed, e)``; with ``workers == 1`` everything is
+bit-reproducible (gensim 4 initialises vectors from the seed, not from
+``hash()``, and we pass a fixed ``hashfxn`` anyway, so PYTHONHASHSEED does not matter).
+
+Cache
+-----
+The result is stored in ``<cache_dir>/<sha256>.npz`` (atomic write), keyed by the
+graphs (times, edges, weights), ``history``, every EmbeddingConfig field except
+``cache_dir``, the seed and :data:`CODE_VERSION` (bump it whenever the output
+of this module changes for the same inputs).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import orthogonal_procrustes
+from scipy.sparse.csgraph import connected_components
+from tqdm.auto import tqdm
+
+from step.config import EmbeddingConfig
+from step.errors import InputError
+from step.graphs import TemporalGraphs
+from step.io import hash_parts, save_npz
+
+if TYPE_CHECKING:  # pragma: no cover
+    from step.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+CODE_VERSION = "temporal-node2vec/2"
+
+
+# --------------------------------------------------------------------------- walks
+def _row_of_entries(indptr: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
+
+
+def _check_csr(indptr: Any, indices: Any, data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.int64)
+    data = np.asarray(data, dtype=float)
+    if indptr.ndim != 1 or indptr.size < 1 or indptr[0] != 0 or indptr[-1] != indices.size:
+        raise ValueError("indptr must start at 0 and end at len(indices)")
+    if data.shape != indices.shape:
+        raise ValueError("data and indices must have the same length")
+    if data.size and (not np.all(np.isfinite(data)) or data.min() <= 0):
+        raise ValueError("edge weights must be finite and > 0 (drop zero entries first)")
+    return indptr, indices, data
+
+
+def biased_walks(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, starts: np.ndarray,
+                 walk_length: int, p: float, q: float, rng: np.random.Generator) -> np.ndarray:
+    """Weighted node2vec walks, all advancing one step together.
+
+    Parameters
+    ----------
+    indptr, indices, data : CSR arrays of a symmetric weighted graph with ``n`` nodes;
+        column indices sorted within each row, weights ``> 0``.
+    starts : ``[n_walks]`` start node of each walk.
+    walk_length : number of nodes per walk (including the start).
+    p, q : node2vec return and in-out parameters (> 0).
+    rng : numpy Generator (the only source of randomness).
+
+    Returns
+    -------
+    int64 array ``[n_walks, walk_length]``; a walk that starts at an isolated node
+    is ``[start, -1, -1, ...]`` (the only way a walk can stop early).
+    """
+    indptr, indices, data = _check_csr(indptr, indices, data)
+    if p <= 0 or q <= 0:
+        raise ValueError(f"p and q must be > 0, got p={p}, q={q}")
+    n = indptr.size - 1
+    starts = np.asarray(starts, dtype=np.int64)
+    walks = np.full((starts.size, max(int(walk_length), 0)), -1, dtype=np.int64)
+    if walk_length < 1 or starts.size == 0:
+        return walks
+    walks[:, 0] = starts
+    if walk_length == 1:
+        return walks
+
+    row = _row_of_entries(indptr)
+    # Per-row CDF as "row + cumulative share": strictly inside (row, row + 1], last entry exactly
+    # row + 1, so one global searchsorted finds the entry within the right row.
+    csum = np.cumsum(data)
+    before = np.concatenate([[0.0], csum])[indptr[:-1]]
+    total = np.concatenate([[0.0], csum])[indptr[1:]] - before
+    key = np.empty_like(data)
+    if data.size:
+        key = (csum - before[row]) / total[row]
+        last = indptr[1:][np.diff(indptr) > 0] - 1
+        key[last] = 1.0
+        key += row
+    edge_key = row * n + indices  # globally sorted: membership test for the p/q bias
+    has_nbr = np.diff(indptr) > 0
+
+    def step_from(cur: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(key, cur + rng.random(cur.size), side="right")
+        return indices[np.minimum(pos, indptr[cur + 1] - 1)]
+
+    alive = np.flatnonzero(has_nbr[starts])
+    if alive.size == 0:
+        return walks
+    prev = starts[alive]
+    cur = step_from(prev)
+    walks[alive, 1] = cur
+    unbiased = p == 1.0 and q == 1.0
+    inv_p, inv_q = 1.0 / p, 1.0 / q
+    amax = max(inv_p, 1.0, inv_q)
+    for s in range(2, walk_length):
+        if unbiased:
+            nxt = step_from(cur)
+        else:
+            nxt = np.empty_like(cur)
+            todo = np.arange(cur.size)
+            while todo.size:
+                cand = step_from(cur[todo])
+                back = cand == prev[todo]
+                k = prev[todo] * n + cand
+                pos = np.minimum(np.searchsorted(edge_key, k), edge_key.size - 1)
+                near = edge_key[pos] == k
+                alpha = np.where(back, inv_p, np.where(near, 1.0, inv_q))
+                ok = rng.random(todo.size) * amax < alpha
+                nxt[todo[ok]] = cand[ok]
+                todo = todo[~ok]
+        walks[alive, s] = nxt
+        prev, cur = cur, nxt
+    return walks
+
+
+def reference_walks(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, starts: np.ndarray,
+                    walk_length: int, p: float, q: float, rng: np.random.Generator) -> np.ndarray:
+    """Plain-loop version of :func:`biased_walks` (same semantics, different random stream).
+
+    Each step computes the biased weights of the current node's neighbours
+    explicitly and draws with ``rng.choice``. Slow; for tests only.
+    """
+    indptr, indices, data = _check_csr(indptr, indices, data)
+    starts = np.asarray(starts, dtype=np.int64)
+    walks = np.full((starts.size, max(int(walk_length), 0)), -1, dtype=np.int64)
+    for w, start in enumerate(starts):
+        if walk_length < 1:
+            break
+        walks[w, 0] = start
+        prev = -1
+        cur = int(start)
+        for s in range(1, walk_length):
+            nbr = indices[indptr[cur]:indptr[cur + 1]]
+            wts = data[indptr[cur]:indptr[cur + 1]].copy()
+            if nbr.size == 0:
+                break
+            if prev >= 0:
+                prev_nbr = set(indices[indptr[prev]:indptr[prev + 1]].tolist())
+                for k, x in enumerate(nbr):
+                    if x == prev:
+                        wts[k] /= p
+                    elif int(x) not in prev_nbr:
+                        wts[k] /= q
+            nxt = int(rng.choice(nbr, p=wts / wts.sum()))
+            walks[w, s] = nxt
+            prev, cur = cur, nxt
+    return walks
+
+
+# --------------------------------------------------------------------------- fitting
+def temporal_graph(graphs: TemporalGraphs, t_lo: int, t_hi: int, temporal_weight: float) -> sp.csr_matrix:
+    """Adjacency of the temporal graph over time indices ``t_lo..t_hi``.
+
+    Returns a symmetric CSR ``[S * N, S * N]`` (``S = t_hi - t_lo + 1``), node
+    ``s * N + g`` = gene ``g`` at time index ``t_lo + s``; zero weights dropped.
+    """
+    N, S = graphs.n_genes, t_hi - t_lo + 1
+    rows, cols, vals = [], [], []
+    i, j = graphs.edges[:, 0], graphs.edges[:, 1]
+    for s in range(S):
+        w = graphs.weights[t_lo + s]
+        keep = w > 0
+        rows.append(s * N + i[keep])
+        cols.append(s * N + j[keep])
+        vals.append(w[keep])
+    if temporal_weight > 0 and S > 1:
+        g = np.arange((S - 1) * N, dtype=np.int64)
+        rows.append(g)
+        cols.append(g + N)
+        vals.append(np.full(g.size, float(temporal_weight)))
+    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    v = np.concatenate(vals) if vals else np.zeros(0)
+    a = sp.coo_matrix((np.concatenate([v, v]), (np.concatenate([r, c]), np.concatenate([c, r]))),
+                      shape=(S * N, S * N)).tocsr()
+    a.sum_duplicates()
+    a.sort_indices()
+    return a
+
+
+def _stable_hash(s: str) -> int:
+    """Process-independent replacement for ``hash`` (gensim's ``hashfxn``)."""
+    return zlib.crc32(s.encode())
+
+
+def _check_embedding_cfg(cfg: EmbeddingConfig) -> None:
+    for name in ("dim", "walk_length", "walks_per_node", "span", "window", "epochs", "workers"):
+        if getattr(cfg, name) < 1:
+            raise InputError(f"embedding.{name} must be >= 1, got {getattr(cfg, name)}.")
+    if cfg.negative < 1:
+        raise InputError(f"embedding.negative must be >= 1, got {cfg.negative}.")
+    for name in ("p", "q"):
+        if not getattr(cfg, name) > 0:
+            raise InputError(f"embedding.{name} must be > 0, got {getattr(cfg, name)}.")
+    if cfg.temporal_weight < 0:
+        raise InputError(f"embedding.temporal_weight must be >= 0, got {cfg.temporal_weight}.")
+
+
+def fit_temporal_node2vec(graphs: TemporalGraphs, t_lo: int, t_hi: int, cfg: EmbeddingConfig,
+                          seed: int) -> np.ndarray:
+    """Temporal Node2Vec over time indices ``t_lo..t_hi`` (inclusive).
+
+    Parameters
+    ----------
+    graphs : per-time gene graphs; only ``weights[t_lo..t_hi]`` are read.
+    t_lo, t_hi : first and last time index, ``0 <= t_lo <= t_hi < T``.
+    cfg : walk and Word2Vec settings (``dim, walks_per_node, walk_length, p, q,
+        temporal_weight, window, negative, epochs, workers``).
+    seed : seeds the walks and Word2Vec; bit-reproducible when ``cfg.workers == 1``.
+
+    Returns
+    -------
+    float32 array ``[t_hi - t_lo + 1, N, D]`` (``D = cfg.dim``).
+    """
+    from gensim.models import Word2Vec  # slow import; only needed here
+
+    if not 0 <= t_lo <= t_hi < graphs.n_times:
+        raise ValueError(f"need 0 <= t_lo <= t_hi < {graphs.n_times}, got {t_lo}, {t_hi}")
+    _check_embedding_cfg(cfg)
+    N, S = graphs.n_genes, t_hi - t_lo + 1
+    adj = temporal_graph(graphs, t_lo, t_hi, cfg.temporal_weight)
+    n_nodes = S * N
+    rng = np.random.default_rng(seed)
+    starts = np.tile(np.arange(n_nodes, dtype=np.int64), cfg.walks_per_node)
+    walks = biased_walks(adj.indptr, adj.indices, adj.data, starts, cfg.walk_length, cfg.p, cfg.q, rng)
+    tokens = np.array([str(k) for k in range(n_nodes)], dtype=object)
+    if (walks < 0).any():
+        sentences = [tokens[w[w >= 0]].tolist() for w in walks]
+    else:
+        sentences = tokens[walks].tolist()
+    model = Word2Vec(
+        sentences=sentences, sg=1, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative,
+        epochs=cfg.epochs, workers=cfg.workers, seed=int(seed) % (2**32), min_count=1,
+        hashfxn=_stable_hash,
+    )
+    order = [model.wv.key_to_index[t] for t in tokens]
+    return np.asarray(model.wv.vectors[order], dtype=np.float32).reshape(S, N, cfg.dim)
+
+
+def _align(cur: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rigid map of ``cur`` onto ``ref`` (rows matched): returns ``R, mu_cur, mu_ref`` with
+    ``(cur - mu_cur) @ R + mu_ref ~ ref`` (centre, rotate by orthogonal Procrustes, shift)."""
+    mu_c, mu_r = cur.mean(axis=0), ref.mean(axis=0)
+    R, _ = orthogonal_procrustes(cur - mu_c, ref - mu_r)
+    return R, mu_c, mu_r
+
+
+def _align_components(graphs: TemporalGraphs, lo: int, hi: int, temporal_weight: float,
+                      emb: np.ndarray, ref: np.ndarray, offset: int) -> np.ndarray:
+    """Align ``emb`` ``[S, N, D]`` (times ``lo..hi``) to ``ref`` ``[S', N, D]``, the previous
+    window's aligned embedding of times ``lo + offset .. lo + offset + S' - 1``, component by
+    component of the temporal graph over ``lo..hi``."""
+    S, N, D = emb.shape
+    n_sh = ref.shape[0]
+    _, lab = connected_components(temporal_graph(graphs, lo, hi, temporal_weight), directed=False)
+    lab = lab.reshape(S, N)
+    cur_sh, lab_sh = emb[offset:offset + n_sh].reshape(-1, D), lab[offset:offset + n_sh].ravel()
+    ref_sh = ref.reshape(-1, D)
+    R_all, mu_c_all, mu_r_all = _align(cur_sh, ref_sh)
+    out = (emb - mu_c_all) @ R_all + mu_r_all
+    for k in np.unique(lab):
+        sel = lab_sh == k
+        if not sel.any():
+            continue
+        R, mu_c, mu_r = _align(cur_sh[sel], ref_sh[sel])
+        m = lab == k
+        out[m] = (emb[m] - mu_c) @ R + mu_r
+    return out
+
+
+def _window_seed(seed: int, e: int) -> int:
+    return int(np.random.SeedSequence([int(seed) % (2**32), int(e)]).generate_state(1)[0])
+
+
+def window_ends(n_times: int, history: int) -> np.ndarray:
+    """Last input time index ``e`` of each window, ``[W]`` (``W = T - history``)."""
+    return np.arange(history - 1, n_times - 1)
+
+
+@contextmanager
+def _quiet_gensim() -> Iterator[None]:
+    """gensim logs ~10 INFO lines per Word2Vec fit; keep them out of our logs while fitting."""
+    lg = logging.getLogger("gensim")
+    level = lg.level
+    if lg.getEffectiveLevel() < logging.WARNING:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        lg.setLevel(level)
+
+
+def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
+    ends = window_ends(graphs.n_times, history)
+    L, N, D = history, graphs.n_genes, cfg.dim
+    out = np.empty((ends.size, L, N, D), dtype=np.float32)
+    prev: np.ndarray | None = None  # aligned embedding of the previous window's whole span
+    prev_lo = 0
+    warned = False
+    for w, e in enumerate(tqdm(ends, desc="embedding windows", unit="win", leave=False)):
+        lo = max(0, int(e) - cfg.span + 1)
+        emb = fit_temporal_node2vec(graphs, lo, int(e), cfg, _window_seed(seed, int(e))).astype(np.float64)
+        if prev is not None:
+            s_lo = max(lo, prev_lo)  # shared times s_lo..e-1
+            if s_lo <= e - 1:
+                emb = _align_components(graphs, lo, int(e), cfg.temporal_weight, emb,
+                                        prev[s_lo - prev_lo:e - prev_lo], s_lo - lo)
+            elif not warned:
+                log.warning("embedding.span = 1: consecutive windows share no time point; "
+                            "embeddings are not aligned across windows")
+                warned = True
+        out[w] = emb[-L:].astype(np.float32)
+        prev, prev_lo = emb, lo
+    return out
+
+
+def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> str:
+    """sha256 of everything :func:`window_embeddings` depends on."""
+    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "cache_dir"}
+    return hash_parts(CODE_VERSION, graphs.times, int(graphs.n_genes), graphs.edges, graphs.weights,
+                      int(history), params, int(seed))
+
+
+def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
+                      info: dict[str, Any] | None = None) -> np.ndarray:
+    """Causal, aligned temporal Node2Vec embedding of every forecast window.
+
+    Parameters
+    ----------
+    graphs : per-time gene graphs ``[T]``.
+    history : window length ``L``; windows end at ``e = L-1 .. T-2`` (:func:`window_ends`).
+    cfg : embedding settings; ``cfg.span >= history`` time points are fitted per window.
+    seed : base seed (per-window seeds are derived from it and ``e``).
+    info : optional dict filled with ``cache_path``, ``cache_hit`` and ``seconds``.
+
+    Returns
+    -------
+    float32 array ``[W, L, N, D]``: ``out[w, k]`` is the embedding of time index
+    ``e_w - L + 1 + k``, computed from data at times ``<= e_w`` only. Cached on disk.
+    """
+    t0 = time.perf_counter()
+    _check_embedding_cfg(cfg)
+    if history < 1:
+        raise InputError(f"history must be >= 1, got {history}.")
+    if cfg.span < history:
+        raise InputError(f"embedding.span ({cfg.span}) must be >= history ({history}).")
+    if graphs.n_times < history + 1:
+        raise InputError(f"{graphs.n_times} time points are too few for history {history}: "
+                         f"a window needs {history + 1}.")
+    key = embedding_cache_key(graphs, history, cfg, seed)
+    path = Path(cfg.cache_dir) / f"{key}.npz"
+    hit = False
+    out = None
+    if path.is_file():
+        try:
+            with np.load(path) as z:
+                out = z["embeddings"]
+            expected = (window_ends(graphs.n_times, history).size, history, graphs.n_genes, cfg.dim)
+            if out.shape != expected:
+                raise ValueError(f"shape {out.shape} != {expected}")
+            hit = True
+        except Exception as exc:  # a corrupt cache entry is recomputed, not trusted
+            out = None
+            log.warning("embedding cache %s unreadable (%s); recomputing", path, exc)
+    if out is None:
+        log.info("embedding cache miss: %s", path)
+        with _quiet_gensim():
+            out = _compute_windows(graphs, history, cfg, seed)
+        save_npz(path, embeddings=out, window_ends=window_ends(graphs.n_times, history),
+                 key=np.array(key))
+    else:
+        log.info("embedding cache hit: %s", path)
+    secs = time.perf_counter() - t0
+    log.info("window embeddings %s in %.2f s", tuple(out.shape), secs)
+    if info is not None:
+        info.update(cache_path=str(path), cache_hit=hit, seconds=secs, key=key)
+    return out
+
+
+# --------------------------------------------------------------------------- job
+def build_embedding_cache(config_path: str | Path | None, data_path: str | None = None) -> dict[str, Any]:
+    """The body of the ``create_graph_and_embedding_*`` scripts.
+
+    Loads the config and the interaction CSV, builds the per-time graphs in the
+    working scale and computes (or loads) the causal window embeddings. Logs
+    and returns a summary dict. Raises InputError on bad input.
+    """
+    from step.config import load_config
+    from step.data import load_interactions, working_scale
+    from step.graphs import build_graphs
+
+    t0 = time.perf_counter()
+    cfg: RunConfig = load_config(config_path, overrides={"data.path": data_path})
+    course = load_interactions(cfg.data.path, cfg.data)
+    X = working_scale(course.X, cfg.data.transform)
+    graphs = build_graphs(course, cfg.graph, X)
+    log.info("%s: %d genes x %d time points, %d Hi-C edges per graph",
+             cfg.data.path, graphs.n_genes, graphs.n_times, graphs.n_edges)
+    if not cfg.embedding.enabled:
+        log.info("embedding.enabled is false: graphs built, no embeddings computed")
+        return {"data": str(cfg.data.path), "genes": graphs.n_genes, "times": graphs.n_times,
+                "edges": graphs.n_edges, "embedding": "disabled"}
+    info: dict[str, Any] = {}
+    emb = window_embeddings(graphs, cfg.split.history, cfg.embedding, cfg.train.seed, info=info)
+    summary = {
+        "data": str(cfg.data.path), "genes": graphs.n_genes, "times": graphs.n_times,
+        "edges": graphs.n_edges, "history": cfg.split.history, "shape": list(emb.shape),
+        "cache_path": info["cache_path"], "cache_hit": info["cache_hit"],
+        "embedding_seconds": round(info["seconds"], 3),
+        "total_seconds": round(time.perf_counter() - t0, 3),
+    }
+    log.info("embeddings %s: %s (%s) in %.2f s (total %.2f s)", summary["shape"], summary["cache_path"],
+             "cache hit" if summary["cache_hit"] else "computed", summary["embedding_seconds"],
+             summary["total_seconds"])
+    return summary

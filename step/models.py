@@ -1,0 +1,199 @@
+"""STEPmr (mRNA) and STEPmi (miRNA) forecasting models.
+
+Both read node features ``x [B, C, L, N]`` -- channel 0 the normalised
+expression, channels 1.. the temporal Node2Vec embedding -- and a scaled
+Laplacian (``[N, N]`` or per window ``[B, N, N]``, see
+:func:`step.layers.scaled_laplacian`), and predict the next normalised
+expression ``[B, 1, 1, N]`` in residual form:
+
+    ``y = x[:, 0:1, -1:, :] + delta``
+
+The layer that outputs ``delta`` is zero-initialised, so an untrained model is
+exactly the persistence forecast and training has to earn any improvement.
+
+Every model keeps ``self.model_args`` (plain Python values) so that a
+checkpoint ``{"model_name", "model_args", "state_dict"}`` rebuilds it with
+:func:`build_model`.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from step.layers import OutputBlock, STBlock
+
+__all__ = ["STEPmr", "STEPmi", "build_model", "MODELS"]
+
+
+def _degree_list(degree: Sequence[float] | Tensor | None) -> list[float] | None:
+    if degree is None:
+        return None
+    return [float(v) for v in torch.as_tensor(degree).reshape(-1).tolist()]
+
+
+def _st_blocks(in_channels: int, hidden: int, n_nodes: int, cheb_k: int, kernel_size: int,
+               n_blocks: int, dropout: float) -> nn.ModuleList:
+    if n_blocks < 1:
+        raise ValueError(f"n_blocks must be >= 1, got {n_blocks}")
+    return nn.ModuleList(
+        STBlock(in_channels if i == 0 else hidden, hidden, hidden, n_nodes, cheb_k, kernel_size, dropout)
+        for i in range(n_blocks)
+    )
+
+
+class _Head(nn.Module):
+    """Expression projection head ``Linear -> ReLU -> Linear(->1)``; the last
+    layer is zero-initialised so the head outputs ``delta = 0`` until trained.
+
+    Shapes:
+        h: ``[..., H]``
+        output: ``[..., 1]``
+    """
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.out(torch.relu(self.fc(h)))
+
+
+class STEPmr(nn.Module):
+    """STEPmr: ST blocks -> output block with connectivity attention -> head.
+
+    ``n_blocks`` ST blocks (:class:`step.layers.STBlock`, ``hidden`` channels,
+    time preserved) feed :class:`step.layers.OutputBlock`, which collapses time
+    with ``alpha[t, n] = a[t, n] * (1 + gamma * c[n])`` (``a`` softmax over time
+    of learned scores, ``c = softmax(degree)``, ``gamma`` learned). The
+    projection head maps each gene's pooled feature to ``delta``.
+
+    Parameters
+    ----------
+    in_channels : 1 (expression) + embedding dimension.
+    n_nodes : number of genes N.
+    history : input window length L.
+    hidden : channels of every hidden layer.
+    cheb_k : Chebyshev terms of the graph convolution.
+    kernel_size : temporal kernel of the gated convolutions.
+    n_blocks : ST blocks.
+    dropout : dropout probability.
+    degree : per-gene connection counts (length N) for the connectivity
+        attention; None = uniform.
+
+    Shapes:
+        x: ``[B, C, L, N]`` with ``C == in_channels``, ``L == history``, ``N == n_nodes``
+        lap: ``[N, N]`` or ``[B, N, N]``
+        output: ``[B, 1, 1, N]``
+    """
+
+    def __init__(self, in_channels: int, n_nodes: int, history: int, hidden: int = 32,
+                 cheb_k: int = 2, kernel_size: int = 2, n_blocks: int = 2, dropout: float = 0.1,
+                 degree: Sequence[float] | Tensor | None = None) -> None:
+        super().__init__()
+        self.model_args: dict[str, Any] = dict(
+            in_channels=in_channels, n_nodes=n_nodes, history=history, hidden=hidden,
+            cheb_k=cheb_k, kernel_size=kernel_size, n_blocks=n_blocks, dropout=dropout,
+            degree=_degree_list(degree))
+        self.blocks = _st_blocks(in_channels, hidden, n_nodes, cheb_k, kernel_size, n_blocks, dropout)
+        self.output = OutputBlock(hidden, hidden, n_nodes, history, degree, dropout)
+        self.head = _Head(hidden)
+
+    def forward(self, x: Tensor, lap: Tensor) -> Tensor:
+        last = x[:, 0:1, -1:, :]
+        h = x
+        for block in self.blocks:
+            h = block(h, lap)
+        h = self.output(h)                       # [B, H, 1, N]
+        delta = self.head(h.permute(0, 2, 3, 1))  # [B, 1, N, 1]
+        return last + delta.permute(0, 3, 1, 2)
+
+
+class STEPmi(nn.Module):
+    """STEPmi: ST blocks -> bidirectional LSTM per gene -> output block ->
+    self-attention over genes -> head.
+
+    - ``n_blocks`` ST blocks (``hidden`` channels, time preserved).
+    - ``lstm_layers`` residual layers, each a one-layer bidirectional LSTM over
+      the time axis of every gene separately (``ceil(hidden/2)`` units per
+      direction, projected back to ``hidden``), then ``LayerNorm(h + dropout(.))``.
+      The backward direction only reads the window's own inputs, so it sees no
+      future beyond the forecast origin.
+    - :class:`step.layers.OutputBlock` collapses time (connectivity attention;
+      uniform ``c`` when ``degree`` is None).
+    - ``attn_layers`` post-norm layers ``LayerNorm(h + dropout(MHA(h, h, h)))``
+      of ``nn.MultiheadAttention(hidden, heads, batch_first=True)`` **over
+      genes**: after time is collapsed every gene is one token, so each gene's
+      forecast can draw on the states of all others (gene identity comes from
+      the Node2Vec channels; no positional encoding).
+    - the zero-initialised projection head.
+
+    ``hidden`` must be divisible by ``heads``.
+
+    Shapes:
+        x: ``[B, C, L, N]`` with ``C == in_channels``, ``L == history``, ``N == n_nodes``
+        lap: ``[N, N]`` or ``[B, N, N]``
+        output: ``[B, 1, 1, N]``
+    """
+
+    def __init__(self, in_channels: int, n_nodes: int, history: int, hidden: int = 32,
+                 cheb_k: int = 2, kernel_size: int = 2, n_blocks: int = 3, lstm_layers: int = 4,
+                 attn_layers: int = 4, heads: int = 4, dropout: float = 0.1,
+                 degree: Sequence[float] | Tensor | None = None) -> None:
+        super().__init__()
+        if hidden % heads != 0:
+            raise ValueError(f"STEPmi: hidden ({hidden}) must be divisible by heads ({heads})")
+        self.model_args: dict[str, Any] = dict(
+            in_channels=in_channels, n_nodes=n_nodes, history=history, hidden=hidden,
+            cheb_k=cheb_k, kernel_size=kernel_size, n_blocks=n_blocks, lstm_layers=lstm_layers,
+            attn_layers=attn_layers, heads=heads, dropout=dropout, degree=_degree_list(degree))
+        self.blocks = _st_blocks(in_channels, hidden, n_nodes, cheb_k, kernel_size, n_blocks, dropout)
+        units = (hidden + 1) // 2
+        self.lstms = nn.ModuleList(
+            nn.LSTM(hidden, units, num_layers=1, batch_first=True, bidirectional=True)
+            for _ in range(lstm_layers))
+        self.lstm_proj = nn.ModuleList(nn.Linear(2 * units, hidden) for _ in range(lstm_layers))
+        self.lstm_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(lstm_layers))
+        self.output = OutputBlock(hidden, hidden, n_nodes, history, degree, dropout)
+        self.attns = nn.ModuleList(
+            nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+            for _ in range(attn_layers))
+        self.attn_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(attn_layers))
+        self.dropout = nn.Dropout(dropout)
+        self.head = _Head(hidden)
+
+    def forward(self, x: Tensor, lap: Tensor) -> Tensor:
+        last = x[:, 0:1, -1:, :]
+        h = x
+        for block in self.blocks:
+            h = block(h, lap)                                  # [B, H, L, N]
+        B, H, L, N = h.shape
+        s = h.permute(0, 3, 2, 1).reshape(B * N, L, H)         # one sequence per gene
+        for lstm, proj, norm in zip(self.lstms, self.lstm_proj, self.lstm_norms):
+            s = norm(s + self.dropout(proj(lstm(s)[0])))
+        h = s.reshape(B, N, L, H).permute(0, 3, 2, 1)          # [B, H, L, N]
+        g = self.output(h).squeeze(2).transpose(1, 2)          # [B, N, H] tokens = genes
+        for attn, norm in zip(self.attns, self.attn_norms):
+            g = norm(g + self.dropout(attn(g, g, g, need_weights=False)[0]))
+        delta = self.head(g)                                   # [B, N, 1]
+        return last + delta.transpose(1, 2).unsqueeze(1)
+
+
+MODELS: dict[str, type[nn.Module]] = {"STEPmr": STEPmr, "STEPmi": STEPmi}
+
+
+def build_model(name: str, **model_args: Any) -> nn.Module:
+    """Build a model by name (``"STEPmr"`` | ``"STEPmi"``) from its arguments.
+
+    ``build_model(ckpt["model_name"], **ckpt["model_args"])`` followed by
+    ``load_state_dict(ckpt["state_dict"])`` restores a saved model.
+    """
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model '{name}'; expected one of {', '.join(MODELS)}") from None
+    return cls(**model_args)

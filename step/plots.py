@@ -1,0 +1,420 @@
+"""Figures of a run, drawn from its saved files only (never from live objects).
+
+Every figure is a :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot
+state, no ``plt.show()``), saved atomically through :func:`step.io.write_with`
+into the run folder's ``plots/`` (enrichment dot plots into ``enrichment/``).
+
+Entry point: :func:`make_run_plots` (loss curves, predicted-vs-true scatter,
+per-gene time-course pages, change distributions, gene analysis, embedding
+trajectories). :mod:`step.analyze` reuses the gene-analysis, time-course and
+dot-plot functions.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from step.io import write_with
+
+if TYPE_CHECKING:  # pragma: no cover
+    from step.analyze import RunData
+    from step.config import OutputConfig
+
+log = logging.getLogger(__name__)
+
+SPLIT_COLOURS = {"train": "#dbe9f6", "val": "#fde9c9", "test": "#f6d5d5"}
+GROUP_COLOURS = {"top": "#1a9850", "bottom": "#d73027", "": "#7f7f7f"}
+DPI = 110
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A Figure attached to the Agg canvas (no global pyplot state)."""
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: str | Path, tight: bool = True) -> Path:
+    """Save a figure as PNG atomically and release it (``tight``: crop to the drawn extent, slower)."""
+    path = Path(path)
+    kw = {"bbox_inches": "tight"} if tight else {}
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, **kw))
+    fig.clear()
+    return path
+
+
+def _grid(n: int, ncols: int) -> tuple[int, int]:
+    ncols = max(1, min(ncols, n))
+    return math.ceil(n / ncols), ncols
+
+
+def _fixed_layout(fig: Figure, top_in: float = 0.55, bottom_in: float = 0.45) -> None:
+    """Margins in inches for panel grids (tight_layout costs ~1 s per page of 12 panels)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=0.6 / w, right=1 - 0.2 / w, top=1 - top_in / h, bottom=bottom_in / h,
+                        hspace=0.55, wspace=0.28)
+
+
+# --------------------------------------------------------------------------- enrichment
+
+def enrichment_dotplot(table: pd.DataFrame, path: str | Path, title: str = "", fdr: float = 0.05,
+                       n_terms: int = 15) -> Path:
+    """Dot plot of the ``n_terms`` smallest p-values: x = -log10 p, size = overlap, colour = adjusted p."""
+    top = table.nsmallest(n_terms, "p") if len(table) else table
+    fig = new_figure(9, max(2.5, 0.35 * len(top) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    if len(top) == 0:
+        ax.text(0.5, 0.5, "no gene set overlaps this group", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    else:
+        top = top.iloc[::-1]
+        y = np.arange(len(top))
+        sc = ax.scatter(-np.log10(top["p"].clip(lower=1e-300)), y, s=40 + 40 * top["n_overlap"].astype(float),
+                        c=top["adjusted_p"], cmap="viridis_r", vmin=0, vmax=1,
+                        edgecolors=["k" if a < fdr else "none" for a in top["adjusted_p"]])
+        labels = [f"[{c}] {t[:60]}" for c, t in zip(top["collection"], top["term"])]
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_xlabel("-log10 p (hypergeometric)")
+        fig.colorbar(sc, ax=ax, label="BH adjusted p")
+        n_sig = int((table["adjusted_p"] < fdr).sum())
+        ax.set_title(f"{title}\n{n_sig} term(s) with adjusted p < {fdr} (black edge); size = overlap", fontsize=9)
+    return save(fig, path)
+
+
+# --------------------------------------------------------------------------- gene analysis
+
+def _skill_floor(values: pd.Series) -> float:
+    """Lower y limit for skill plots: outliers far below the bulk (near-zero reference error) are clipped."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty:
+        return -1.0
+    q1, q3 = np.percentile(v, [25, 75])
+    return float(min(-1.0, max(v.min(), q1 - 3 * (q3 - q1) - 0.1)))
+
+
+def _mark_clipped(ax, x: np.ndarray, y: np.ndarray, floor: float, labels: Sequence[str]) -> None:
+    low = y < floor
+    if low.any():
+        ax.scatter(x[low], np.full(low.sum(), floor), marker="v", s=30, color="k", zorder=5)
+        for xi, yi, lab in zip(x[low], y[low], np.asarray(labels, dtype=object)[low]):
+            ax.annotate(f"{str(lab)[:12]} ({yi:.3g})", (xi, floor), fontsize=6, xytext=(3, 3), textcoords="offset points")
+
+
+def _skill_ylim(ax, y: np.ndarray, floor: float) -> None:
+    y = np.asarray(y, dtype=float)
+    top = max(1.05, float(np.nanmax(y)) + 0.05) if np.isfinite(y).any() else 1.05
+    ax.set_ylim(floor - 0.05 * (top - floor), top)
+
+def _scatter_vs(tab: pd.DataFrame, key: str, col: str, xlabel: str, path: Path, logx: bool = False) -> Path:
+    from scipy.stats import spearmanr
+
+    fig = new_figure(6.5, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    sub = tab[[key, col, "group", "display"] + ([key + "_std"] if key + "_std" in tab else [])].copy()
+    sub[col] = pd.to_numeric(sub[col], errors="coerce")
+    sub = sub.dropna(subset=[key, col])
+    for g, part in sub.groupby("group"):
+        err = part[key + "_std"] if key + "_std" in part else None
+        ax.errorbar(part[col], part[key], yerr=err, fmt="o", ms=5, alpha=0.8, lw=0.8,
+                    color=GROUP_COLOURS.get(g, "#7f7f7f"), label=g or "middle")
+    for _, r in sub[sub["group"] != ""].iterrows():
+        ax.annotate(str(r["display"])[:14], (r[col], r[key]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.axhline(0, color="k", lw=0.6, ls="--")
+    floor = _skill_floor(sub[key])
+    _mark_clipped(ax, sub[col].to_numpy(float), sub[key].to_numpy(float), floor, list(sub["display"]))
+    _skill_ylim(ax, sub[key].to_numpy(float), floor)
+    if logx and (sub[col] > 0).all() and len(sub):
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(key.replace("_", " ") + " (clipped: black triangles)")
+    title = f"{key} vs {col}"
+    if len(sub) >= 4 and sub[col].nunique() > 1:
+        rho, p = spearmanr(sub[col], sub[key])
+        title += f"  (Spearman rho = {rho:+.2f}, p = {p:.2g}, n = {len(sub)})"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, title="group", title_fontsize=7)
+    return save(fig, path)
+
+
+def gene_analysis_plots(tab: pd.DataFrame, plots_dir: str | Path, key: str) -> list[Path]:
+    """Skill vs connectivity (degree), vs variability, and by compartment (genes.csv table)."""
+    d = Path(plots_dir)
+    if "group" not in tab:
+        tab = tab.assign(group="")
+    out = [
+        _scatter_vs(tab, key, "degree", "connectivity (number of Hi-C partners)", d / "genes_skill_vs_connectivity.png"),
+        _scatter_vs(tab, key, "variability", "expression variability (std over the training period, working scale)",
+                    d / "genes_skill_vs_variability.png"),
+    ]
+    fig = new_figure(5.5, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    sub = tab.dropna(subset=[key]).copy()
+    sub["compartment"] = sub["compartment"].fillna("").astype(str).replace("", "unknown")
+    cats = sorted(sub["compartment"].unique())
+    data = [sub.loc[sub["compartment"] == c, key].to_numpy() for c in cats]
+    floor = _skill_floor(sub[key])
+    if cats:
+        ax.boxplot(data, showfliers=False)
+        ax.set_xticks(np.arange(1, len(cats) + 1), [f"{c}\n(n={len(v)})" for c, v in zip(cats, data)])
+        rng = np.random.default_rng(0)  # jitter only
+        for i, c in enumerate(cats, start=1):
+            part = sub[sub["compartment"] == c]
+            xj = i + rng.uniform(-0.15, 0.15, len(part))
+            ax.scatter(xj, part[key], s=14,
+                       c=[GROUP_COLOURS.get(g, "#7f7f7f") for g in part["group"]], alpha=0.8, zorder=3)
+            _mark_clipped(ax, xj, part[key].to_numpy(float), floor, list(part["display"]))
+    _skill_ylim(ax, sub[key].to_numpy(float), floor)
+    ax.axhline(0, color="k", lw=0.6, ls="--")
+    ax.set_xlabel("Hi-C compartment")
+    ax.set_ylabel(key.replace("_", " "))
+    ax.set_title(f"{key} by compartment", fontsize=9)
+    out.append(save(fig, d / "genes_skill_by_compartment.png"))
+    return out
+
+
+# --------------------------------------------------------------------------- time courses
+
+def _split_spans(run: "RunData") -> list[tuple[float, float, str]]:
+    """Shaded spans ``(start, end, split)`` around each target time, merged when adjacent."""
+    times = np.sort(run.series["time"].unique().astype(float))
+    split_of: dict[float, str] = {}
+    for split in ("train", "val", "test"):
+        for t in run.splits.get(split, []) or []:
+            split_of[float(t)] = split
+    if not split_of:
+        for (split, t) in run.predictions[["split", "target_time"]].drop_duplicates().itertuples(index=False):
+            split_of[float(t)] = split
+    spans: list[tuple[float, float, str]] = []
+    for i, t in enumerate(times):
+        s = split_of.get(float(t))
+        if s is None:
+            continue
+        lo = (times[i - 1] + t) / 2 if i > 0 else t - (times[1] - t) / 2 if len(times) > 1 else t - 0.5
+        hi = (times[i + 1] + t) / 2 if i + 1 < len(times) else t + (t - times[i - 1]) / 2 if i > 0 else t + 0.5
+        if spans and spans[-1][2] == s and abs(spans[-1][1] - lo) < 1e-9:
+            spans[-1] = (spans[-1][0], hi, s)
+        else:
+            spans.append((lo, hi, s))
+    return spans
+
+
+def _model_colours(models: Sequence[str]) -> dict[str, str]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10"]
+    return {m: cmap(i % 10) for i, m in enumerate(models)}
+
+
+def _draw_timecourses(fig: Figure, run: "RunData", genes: Sequence[str], ncols: int = 3) -> None:
+    nrows, ncols = _grid(len(genes), ncols)
+    spans = _split_spans(run)
+    pred = run.predictions[run.predictions["split"].isin(["val", "test"]) & run.predictions["gene"].isin(genes)]
+    models = [run.main_model] + [m for m in dict.fromkeys(run.predictions["model"]) if m != run.main_model]
+    colours = _model_colours(models)
+    mean_pred = pred.groupby(["model", "gene", "target_time"], sort=True)["y_pred"].mean().reset_index()
+    series = run.series[run.series["gene"].isin(genes)]
+    disp = run.display
+    for i, g in enumerate(genes):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        for lo, hi, s in spans:
+            ax.axvspan(lo, hi, color=SPLIT_COLOURS[s], lw=0, zorder=0)
+        obs = series[series["gene"] == g].sort_values("time")
+        ax.plot(obs["time"], obs["value"], "k.-", lw=1.2, ms=3, label="observed", zorder=3)
+        for m in models:
+            mp = mean_pred[(mean_pred["model"] == m) & (mean_pred["gene"] == g)]
+            if len(mp):
+                main = m == run.main_model
+                ax.plot(mp["target_time"], mp["y_pred"], ".-" if main else ".--", lw=1.4 if main else 0.7,
+                        ms=3, color=colours[m], alpha=1.0 if main else 0.7, label=m, zorder=4 if main else 2)
+        ax.set_title(str(disp.get(g, g))[:30], fontsize=8)
+        ax.tick_params(labelsize=6)
+    handles = [Patch(color=c, label=s) for s, c in SPLIT_COLOURS.items()]
+    if genes:
+        h, lab = fig.axes[0].get_legend_handles_labels()
+        fig.legend(h + handles, lab + list(SPLIT_COLOURS), loc="lower center", ncol=min(6, len(h) + 3), fontsize=7,
+                   bbox_to_anchor=(0.5, 0.0))
+
+
+def timecourse_page(run: "RunData", genes: Sequence[str], path: str | Path, title: str = "", ncols: int = 3) -> Path:
+    """Observed series (all times) + each model's val/test predictions (seed mean), periods shaded."""
+    nrows, ncols = _grid(max(len(genes), 1), ncols)
+    fig = new_figure(4.2 * ncols, 2.6 * nrows + 0.8)
+    _draw_timecourses(fig, run, list(genes), ncols)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    _fixed_layout(fig, top_in=0.6, bottom_in=0.75)
+    return save(fig, path, tight=False)
+
+
+# --------------------------------------------------------------------------- run plots
+
+def loss_curves(hist: pd.DataFrame, path: Path) -> Path:
+    fig = new_figure(11, 4)
+    ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    for seed, part in hist.groupby("seed"):
+        part = part.sort_values("epoch")
+        ax1.plot(part["epoch"], part["train_loss"], "-", lw=1, label=f"train (seed {seed})")
+        if "val_loss" in part and part["val_loss"].notna().any():
+            ax1.plot(part["epoch"], part["val_loss"], "--", lw=1, label=f"val (seed {seed})")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.set_title("training and validation loss", fontsize=9)
+    ax1.legend(fontsize=6)
+    comps = [c for c in ("base", "direction", "trend", "smooth", "consistency") if c in hist]
+    mean = hist.groupby("epoch")[comps].mean() if comps else pd.DataFrame()
+    for c in comps:
+        ax2.plot(mean.index, mean[c], lw=1, label=c)
+    ax2.set_xlabel("epoch")
+    ax2.set_title("loss components (mean over seeds)", fontsize=9)
+    if comps:
+        ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def scatter_pred_true(run: "RunData", split: str, path: Path) -> Path:
+    pred = run.predictions[run.predictions["split"] == split]
+    models = [run.main_model] + [m for m in dict.fromkeys(pred["model"]) if m != run.main_model]
+    nrows, ncols = _grid(len(models), 3)
+    fig = new_figure(3.6 * ncols, 3.4 * nrows)
+    scale = " (log1p)" if run.transform == "log1p" else ""
+    for i, m in enumerate(models):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        part = pred[pred["model"] == m]
+        yt, yp = run.working(part["y_true"]), run.working(part["y_pred"])
+        ax.scatter(yt, yp, s=4, alpha=0.4)
+        if len(yt):
+            lo, hi = float(min(yt.min(), yp.min())), float(max(yt.max(), yp.max()))
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.7)
+            rmse = float(np.sqrt(np.mean((yp - yt) ** 2)))
+            ax.set_title(f"{m}  rmse={rmse:.3f}  n={len(yt)}", fontsize=8)
+        ax.set_xlabel("true" + scale, fontsize=7)
+        ax.set_ylabel("predicted" + scale, fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"predicted vs true, {split} windows" + (" (optimistic protocol)" if run.optimistic else ""), fontsize=10)
+    _fixed_layout(fig, bottom_in=0.55)
+    return save(fig, path, tight=False)
+
+
+def change_distributions(run: "RunData", split: str, path: Path) -> Path:
+    """True vs predicted change from the last input value, per model (working scale)."""
+    from step.analyze import last_inputs
+
+    last = last_inputs(run)
+    pred = run.predictions[run.predictions["split"] == split].merge(
+        last[last["split"] == split].drop(columns="split"), on=["target_time", "gene"], how="left")
+    models = [run.main_model] + [m for m in dict.fromkeys(pred["model"]) if m != run.main_model]
+    nrows, ncols = _grid(len(models), 3)
+    fig = new_figure(3.6 * ncols, 3.0 * nrows)
+    for i, m in enumerate(models):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        part = pred[pred["model"] == m]
+        dt = run.working(part["y_true"]) - part["last"].to_numpy()
+        dp = run.working(part["y_pred"]) - part["last"].to_numpy()
+        both = np.concatenate([dt, dp])
+        both = both[np.isfinite(both)]
+        bins = np.linspace(both.min(), both.max(), 31) if len(both) and both.max() > both.min() else 10
+        ax.hist(dt[np.isfinite(dt)], bins=bins, alpha=0.5, label="true change", color="k")
+        ax.hist(dp[np.isfinite(dp)], bins=bins, alpha=0.5, label="predicted change", color="C1")
+        ax.set_title(m, fontsize=8)
+        ax.tick_params(labelsize=6)
+        if i == 0:
+            ax.legend(fontsize=6)
+    fig.suptitle(f"change from the last input, {split} windows", fontsize=10)
+    _fixed_layout(fig)
+    return save(fig, path, tight=False)
+
+
+def embedding_trajectories(npz_path: Path, display: dict[str, str], path: Path) -> Path | None:
+    """First two principal components of every gene's embedding over time."""
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            times, genes, emb = np.asarray(z["times"], float), [str(g) for g in z["genes"]], np.asarray(z["emb"], float)
+    except (KeyError, ValueError, OSError) as exc:
+        log.warning("%s: cannot read embeddings (%s); embedding plot skipped", npz_path, exc)
+        return None
+    if emb.ndim != 3 or emb.shape[:2] != (len(times), len(genes)):
+        log.warning("%s: emb has shape %s, expected [T'=%d, N=%d, D]; embedding plot skipped",
+                    npz_path, emb.shape, len(times), len(genes))
+        return None
+    flat = emb.reshape(-1, emb.shape[2])
+    flat = flat - flat.mean(axis=0)
+    _, sv, vt = np.linalg.svd(flat, full_matrices=False)
+    k = min(2, vt.shape[0])
+    pcs = (flat @ vt[:k].T).reshape(len(times), len(genes), k)
+    if k == 1:
+        pcs = np.concatenate([pcs, np.zeros_like(pcs)], axis=2)
+    var = sv ** 2 / max((sv ** 2).sum(), 1e-12)
+    fig = new_figure(7.5, 6)
+    ax = fig.add_subplot(1, 1, 1)
+    for j, g in enumerate(genes):
+        ax.plot(pcs[:, j, 0], pcs[:, j, 1], "-", lw=0.6, color="0.6", zorder=1)
+        ax.annotate(display.get(g, g)[:12], pcs[-1, j], fontsize=5)
+    sc = ax.scatter(pcs[:, :, 0].ravel(), pcs[:, :, 1].ravel(), c=np.repeat(times, len(genes)), s=6,
+                    cmap="viridis", zorder=2)
+    fig.colorbar(sc, ax=ax, label="time (last input of the window)")
+    ax.set_xlabel(f"PC1 ({var[0]:.0%})")
+    ax.set_ylabel(f"PC2 ({var[1]:.0%})" if len(var) > 1 else "PC2")
+    ax.set_title("temporal Node2Vec embedding trajectories (one line per gene)", fontsize=9)
+    return save(fig, path)
+
+
+def make_run_plots(run_dir: Path, output_cfg: "OutputConfig") -> list[Path]:
+    """Draw every plot of a run folder into ``run_dir/plots`` from its saved files.
+
+    Parameters
+    ----------
+    run_dir : run folder holding predictions.csv, metrics.json, gene_features.csv,
+        series.csv, splits.json (history.csv and embeddings.npz optional).
+    output_cfg : ``plots`` (False: draw nothing), ``genes_per_page``.
+
+    Returns
+    -------
+    The written PNG paths.
+    """
+    from step.analyze import assign_groups, gene_table, load_run
+
+    if not output_cfg.plots:
+        log.info("plots disabled (output.plots: false)")
+        return []
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    d = run_dir / "plots"
+    split = run.primary_split
+    out: list[Path] = []
+    if run.history is not None and len(run.history):
+        out.append(loss_curves(run.history, d / "loss_curves.png"))
+    else:
+        log.info("%s: no history.csv; loss curves skipped", run_dir)
+    out.append(scatter_pred_true(run, split, d / f"scatter_{split}.png"))
+    genes = list(run.features["gene"]) or list(dict.fromkeys(run.predictions["gene"]))
+    per = max(1, int(output_cfg.genes_per_page))
+    pages = range(0, len(genes), per)
+    for n, start in enumerate(pages, start=1):
+        out.append(timecourse_page(run, genes[start:start + per], d / f"timecourses_{n:02d}.png",
+                                   title=f"time courses, page {n}/{len(pages)} (observed; val/test predictions)"))
+    out.append(change_distributions(run, split, d / f"change_distributions_{split}.png"))
+    genes_csv = run_dir / "genes.csv"  # written by step.analyze: carries the top/bottom groups
+    if genes_csv.is_file():
+        tab = pd.read_csv(genes_csv, keep_default_na=False, na_values=[""])
+        tab["group"] = tab["group"].fillna("") if "group" in tab else ""
+    else:
+        tab, _ = assign_groups(gene_table(run), 0.0)
+    out += gene_analysis_plots(tab, d, f"{split}_skill_vs_best_baseline")
+    npz = run_dir / "embeddings.npz"
+    if npz.is_file():
+        p = embedding_trajectories(npz, run.display, d / "embedding_trajectories.png")
+        if p is not None:
+            out.append(p)
+    else:
+        log.info("%s: no embeddings.npz (embeddings disabled?); embedding trajectories skipped", run_dir)
+    log.info("%d plots written to %s", len(out), d)
+    return out

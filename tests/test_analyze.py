@@ -1,0 +1,143 @@
+"""The biological analysis step on a synthetic run folder (step.analyze)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from step.analyze import SECTION_MARKER, analyze_run, main
+from step.config import AnalysisConfig, OutputConfig
+from step.errors import InputError
+
+try:
+    from fixtures_run import GENES, make_genesets, make_run
+except ImportError:  # tests/ imported as a package
+    from tests.fixtures_run import GENES, make_genesets, make_run
+
+REPO = Path(__file__).resolve().parents[1]
+ALIASES = str(REPO / "dataset" / "annotation" / "gene_aliases.csv")
+
+
+def _cfg(gs: Path, **kw) -> AnalysisConfig:
+    return AnalysisConfig(genesets_dir=str(gs), aliases=ALIASES, min_set_size=3, **kw)
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("analyse")
+    gs = make_genesets(root / "genesets")
+    run = make_run(root)
+    out = analyze_run(run, _cfg(gs), OutputConfig(genes_per_page=6))
+    return run, out
+
+
+def test_analysis_writes_every_file(analysed: tuple[Path, dict]) -> None:
+    run, out = analysed
+    for rel in ["genes.csv", "enrichment/top.csv", "enrichment/bottom.csv", "enrichment/unmapped_genes.csv",
+                "enrichment/gene_mapping.csv", "enrichment/summary.json", "enrichment/top_dotplot.png",
+                "enrichment/bottom_dotplot.png", "plots/genes_skill_vs_connectivity.png",
+                "plots/genes_skill_vs_variability.png", "plots/genes_skill_by_compartment.png",
+                "plots/genes_best_timecourses.png", "plots/genes_worst_timecourses.png"]:
+        p = run / rel
+        assert p.is_file() and p.stat().st_size > 0, rel
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(run.rglob("*.tmp")), "temporary files left behind"
+
+    genes = pd.read_csv(run / "genes.csv", keep_default_na=False, na_values=[""])
+    assert set(genes["gene"]) == set(GENES)
+    for col in ["test_skill_vs_best_baseline", "test_skill_vs_best_baseline_std", "test_skill_vs_persistence",
+                "test_skill_vs_persistence_std", "test_rmse", "test_direction_accuracy", "test_pearson",
+                "val_skill_vs_best_baseline", "val_rmse", "degree", "variability", "chromosome", "compartment",
+                "rank", "group"]:
+        assert col in genes.columns, col
+    skill = genes["test_skill_vs_best_baseline"].to_numpy()
+    assert np.all(np.diff(skill[~np.isnan(skill)]) <= 0), "genes.csv is ranked by test skill"
+    # the fixture predicts the first half of the genes well: they fill the top group
+    top = set(genes.loc[genes["group"] == "top", "gene"])
+    assert len(top) == out["group_size"] == 4 and top <= set(GENES[:6])
+
+    for name in ("top", "bottom"):
+        t = pd.read_csv(run / "enrichment" / f"{name}.csv")
+        assert list(t.columns[:6]) == ["term", "collection", "overlap", "p", "adjusted_p", "genes"]
+        assert len(t) and t["p"].between(0, 1).all() and t["adjusted_p"].between(0, 1).all()
+        assert (t["adjusted_p"] >= t["p"] - 1e-12).all()
+    unm = pd.read_csv(run / "enrichment" / "unmapped_genes.csv")
+    assert unm["gene"].tolist() == ["Mystery1"] == out["unmapped"]
+    mapping = pd.read_csv(run / "enrichment" / "gene_mapping.csv").set_index("gene")
+    assert mapping.loc["TTF-1", "symbol"] == "Nkx2-1" and mapping.loc["Vegf", "symbol"] == "Vegfa"
+
+    text = (run / "results.txt").read_text()
+    assert text.startswith("Comparison table"), "the job's part of results.txt is kept"
+    assert text.count(SECTION_MARKER) == 1
+    assert "pass FDR < 0.05" in text and "Mystery1" in text
+
+
+def test_rerun_replaces_the_results_section(analysed: tuple[Path, dict], tmp_path: Path) -> None:
+    src, _ = analysed
+    run = tmp_path / "run"
+    shutil.copytree(src, run)
+    before = (run / "results.txt").read_text()
+    cfg = _cfg(make_genesets(tmp_path / "gs"))
+    analyze_run(run, cfg, OutputConfig(plots=False))
+    analyze_run(run, cfg, OutputConfig(plots=False))
+    after = (run / "results.txt").read_text()
+    assert after.count(SECTION_MARKER) == 1
+    assert after == before
+
+
+def test_per_gene_skill_matches_hand_computation(tmp_path: Path) -> None:
+    gs = make_genesets(tmp_path / "gs")
+    run = make_run(tmp_path, transform="log1p", seeds=(0, 1, 2))
+    analyze_run(run, _cfg(gs), OutputConfig(plots=False))
+    pred = pd.read_csv(run / "predictions.csv")
+    g = "Tnc"
+    p = pred[(pred["gene"] == g) & (pred["split"] == "test")]
+    ref = p[p["model"] == "mean_last"]
+    mse_ref = np.mean((np.log1p(ref["y_pred"]) - np.log1p(ref["y_true"])) ** 2)
+    skills, dirs = [], []
+    pers = p[p["model"] == "persistence"].set_index("target_time")["y_pred"]
+    for _, s in p[p["model"] == "STEPmr"].groupby("seed"):
+        yt, yp = np.log1p(s["y_true"].to_numpy()), np.log1p(s["y_pred"].to_numpy())
+        last = np.log1p(pers.loc[s["target_time"]].to_numpy())
+        skills.append(1 - np.mean((yp - yt) ** 2) / mse_ref)
+        dirs.append(np.mean(np.sign(yt - last) == np.sign(yp - last)))
+    row = pd.read_csv(run / "genes.csv").set_index("gene").loc[g]
+    assert row["test_skill_vs_best_baseline"] == pytest.approx(np.mean(skills), rel=1e-5)
+    assert row["test_skill_vs_best_baseline_std"] == pytest.approx(np.std(skills, ddof=1), rel=1e-5)
+    assert row["test_direction_accuracy"] == pytest.approx(np.mean(dirs), rel=1e-5)
+    assert "log1p scale" in (run / "results.txt").read_text()
+
+
+def test_paper_protocol_ranks_on_validation(tmp_path: Path) -> None:
+    gs = make_genesets(tmp_path / "gs")
+    run = make_run(tmp_path, protocol="paper", embeddings=False)
+    analyze_run(run, _cfg(gs), OutputConfig(plots=False))
+    genes = pd.read_csv(run / "genes.csv")
+    assert genes["ranked_on"].iloc[0] == "val_skill_vs_best_baseline"
+    assert not any(c.startswith("test_") for c in genes.columns)
+    assert "optimistic" in (run / "results.txt").read_text()
+
+
+def test_command_line_uses_the_run_config(tmp_path: Path) -> None:
+    gs = make_genesets(tmp_path / "gs")
+    run = make_run(tmp_path, genesets_dir=gs, aliases=ALIASES)
+    assert main([str(run)]) == 0
+    summary = json.loads((run / "enrichment" / "summary.json").read_text())
+    assert set(summary["groups"]) == {"top", "bottom"} and summary["background_size"] == len(GENES)
+    (run / "predictions.csv").unlink()
+    assert main([str(run)]) == 1
+
+
+def test_missing_column_names_the_file(tmp_path: Path) -> None:
+    gs = make_genesets(tmp_path / "gs")
+    run = make_run(tmp_path)
+    feats = pd.read_csv(run / "gene_features.csv").drop(columns="degree")
+    feats.to_csv(run / "gene_features.csv", index=False)
+    with pytest.raises(InputError, match=r"gene_features\.csv: missing column\(s\) degree"):
+        analyze_run(run, _cfg(gs), OutputConfig(plots=False))
+    assert not (run / "genes.csv").exists()

@@ -1,0 +1,276 @@
+"""Walks (statistics, vectorised vs loop), causal window embeddings, cache, determinism."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from step.config import EmbeddingConfig, GraphConfig
+from step.data import GeneTimeCourse
+from step.embeddings import (
+    _align,
+    _align_components,
+    biased_walks,
+    fit_temporal_node2vec,
+    reference_walks,
+    temporal_graph,
+    window_embeddings,
+    window_ends,
+)
+from step.graphs import TemporalGraphs, build_graphs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def csr(dense) -> sp.csr_matrix:
+    a = sp.csr_matrix(np.asarray(dense, dtype=float))
+    a.sort_indices()
+    return a
+
+
+# A 5-node weighted graph with a triangle (0, 1, 2), a tail 2-3-4 and node 5 isolated.
+TINY = csr([[0, 1, 2, 0, 0, 0],
+            [1, 0, 3, 0, 0, 0],
+            [2, 3, 0, 1, 0, 0],
+            [0, 0, 1, 0, 4, 0],
+            [0, 0, 0, 4, 0, 0],
+            [0, 0, 0, 0, 0, 0]])
+
+
+def exact_next(a: sp.csr_matrix, prev: int, cur: int, p: float, q: float) -> np.ndarray:
+    """P(next | prev, cur) of a node2vec walk, over all nodes."""
+    d = a.toarray()
+    w = d[cur].copy()
+    for x in np.flatnonzero(w):
+        w[x] *= 1 / p if x == prev else (1.0 if d[prev, x] > 0 else 1 / q)
+    return w / w.sum()
+
+
+def transition_freq(walks: np.ndarray, prev: int, cur: int, n: int) -> tuple[np.ndarray, int]:
+    a, b, c = walks[:, :-2].ravel(), walks[:, 1:-1].ravel(), walks[:, 2:].ravel()
+    sel = (a == prev) & (b == cur)
+    return np.bincount(c[sel], minlength=n) / max(sel.sum(), 1), int(sel.sum())
+
+
+def test_first_step_follows_weights():
+    a = csr([[0, 1, 3], [1, 0, 0], [3, 0, 0]])  # node 0: neighbours 1 and 2 weighted 1:3
+    w = biased_walks(a.indptr, a.indices, a.data, np.zeros(40000, int), 2, 1.0, 1.0,
+                     np.random.default_rng(0))
+    freq = np.bincount(w[:, 1], minlength=3) / w.shape[0]
+    np.testing.assert_allclose(freq, [0, 0.25, 0.75], atol=0.01)
+
+
+@pytest.mark.parametrize("p,q", [(1.0, 1.0), (0.25, 4.0), (4.0, 0.25)])
+def test_walks_match_exact_transitions_and_reference(p, q):
+    a = TINY
+    starts = np.tile(np.arange(5), 4000)
+    fast = biased_walks(a.indptr, a.indices, a.data, starts, 6, p, q, np.random.default_rng(1))
+    slow = reference_walks(a.indptr, a.indices, a.data, starts[:3000], 6, p, q,
+                           np.random.default_rng(2))
+    assert fast.shape == (20000, 6) and (fast >= 0).all()
+    for prev, cur in [(0, 2), (1, 2), (3, 2), (2, 0), (0, 1)]:
+        exact = exact_next(a, prev, cur, p, q)
+        f, nf = transition_freq(fast, prev, cur, 6)
+        s, ns = transition_freq(slow, prev, cur, 6)
+        assert nf > 500 and ns > 50
+        np.testing.assert_allclose(f, exact, atol=2 / np.sqrt(nf) + 0.01)
+        np.testing.assert_allclose(s, exact, atol=2 / np.sqrt(ns) + 0.01)
+    # the two implementations also agree on overall visit frequencies
+    vf = np.bincount(fast[:, 1:].ravel(), minlength=6) / fast[:, 1:].size
+    vs = np.bincount(slow[:, 1:].ravel(), minlength=6) / slow[:, 1:].size
+    np.testing.assert_allclose(vf, vs, atol=0.02)
+
+
+def test_p_q_bias_direction():
+    """Small p returns more often; small q moves outward more often (prev 0, cur 2)."""
+    a = TINY
+    starts = np.zeros(30000, int)
+    back = {}
+    for p, q in [(0.25, 1.0), (1.0, 1.0), (4.0, 1.0)]:
+        w = biased_walks(a.indptr, a.indices, a.data, starts, 3, p, q, np.random.default_rng(3))
+        f, _ = transition_freq(w, 0, 2, 6)
+        back[p] = f[0]
+    assert back[0.25] > back[1.0] > back[4.0]
+    out = {}
+    for q in (0.25, 4.0):
+        w = biased_walks(a.indptr, a.indices, a.data, starts, 3, 1.0, q, np.random.default_rng(4))
+        out[q] = transition_freq(w, 0, 2, 6)[0][3]  # node 3 is not a neighbour of 0
+    assert out[0.25] > out[4.0]
+
+
+def test_isolated_start_is_the_only_stop():
+    a = TINY
+    w = biased_walks(a.indptr, a.indices, a.data, np.array([5, 4, 0]), 4, 0.5, 2.0,
+                     np.random.default_rng(0))
+    assert w[0].tolist() == [5, -1, -1, -1]
+    assert (w[1:] >= 0).all()
+    r = reference_walks(a.indptr, a.indices, a.data, np.array([5]), 4, 0.5, 2.0,
+                        np.random.default_rng(0))
+    assert r[0].tolist() == [5, -1, -1, -1]
+    # every step follows an edge
+    d = a.toarray()
+    assert (d[w[1:, :-1], w[1:, 1:]] > 0).all()
+
+
+# ----------------------------------------------------------------- temporal graphs / windows
+def random_course(N: int = 7, T: int = 10, seed: int = 0) -> GeneTimeCourse:
+    rng = np.random.default_rng(seed)
+    pairs = np.array([(i, j) for i in range(N) for j in range(i + 1, N) if rng.random() < 0.5
+                      or j == i + 1])
+    return GeneTimeCourse(
+        genes=[f"g{k}" for k in range(N)], display=[f"g{k}" for k in range(N)],
+        times=np.arange(T, dtype=float), X=rng.normal(size=(T, N)), pairs=pairs,
+        hic=rng.uniform(10, 100, len(pairs)), chromosome=["chr1"] * N, bin=np.arange(N, dtype=float),
+        compartment=rng.choice(["A", "B"], N), insulation=rng.normal(size=N),
+        tad_distance=rng.uniform(0, 5, N))
+
+
+SMALL = EmbeddingConfig(dim=4, walk_length=6, walks_per_node=3, span=4, window=2, epochs=1)
+
+
+def test_temporal_graph_structure():
+    g = build_graphs(random_course(), GraphConfig(), random_course().X)
+    a = temporal_graph(g, 2, 4, temporal_weight=0.7)
+    N = g.n_genes
+    assert a.shape == (3 * N, 3 * N) and (a != a.T).nnz == 0
+    assert a[0 * N + 3, 1 * N + 3] == pytest.approx(0.7)  # gene 3: time 2 -- time 3
+    assert a[0 * N + 3, 2 * N + 3] == 0  # no edge skipping a time
+    i, j = g.edges[0]
+    assert a[N + i, N + j] == pytest.approx(g.weights[3, 0])
+
+
+def test_window_embeddings_shape_and_cache(tmp_path, caplog):
+    course = random_course()
+    g = build_graphs(course, GraphConfig(), course.X)
+    cfg = dataclasses.replace(SMALL, cache_dir=str(tmp_path))
+    info: dict = {}
+    with caplog.at_level("INFO", logger="step.embeddings"):
+        emb = window_embeddings(g, 3, cfg, seed=0, info=info)
+    assert emb.shape == (10 - 3, 3, 7, 4) and emb.dtype == np.float32
+    assert not info["cache_hit"] and Path(info["cache_path"]).is_file()
+    assert "cache miss" in caplog.text
+    info2: dict = {}
+    with caplog.at_level("INFO", logger="step.embeddings"):
+        emb2 = window_embeddings(g, 3, cfg, seed=0, info=info2)
+    assert info2["cache_hit"] and info2["cache_path"] == info["cache_path"]
+    assert "cache hit" in caplog.text
+    np.testing.assert_array_equal(emb, emb2)
+    # any parameter, the seed, the history or the data changes the key
+    keys = {info["cache_path"]}
+    for kwargs in ({"seed": 1}, {"cfg": dataclasses.replace(cfg, q=2.0)}, {"history": 2}):
+        i3: dict = {}
+        window_embeddings(g, kwargs.get("history", 3), kwargs.get("cfg", cfg),
+                          seed=kwargs.get("seed", 0), info=i3)
+        keys.add(i3["cache_path"])
+    g2 = TemporalGraphs(g.times, g.n_genes, g.edges, g.weights * 1.5)
+    i4: dict = {}
+    window_embeddings(g2, 3, cfg, seed=0, info=i4)
+    keys.add(i4["cache_path"])
+    assert len(keys) == 5
+    # cache_dir itself is not part of the key
+    other = dataclasses.replace(cfg, cache_dir=str(tmp_path / "other"))
+    i5: dict = {}
+    window_embeddings(g, 3, other, seed=0, info=i5)
+    assert Path(i5["cache_path"]).name == Path(info["cache_path"]).name
+
+
+def test_causality_future_changes_leave_past_windows_bit_identical(tmp_path):
+    """Perturb expression (and hence graph weights) after time index e: windows ending <= e unchanged."""
+    course = random_course(T=11)
+    L = 2
+    cfg = dataclasses.replace(SMALL, cache_dir=str(tmp_path))
+    base = window_embeddings(build_graphs(course, GraphConfig(), course.X), L, cfg, seed=5)
+    ends = window_ends(course.n_times, L)
+    for e in (3, 6):
+        X = course.X.copy()
+        X[e + 1:] = np.random.default_rng(e).normal(size=X[e + 1:].shape) * 3
+        g = build_graphs(course, GraphConfig(), X)
+        pert = window_embeddings(g, L, cfg, seed=5)
+        past = ends <= e
+        assert past.any() and (~past).any()
+        np.testing.assert_array_equal(pert[past], base[past])
+        assert not np.array_equal(pert[~past], base[~past])
+    # the same holds when the graph weights themselves are perturbed after e
+    g0 = build_graphs(course, GraphConfig(), course.X)
+    w = g0.weights.copy()
+    w[5:] = w[5:][:, ::-1]
+    pert = window_embeddings(TemporalGraphs(g0.times, g0.n_genes, g0.edges, w), L, cfg, seed=5)
+    np.testing.assert_array_equal(pert[ends <= 4], base[ends <= 4])
+
+
+def test_alignment_recovers_a_rotation():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(30, 4))
+    Q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    cur = ref @ Q.T + 2.0
+    R, mu_c, mu_r = _align(cur, ref)
+    np.testing.assert_allclose((cur - mu_c) @ R + mu_r, ref, atol=1e-10)
+
+
+def test_alignment_is_per_connected_component():
+    """Two components moved by different rigid maps are both put back, new time slice included."""
+    rng = np.random.default_rng(1)
+    g = TemporalGraphs(np.arange(3.0), 4, np.array([[0, 1], [2, 3]]), np.ones((3, 2)))
+    Z = rng.normal(size=(3, 4, 3))
+    emb = Z.copy()
+    for genes in ([0, 1], [2, 3]):
+        Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        emb[:, genes] = Z[:, genes] @ Q + rng.normal(size=3)
+    out = _align_components(g, 0, 2, 1.0, emb, Z[:2], 0)
+    np.testing.assert_allclose(out, Z, atol=1e-8)
+    R, mu_c, mu_r = _align(emb[:2].reshape(-1, 3), Z[:2].reshape(-1, 3))
+    assert not np.allclose((emb - mu_c) @ R + mu_r, Z, atol=1e-3)  # one global rotation cannot
+
+
+def test_fit_is_deterministic_across_processes(tmp_path):
+    course = random_course()
+    g = build_graphs(course, GraphConfig(), course.X)
+    a = fit_temporal_node2vec(g, 2, 5, SMALL, seed=11)
+    b = fit_temporal_node2vec(g, 2, 5, SMALL, seed=11)
+    c = fit_temporal_node2vec(g, 2, 5, SMALL, seed=12)
+    assert a.shape == (4, 7, 4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # a fresh interpreter with another hash seed gives the same bits
+    out = tmp_path / "a.npy"
+    code = (
+        "import numpy as np, sys; sys.path.insert(0, sys.argv[2]); sys.path.insert(0, sys.argv[3])\n"
+        "from test_embeddings import random_course, SMALL\n"
+        "from step.graphs import build_graphs; from step.config import GraphConfig\n"
+        "from step.embeddings import fit_temporal_node2vec\n"
+        "c = random_course(); g = build_graphs(c, GraphConfig(), c.X)\n"
+        "np.save(sys.argv[1], fit_temporal_node2vec(g, 2, 5, SMALL, seed=11))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(out), str(ROOT / "tests"), str(ROOT)],
+                   check=True, env=env, cwd=tmp_path)
+    np.testing.assert_array_equal(np.load(out), a)
+
+
+def test_corrupt_cache_entry_is_recomputed(tmp_path, caplog):
+    course = random_course(T=6)
+    g = build_graphs(course, GraphConfig(), course.X)
+    cfg = dataclasses.replace(SMALL, cache_dir=str(tmp_path))
+    info: dict = {}
+    good = window_embeddings(g, 2, cfg, seed=0, info=info)
+    Path(info["cache_path"]).write_bytes(b"not an npz")
+    with caplog.at_level("WARNING", logger="step.embeddings"):
+        again = window_embeddings(g, 2, cfg, seed=0, info=info)
+    assert "unreadable" in caplog.text and not info["cache_hit"]
+    np.testing.assert_array_equal(good, again)
+
+
+@pytest.mark.parametrize("script", ["create_graph_and_embedding_STEPmr",
+                                    "create_graph_and_embedding_STEPmi"])
+def test_scripts_exit_1_on_bad_input(script, tmp_path, caplog):
+    import importlib
+
+    mod = importlib.import_module(script)
+    assert mod.main(["--config", str(tmp_path / "missing.yaml")]) == 1
+    assert "config file not found" in caplog.text
