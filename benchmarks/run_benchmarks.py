@@ -1,0 +1,98 @@
+"""Wall time and peak memory of the main jobs, cold (empty embedding cache) and warm.
+
+    python benchmarks/run_benchmarks.py [--jobs mrna,mirna,embedding] [--warm]
+
+Each job runs as a child process exactly as a user runs it (``python -m ...``),
+with the config's embedding cache pointed at a fresh temporary folder so the
+first run is cold. Peak memory is the child's maximum resident set size.
+Writes ``benchmarks/results/jobs.json`` and prints a table. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+JOBS = {
+    "mrna": ("mrna.STEPmr_train_test", "configs/mrna.yaml"),
+    "mirna": ("mirna.STEPmi_train_test", "configs/mirna.yaml"),
+}
+
+
+def _run(cmd: list[str]) -> tuple[float, float, int]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr[-3000:])
+    # ru_maxrss of children is the max over all children so far: run jobs in fresh processes
+    return wall, max(peak, before) / 1024.0, r.returncode
+
+
+def bench_job(name: str, warm: bool) -> list[dict]:
+    module, config = JOBS[name]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = yaml.safe_load((ROOT / config).read_text())
+        cfg.setdefault("embedding", {})["cache_dir"] = str(Path(tmp) / "cache")
+        cfg_path = Path(tmp) / "config.yaml"
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        cmd = [sys.executable, "-m", module, "--config", str(cfg_path), "--out", str(Path(tmp) / "runs")]
+        for kind in (["cold", "warm"] if warm else ["cold"]):
+            wall, peak, rc = _run(cmd)
+            runs = sorted((Path(tmp) / "runs").glob("*/metrics.json"))
+            runtime = json.loads(runs[-1].read_text())["runtime_s"] if runs else {}
+            out.append({"job": name, "cache": kind, "wall_s": round(wall, 2), "peak_rss_mb": round(peak, 1),
+                        "returncode": rc, "stages_s": runtime,
+                        "command": f"python -m {module} --config {config} (cache_dir -> temp)"})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", default="mrna,mirna,embedding")
+    ap.add_argument("--warm", action="store_true", help="also time a second run with the cache filled")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one job in this process
+    args = ap.parse_args()
+    if args.one:  # a fresh interpreter per job, so RUSAGE_CHILDREN's peak is that job's own
+        print(json.dumps(bench_job(args.one, args.warm)))
+        return 0
+    results = []
+    for job in args.jobs.split(","):
+        if job == "embedding":
+            r = subprocess.run([sys.executable, "benchmarks/bench_embedding.py"], cwd=ROOT)
+            results.append({"job": "embedding", "returncode": r.returncode,
+                            "see": "benchmarks/results/embedding.json"})
+            continue
+        r = subprocess.run([sys.executable, __file__, "--one", job] + (["--warm"] if args.warm else []),
+                           cwd=ROOT, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.stderr.write(r.stderr[-3000:])
+            return 1
+        results += json.loads(r.stdout.strip().splitlines()[-1])
+        for row in results[-(2 if args.warm else 1):]:
+            print(f"{row['job']:6s} {row['cache']:5s} wall {row['wall_s']:7.1f} s  peak RSS {row['peak_rss_mb']:7.1f} MB  "
+                  f"rc {row['returncode']}  stages {row['stages_s']}", flush=True)
+    meta = {"machine": platform.platform(), "python": platform.python_version(),
+            "cpus": __import__("os").cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
+            "command": "python benchmarks/run_benchmarks.py " + " ".join(sys.argv[1:])}
+    path = ROOT / "benchmarks/results/jobs.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    print(f"written {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
