@@ -137,6 +137,8 @@ def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
 
     y_true_o = course.X[ws.targets]  # [W, N]
     preds_o = {name: to_orig(P) for name, P in base_preds.items()}
+    # persistence is exactly the previous observed value (no floating round trip through the scaler)
+    preds_o["persistence"] = course.X[ws.targets - 1].astype(float)
     model_o = {sd: to_orig(P) for sd, P in model_preds.items()}
     pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, preds_o, model_o, cfg.train.seed)
 
@@ -272,7 +274,7 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times})
     write_text(d / "config.yaml", dump_yaml(prov))
     write_json(d / "metrics.json", metrics)
-    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False, float_format="%.10g"))
+    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False))
     tr = ws.train_time_indices()
     feats = pd.DataFrame({
         "gene": course.genes, "display": course.display, "chromosome": course.chromosome,
