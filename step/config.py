@@ -258,17 +258,8 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     _deep_update(raw, defaults or {})
     where = "config"
     if path is not None:
-        p = Path(path)
-        where = str(p)
-        if not p.is_file():
-            raise InputError(f"{p}: config file not found.")
-        try:
-            loaded = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{p}: not valid YAML ({exc}).") from None
-        if not isinstance(loaded, dict):
-            raise InputError(f"{p}: expected a mapping of sections at the top level.")
-        _deep_update(raw, loaded)
+        where = str(path)
+        _deep_update(raw, _read_yaml(Path(path), ()))
     for key, val in (overrides or {}).items():
         if val is None:
             continue
@@ -279,6 +270,28 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         cur[parts[-1]] = val
     cfg = _build(RunConfig, raw, where)
     return validate(cfg, where)
+
+
+def _read_yaml(p: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """A config file as a dict; ``extends: other.yaml`` (relative to the file) is read first."""
+    if not p.is_file():
+        raise InputError(f"{p}: config file not found.")
+    if p.resolve() in chain:
+        raise InputError(f"{p}: 'extends' loops back to itself.")
+    try:
+        loaded = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: not valid YAML ({exc}).") from None
+    if not isinstance(loaded, dict):
+        raise InputError(f"{p}: expected a mapping of sections at the top level.")
+    base = loaded.pop("extends", None)
+    if base is None:
+        return loaded
+    if not isinstance(base, str):
+        raise InputError(f"{p}: 'extends' must name another YAML file.")
+    merged = _read_yaml(p.parent / base, chain + (p.resolve(),))
+    _deep_update(merged, loaded)
+    return merged
 
 
 def _deep_update(dst: dict, src: dict) -> None:

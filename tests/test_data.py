@@ -168,3 +168,19 @@ def test_cli_reports_bad_input_with_exit_1(tmp_path):
     assert "Traceback" not in r.stderr
     assert str(p) in r.stderr and "empty" in r.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_config_extends_and_rejects_unknown_keys(tmp_path):
+    from step.config import load_config
+
+    cfg = load_config(ROOT / "configs/mirna_corrected.yaml")
+    assert cfg.model_name == "STEPmi" and cfg.split.history == 3 and cfg.data.transform == "log1p"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochz: 3\n")
+    with pytest.raises(InputError, match="epochz"):
+        load_config(bad)
+    bad.write_text("train:\n  epochs: many\n")
+    with pytest.raises(InputError, match="integer"):
+        load_config(bad)
+    with pytest.raises(InputError, match="protocol"):
+        load_config(None, {"split.protocol": "random"})
