@@ -171,6 +171,19 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         msg = str(exc).strip().splitlines()[-1]
         raise InputError(f"{path}: not a well-formed CSV ({msg}); every row must have as many fields as the header.") from None
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        header = next(csv.reader(fh), [])
+    names = [h.strip() for h in header if h.strip()]
+    dups = sorted({h for h in names if names.count(h) > 1})
+    if dups:
+        raise InputError(f"{path}: the header repeats column(s) {', '.join(dups[:5])}; every column name must be unique.")
+    if df.shape[1] == 1:
+        first = str(df.columns[0])
+        sep = next((c for c in (";", "\t", "|") if c in first), None)
+        if sep:
+            raise InputError(f"{path}: the header is one field separated by {sep!r}; expected a comma-separated file.")
     # trailing comma in the header (the published files have one) gives an unnamed empty column
     unnamed = [c for c in df.columns if str(c).startswith("Unnamed:")]
     for c in unnamed:
@@ -234,7 +247,7 @@ def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
         raise InputError(
             f"{path}: missing required column(s) {', '.join(missing)}; an interaction CSV needs "
             f"Gene1, Gene2, Gene1_Chromosome, Gene2_Chromosome, HiC_Interaction and paired "
-            f"Gene1_Time_<t>/Gene2_Time_<t> columns (found: {', '.join(cols[:8])}{' ...' if len(cols) > 8 else ''})."
+            f"Gene1_Time_<t>/Gene2_Time_<t> columns (found: {', '.join(c[:40] for c in cols[:8])}{' ...' if len(cols) > 8 else ''})."
         )
 
     # ---- time columns: parse, pair, sort

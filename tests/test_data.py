@@ -184,3 +184,13 @@ def test_config_extends_and_rejects_unknown_keys(tmp_path):
         load_config(bad)
     with pytest.raises(InputError, match="protocol"):
         load_config(None, {"split.protocol": "random"})
+
+
+def test_repeated_column_and_wrong_separator(tmp_path):
+    lines = TINY.read_text().splitlines()
+    p = tmp_path / "dup.csv"
+    p.write_text("\n".join([lines[0] + ",HiC_Interaction"] + [l + ",1" for l in lines[1:]]) + "\n")
+    _expect(p, "repeats", "HiC_Interaction")
+    q = tmp_path / "semi.csv"
+    q.write_text("\n".join(l.replace(",", ";") for l in lines) + "\n")
+    _expect(q, "';'", "comma-separated")
