@@ -19,20 +19,23 @@ def comparison_table(metrics: dict, block: dict | None = None, split: str | None
     split = split or metrics["report_split"]
     models = (block or metrics)["models"]
     main = metrics["main_model"]
-    head = f"{'model':<16}" + "".join(f"{h:>12}" for _, h in COLUMNS)
-    lines = [head, "-" * len(head)]
+    rows = []
     for name, m in models.items():
         if split not in m:
             continue
-        row = f"{name + (' *' if name == metrics['best_baseline'] else ''):<16}"
+        cells = []
         for key, _ in COLUMNS:
             v = m[split][key]
             std = m.get(f"{split}_std", {}).get(key) if name == main and len(m.get("seeds", [])) > 1 else None
             cell = "nan" if v is None or not np.isfinite(v) else f"{v:.4f}"
             if std is not None and np.isfinite(std):
                 cell = f"{v:.3f}±{std:.3f}"
-            row += f"{cell:>12}"
-        lines.append(row)
+            cells.append(cell)
+        rows.append((name + (" *" if name == metrics["best_baseline"] else ""), cells))
+    width = max([12] + [len(c) + 2 for _, cells in rows for c in cells])
+    head = f"{'model':<16}" + "".join(f"{h:>{width}}" for _, h in COLUMNS)
+    lines = [head, "-" * len(head)]
+    lines += [f"{name:<16}" + "".join(f"{c:>{width}}" for c in cells) for name, cells in rows]
     return "\n".join(lines)
 
 
