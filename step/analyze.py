@@ -313,11 +313,16 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
     """The ``=== Biological analysis ===`` section of results.txt."""
     p = run.primary_split
     key = f"{p}_skill_vs_best_baseline"
+    # the std over seeds is printed only when more than one seed was trained (one seed: std is NaN)
+    main_rows = run.predictions[(run.predictions["model"] == run.main_model) & (run.predictions["split"] == p)]
+    n_seeds = int(main_rows["seed"].nunique())
+    with_std = n_seeds > 1
+    seeds_note = f"mean over {n_seeds} seeds +- std" if with_std else "one seed"
     lines = [SECTION_MARKER, ""]
     lines.append(
         f"Per-gene predictability of {run.main_model} on the {p} windows "
         f"(skill = 1 - MSE(model) / MSE(reference) per gene, {'log1p' if run.transform == 'log1p' else 'original'} scale; "
-        f"best baseline: {run.best_baseline}; mean over seeds +- std). Ranked by {key}; "
+        f"best baseline: {run.best_baseline}; {seeds_note}). Ranked by {key}; "
         "per-gene Pearson over a handful of windows is reported in genes.csv but not ranked on."
     )
     if p == "val":
@@ -344,7 +349,9 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
         lines.append(title)
         lines.append(f"  {'gene':<24}{'skill_vs_best':>16}{'skill_vs_pers':>16}{'rmse':>9}{'dir_acc':>9}{'degree':>8}  comp")
         for _, r in rows.iterrows():
-            sb = f"{_fmt(r[key])}+-{_fmt(r.get(key + '_std', np.nan), 2)}"
+            sb = _fmt(r[key])
+            if with_std:
+                sb += f"+-{_fmt(r.get(key + '_std', np.nan))}"
             sp = f"{_fmt(r[f'{p}_skill_vs_persistence'])}"
             lines.append(f"  {str(r['display'])[:23]:<24}{sb:>16}{sp:>16}{_fmt(r[f'{p}_rmse']):>9}"
                          f"{_fmt(r[f'{p}_direction_accuracy'], 2):>9}{_fmt(float(r['degree']), 0):>8}  {r['compartment']}")

@@ -141,3 +141,18 @@ def test_missing_column_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"gene_features\.csv: missing column\(s\) degree"):
         analyze_run(run, _cfg(gs), OutputConfig(plots=False))
     assert not (run / "genes.csv").exists()
+
+
+def test_single_seed_summary_prints_no_std(analysed: tuple[Path, dict], tmp_path: Path) -> None:
+    gs = make_genesets(tmp_path / "gs")
+    run = make_run(tmp_path, seeds=(0,))
+    analyze_run(run, _cfg(gs), OutputConfig(plots=False))
+    text = (run / "results.txt").read_text()
+    section = text[text.index(SECTION_MARKER):]
+    assert "+-nan" not in section and "+-" not in section.split("Most predictable genes")[1]
+    assert "one seed" in section
+    genes = pd.read_csv(run / "genes.csv")
+    assert "test_skill_vs_best_baseline_std" in genes.columns  # genes.csv keeps its columns
+    # with two seeds (the shared fixture) the std is printed beside the mean
+    two = (analysed[0] / "results.txt").read_text()
+    assert "+-" in two.split("Most predictable genes")[1] and "+-nan" not in two
