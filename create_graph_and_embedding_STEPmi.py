@@ -1,32 +1,17 @@
-"""Build and cache the per-time graphs and causal temporal Node2Vec embeddings (mirna).
+"""Build and cache the per-time-point graphs and causal temporal Node2Vec embeddings (mirna).
 
-``python create_graph_and_embedding_STEPmi.py [--config configs/mirna.yaml] [--data CSV]``
+    python create_graph_and_embedding_STEPmi.py [--config configs/mirna.yaml] [--data CSV]
+
 Logs graph sizes, the cache file, hit or miss and the time taken; exit status 1 on bad input.
+The mirna train/test job reads the same cache, so running this first makes the job start warm.
 """
-from __future__ import annotations
-
-import argparse
-import logging
 import sys
 
-from step.embeddings import build_embedding_cache
-from step.errors import InputError
-
-log = logging.getLogger("create_graph_and_embedding_STEPmi")
+from step.cli import embedding_main
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/mirna.yaml", help="YAML run config")
-    parser.add_argument("--data", default=None, help="interaction CSV (overrides data.path)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    try:
-        build_embedding_cache(args.config, args.data)
-    except InputError as exc:
-        log.error("%s", exc)
-        return 1
-    return 0
+    return embedding_main(argv, "create_graph_and_embedding_STEPmi.py", "configs/mirna.yaml")
 
 
 if __name__ == "__main__":

@@ -56,3 +56,22 @@ def main(argv: list[str] | None, prog: str, default_config: str, model: str) -> 
         return 1
     sys.stdout.write("\n" + result.summary + f"\n\nResults: {result.run_dir}\n")
     return 0
+
+
+def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> int:
+    """Body of the ``create_graph_and_embedding_*`` scripts: build graphs, fill the embedding cache."""
+    p = argparse.ArgumentParser(prog=prog, description="Build the per-time-point gene graphs and the causal "
+                                "temporal Node2Vec embeddings, and cache them (logs what it did).")
+    p.add_argument("--config", default=default_config, help=f"YAML run config (default {default_config})")
+    p.add_argument("--data", help="interaction CSV (overrides data.path)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = p.parse_args(argv)
+    setup_logging(args.verbose)
+    from step.embeddings import build_embedding_cache
+
+    try:
+        build_embedding_cache(args.config, args.data)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
