@@ -1,6 +1,8 @@
 """Wall time and peak memory of the causal window embeddings (not a test).
 
 ``python benchmarks/bench_embedding.py [--cases mrna,mirna,mirna-synthetic] [--set dim=16 ...]``
+``python benchmarks/bench_embedding.py --cases mirna --set processes=1``  (in-process fits;
+the default ``processes=0`` is the auto pool size)
 
 Cases (each in its own process, cold: a fresh temporary cache directory):
 - ``mrna``: the published mRNA file with configs/mrna.yaml (graph, history, embedding, seed).
@@ -8,8 +10,10 @@ Cases (each in its own process, cold: a fresh temporary cache directory):
   exists, else the recommended miRNA settings below.
 - ``mirna-synthetic``: a random graph of miRNA size (162 genes, 150 times, 967 edges).
 
-Prints the command, and per case the seconds of ``window_embeddings``, the process's peak
-RSS (``resource.getrusage``) and the RSS before the embedding step; writes
+Prints the command, and per case the seconds of ``window_embeddings``, the processes setting
+and the number of fitting processes it resolved to, the peak RSS of the main process and of
+its largest waited-for child process (pool workers, but also any other subprocess;
+``resource.getrusage``) and the RSS before the embedding step; writes
 ``benchmarks/results/embedding.json``.
 """
 from __future__ import annotations
@@ -85,7 +89,7 @@ def synthetic_graphs(n_genes: int, n_times: int, n_edges: int, seed: int = 0) ->
 
 
 def run_case(case: str, overrides: dict) -> dict:
-    from step.embeddings import window_embeddings
+    from step.embeddings import _n_processes, window_embeddings, window_ends
 
     g, history, emb_cfg, seed, meta = _case_inputs(case)
     emb_cfg = dataclasses.replace(emb_cfg, **overrides)
@@ -100,11 +104,15 @@ def run_case(case: str, overrides: dict) -> dict:
         window_embeddings(g, history, emb_cfg, seed)
         hit = time.perf_counter() - t1
     params = {k: v for k, v in dataclasses.asdict(emb_cfg).items() if k != "cache_dir"}
+    n_proc = _n_processes(g, emb_cfg, window_ends(g.n_times, history).size)
+    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     return {"case": case, "genes": g.n_genes, "times": g.n_times, "edges": g.n_edges,
             "history": history, "windows": int(out.shape[0]), "shape": list(out.shape),
+            "processes": emb_cfg.processes, "fit_processes": n_proc,
             "seconds": round(secs, 2), "cpu_seconds": round(cpu, 2),
             "seconds_per_window": round(secs / out.shape[0], 4), "cache_hit_seconds": round(hit, 3),
             "peak_rss_mb": round(_rss_mb(), 1), "rss_before_mb": round(rss_before, 1),
+            "peak_child_rss_mb": round(child_rss, 1),
             "embedding": params, **meta}
 
 
@@ -134,11 +142,14 @@ def main() -> int:
             return proc.returncode
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(r)
-        print(f"{case:16s} {r['genes']} genes x {r['times']} times, {r['windows']} windows "
+        print(f"{case:16s} processes={r['processes']} ({r['fit_processes']} fitting): "
+              f"{r['genes']} genes x {r['times']} times, {r['windows']} windows "
               f"(L={r['history']}, span={r['embedding']['span']}, walks={r['embedding']['walks_per_node']}"
               f"x{r['embedding']['walk_length']}, dim={r['embedding']['dim']}, epochs={r['embedding']['epochs']}): "
-              f"{r['seconds']:.1f} s wall ({r['cpu_seconds']:.1f} s CPU, {r['seconds_per_window']:.3f} s/window), "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (before {r['rss_before_mb']:.0f} MB), "
+              f"{r['seconds']:.1f} s wall ({r['cpu_seconds']:.1f} s CPU in the main process, "
+              f"{r['seconds_per_window']:.3f} s/window), "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB (before {r['rss_before_mb']:.0f} MB, "
+              f"largest child {r['peak_child_rss_mb']:.0f} MB), "
               f"cache hit {r['cache_hit_seconds']:.3f} s", flush=True)
     try:
         load = os.getloadavg()

@@ -56,6 +56,12 @@ class EmbeddingConfig:
     negative: int = 5
     epochs: int = 1
     workers: int = 1  # >1 is faster but gensim is then not bit-reproducible
+    # Processes fitting the per-window Node2Vec models in parallel (the alignment stays
+    # sequential in the main process). Results are bit-identical for any value, so it is not
+    # part of the cache key. 0 = auto: min(CPUs // workers, windows, 4), but 1 (no pool) when
+    # there are fewer than 8 windows or under ~1e6 walk tokens in all, where starting a pool
+    # costs more than it saves; 1 = in-process; n > 1 = a pool of n even for tiny inputs.
+    processes: int = 0
     cache_dir: str = ".cache/step/embeddings"
 
 

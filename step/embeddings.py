@@ -49,20 +49,34 @@ for ``e`` is derived from ``(seed, e)``; with ``workers == 1`` everything is
 bit-reproducible (gensim 4 initialises vectors from the seed, not from
 ``hash()``, and we pass a fixed ``hashfxn`` anyway, so PYTHONHASHSEED does not matter).
 
+Parallel fitting
+----------------
+The fits of step 1 are independent (each window's seed comes from ``(seed, e)``
+alone), so they run in a process pool of ``EmbeddingConfig.processes`` workers
+('fork' start method on Linux, one BLAS/OpenMP/torch thread each), delivered in
+window order; the alignment of step 2 is sequential and runs in the main process
+as the fits arrive. Each fit is the same function of the same inputs in any
+process, so the result is bit-identical for any number of processes. A failing
+fit or a dead worker raises RuntimeError and nothing is written to the cache.
+
 Cache
 -----
 The result is stored in ``<cache_dir>/<sha256>.npz`` (atomic write), keyed by the
 graphs (times, edges, weights), ``history``, every EmbeddingConfig field except
-``cache_dir``, the seed and :data:`CODE_VERSION` (bump it whenever the output
+``cache_dir`` and ``processes`` (neither changes the result), the seed and :data:`CODE_VERSION` (bump it whenever the output
 of this module changes for the same inputs).
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing as mp
+import os
+import sys
 import time
+import traceback
 import zlib
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -263,6 +277,8 @@ def _check_embedding_cfg(cfg: EmbeddingConfig) -> None:
             raise InputError(f"embedding.{name} must be > 0, got {getattr(cfg, name)}.")
     if cfg.temporal_weight < 0:
         raise InputError(f"embedding.temporal_weight must be >= 0, got {cfg.temporal_weight}.")
+    if cfg.processes < 0:
+        raise InputError(f"embedding.processes must be >= 0 (0 = auto), got {cfg.processes}.")
 
 
 def fit_temporal_node2vec(graphs: TemporalGraphs, t_lo: int, t_hi: int, cfg: EmbeddingConfig,
@@ -359,6 +375,102 @@ def _quiet_gensim() -> Iterator[None]:
         lg.setLevel(level)
 
 
+# Auto ``processes``: below these sizes a pool's start-up costs more than it saves.
+_POOL_MIN_WINDOWS = 8
+_POOL_MIN_TOKENS = 1_000_000  # walk tokens over all windows (~0.3 s of fitting)
+_POOL_MAX_AUTO = 4
+
+
+def _n_processes(graphs: TemporalGraphs, cfg: EmbeddingConfig, n_windows: int) -> int:
+    """Number of fitting processes for ``cfg.processes`` (0 = auto, see EmbeddingConfig)."""
+    if cfg.processes > 0:
+        n = min(int(cfg.processes), max(n_windows, 1))
+    else:
+        span = min(cfg.span, graphs.n_times)
+        tokens = n_windows * span * graphs.n_genes * cfg.walks_per_node * cfg.walk_length
+        if n_windows < _POOL_MIN_WINDOWS or tokens < _POOL_MIN_TOKENS:
+            return 1
+        n = min(max((os.cpu_count() or 1) // cfg.workers, 1), n_windows, _POOL_MAX_AUTO)
+    if n > 1 and mp.current_process().daemon:
+        log.info("embedding: running inside a daemonic process, which cannot start a pool; "
+                 "fitting in-process")
+        return 1
+    return n
+
+
+def _window_span(e: int, span: int) -> tuple[int, int]:
+    return max(0, int(e) - span + 1), int(e)
+
+
+# State of a fitting worker process, set once by _init_worker (inherited, not pickled, under fork).
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int) -> None:
+    """Pool initializer: one BLAS/OpenMP/torch thread per worker, gensim quiet, inputs stored."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"  # for libraries loaded from now on
+    try:  # and for the BLAS already loaded (inherited from the parent under fork)
+        from threadpoolctl import threadpool_limits
+
+        _WORKER["limits"] = threadpool_limits(1)
+    except Exception:  # pragma: no cover - threadpoolctl is optional
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            torch.set_num_threads(1)
+        except Exception:  # pragma: no cover
+            pass
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    _WORKER.update(graphs=graphs, cfg=cfg, seed=seed)
+
+
+def _fit_window(e: int) -> np.ndarray:
+    """Worker task: the (unaligned) float32 fit ``[S, N, D]`` of the window ending at ``e``."""
+    graphs, cfg, seed = _WORKER["graphs"], _WORKER["cfg"], _WORKER["seed"]
+    lo, hi = _window_span(e, cfg.span)
+    try:
+        return fit_temporal_node2vec(graphs, lo, hi, cfg, _window_seed(seed, hi))
+    except Exception as exc:
+        # re-raised in the parent; say which window, keep the worker's traceback text
+        raise RuntimeError(f"embedding fit of window e={hi} (times {lo}..{hi}) failed in worker "
+                           f"process {os.getpid()}: {type(exc).__name__}: {exc}\n"
+                           f"{traceback.format_exc()}") from None
+
+
+def _pool_context() -> mp.context.BaseContext:
+    if sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
+        return mp.get_context("fork")
+    return mp.get_context()
+
+
+def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndarray,
+          processes: int) -> Iterator[np.ndarray]:
+    """The float32 fit of each window, in window order (in-process or from a process pool)."""
+    if processes <= 1:
+        for e in ends:
+            lo, hi = _window_span(int(e), cfg.span)
+            yield fit_temporal_node2vec(graphs, lo, hi, cfg, _window_seed(seed, hi))
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    import gensim.models  # noqa: F401  # imported once here, inherited by forked workers
+
+    chunk = max(1, ends.size // (processes * 32))  # small chunks: even load, a live progress bar
+    ex = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context(),
+                             initializer=_init_worker, initargs=(graphs, cfg, seed))
+    try:
+        yield from ex.map(_fit_window, [int(e) for e in ends], chunksize=chunk)
+    except BrokenProcessPool as exc:
+        raise RuntimeError(f"embedding: a worker process of the {processes}-process fitting pool "
+                           f"died ({exc}); no embeddings were written. Rerun with "
+                           f"embedding.processes = 1 to fit in-process.") from exc
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
 def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
     ends = window_ends(graphs.n_times, history)
     L, N, D = history, graphs.n_genes, cfg.dim
@@ -366,26 +478,42 @@ def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig,
     prev: np.ndarray | None = None  # aligned embedding of the previous window's whole span
     prev_lo = 0
     warned = False
-    for w, e in enumerate(tqdm(ends, desc="embedding windows", unit="win", leave=False)):
-        lo = max(0, int(e) - cfg.span + 1)
-        emb = fit_temporal_node2vec(graphs, lo, int(e), cfg, _window_seed(seed, int(e))).astype(np.float64)
-        if prev is not None:
-            s_lo = max(lo, prev_lo)  # shared times s_lo..e-1
-            if s_lo <= e - 1:
-                emb = _align_components(graphs, lo, int(e), cfg.temporal_weight, emb,
-                                        prev[s_lo - prev_lo:e - prev_lo], s_lo - lo)
-            elif not warned:
-                log.warning("embedding.span = 1: consecutive windows share no time point; "
-                            "embeddings are not aligned across windows")
-                warned = True
-        out[w] = emb[-L:].astype(np.float32)
-        prev, prev_lo = emb, lo
+    processes = _n_processes(graphs, cfg, ends.size)
+    log.info("embedding: fitting %d windows with %d process%s", ends.size, processes,
+             "" if processes == 1 else "es")
+    fits = _fits(graphs, cfg, seed, ends, processes)
+    with closing(fits):  # an error here also shuts the pool down at once
+        for w, (e, fit) in enumerate(zip(ends, tqdm(fits, total=ends.size, desc="embedding windows",
+                                                     unit="win", leave=False))):
+            prev, prev_lo, warned = _align_window(graphs, cfg, int(e), fit, prev, prev_lo, warned)
+            out[w] = prev[-L:].astype(np.float32)
     return out
+
+
+def _align_window(graphs: TemporalGraphs, cfg: EmbeddingConfig, e: int, fit: np.ndarray,
+                  prev: np.ndarray | None, prev_lo: int, warned: bool
+                  ) -> tuple[np.ndarray, int, bool]:
+    """Align the fit of window ``e`` to the previous window's aligned span ``prev`` (times
+    from ``prev_lo``); returns the aligned span ``[S, N, D]`` (float64), its first time index
+    and the updated ``warned`` flag."""
+    lo = max(0, e - cfg.span + 1)
+    emb = fit.astype(np.float64)
+    if prev is not None:
+        s_lo = max(lo, prev_lo)  # shared times s_lo..e-1
+        if s_lo <= e - 1:
+            emb = _align_components(graphs, lo, e, cfg.temporal_weight, emb,
+                                    prev[s_lo - prev_lo:e - prev_lo], s_lo - lo)
+        elif not warned:
+            log.warning("embedding.span = 1: consecutive windows share no time point; "
+                        "embeddings are not aligned across windows")
+            warned = True
+    return emb, lo, warned
 
 
 def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> str:
     """sha256 of everything :func:`window_embeddings` depends on."""
-    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "cache_dir"}
+    # cache_dir and processes do not change the result (processes: bit-identical by construction)
+    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("cache_dir", "processes")}
     return hash_parts(CODE_VERSION, graphs.times, int(graphs.n_genes), graphs.edges, graphs.weights,
                       int(history), params, int(seed))
 

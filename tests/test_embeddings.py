@@ -274,3 +274,75 @@ def test_scripts_exit_1_on_bad_input(script, tmp_path, caplog):
     mod = importlib.import_module(script)
     assert mod.main(["--config", str(tmp_path / "missing.yaml")]) == 1
     assert "config file not found" in caplog.text
+
+
+# ----------------------------------------------------------------- parallel fitting
+def test_process_pool_is_bit_identical_and_outside_the_cache_key(tmp_path, monkeypatch):
+    """processes=1 and a forced 2-process pool give the same bits and the same cache file name."""
+    import step.embeddings as E
+
+    course = random_course(N=6, T=14, seed=3)
+    g = build_graphs(course, GraphConfig(), course.X)
+    used = []
+    real = E._fits
+    monkeypatch.setattr(E, "_fits", lambda *a: used.append(a[-1]) or real(*a))
+    runs = {}
+    for n in (1, 2):
+        cfg = dataclasses.replace(SMALL, processes=n, cache_dir=str(tmp_path / f"p{n}"))
+        info: dict = {}
+        runs[n] = (window_embeddings(g, 3, cfg, seed=4, info=info), Path(info["cache_path"]).name)
+    assert used == [1, 2]  # the pool really ran (11 windows)
+    assert runs[1][0].shape == (11, 3, 6, 4)
+    np.testing.assert_array_equal(runs[1][0], runs[2][0])
+    assert runs[1][1] == runs[2][1]
+    from step.embeddings import embedding_cache_key
+
+    keys = {embedding_cache_key(g, 3, dataclasses.replace(SMALL, processes=n), 4) for n in (0, 1, 2, 7)}
+    assert len(keys) == 1
+
+
+def test_auto_processes_stays_in_process_for_small_inputs():
+    import step.embeddings as E
+
+    course = random_course()
+    g = build_graphs(course, GraphConfig(), course.X)
+    assert E._n_processes(g, dataclasses.replace(SMALL, processes=0), 7) == 1  # tiny graph
+    assert E._n_processes(g, dataclasses.replace(SMALL, processes=3), 7) == 3  # forced
+    assert E._n_processes(g, dataclasses.replace(SMALL, processes=3), 2) == 2  # <= windows
+    big = TemporalGraphs(np.arange(160.0), 162, g.edges, g.weights[:1].repeat(160, 0))
+    auto = E._n_processes(big, EmbeddingConfig(), 150)
+    assert auto == min(os.cpu_count() or 1, 4)
+    assert E._n_processes(big, EmbeddingConfig(), 5) == 1  # too few windows
+    with pytest.raises(Exception, match="processes"):
+        window_embeddings(g, 3, dataclasses.replace(SMALL, processes=-1), seed=0)
+
+
+def test_failing_worker_raises_and_writes_no_cache(tmp_path, monkeypatch):
+    import step.embeddings as E
+
+    course = random_course(T=12)
+    g = build_graphs(course, GraphConfig(), course.X)
+    real = E.fit_temporal_node2vec
+
+    def flaky(graphs, lo, hi, cfg, seed):
+        if hi == 6:
+            raise ValueError("boom")
+        return real(graphs, lo, hi, cfg, seed)
+
+    if E._pool_context().get_start_method() != "fork":
+        pytest.skip("the patched function only reaches forked workers")
+    monkeypatch.setattr(E, "fit_temporal_node2vec", flaky)  # inherited by the forked workers
+    cfg = dataclasses.replace(SMALL, processes=2, cache_dir=str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"window e=6.*ValueError: boom"):
+        window_embeddings(g, 3, cfg, seed=0)
+    assert not any(tmp_path.iterdir())
+
+    def dies(graphs, lo, hi, cfg, seed):  # a worker killed outright (e.g. out of memory)
+        if hi == 6:
+            os._exit(1)
+        return real(graphs, lo, hi, cfg, seed)
+
+    monkeypatch.setattr(E, "fit_temporal_node2vec", dies)
+    with pytest.raises(RuntimeError, match="worker process .* died"):
+        window_embeddings(g, 3, cfg, seed=0)
+    assert not any(tmp_path.iterdir())
