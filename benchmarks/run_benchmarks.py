@@ -89,7 +89,13 @@ def main() -> int:
             "command": "python benchmarks/run_benchmarks.py " + " ".join(sys.argv[1:])}
     path = ROOT / "benchmarks/results/jobs.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    ran = {r["job"] for r in results}
+    # keep earlier measurements of jobs not run this time, each with the meta it was taken under
+    kept = [r for r in old.get("results", []) if r["job"] not in ran]
+    for r in results:
+        r["meta"] = meta
+    path.write_text(json.dumps({"results": kept + results}, indent=2) + "\n")
     print(f"written {path}")
     return 0
 
