@@ -48,7 +48,7 @@ def _fit_ridge(Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray | None, yva: np
         best, best_mse = None, np.inf
         for a in alphas:
             m = Ridge(alpha=a).fit(Xtr, ytr)
-            mse = float(np.mean((m.predict(Xva) - yva) ** 2))
+            mse = float(np.mean((m.predict(Xva) - yva) ** 2))  # yva has no NaN (filtered in stack)
             if mse < best_mse - 1e-15:
                 best, best_mse = (m, a), mse
         return best  # type: ignore[return-value]
@@ -79,7 +79,9 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
     has_val = val is not None and len(val) > 0
     if pooled:
         def stack(idx):
-            return feats[idx].transpose(0, 2, 1).reshape(-1, feats.shape[1]), resid[idx].reshape(-1)
+            X, y = feats[idx].transpose(0, 2, 1).reshape(-1, feats.shape[1]), resid[idx].reshape(-1)
+            ok = np.isfinite(y)  # missing targets (data.allow_missing) are left out of the fit
+            return X[ok], y[ok]
         Xtr, ytr = stack(train)
         Xva, yva = stack(val) if has_val else (None, None)
         model, alpha = _fit_ridge(Xtr, ytr, Xva, yva, alphas)
@@ -91,9 +93,10 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
     for a in alphas:
         P = np.empty((W, N))
         for n in range(N):
-            m = Ridge(alpha=a).fit(feats[train, :, n], resid[train, n])
+            ok = train[np.isfinite(resid[train, n])]
+            m = Ridge(alpha=a).fit(feats[ok, :, n], resid[ok, n])
             P[:, n] = last[:, n] + m.predict(feats[:, :, n])
-        score = float(np.mean((P[val] - targets[val]) ** 2)) if has_val else _loo_score(feats, resid, train, a)
+        score = float(np.nanmean((P[val] - targets[val]) ** 2)) if has_val else _loo_score(feats, resid, train, a)
         cand.append((score, a, P))
     score, alpha, preds = min(cand, key=lambda c: (c[0], c[1]))
     return preds, {"alpha": alpha}
@@ -102,7 +105,8 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
 def _loo_score(feats: np.ndarray, resid: np.ndarray, train: np.ndarray, alpha: float) -> float:
     errs = []
     for n in range(feats.shape[2]):
-        cv = RidgeCV(alphas=[alpha], store_cv_results=True).fit(feats[train, :, n], resid[train, n])
+        ok = train[np.isfinite(resid[train, n])]
+        cv = RidgeCV(alphas=[alpha], store_cv_results=True).fit(feats[ok, :, n], resid[ok, n])
         errs.append(float(np.mean(cv.cv_results_)))
     return float(np.mean(errs))
 

@@ -80,8 +80,10 @@ def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
     ws = split_windows(course.n_times, L, s.protocol, s.train_frac, s.val_frac, s.paper_seed, s.paper_train_frac)
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     scaler = Scaler.fit(Xw, ws.train_time_indices())
-    Z = np.nan_to_num(scaler.transform(Xw), nan=0.0)
+    Z = scaler.transform(Xw)  # NaN only where data.allow_missing masks a value
     inputs, targets, _ = make_windows(Z, L)  # [W, L, N], [W, N]
+    inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
+    mask = np.isfinite(targets)  # masked targets are left out of every loss, fit and metric
     train_idx, val_idx, test_idx = ws.idx("train"), ws.idx("val"), ws.idx("test")
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
 
@@ -108,9 +110,10 @@ def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
     if emb is not None:
         x = torch.cat([x, torch.as_tensor(emb, dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)  # [W, 1+D, L, N]
     lap = _window_laplacians(graphs, ws.targets, L, cfg.graph.operator, structural)
-    data = WindowTensors(x, lap, torch.as_tensor(targets, dtype=torch.float32),
+    data = WindowTensors(x, lap, torch.as_tensor(np.nan_to_num(targets, nan=0.0), dtype=torch.float32),
                          torch.as_tensor(inputs[:, -1], dtype=torch.float32),
-                         torch.as_tensor(inputs, dtype=torch.float32)).to(cfg.train.device)
+                         torch.as_tensor(inputs, dtype=torch.float32),
+                         torch.as_tensor(mask)).to(cfg.train.device)
     m = cfg.model
     model_args = dict(in_channels=int(x.shape[1]), n_nodes=course.n_genes, history=L, hidden=m.hidden,
                       cheb_k=m.cheb_k, kernel_size=m.kernel_size, n_blocks=m.n_blocks, dropout=m.dropout,

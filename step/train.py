@@ -39,7 +39,8 @@ class WindowTensors:
 
     x : ``[W, C, L, N]`` (channel 0 = standardised expression, then the embedding);
     lap : ``[W, N, N]`` per-window scaled Laplacian, or ``[N, N]`` shared;
-    y : ``[W, N]`` standardised target; last : ``[W, N]``; hist : ``[W, L, N]``.
+    y : ``[W, N]`` standardised target; last : ``[W, N]``; hist : ``[W, L, N]``;
+    mask : ``[W, N]`` bool, False where the target is missing (excluded from losses).
     """
 
     x: torch.Tensor
@@ -47,9 +48,10 @@ class WindowTensors:
     y: torch.Tensor
     last: torch.Tensor
     hist: torch.Tensor
+    mask: torch.Tensor
 
     def to(self, device: str) -> "WindowTensors":
-        return WindowTensors(*(t.to(device) for t in (self.x, self.lap, self.y, self.last, self.hist)))
+        return WindowTensors(*(t.to(device) for t in (self.x, self.lap, self.y, self.last, self.hist, self.mask)))
 
     def lap_of(self, idx: torch.Tensor) -> torch.Tensor:
         return self.lap[idx] if self.lap.dim() == 3 else self.lap
@@ -94,6 +96,7 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         for s in range(0, len(perm), train_cfg.batch_size):
             b = perm[s:s + train_cfg.batch_size].to(device)
             pred = model(data.x[b], data.lap_of(b))[:, 0, 0, :]
+            pred = torch.where(data.mask[b], pred, data.y[b])  # a missing target contributes nothing
             loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -106,7 +109,8 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         row.update({k: v / max(n_seen, 1) for k, v in sums.items() if k != "total"})
         if len(va):
             pv = predict(model, data, va.numpy())
-            row["val_loss"] = float(np.mean((pv - data.y[va.to(device)].cpu().numpy()) ** 2))
+            m = data.mask[va.to(device)].cpu().numpy()
+            row["val_loss"] = float(np.mean(((pv - data.y[va.to(device)].cpu().numpy()) ** 2)[m]))
         else:
             row["val_loss"] = float("nan")
         history.append(row)

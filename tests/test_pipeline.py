@@ -127,3 +127,19 @@ def test_paper_protocol_is_labelled_optimistic(tmp_path):
     assert r.metrics["optimistic"] is True and r.metrics["report_split"] == "val"
     assert "test" not in r.metrics["splits"]
     assert "OPTIMISTIC" in (r.run_dir / "results.txt").read_text()
+
+
+def test_masked_missing_values_run_end_to_end(tmp_path):
+    df = pd.read_csv(TINY)
+    df.loc[df.Gene1 == "Gene1", "Gene1_Time_3.0"] = np.nan  # one gene, one (training) time point
+    p = tmp_path / "missing.csv"
+    df.to_csv(p, index=False)
+    r = run_job(_cfg(tmp_path, **{"data.path": str(p), "data.allow_missing": True}), tmp_path / "m")
+    pred = _preds(r.run_dir)
+    missing = pred[(pred.gene == "Gene1") & (pred.target_time == 3.0)]
+    assert missing.y_true.isna().all() and len(missing) == 6  # STEPmr + 5 baselines
+    assert np.isfinite(pred[pred.model == "STEPmr"].y_pred).all()
+    for model, splits in r.metrics["models"].items():
+        assert np.isfinite(splits["test"]["rmse"]) and np.isfinite(splits["train"]["rmse"]), model
+    hist = pd.read_csv(r.run_dir / "history.csv")
+    assert np.isfinite(hist.train_loss).all()
