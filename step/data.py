@@ -425,6 +425,11 @@ def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
         checksum=file_sha256(path),
         notes=notes,
     )
+    lonely = [genes[k] for k in np.flatnonzero(course.degree() == 0)]
+    if lonely:
+        log.warning("%s: %d gene(s) have no Hi-C partner (kept, isolated in the graphs): %s",
+                    path, len(lonely), lonely[:10])
+        notes.append(f"genes without Hi-C partners: {lonely}")
     unknown = [genes[k] for k in range(len(genes)) if course.compartment[k] == ""]
     if unknown:
         log.warning("%s: %d gene(s) have no A/B compartment: %s", path, len(unknown), unknown[:10])
