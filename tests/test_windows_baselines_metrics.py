@@ -1,0 +1,91 @@
+"""Windows and splits, baselines and metrics on small hand-made inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from step.baselines import mean_last, neighbour_mean, persistence, ridge_ar, run_baselines
+from step.errors import InputError
+from step.metrics import compute_metrics
+from step.windows import Scaler, make_windows, split_windows
+
+
+def test_make_windows_shapes_and_values():
+    X = np.arange(12, dtype=float).reshape(6, 2)  # [T=6, N=2]
+    inputs, targets, k = make_windows(X, 3)
+    assert inputs.shape == (3, 3, 2) and targets.shape == (3, 2)
+    np.testing.assert_array_equal(k, [3, 4, 5])
+    np.testing.assert_array_equal(inputs[0], X[0:3])
+    np.testing.assert_array_equal(targets[-1], X[5])
+    with pytest.raises(InputError):
+        make_windows(X[:3], 3)
+
+
+def test_chronological_split_is_ordered_and_sized():
+    ws = split_windows(43, 3, "chronological", 0.7, 0.1)
+    assert len(ws.targets) == 40
+    assert [len(ws.idx(s)) for s in ("train", "val", "test")] == [28, 4, 8]
+    assert ws.idx("train").max() < ws.idx("val").min() < ws.idx("test").min()
+    assert ws.report == "test" and not ws.optimistic
+    # scalers may only see time points of training windows: inputs and targets up to the last train target
+    assert ws.train_time_indices().max() == ws.targets[ws.idx("train")].max()
+
+
+def test_paper_split_is_the_published_permutation():
+    ws = split_windows(43, 3, "paper")
+    torch.manual_seed(42)
+    perm = torch.randperm(40).numpy()
+    assert set(ws.idx("train")) == set(perm[:32]) and set(ws.idx("val")) == set(perm[32:])
+    assert ws.report == "val" and ws.optimistic and len(ws.idx("test")) == 0
+
+
+def test_scaler_fits_training_times_only():
+    X = np.array([[1.0, 10.0], [3.0, 10.0], [100.0, -50.0]])
+    sc = Scaler.fit(X, np.array([0, 1]))
+    np.testing.assert_allclose(sc.mean, [2.0, 10.0])
+    np.testing.assert_allclose(sc.inverse(sc.transform(X)), X)
+    assert sc.std[1] > 0  # constant gene: floored, no division by zero
+
+
+def test_simple_baselines_and_neighbour_mean():
+    inputs = np.array([[[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]]])  # [W=1, L=3, N=2]
+    np.testing.assert_array_equal(persistence(inputs), [[5.0, 9.0]])
+    np.testing.assert_allclose(mean_last(inputs), [[3.0, 5.0]])
+    nb = neighbour_mean(inputs, np.array([[0, 1]]), 2)
+    np.testing.assert_array_equal(nb[0, :, 0], inputs[0, :, 1])
+    np.testing.assert_array_equal(nb[0, :, 1], inputs[0, :, 0])
+    iso = neighbour_mean(inputs, np.empty((0, 2), dtype=int), 2)
+    assert (iso == 0).all()
+
+
+def test_ridge_learns_a_known_ar_and_strong_shrinkage_tends_to_persistence():
+    rng = np.random.default_rng(0)
+    T, N = 80, 3
+    X = np.zeros((T, N))
+    X[:2] = rng.normal(size=(2, N))
+    for t in range(2, T):  # x_t = 0.5 x_{t-1} + 0.3 x_{t-2} + small noise
+        X[t] = 0.5 * X[t - 1] + 0.3 * X[t - 2] + 0.01 * rng.normal(size=N)
+    inputs, targets, _ = make_windows(X, 2)
+    W = len(targets)
+    train, val = np.arange(0, W - 20), np.arange(W - 20, W - 10)
+    pred, info = ridge_ar(inputs, targets, train, val, [1e-6, 1e-3, 1.0], pooled=True)
+    test = np.arange(W - 10, W)
+    assert np.sqrt(np.mean((pred[test] - targets[test]) ** 2)) < 0.05
+    heavy, _ = ridge_ar(inputs, targets, train, val, [1e9], pooled=False)
+    np.testing.assert_allclose(heavy, inputs[:, -1, :] + np.mean(targets[train] - inputs[train, -1], axis=0), atol=1e-3)
+    preds, _ = run_baselines(inputs, targets, train, val, np.array([[0, 1]]), [0.1, 1.0])
+    assert set(preds) == {"persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph"}
+
+
+def test_metrics_on_known_values():
+    y_true = np.array([[1.0, 2.0], [3.0, 4.0]])
+    y_last = np.array([[0.0, 3.0], [3.0, 5.0]])
+    y_pred = np.array([[2.0, 2.0], [3.0, 4.0]])
+    m = compute_metrics(y_true, y_pred, y_last, mse_persistence=0.5, mse_best=0.25)
+    assert m["rmse"] == pytest.approx(0.5) and m["mae"] == pytest.approx(0.25)
+    assert m["skill_vs_persistence"] == pytest.approx(0.5) and m["skill_vs_best_baseline"] == pytest.approx(0.0)
+    # true changes: +1, -1, 0 (excluded), -1; predicted: +2, -1, 0, -1 -> 3/3 right
+    assert m["direction_accuracy"] == pytest.approx(1.0)
+    assert m["n_windows"] == 2 and m["n_genes"] == 2
+    assert m["r2"] == pytest.approx(1 - 1.0 / 5.0)
