@@ -7,7 +7,6 @@ chromosome/start/end/bin, ``HiC_Interaction``, the paired time columns
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from dataclasses import dataclass, field

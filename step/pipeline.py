@@ -3,7 +3,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
     inputs, targets, _ = make_windows(Z, L)  # [W, L, N], [W, N]
     inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
     mask = np.isfinite(targets)  # masked targets are left out of every loss, fit and metric
-    train_idx, val_idx, test_idx = ws.idx("train"), ws.idx("val"), ws.idx("test")
+    train_idx, val_idx = ws.idx("train"), ws.idx("val")
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
 
     # ---- graphs and causal embeddings

@@ -102,8 +102,6 @@ def test_mirna_no_leakage_and_determinism(tmp_path):
 
 
 def test_mirna_cli_entry_point(tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(CONFIG.read_text() + f"\nembedding:\n  cache_dir: {tmp_path / 'cache'}\n" if False else CONFIG.read_text())
     r = subprocess.run([sys.executable, "-m", "mirna.STEPmi_train_test", "--config", str(CONFIG), "--out",
                         str(tmp_path / "o"), "--epochs", "1", "--no-plots", "--no-analysis"],
                        cwd=ROOT, capture_output=True, text=True)
