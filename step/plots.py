@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from step.io import write_with
+from step.rundata import RunData, assign_groups, gene_table, last_inputs, load_run
 
 if TYPE_CHECKING:  # pragma: no cover
-    from step.analyze import RunData
     from step.config import OutputConfig
 
 log = logging.getLogger(__name__)
@@ -306,8 +306,6 @@ def scatter_pred_true(run: "RunData", split: str, path: Path) -> Path:
 
 def change_distributions(run: "RunData", split: str, path: Path) -> Path:
     """True vs predicted change from the last input value, per model (working scale)."""
-    from step.analyze import last_inputs
-
     last = last_inputs(run)
     pred = run.predictions[run.predictions["split"] == split].merge(
         last[last["split"] == split].drop(columns="split"), on=["target_time", "gene"], how="left")
@@ -380,8 +378,6 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig") -> list[Path]:
     -------
     The written PNG paths.
     """
-    from step.analyze import assign_groups, gene_table, load_run
-
     if not output_cfg.plots:
         log.info("plots disabled (output.plots: false)")
         return []

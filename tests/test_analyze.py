@@ -156,3 +156,20 @@ def test_single_seed_summary_prints_no_std(analysed: tuple[Path, dict], tmp_path
     # with two seeds (the shared fixture) the std is printed beside the mean
     two = (analysed[0] / "results.txt").read_text()
     assert "+-" in two.split("Most predictable genes")[1] and "+-nan" not in two
+
+
+def test_rundata_is_shared_without_an_import_cycle() -> None:
+    """step.rundata reads run folders for both step.analyze and step.plots and imports neither."""
+    import subprocess
+    import sys
+
+    import step.analyze as analyze
+    import step.plots as plots
+    import step.rundata as rundata
+
+    for name in ("RunData", "load_run", "last_inputs", "gene_scores", "gene_table", "assign_groups"):
+        assert getattr(analyze, name) is getattr(rundata, name)  # re-exported for old callers
+    assert plots.load_run is rundata.load_run
+    code = ("import sys, step.rundata; "
+            "assert 'step.plots' not in sys.modules and 'step.analyze' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
