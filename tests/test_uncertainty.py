@@ -1,0 +1,237 @@
+"""Paired bootstrap and Diebold-Mariano comparison of forecasts, on hand-made inputs."""
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+
+from step.uncertainty import VERDICTS, compare_forecasts, verdict_sentence
+
+# W=4 target times, N=2 genes. Errors e = pred - truth chosen so that the per-time
+# loss differential d_t = mean_n(e_a^2 - e_b^2) is [-1, -2, 0, -3].
+Y4 = np.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0], [-2.0, 1.5]])
+EA4 = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, -1.0], [-1.0, 1.0]])
+EB4 = np.array([[1.0, -1.0], [-2.0, 1.0], [1.0, 1.0], [2.0, -2.0]])
+
+
+def _t3_cdf(t: float) -> float:
+    """Student t CDF with 3 degrees of freedom, closed form."""
+    x = t / math.sqrt(3.0)
+    return 0.5 + (x / (1.0 + x * x) + math.atan(x)) / math.pi
+
+
+def _same(r1: dict, r2: dict) -> bool:
+    """Dict equality that treats nan == nan."""
+    return json.dumps(r1, sort_keys=True) == json.dumps(r2, sort_keys=True)
+
+
+def test_hand_made_point_estimates_and_diebold_mariano():
+    res = compare_forecasts(Y4, Y4 + EA4, Y4 + EB4, n_boot=200)
+    # SSE_a = 0 + 1 + 2 + 2 = 5, SSE_b = 2 + 5 + 2 + 8 = 17 over 8 cells
+    assert res["rmse_a"] == pytest.approx(math.sqrt(5 / 8), abs=1e-12)
+    assert res["rmse_b"] == pytest.approx(math.sqrt(17 / 8), abs=1e-12)
+    assert res["rmse_diff"] == pytest.approx(math.sqrt(5 / 8) - math.sqrt(17 / 8), abs=1e-12)
+    assert res["skill"] == pytest.approx(12 / 17, abs=1e-12)
+    assert res["n_times"] == 4 and res["n_boot"] == 200
+    # d = [-1, -2, 0, -3]: mean -1.5; deviations +-0.5, +-1.5 -> gamma0 = 5 / 4 = 1.25
+    # DM = -1.5 / sqrt(1.25 / 4); HLN factor sqrt((4 + 1 - 2) / 4) = sqrt(3 / 4)
+    # -> DM* = -1.5 * sqrt(3 / 1.25) = -1.5 * sqrt(2.4)
+    dm = -1.5 * math.sqrt(2.4)
+    assert dm == pytest.approx(-2.32379000772445, abs=1e-12)
+    assert res["dm_stat"] == pytest.approx(dm, abs=1e-10)
+    p = 2.0 * (1.0 - _t3_cdf(abs(dm)))
+    assert 0.05 < p < 0.2
+    assert res["dm_pvalue"] == pytest.approx(p, abs=1e-10)
+    # swapping A and B flips the sign, keeps the p-value
+    rev = compare_forecasts(Y4, Y4 + EB4, Y4 + EA4, n_boot=200)
+    assert rev["dm_stat"] == pytest.approx(-dm, abs=1e-10)
+    assert rev["dm_pvalue"] == pytest.approx(p, abs=1e-10)
+
+
+def _loop_interval(y, a, b, n_boot, seed, level):
+    """Percentile intervals of rmse_a - rmse_b and 1 - SSE_a / SSE_b by plain loops.
+
+    y, b: [W, N]; a: [S, W, N]. Same draw as documented: rng.integers(0, W, size=(n_boot, W)).
+    """
+    s_, w, n_ = a.shape
+    idx = np.random.default_rng(seed).integers(0, w, size=(n_boot, w))
+    diffs, skills = [], []
+    for row in idx:
+        sa = sb = cnt = 0.0
+        for t in row:
+            for s in range(s_):
+                for n in range(n_):
+                    if np.isnan(y[t, n]):
+                        continue
+                    sa += (a[s, t, n] - y[t, n]) ** 2
+                    sb += (b[t, n] - y[t, n]) ** 2
+                    cnt += 1
+        diffs.append(math.sqrt(sa / cnt) - math.sqrt(sb / cnt))
+        skills.append(1.0 - sa / sb)
+    q = [50 * (1 - level), 50 * (1 + level)]
+    return np.percentile(diffs, q), np.percentile(skills, q)
+
+
+def test_bootstrap_interval_matches_plain_loop():
+    # S=2 seeds, W=3 times, N=2 genes, one missing target
+    y = np.array([[1.0, 0.0], [2.0, np.nan], [0.0, -1.0]])
+    a = np.array([[[1.5, 0.0], [2.0, 5.0], [1.0, -1.0]],
+                  [[1.0, 1.0], [3.0, 0.0], [0.0, -3.0]]])
+    b = np.array([[0.0, 2.0], [2.5, 1.0], [0.0, 1.0]])
+    res = compare_forecasts(y, a, b, n_boot=500, seed=7, level=0.9)
+    diff_ci, skill_ci = _loop_interval(y, a, b, 500, 7, 0.9)
+    np.testing.assert_allclose(res["rmse_diff_ci95"], diff_ci, atol=1e-12)
+    np.testing.assert_allclose(res["skill_ci95"], skill_ci, atol=1e-12)
+    assert res["rmse_diff_ci95"][0] < res["rmse_diff_ci95"][1]
+    assert res["level"] == 0.9
+
+
+def test_bootstrap_draw_order_is_as_documented():
+    # W=7 with few resamples: the interval depends on which times each resample drew
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(7, 3))
+    a = y + rng.normal(size=(2, 7, 3))
+    b = y + rng.normal(size=(7, 3))
+    res = compare_forecasts(y, a, b, n_boot=37, seed=3, level=0.8)
+    diff_ci, skill_ci = _loop_interval(y, a, b, 37, 3, 0.8)
+    np.testing.assert_allclose(res["rmse_diff_ci95"], diff_ci, atol=1e-12)
+    np.testing.assert_allclose(res["skill_ci95"], skill_ci, atol=1e-12)
+
+
+def _noisy(seed=0, w=30, n=50):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=(w, n))
+    good = y + 0.1 * rng.normal(size=(w, n))
+    bad = y + 1.0 * rng.normal(size=(w, n))
+    return y, good, bad
+
+
+def test_verdicts_better_worse_and_identical():
+    y, good, bad = _noisy()
+    better = compare_forecasts(y, good, bad)
+    assert better["verdict"] == "better"
+    assert better["rmse_diff_ci95"][1] < 0 and better["skill_ci95"][0] > 0.5
+    assert better["dm_stat"] < 0 and better["dm_pvalue"] < 1e-6
+
+    worse = compare_forecasts(y, bad, good)
+    assert worse["verdict"] == "worse"
+    assert worse["rmse_diff_ci95"][0] > 0
+    assert worse["rmse_diff"] == pytest.approx(-better["rmse_diff"], abs=1e-12)
+    assert worse["dm_stat"] == pytest.approx(-better["dm_stat"], rel=1e-9)
+    # same draws, statistic negated -> interval mirrored
+    np.testing.assert_allclose(worse["rmse_diff_ci95"], [-better["rmse_diff_ci95"][1],
+                                                         -better["rmse_diff_ci95"][0]], atol=1e-12)
+
+    same = compare_forecasts(y, good, good.copy())
+    assert same["verdict"] == "no detectable difference"
+    assert same["rmse_diff_ci95"] == [0.0, 0.0] and same["skill_ci95"] == [0.0, 0.0]
+    assert same["rmse_diff"] == 0.0 and same["skill"] == 0.0
+    assert same["dm_stat"] == 0.0 and same["dm_pvalue"] == 1.0
+    assert set(VERDICTS) == {better["verdict"], worse["verdict"], same["verdict"]}
+
+
+def test_small_difference_is_not_detected():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(10, 20))
+    a = y + rng.normal(size=(10, 20))
+    b = y + rng.normal(size=(10, 20))
+    res = compare_forecasts(y, a, b)
+    lo, hi = res["rmse_diff_ci95"]
+    assert lo < 0 < hi and res["verdict"] == "no detectable difference"
+    assert res["dm_pvalue"] > 0.05
+
+
+def test_nan_targets_are_ignored():
+    y, good, bad = _noisy(seed=1, w=8, n=5)
+    y = y.copy()
+    y[2, 3] = np.nan
+    y[5, 0] = np.nan
+    res = compare_forecasts(y, good, bad, n_boot=300)
+    ok = np.isfinite(y)
+    assert res["rmse_a"] == pytest.approx(math.sqrt(np.mean((good - y)[ok] ** 2)), abs=1e-12)
+    assert res["rmse_b"] == pytest.approx(math.sqrt(np.mean((bad - y)[ok] ** 2)), abs=1e-12)
+    # predictions at missing targets do not matter at all
+    good2, bad2 = good.copy(), bad.copy()
+    good2[~ok], bad2[~ok] = 1e6, -1e6
+    assert _same(res, compare_forecasts(y, good2, bad2, n_boot=300))
+    # a target time with no target at all is the same as leaving it out
+    y[4] = np.nan
+    res_gap = compare_forecasts(y, good, bad, n_boot=300)
+    keep = np.arange(8) != 4
+    res_cut = compare_forecasts(y[keep], good[keep], bad[keep], n_boot=300)
+    assert res_gap["n_times"] == 7 and _same(res_gap, res_cut)
+    assert all(math.isfinite(v) for v in res_gap["rmse_diff_ci95"] + [res_gap["dm_stat"]])
+
+
+def test_fewer_than_two_times_gives_nan_and_no_verdict():
+    y, good, bad = _noisy(seed=2, w=3, n=4)
+    y = y.copy()
+    y[1:] = np.nan
+    res = compare_forecasts(y, good, bad)
+    assert res["n_times"] == 1 and res["verdict"] == "no detectable difference"
+    assert all(math.isnan(v) for v in res["rmse_diff_ci95"] + res["skill_ci95"])
+    assert math.isnan(res["dm_stat"]) and math.isnan(res["dm_pvalue"])
+    assert math.isfinite(res["rmse_diff"])
+
+
+def test_seed_axis_broadcasts_and_pairs():
+    y, good, bad = _noisy(seed=4, w=6, n=3)
+    rng = np.random.default_rng(5)
+    a3 = good[None] + 0.05 * rng.normal(size=(3, 6, 3))
+    res = compare_forecasts(y, a3, bad, n_boot=400)
+    tiled = compare_forecasts(np.tile(y, (3, 1, 1)), a3, np.tile(bad, (3, 1, 1)), n_boot=400)
+    assert _same(res, tiled)
+    assert res["rmse_a"] == pytest.approx(math.sqrt(np.mean((a3 - y) ** 2)), abs=1e-12)
+    # a [W, N] forecaster against an [S, W, N] reference
+    rev = compare_forecasts(y, bad, a3, n_boot=400)
+    assert rev["rmse_diff"] == pytest.approx(-res["rmse_diff"], abs=1e-12)
+    with pytest.raises(ValueError):
+        compare_forecasts(y, a3, np.tile(bad, (2, 1, 1)))
+    with pytest.raises(ValueError):
+        compare_forecasts(y, good[:, :2], bad)
+    with pytest.raises(ValueError):
+        compare_forecasts(y, good, bad, level=95)
+
+
+def test_deterministic_and_json_serialisable():
+    y, good, bad = _noisy(seed=6, w=12, n=10)
+    bad = good + 0.01 * (bad - good)
+    r1 = compare_forecasts(y, good, bad, seed=11)
+    r2 = compare_forecasts(y, good, bad, seed=11)
+    assert r1 == r2
+    assert compare_forecasts(y, good, bad, seed=12)["rmse_diff_ci95"] != r1["rmse_diff_ci95"]
+    back = json.loads(json.dumps(r1))
+    assert back == r1
+    for k, v in r1.items():
+        assert type(v) in (float, int, str, list), (k, type(v))
+        if isinstance(v, list):
+            assert all(type(x) is float for x in v)
+    assert isinstance(r1["n_times"], int) and isinstance(r1["n_boot"], int)
+
+
+def test_bootstrap_is_vectorised():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(400, 200))
+    a = y + rng.normal(size=(400, 200))
+    b = y + 1.1 * rng.normal(size=(400, 200))
+    t0 = time.perf_counter()
+    res = compare_forecasts(y, a, b, n_boot=2000)
+    assert time.perf_counter() - t0 < 2.0
+    assert res["verdict"] == "better"
+
+
+def test_verdict_sentence():
+    res = {"rmse_a": 0.5, "rmse_b": 0.512, "rmse_diff": -0.012, "rmse_diff_ci95": [-0.020, -0.004],
+           "skill": 0.071, "skill_ci95": [0.02, 0.11], "dm_stat": -3.1, "dm_pvalue": 0.003,
+           "n_times": 12, "n_boot": 2000, "level": 0.95, "verdict": "better"}
+    assert verdict_sentence("STEPmr", "mean_last", res) == (
+        "STEPmr vs mean_last: better at 95 % (RMSE difference -0.012, 95 % CI [-0.020, -0.004]; "
+        "skill +0.071 [+0.02, +0.11]; Diebold-Mariano p = 0.003; 12 target times)")
+    y, good, bad = _noisy()
+    line = verdict_sentence("A", "B", compare_forecasts(y, bad, good))
+    assert line.startswith("A vs B: worse at 95 % (") and "p < 0.001" in line
+    nan_line = verdict_sentence("A", "B", compare_forecasts(y[:1], good[:1], bad[:1]))
+    assert "no detectable difference" in nan_line and "CI [nan, nan]" in nan_line
