@@ -1,7 +1,7 @@
 """Multi-component training loss of STEPmr / STEPmi.
 
 ``total = w_base * base + w_direction * direction + w_trend * trend
-          + w_smooth * smooth + w_consistency * consistency``
+          + w_smooth * smooth + w_consistency * consistency + w_correction * correction``
 
 with, on the normalised scale (``pred``, ``target``, ``last``: ``[B, N]``;
 ``history``: ``[B, L, N]``, the window's input expression):
@@ -26,6 +26,9 @@ with, on the normalised scale (``pred``, ``target``, ``last``: ``[B, N]``;
   ``[history..., target]``: the prediction should be as rough as the truth,
   no smoother, no rougher. 0 when ``L < 2`` (no second difference).
 - ``consistency``: ``mean((pred - last)^2)``, the distance to the last input.
+- ``correction``: ``mean(delta^2)`` of the model's correction on top of its
+  linear path (see :mod:`step.models`), 0 when no correction is given: with
+  little signal in the data it keeps the model near its linear path.
 
 Prints nothing; works on any device.
 """
@@ -39,7 +42,7 @@ from torch import Tensor
 
 __all__ = ["step_loss", "COMPONENTS"]
 
-COMPONENTS = ("base", "direction", "trend", "smooth", "consistency")
+COMPONENTS = ("base", "direction", "trend", "smooth", "consistency", "correction")
 _EPS_COS = 1e-3
 _EPS_CORR = 1e-4
 
@@ -72,7 +75,7 @@ def _smooth(sp: Tensor, st: Tensor) -> Tensor:
 
 
 def step_loss(pred: Tensor, target: Tensor, last: Tensor, history: Tensor,
-              cfg: Any) -> tuple[Tensor, dict[str, float]]:
+              cfg: Any, correction: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
     """Weighted multi-component loss.
 
     Parameters
@@ -81,12 +84,14 @@ def step_loss(pred: Tensor, target: Tensor, last: Tensor, history: Tensor,
         (normalised scale).
     history : ``[B, L, N]`` the window's input expression.
     cfg : a ``step.config.LossConfig`` (``base``, ``w_base``, ``w_direction``,
-        ``w_trend``, ``w_smooth``, ``w_consistency``).
+        ``w_trend``, ``w_smooth``, ``w_consistency``, ``w_correction``; a
+        missing ``w_correction`` counts as 0).
+    correction : ``[B, N]`` the model's correction ``delta`` or None.
 
     Returns
     -------
     total : scalar tensor (differentiable).
-    parts : ``{"base", "direction", "trend", "smooth", "consistency", "total"}``
+    parts : ``{"base", "direction", "trend", "smooth", "consistency", "correction", "total"}``
         as floats; components are unweighted.
     """
     if pred.shape != target.shape or pred.shape != last.shape or pred.dim() != 2:
@@ -110,8 +115,9 @@ def step_loss(pred: Tensor, target: Tensor, last: Tensor, history: Tensor,
         "trend": _trend(sp, st),
         "smooth": _smooth(sp, st),
         "consistency": (pred - last).pow(2).mean(),
+        "correction": correction.pow(2).mean() if correction is not None else pred.new_zeros(()),
     }
-    weights = {name: float(getattr(cfg, f"w_{name}")) for name in COMPONENTS}
+    weights = {name: float(getattr(cfg, f"w_{name}", 0.0)) for name in COMPONENTS}
     total = sum(weights[k] * parts[k] for k in COMPONENTS)
     values = torch.stack([parts[k].detach() for k in COMPONENTS] + [total.detach()]).tolist()
     return total, dict(zip(list(COMPONENTS) + ["total"], values))

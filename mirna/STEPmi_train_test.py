@@ -1,7 +1,7 @@
 """Train and evaluate STEPmi on the miRNA-target panel against the baselines.
 
     python -m mirna.STEPmi_train_test [--config configs/mirna.yaml] [--data CSV] [--out DIR]
-        [--seed N] [--seeds N] [--epochs N] [--protocol chronological|paper] [--device cpu|cuda]
+        [--seed N] [--seeds N] [--epochs N] [--protocol chronological|paper|rolling] [--device cpu|cuda]
 """
 import sys
 

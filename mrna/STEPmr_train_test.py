@@ -1,7 +1,7 @@
 """Train and evaluate STEPmr on the mRNA panel against the baselines.
 
     python -m mrna.STEPmr_train_test [--config configs/mrna.yaml] [--data CSV] [--out DIR]
-        [--seed N] [--seeds N] [--epochs N] [--protocol chronological|paper] [--device cpu|cuda]
+        [--seed N] [--seeds N] [--epochs N] [--protocol chronological|paper|rolling] [--device cpu|cuda]
 """
 import sys
 

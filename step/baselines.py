@@ -15,7 +15,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph")
+BASELINES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
 
 
 def persistence(inputs: np.ndarray) -> np.ndarray:
@@ -112,8 +112,17 @@ def _loo_score(feats: np.ndarray, resid: np.ndarray, train: np.ndarray, alpha: f
 
 
 def run_baselines(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np.ndarray | None,
-                  pairs: np.ndarray, alphas: list[float]) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-    """Every baseline's predictions ``[W, N]`` (standardised scale) and its fitted settings."""
+                  pairs: np.ndarray, alphas: list[float], series: np.ndarray | None = None,
+                  targets_idx: np.ndarray | None = None,
+                  fit_end: int | None = None,
+                  ets_models: tuple[str, ...] = ("ANN",)) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Every baseline's predictions ``[W, N]`` (standardised scale) and its fitted settings.
+
+    ``series [T, N]`` (the standardised course), ``targets_idx [W]`` (each window's
+    target time index) and ``fit_end`` (time points ``< fit_end`` may be used to
+    estimate parameters) enable the ``ets`` baseline (:mod:`step.ets`); without
+    them it is left out.
+    """
     N = inputs.shape[2]
     out: dict[str, np.ndarray] = {"persistence": persistence(inputs), "mean_last": mean_last(inputs)}
     info: dict[str, dict] = {"persistence": {}, "mean_last": {}}
@@ -121,6 +130,10 @@ def run_baselines(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, va
     out["ridge_ar_pooled"], info["ridge_ar_pooled"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True)
     nb = neighbour_mean(inputs, pairs, N)
     out["ridge_ar_graph"], info["ridge_ar_graph"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True, extra=nb)
+    if series is not None and targets_idx is not None and fit_end is not None:
+        from step.ets import ets_forecasts
+
+        out["ets"], info["ets"] = ets_forecasts(series, np.asarray(targets_idx), int(fit_end), tuple(ets_models))
     for k, v in info.items():
         if v:
             log.info("baseline %s: %s", k, v)

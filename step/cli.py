@@ -26,7 +26,7 @@ def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParse
     p.add_argument("--seed", type=int, help="first seed (overrides train.seed)")
     p.add_argument("--seeds", type=int, help="number of seeds to train; mean and std are reported")
     p.add_argument("--epochs", type=int, help="maximum training epochs")
-    p.add_argument("--protocol", choices=["chronological", "paper"], help="evaluation protocol")
+    p.add_argument("--protocol", choices=["chronological", "paper", "rolling"], help="evaluation protocol (rolling: rolling-origin backtest)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="torch device")
     p.add_argument("--no-plots", action="store_true", help="skip plots")
     p.add_argument("--no-analysis", action="store_true", help="skip the biological analysis")

@@ -78,6 +78,7 @@ class ModelConfig:
     lstm_layers: int = 4
     attn_layers: int = 4
     heads: int = 4
+    linear_graph: bool = True  # the linear path also reads the Hi-C neighbours' lags
 
 
 @dataclass
@@ -90,6 +91,7 @@ class LossConfig:
     w_trend: float = 0.1
     w_smooth: float = 0.01
     w_consistency: float = 0.0
+    w_correction: float = 0.1  # penalty on the correction on top of the linear path (mean delta^2)
 
 
 @dataclass
@@ -99,26 +101,47 @@ class TrainConfig:
     weight_decay: float = 1e-4
     batch_size: int = 8
     patience: int = 30
+    finetune_epochs: int = 30  # epochs of a warm-started rolling refit (split.warm_start)
     seed: int = 0
     seeds: int = 1
     device: str = "cpu"
     deterministic: bool = True
     torch_threads: int = 1  # small models run fastest on one thread; 0 leaves torch's default
+    # start the linear path at its ridge fit on the training windows (strength chosen on
+    # validation among linear_alphas and infinity = the moving average); false = the moving average
+    linear_init: bool = True
+    # "se": a trained state (or a ridge start of the linear path) replaces the starting point
+    # only if it beats it on validation by more than selection_z standard errors of the paired
+    # per-window difference; "best": the lowest validation error wins
+    selection: str = "se"
+    selection_z: float = 2.0
+    linear_alphas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
 
 
 @dataclass
 class SplitConfig:
-    protocol: str = "chronological"  # "chronological" | "paper"
+    protocol: str = "chronological"  # "chronological" | "paper" | "rolling"
     history: int = 3
     train_frac: float = 0.7
     val_frac: float = 0.1
     paper_seed: int = 42
     paper_train_frac: float = 0.8
+    # rolling origin: the last rolling_test_frac of windows are forecast one origin at a time;
+    # the models are refitted every refit_every origins (1 = at every origin)
+    rolling_test_frac: float = 0.4
+    refit_every: int = 1
+    rolling_min_val: int = 4  # validation windows of a rolling fit: max(this, val_frac of its windows)
+    # rolling: a refit starts from the previous fit's weights and trains at most
+    # train.finetune_epochs epochs (false = every refit starts from scratch)
+    warm_start: bool = False
 
 
 @dataclass
 class BaselineConfig:
     ridge_alphas: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
+    # ETS candidates per gene, chosen by AICc on the fit period: ANN (simple exponential
+    # smoothing), AAN (Holt), AAdN (damped trend); see step/ets.py
+    ets_models: list[str] = field(default_factory=lambda: ["ANN"])  # ANN alone: lower val RMSE on mRNA
 
 
 @dataclass
@@ -224,8 +247,9 @@ _CHOICES = {
     ("data", "transform"): ("none", "log1p"),
     ("graph", "operator"): ("window", "structural"),
     ("loss", "base"): ("mse", "l1"),
-    ("split", "protocol"): ("chronological", "paper"),
+    ("split", "protocol"): ("chronological", "paper", "rolling"),
     ("train", "device"): ("cpu", "cuda"),
+    ("train", "selection"): ("se", "best"),
 }
 
 
@@ -236,10 +260,17 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
         if val not in allowed:
             raise InputError(f"{where}: {sec}.{key} = {val!r}; expected one of {', '.join(allowed)}.")
     s = cfg.split
+    bad = [m for m in cfg.baselines.ets_models if m not in ("ANN", "AAN", "AAdN")]
+    if bad or not cfg.baselines.ets_models:
+        raise InputError(f"{where}: baselines.ets_models must list ANN, AAN and/or AAdN; got {cfg.baselines.ets_models}.")
     if s.history < 1:
         raise InputError(f"{where}: split.history must be >= 1, got {s.history}.")
     if not (0 < s.train_frac < 1 and 0 <= s.val_frac < 1 and s.train_frac + s.val_frac < 1):
         raise InputError(f"{where}: split.train_frac + split.val_frac must leave a test share (got {s.train_frac}, {s.val_frac}).")
+    if not 0 < s.rolling_test_frac < 1:
+        raise InputError(f"{where}: split.rolling_test_frac must be in (0, 1), got {s.rolling_test_frac}.")
+    if s.refit_every < 1:
+        raise InputError(f"{where}: split.refit_every must be >= 1, got {s.refit_every}.")
     if cfg.embedding.span < s.history:
         raise InputError(f"{where}: embedding.span ({cfg.embedding.span}) must be >= split.history ({s.history}).")
     for name in ("epochs", "batch_size", "seeds"):

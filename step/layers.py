@@ -20,6 +20,7 @@ __all__ = [
     "ChebGraphConv",
     "STBlock",
     "OutputBlock",
+    "connectivity_weight",
 ]
 
 
@@ -178,6 +179,21 @@ class STBlock(nn.Module):
         return self.dropout(h)
 
 
+def connectivity_weight(degree: Tensor) -> Tensor:
+    """Per-gene connectivity weight ``c = log1p(d) / max(log1p(d))`` in ``[0, 1]``.
+
+    Log-scaled and normalised by the largest degree, so a hub is not thousands
+    of times heavier than a typical gene; all zeros when no gene has a partner.
+
+    Shapes:
+        degree: ``[N]`` (non-negative connection counts)
+        output: ``[N]``
+    """
+    d = torch.log1p(torch.clamp(torch.as_tensor(degree, dtype=torch.float32), min=0))
+    top = d.max() if d.numel() else torch.tensor(0.0)
+    return d / top if float(top) > 0 else torch.zeros_like(d)
+
+
 class OutputBlock(nn.Module):
     """Collapse time with connectivity attention.
 
@@ -186,12 +202,16 @@ class OutputBlock(nn.Module):
     gene), ``s[t, n] = w . f[:, t, n] + b[t]`` with a learned per-time-step bias
     ``b`` (length ``history``). Then ``a = softmax_t(s)`` and
 
-        ``alpha[t, n] = a[t, n] * (1 + gamma * c[n])``,  ``c = softmax(degree)``,
+        ``alpha[t, n] = a[t, n] * (1 + gamma * c[n])``,  ``c = connectivity_weight(degree)``,
 
-    with ``gamma`` a learned scalar (initialised at 0) and ``c`` a buffer. The
-    output is ``sum_t alpha[t, n] f[:, t, n]``: a time-pooled feature per gene
-    whose scale grows with the gene's connectivity when ``gamma > 0``.
-    ``degree=None`` means uniform ``c = 1/N``.
+    with ``gamma`` a learned scalar (initialised at 0) and ``c`` a buffer:
+    :func:`connectivity_weight` of the degree, ``c = log1p(degree) /
+    max(log1p(degree))`` in ``[0, 1]``. (A softmax over raw degrees, the
+    earlier choice, puts almost all weight on the hubs: median ``c`` about
+    ``1e-9`` on the miRNA panel, so ``gamma`` could only ever reach a handful
+    of genes.) The output is ``sum_t alpha[t, n] f[:, t, n]``: a time-pooled
+    feature per gene whose scale grows with the gene's connectivity when
+    ``gamma > 0``. ``degree=None`` means uniform ``c = 1``.
 
     Shapes:
         x: ``[B, C_in, T, N]`` with ``T == history``
@@ -210,12 +230,12 @@ class OutputBlock(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
         self.dropout = nn.Dropout(dropout)
         if degree is None:
-            deg = torch.zeros(n_nodes)
+            deg = torch.ones(n_nodes)
         else:
             deg = torch.as_tensor(degree, dtype=torch.float32).reshape(-1)
             if deg.numel() != n_nodes:
                 raise ValueError(f"OutputBlock: degree has {deg.numel()} entries, expected {n_nodes}")
-        self.register_buffer("connectivity", torch.softmax(deg, dim=0))
+        self.register_buffer("connectivity", connectivity_weight(deg))
         self.last_attention: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:

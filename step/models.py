@@ -4,12 +4,20 @@ Both read node features ``x [B, C, L, N]`` -- channel 0 the normalised
 expression, channels 1.. the temporal Node2Vec embedding -- and a scaled
 Laplacian (``[N, N]`` or per window ``[B, N, N]``, see
 :func:`step.layers.scaled_laplacian`), and predict the next normalised
-expression ``[B, 1, 1, N]`` in residual form:
+expression ``[B, 1, 1, N]`` as a linear path plus a learned correction:
 
-    ``y = x[:, 0:1, -1:, :] + delta``
+    ``y = LinearPath(x[:, 0], lap) + delta``
 
-The layer that outputs ``delta`` is zero-initialised, so an untrained model is
-exactly the persistence forecast and training has to earn any improvement.
+- :class:`LinearPath` is a learned linear filter over the input window
+  (persistence, the moving average and exponential smoothing over the window
+  are special cases of it), optionally plus a linear term on the Hi-C
+  neighbours' lags. It starts at the moving average of the ``L`` inputs.
+- ``delta`` comes from the spatio-temporal part (ST blocks, connectivity
+  attention; STEPmi adds the BiLSTM and the attention over genes) through a
+  zero-initialised head, so an untrained model is exactly the moving average
+  and training has to earn any improvement over it. The training loss
+  penalises ``mean(delta^2)`` (``loss.w_correction``), so with little signal
+  the model stays near its linear path.
 
 Every model keeps ``self.model_args`` (plain Python values) so that a
 checkpoint ``{"model_name", "model_args", "state_dict"}`` rebuilds it with
@@ -22,9 +30,9 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from step.layers import OutputBlock, STBlock
+from step.layers import OutputBlock, STBlock, chebyshev_basis
 
-__all__ = ["STEPmr", "STEPmi", "build_model", "MODELS"]
+__all__ = ["LinearPath", "STEPmr", "STEPmi", "build_model", "MODELS"]
 
 
 def _degree_list(degree: Sequence[float] | Tensor | None) -> list[float] | None:
@@ -41,6 +49,38 @@ def _st_blocks(in_channels: int, hidden: int, n_nodes: int, cheb_k: int, kernel_
         STBlock(in_channels if i == 0 else hidden, hidden, hidden, n_nodes, cheb_k, kernel_size, dropout)
         for i in range(n_blocks)
     )
+
+
+class LinearPath(nn.Module):
+    """Linear forecast from the window: own lags plus (optionally) neighbour lags.
+
+    ``y[b, n] = sum_l w[l] z[b, l, n] + sum_l v[l] (S z)[b, l, n] + c``
+
+    with ``S = -lap = D^-1/2 A D^-1/2`` the symmetric-normalised adjacency of
+    the window's graph (zero rows for genes without partners). ``w`` starts at
+    ``1/L`` (the moving average), ``v`` and ``c`` at 0. Persistence
+    (``w = e_L``) and exponential smoothing over the window (``w_l`` geometric)
+    are other points of the same family. ``graph=False`` drops the neighbour
+    term.
+
+    Shapes:
+        z: ``[B, L, N]`` (normalised expression of the window)
+        lap: ``[N, N]`` or ``[B, N, N]``
+        output: ``[B, N]``
+    """
+
+    def __init__(self, history: int, graph: bool = True) -> None:
+        super().__init__()
+        self.own = nn.Parameter(torch.full((history,), 1.0 / history))
+        self.neighbour = nn.Parameter(torch.zeros(history)) if graph else None
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z: Tensor, lap: Tensor) -> Tensor:
+        y = torch.einsum("bln,l->bn", z, self.own) + self.bias
+        if self.neighbour is not None:
+            nb = -chebyshev_basis(z.unsqueeze(1), lap, 2)[1, :, 0]  # [B, L, N]
+            y = y + torch.einsum("bln,l->bn", nb, self.neighbour)
+        return y
 
 
 class _Head(nn.Module):
@@ -64,12 +104,13 @@ class _Head(nn.Module):
 
 
 class STEPmr(nn.Module):
-    """STEPmr: ST blocks -> output block with connectivity attention -> head.
+    """STEPmr: LinearPath + (ST blocks -> output block with connectivity attention -> head).
 
     ``n_blocks`` ST blocks (:class:`step.layers.STBlock`, ``hidden`` channels,
     time preserved) feed :class:`step.layers.OutputBlock`, which collapses time
     with ``alpha[t, n] = a[t, n] * (1 + gamma * c[n])`` (``a`` softmax over time
-    of learned scores, ``c = softmax(degree)``, ``gamma`` learned). The
+    of learned scores, ``c = log1p(degree) / max log1p(degree)``, ``gamma``
+    learned). The
     projection head maps each gene's pooled feature to ``delta``.
 
     Parameters
@@ -84,6 +125,7 @@ class STEPmr(nn.Module):
     dropout : dropout probability.
     degree : per-gene connection counts (length N) for the connectivity
         attention; None = uniform.
+    linear_graph : include the neighbour-lag term in :class:`LinearPath`.
 
     Shapes:
         x: ``[B, C, L, N]`` with ``C == in_channels``, ``L == history``, ``N == n_nodes``
@@ -93,24 +135,29 @@ class STEPmr(nn.Module):
 
     def __init__(self, in_channels: int, n_nodes: int, history: int, hidden: int = 32,
                  cheb_k: int = 2, kernel_size: int = 2, n_blocks: int = 2, dropout: float = 0.1,
-                 degree: Sequence[float] | Tensor | None = None) -> None:
+                 degree: Sequence[float] | Tensor | None = None, linear_graph: bool = True) -> None:
         super().__init__()
         self.model_args: dict[str, Any] = dict(
             in_channels=in_channels, n_nodes=n_nodes, history=history, hidden=hidden,
             cheb_k=cheb_k, kernel_size=kernel_size, n_blocks=n_blocks, dropout=dropout,
-            degree=_degree_list(degree))
+            degree=_degree_list(degree), linear_graph=linear_graph)
+        self.linear = LinearPath(history, graph=linear_graph)
         self.blocks = _st_blocks(in_channels, hidden, n_nodes, cheb_k, kernel_size, n_blocks, dropout)
         self.output = OutputBlock(hidden, hidden, n_nodes, history, degree, dropout)
         self.head = _Head(hidden)
 
-    def forward(self, x: Tensor, lap: Tensor) -> Tensor:
-        last = x[:, 0:1, -1:, :]
+    def forward_parts(self, x: Tensor, lap: Tensor) -> tuple[Tensor, Tensor]:
+        """Linear path and correction, each ``[B, N]``; the forecast is their sum."""
         h = x
         for block in self.blocks:
             h = block(h, lap)
-        h = self.output(h)                       # [B, H, 1, N]
-        delta = self.head(h.permute(0, 2, 3, 1))  # [B, 1, N, 1]
-        return last + delta.permute(0, 3, 1, 2)
+        h = self.output(h)                                 # [B, H, 1, N]
+        delta = self.head(h.permute(0, 2, 3, 1))[:, 0, :, 0]  # [B, N]
+        return self.linear(x[:, 0], lap), delta
+
+    def forward(self, x: Tensor, lap: Tensor) -> Tensor:
+        base, delta = self.forward_parts(x, lap)
+        return (base + delta)[:, None, None, :]
 
 
 class STEPmi(nn.Module):
@@ -130,7 +177,8 @@ class STEPmi(nn.Module):
       genes**: after time is collapsed every gene is one token, so each gene's
       forecast can draw on the states of all others (gene identity comes from
       the Node2Vec channels; no positional encoding).
-    - the zero-initialised projection head.
+    - the zero-initialised projection head, whose output ``delta`` is added
+      to :class:`LinearPath`.
 
     ``hidden`` must be divisible by ``heads``.
 
@@ -143,14 +191,16 @@ class STEPmi(nn.Module):
     def __init__(self, in_channels: int, n_nodes: int, history: int, hidden: int = 32,
                  cheb_k: int = 2, kernel_size: int = 2, n_blocks: int = 3, lstm_layers: int = 4,
                  attn_layers: int = 4, heads: int = 4, dropout: float = 0.1,
-                 degree: Sequence[float] | Tensor | None = None) -> None:
+                 degree: Sequence[float] | Tensor | None = None, linear_graph: bool = True) -> None:
         super().__init__()
         if hidden % heads != 0:
             raise ValueError(f"STEPmi: hidden ({hidden}) must be divisible by heads ({heads})")
         self.model_args: dict[str, Any] = dict(
             in_channels=in_channels, n_nodes=n_nodes, history=history, hidden=hidden,
             cheb_k=cheb_k, kernel_size=kernel_size, n_blocks=n_blocks, lstm_layers=lstm_layers,
-            attn_layers=attn_layers, heads=heads, dropout=dropout, degree=_degree_list(degree))
+            attn_layers=attn_layers, heads=heads, dropout=dropout, degree=_degree_list(degree),
+            linear_graph=linear_graph)
+        self.linear = LinearPath(history, graph=linear_graph)
         self.blocks = _st_blocks(in_channels, hidden, n_nodes, cheb_k, kernel_size, n_blocks, dropout)
         units = (hidden + 1) // 2
         self.lstms = nn.ModuleList(
@@ -166,8 +216,8 @@ class STEPmi(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = _Head(hidden)
 
-    def forward(self, x: Tensor, lap: Tensor) -> Tensor:
-        last = x[:, 0:1, -1:, :]
+    def forward_parts(self, x: Tensor, lap: Tensor) -> tuple[Tensor, Tensor]:
+        """Linear path and correction, each ``[B, N]``; the forecast is their sum."""
         h = x
         for block in self.blocks:
             h = block(h, lap)                                  # [B, H, L, N]
@@ -179,8 +229,12 @@ class STEPmi(nn.Module):
         g = self.output(h).squeeze(2).transpose(1, 2)          # [B, N, H] tokens = genes
         for attn, norm in zip(self.attns, self.attn_norms):
             g = norm(g + self.dropout(attn(g, g, g, need_weights=False)[0]))
-        delta = self.head(g)                                   # [B, N, 1]
-        return last + delta.transpose(1, 2).unsqueeze(1)
+        delta = self.head(g)[..., 0]                           # [B, N]
+        return self.linear(x[:, 0], lap), delta
+
+    def forward(self, x: Tensor, lap: Tensor) -> Tensor:
+        base, delta = self.forward_parts(x, lap)
+        return (base + delta)[:, None, None, :]
 
 
 MODELS: dict[str, type[nn.Module]] = {"STEPmr": STEPmr, "STEPmi": STEPmi}

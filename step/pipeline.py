@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from step.errors import InputError
 from step.io import save_npz, write_json, write_text, write_with
 from step.metrics import compute_metrics, mse
 from step.runs import RunFolder, dump_yaml, new_run_id, provenance
-from step.windows import Scaler, WindowSplit, make_windows, split_windows
+from step.windows import Fold, Scaler, WindowSplit, make_windows, rolling_folds, single_fold, split_windows
 
 log = logging.getLogger(__name__)
 
@@ -56,109 +57,257 @@ def _window_laplacians(graphs, ws_targets: np.ndarray, history: int, operator: s
     return scaled_laplacian(torch.as_tensor(A, dtype=torch.float32))
 
 
-def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
-    """Run one configured job end to end and publish its run folder.
+@dataclass
+class Features:
+    """What every fit of a job shares, built once (all causal per window).
 
-    Input validation happens before anything is written; the run folder is
-    staged and renamed into place only when complete.
+    Xw : ``[T, N]`` working-scale expression; emb : ``[W, L, N, D]`` window
+    embeddings or None; lap : ``[W, N, N]`` or ``[N, N]`` graph operator;
+    degree : ``[N]`` Hi-C partner counts.
     """
+
+    course: GeneTimeCourse
+    Xw: np.ndarray
+    emb: np.ndarray | None
+    lap: torch.Tensor
+    degree: np.ndarray
+
+
+@dataclass
+class Forecasts:
+    """Every forecast of a job in the original scale, ``[W, N]`` per model (NaN = not forecast)."""
+
+    base: dict[str, np.ndarray]
+    model: dict[int, np.ndarray]
+    base_info: list[dict] = field(default_factory=list)
+    sel_mse: dict[str, float] = field(default_factory=dict)  # baseline MSE on the first fit's selection split
+    sel_split: str = "val"
+    hist_rows: list[dict] = field(default_factory=list)
+    states: dict[int, dict] = field(default_factory=dict)
+    model_args: dict = field(default_factory=dict)
+    scaler: Scaler | None = None
+
+
+def load_stage(cfg: RunConfig) -> GeneTimeCourse:
+    """Stage 1: read and validate the data (nothing is written)."""
+    return prepare_course(cfg)
+
+
+def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
+    """Stage 2: per-time graphs, causal window embeddings and the window graph operators."""
     from step.embeddings import window_embeddings
     from step.graphs import build_graphs, structural_adjacency
+
+    L = cfg.split.history
+    Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
+    graphs = build_graphs(course, cfg.graph, Xw)
+    structural = structural_adjacency(course, cfg.graph)
+    emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed) if cfg.embedding.enabled else None
+    lap = _window_laplacians(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, structural)
+    return Features(course, Xw, emb, lap, course.degree())
+
+
+def plan_stage(cfg: RunConfig, course: GeneTimeCourse) -> tuple[WindowSplit, list[Fold]]:
+    """The reported split and the fits that produce its forecasts."""
+    s = cfg.split
+    if s.protocol == "rolling":
+        return rolling_folds(course.n_times, s.history, s.rolling_test_frac, s.val_frac, s.refit_every,
+                             s.rolling_min_val)
+    ws = split_windows(course.n_times, s.history, s.protocol, s.train_frac, s.val_frac, s.paper_seed,
+                       s.paper_train_frac)
+    return ws, [single_fold(ws)]
+
+
+@dataclass
+class FoldData:
+    """One fit's standardised arrays: ``Z [T, N]``, ``inputs [W, L, N]``, ``targets [W, N]``."""
+
+    fold: Fold
+    scaler: Scaler
+    Z: np.ndarray
+    inputs: np.ndarray
+    targets: np.ndarray
+
+    def idx(self, name: str) -> np.ndarray:
+        return self.fold.split.idx(name)
+
+
+def standardise(cfg: RunConfig, feats: Features, fold: Fold) -> FoldData:
+    """Scaler fitted on the fit's own training time points, then the window arrays."""
+    scaler = Scaler.fit(feats.Xw, fold.split.train_time_indices())
+    Z = scaler.transform(feats.Xw)  # NaN only where data.allow_missing masks a value
+    inputs, targets, _ = make_windows(Z, cfg.split.history)  # [W, L, N], [W, N]
+    inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
+    return FoldData(fold, scaler, Z, inputs, targets)
+
+
+def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData) -> tuple[dict[str, np.ndarray], dict]:
+    """Stage 3: every baseline's predictions ``[W, N]`` (standardised scale) for one fit."""
+    ws = fd.fold.split
+    has_val = len(fd.idx("val")) and ws.report != "val"
+    if ws.report == "val":
+        log.info("paper protocol: ridge strengths chosen by leave-one-out on training windows")
+    return run_baselines(fd.inputs, fd.targets, fd.idx("train"), fd.idx("val") if has_val else None,
+                         feats.course.pairs, cfg.baselines.ridge_alphas, series=fd.Z, targets_idx=ws.targets,
+                         fit_end=fd.fold.origin + 1, ets_models=tuple(cfg.baselines.ets_models))
+
+
+def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
+              warm: dict[int, dict] | None = None) -> tuple[dict[int, np.ndarray], dict[int, dict], list[dict], dict]:
+    """Stage 4: train the model once per seed on one fit's windows.
+
+    Returns per seed the predictions ``[W, N]`` (standardised scale) and the
+    weights, the per-epoch history and the model's arguments. ``warm`` (rolling,
+    ``split.warm_start``) holds the previous fit's weights per seed.
+    """
     from step.models import build_model
     from step.train import WindowTensors, predict, seed_everything, train_model
 
+    L, m = cfg.split.history, cfg.model
+    x = torch.as_tensor(fd.inputs[:, None], dtype=torch.float32)  # [W, 1, L, N]
+    if feats.emb is not None:
+        x = torch.cat([x, torch.as_tensor(feats.emb, dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)
+    mask = np.isfinite(fd.targets)  # masked targets are left out of every loss, fit and metric
+    data = WindowTensors(x, feats.lap, torch.as_tensor(np.nan_to_num(fd.targets, nan=0.0), dtype=torch.float32),
+                         torch.as_tensor(fd.inputs[:, -1], dtype=torch.float32),
+                         torch.as_tensor(fd.inputs, dtype=torch.float32),
+                         torch.as_tensor(mask)).to(cfg.train.device)
+    model_args = dict(in_channels=int(x.shape[1]), n_nodes=feats.course.n_genes, history=L, hidden=m.hidden,
+                      cheb_k=m.cheb_k, kernel_size=m.kernel_size, n_blocks=m.n_blocks, dropout=m.dropout,
+                      degree=[float(d) for d in feats.degree], linear_graph=m.linear_graph)
+    if cfg.model_name == "STEPmi":
+        model_args.update(lstm_layers=m.lstm_layers, attn_layers=m.attn_layers, heads=m.heads)
+    train_cfg = cfg.train
+    if warm:
+        train_cfg = dataclasses.replace(cfg.train, epochs=cfg.train.finetune_epochs, linear_init=False)
+    preds, states, rows = {}, {}, []
+    tr, va = fd.idx("train"), fd.idx("val")
+    for seed in seeds:
+        seed_everything(seed, cfg.train.deterministic)
+        model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
+        if warm:
+            model.load_state_dict(warm[seed])
+        model, hist = train_model(model, data, tr, va, cfg.loss, train_cfg, seed,
+                                  desc=f"{cfg.model_name} seed {seed} origin {fd.fold.origin}")
+        preds[seed] = predict(model, data)
+        states[seed] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        rows += [{"seed": seed, "origin_time_index": fd.fold.origin, **r} for r in hist]
+    return preds, states, rows, model_args
+
+
+def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int],
+                   timings: dict[str, float]) -> Forecasts:
+    """Stages 3 and 4 over every fit: baselines and models, kept where each fit forecasts."""
+    from tqdm.auto import tqdm
+
+    W, N = feats.course.n_times - cfg.split.history, feats.course.n_genes
+    fc = Forecasts({b: np.full((W, N), np.nan) for b in BASELINES}, {sd: np.full((W, N), np.nan) for sd in seeds})
+    timings.setdefault("baselines", 0.0)
+    timings.setdefault("training", 0.0)
+    warm = None
+    for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
+        fd = standardise(cfg, feats, fold)
+        to_orig = lambda P: original_scale(fd.scaler.inverse(P), cfg.data.transform)  # noqa: E731
+        f = fold.forecast
+        t0 = time.perf_counter()
+        base, info = baselines_stage(cfg, feats, fd)
+        timings["baselines"] += time.perf_counter() - t0
+        for b in BASELINES:
+            fc.base[b][f] = to_orig(base[b][f])
+        fc.base_info.append({"origin_time_index": fold.origin, **info})
+        if i == 0:
+            fc.sel_split = "val" if len(fd.idx("val")) else "train"
+            sel = fd.idx(fc.sel_split)
+            fc.sel_mse = {b: mse(fd.targets[sel], base[b][sel]) for b in BASELINES}
+        t0 = time.perf_counter()
+        preds, states, rows, fc.model_args = fit_stage(cfg, feats, fd, seeds, warm)
+        timings["training"] += time.perf_counter() - t0
+        for sd in seeds:
+            fc.model[sd][f] = to_orig(preds[sd][f])
+        fc.states, fc.scaler = states, fd.scaler
+        fc.hist_rows += rows
+        warm = states if cfg.split.warm_start else None
+    # persistence is exactly the previous observed value (no floating round trip through the scaler)
+    fc.base["persistence"] = feats.course.X[np.arange(cfg.split.history, feats.course.n_times) - 1].astype(float)
+    return fc
+
+
+def evaluate_stage(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, fc: Forecasts) -> dict:
+    """Stage 5: metrics of every model on every split, and the paired comparisons."""
+    y_true_o = course.X[ws.targets]  # [W, N]
+    best = min(BASELINES, key=lambda b: fc.sel_mse[b])
+    metrics = build_metrics(cfg, ws, course, y_true_o, fc.base, fc.model, best, fc.sel_split)
+    if cfg.data.transform == "log1p":
+        lt = {k: np.log1p(v) for k, v in fc.base.items()}
+        lm = {k: np.log1p(v) for k, v in fc.model.items()}
+        metrics["log1p"] = {"models": build_metrics(cfg, ws, course, np.log1p(y_true_o), lt, lm, best,
+                                                    fc.sel_split)["models"]}
+    metrics["comparisons"] = comparisons(cfg, ws, y_true_o, fc.base, fc.model, best)
+    rep = metrics["comparisons"]["vs_baselines"][best]
+    metrics["beats_best_baseline"] = rep["verdict"] == "better"
+    metrics["verdict_vs_best_baseline"] = rep["verdict"]
+    metrics["baseline_settings"] = fc.base_info[0] if len(fc.base_info) == 1 else {
+        "first_fit": fc.base_info[0], "per_fit": fc.base_info}
+    metrics["data_notes"] = course.notes
+    if ws.protocol == "rolling":
+        metrics["rolling"] = {"refit_every": cfg.split.refit_every, "n_fits": len(fc.base_info),
+                              "warm_start": cfg.split.warm_start,
+                              "origins": [float(course.times[b["origin_time_index"]]) for b in fc.base_info]}
+    return metrics
+
+
+def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[str, np.ndarray],
+                model: dict[int, np.ndarray], best: str) -> dict:
+    """Main model vs every baseline on the reported split, in the working scale:
+    paired bootstrap over target times (all genes and seeds together) and Diebold-Mariano."""
+    from step.uncertainty import compare_forecasts
+
+    f = (lambda a: working_scale(a, cfg.data.transform))
+    i = ws.idx(ws.report)
+    yt = f(y_true[i])
+    pm = np.stack([f(P[i]) for P in model.values()])  # [S, W, N]
+    out = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
+           "method": "paired bootstrap over target times (2000 resamples) + Diebold-Mariano (HLN)",
+           "best_baseline": best, "vs_baselines": {}}
+    for b in BASELINES:
+        out["vs_baselines"][b] = compare_forecasts(yt, pm, f(base[b][i]), n_boot=2000, seed=cfg.train.seed)
+    return out
+
+
+def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
+    """Run one configured job end to end and publish its run folder.
+
+    Stages: load -> features -> (baselines, fit) per fit of the protocol ->
+    evaluate -> write. Input validation happens before anything is written; the
+    run folder is staged and renamed into place only when complete.
+    """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     if cfg.train.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu.")
     if cfg.train.torch_threads > 0:
         torch.set_num_threads(cfg.train.torch_threads)
-    course = prepare_course(cfg)
-    L = cfg.split.history
-    s = cfg.split
-    ws = split_windows(course.n_times, L, s.protocol, s.train_frac, s.val_frac, s.paper_seed, s.paper_train_frac)
-    Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
-    scaler = Scaler.fit(Xw, ws.train_time_indices())
-    Z = scaler.transform(Xw)  # NaN only where data.allow_missing masks a value
-    inputs, targets, _ = make_windows(Z, L)  # [W, L, N], [W, N]
-    inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
-    mask = np.isfinite(targets)  # masked targets are left out of every loss, fit and metric
-    train_idx, val_idx = ws.idx("train"), ws.idx("val")
+    course = load_stage(cfg)
+    ws, folds = plan_stage(cfg, course)
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
-
-    # ---- graphs and causal embeddings
     t0 = time.perf_counter()
-    graphs = build_graphs(course, cfg.graph, Xw)
-    structural = structural_adjacency(course, cfg.graph)
-    emb = None
-    if cfg.embedding.enabled:
-        emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed)  # [W, L, N, D]
+    feats = features_stage(cfg, course)
     timings["embedding"] = time.perf_counter() - t0
-
-    # ---- baselines (standardised scale)
-    t0 = time.perf_counter()
-    base_val = val_idx if (len(val_idx) and ws.report != "val") else None
-    if ws.report == "val":
-        log.info("paper protocol: ridge strengths chosen by leave-one-out on training windows")
-    base_preds, base_info = run_baselines(inputs, targets, train_idx, base_val, course.pairs, cfg.baselines.ridge_alphas)
-    timings["baselines"] = time.perf_counter() - t0
-
-    # ---- model, one per seed
-    t0 = time.perf_counter()
-    x = torch.as_tensor(inputs[:, None], dtype=torch.float32)  # [W, 1, L, N]
-    if emb is not None:
-        x = torch.cat([x, torch.as_tensor(emb, dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)  # [W, 1+D, L, N]
-    lap = _window_laplacians(graphs, ws.targets, L, cfg.graph.operator, structural)
-    data = WindowTensors(x, lap, torch.as_tensor(np.nan_to_num(targets, nan=0.0), dtype=torch.float32),
-                         torch.as_tensor(inputs[:, -1], dtype=torch.float32),
-                         torch.as_tensor(inputs, dtype=torch.float32),
-                         torch.as_tensor(mask)).to(cfg.train.device)
-    m = cfg.model
-    model_args = dict(in_channels=int(x.shape[1]), n_nodes=course.n_genes, history=L, hidden=m.hidden,
-                      cheb_k=m.cheb_k, kernel_size=m.kernel_size, n_blocks=m.n_blocks, dropout=m.dropout,
-                      degree=[float(d) for d in course.degree()])
-    if cfg.model_name == "STEPmi":
-        model_args.update(lstm_layers=m.lstm_layers, attn_layers=m.attn_layers, heads=m.heads)
-    model_preds: dict[int, np.ndarray] = {}
-    states: dict[int, dict] = {}
-    hist_rows: list[dict] = []
-    for seed in seeds:
-        seed_everything(seed, cfg.train.deterministic)
-        model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
-        early = val_idx if len(val_idx) else np.array([], dtype=np.int64)
-        model, hist = train_model(model, data, train_idx, early, cfg.loss, cfg.train, seed,
-                                  desc=f"{cfg.model_name} seed {seed}")
-        model_preds[seed] = predict(model, data)
-        states[seed] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        hist_rows += [{"seed": seed, **r} for r in hist]
-    timings["training"] = time.perf_counter() - t0
-
-    # ---- predictions back to the original scale
-    def to_orig(P: np.ndarray) -> np.ndarray:
-        return original_scale(scaler.inverse(P), cfg.data.transform)
-
-    y_true_o = course.X[ws.targets]  # [W, N]
-    preds_o = {name: to_orig(P) for name, P in base_preds.items()}
-    # persistence is exactly the previous observed value (no floating round trip through the scaler)
-    preds_o["persistence"] = course.X[ws.targets - 1].astype(float)
-    model_o = {sd: to_orig(P) for sd, P in model_preds.items()}
-    pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, preds_o, model_o, cfg.train.seed)
-
-    # ---- metrics
-    sel_split = "val" if len(val_idx) else "train"
-    best = min(BASELINES, key=lambda b: mse(targets[ws.idx(sel_split)], base_preds[b][ws.idx(sel_split)]))
-    metrics = build_metrics(cfg, ws, course, y_true_o, preds_o, model_o, best, sel_split)
-    if cfg.data.transform == "log1p":
-        lt = {k: np.log1p(v) for k, v in preds_o.items()}
-        lm = {k: np.log1p(v) for k, v in model_o.items()}
-        metrics["log1p"] = {"models": build_metrics(cfg, ws, course, np.log1p(y_true_o), lt, lm, best,
-                                                    sel_split)["models"]}
-    metrics["baseline_settings"] = base_info
-    metrics["data_notes"] = course.notes
+    fc = forecast_stage(cfg, feats, folds, seeds, timings)
+    metrics = evaluate_stage(cfg, ws, course, fc)
     timings["total_before_outputs"] = time.perf_counter() - t_start
     metrics["runtime_s"] = {k: round(v, 3) for k, v in timings.items()}
+    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start)
+    log.info("results written to %s", final)
+    return JobResult(final, metrics, summary, timings)
 
-    # ---- write the run folder (staged, then published)
+
+def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, ws: WindowSplit,
+                seeds: list[int], fc: Forecasts, metrics: dict, feats: Features,
+                t_start: float) -> tuple[Path, str]:
+    """Stage 6: the run folder, staged and published atomically (plots and analysis after)."""
+    y_true_o = course.X[ws.targets]
+    pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, fc.base, fc.model, cfg.train.seed)
     root = Path(out_root) if out_root else Path(cfg.output.results_dir) / cfg.dataset
     run = RunFolder(root, new_run_id(cfg.short_hash()))
     try:
@@ -167,8 +316,8 @@ def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
         try:
-            write_outputs(d, cfg, course, ws, scaler, seeds, pred_df, metrics, hist_rows, emb, states,
-                          model_args, Xw)
+            write_outputs(d, cfg, course, ws, fc.scaler, seeds, pred_df, metrics, fc.hist_rows, feats.emb,
+                          fc.states, fc.model_args, feats.Xw)
             summary = report.write_results_txt(d, metrics, pred_df, cfg)
             _post_steps(d, cfg)
             metrics["runtime_s"]["total"] = round(time.perf_counter() - t_start, 3)
@@ -180,8 +329,7 @@ def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
     except BaseException:
         run.discard()
         raise
-    log.info("results written to %s", final)
-    return JobResult(final, metrics, summary, timings)
+    return final, summary
 
 
 def _post_steps(d: Path, cfg: RunConfig) -> None:
@@ -265,7 +413,6 @@ def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_tru
         "models": models,
         "best_baseline": best,
         "best_baseline_chosen_on": sel_split,
-        "beats_best_baseline": bool(main[rep]["rmse"] < models[best][rep]["rmse"]),
     }
 
 

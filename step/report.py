@@ -39,20 +39,46 @@ def comparison_table(metrics: dict, block: dict | None = None, split: str | None
     return "\n".join(lines)
 
 
-def verdict(metrics: dict, block: dict | None = None) -> str:
-    models = (block or metrics)["models"]
+def verdict(metrics: dict) -> str:
+    """The answer in words: main model vs the best baseline, at 95 %, with its interval."""
     rep, main, best = metrics["report_split"], metrics["main_model"], metrics["best_baseline"]
-    a, b = models[main][rep]["rmse"], models[best][rep]["rmse"]
-    word = "beats" if a < b else "does NOT beat"
-    return (f"{main} {word} the best baseline ({best}, chosen on {metrics['best_baseline_chosen_on']}) "
-            f"on the {rep} split: RMSE {a:.4f} vs {b:.4f} (skill {1 - (a / b) ** 2:+.3f}).")
+    comp = metrics.get("comparisons")
+    if not comp:
+        return ""
+    r = comp["vs_baselines"][best]
+    word = {"better": "is BETTER than", "worse": "is WORSE than",
+            "no detectable difference": "shows NO DETECTABLE DIFFERENCE from"}[r["verdict"]]
+    return (f"Verdict: {main} {word} the best baseline ({best}, chosen on {metrics['best_baseline_chosen_on']}) "
+            f"on the {rep} split at 95 % ({comp['scale']} scale): RMSE {r['rmse_a']:.4f} vs {r['rmse_b']:.4f}, "
+            f"difference {r['rmse_diff']:+.4f} [{r['rmse_diff_ci95'][0]:+.4f}, {r['rmse_diff_ci95'][1]:+.4f}], "
+            f"skill {r['skill']:+.3f} [{r['skill_ci95'][0]:+.3f}, {r['skill_ci95'][1]:+.3f}], "
+            f"Diebold-Mariano p = {r['dm_pvalue']:.3g}; {r['n_times']} target times.")
+
+
+def comparison_intervals(metrics: dict) -> str:
+    """One line per baseline: the main model's RMSE difference and skill with 95 % intervals."""
+    comp = metrics.get("comparisons")
+    if not comp:
+        return ""
+    main = metrics["main_model"]
+    lines = [f"{main} against each baseline ({comp['split']} split, {comp['scale']} scale; {comp['method']}):",
+             f"  {'baseline':<16}{'RMSE diff':>11}  {'95 % CI':<20}{'skill':>8}  {'95 % CI':<18}{'DM p':>8}  verdict"]
+    for b, r in comp["vs_baselines"].items():
+        lines.append(f"  {b + (' *' if b == metrics['best_baseline'] else ''):<16}{r['rmse_diff']:>+11.4f}  "
+                     f"[{r['rmse_diff_ci95'][0]:+.4f}, {r['rmse_diff_ci95'][1]:+.4f}]  "
+                     f"{r['skill']:>+8.3f}  [{r['skill_ci95'][0]:+.3f}, {r['skill_ci95'][1]:+.3f}]  "
+                     f"{r['dm_pvalue']:>8.3g}  {r['verdict']}")
+    return "\n".join(lines)
 
 
 def header(metrics: dict, cfg) -> str:
     lines = [f"STEP {metrics['dataset']} run: {metrics['main_model']} vs baselines",
              f"data: {cfg.data.path} ({metrics['n_genes']} genes, {metrics['n_times']} time points, "
              f"{metrics['n_pairs']} Hi-C pairs); transform: {metrics['transform']}; history L = {metrics['history']}",
-             f"protocol: {metrics['protocol']}; reported split: {metrics['report_split']} "
+             f"protocol: {metrics['protocol']}"
+             + (f" (rolling origin: {metrics['rolling']['n_fits']} fits, refit every {metrics['rolling']['refit_every']}"
+                f"{', warm-started' if metrics['rolling']['warm_start'] else ''})" if "rolling" in metrics else "")
+             + f"; reported split: {metrics['report_split']} "
              f"({len(metrics['splits'].get(metrics['report_split'], []))} windows); seeds: {metrics['models'][metrics['main_model']]['seeds']}"]
     if metrics["optimistic"]:
         lines.append("OPTIMISTIC: paper protocol (random split of overlapping windows, no test set); "
@@ -87,8 +113,7 @@ def write_results_txt(d: Path, metrics: dict, pred: pd.DataFrame, cfg) -> str:
                          f"(* = best baseline, chosen on {metrics['best_baseline_chosen_on']})", table])
     if "log1p" in metrics:
         summary += "\n\nThe same in log1p space:\n" + comparison_table(metrics, metrics["log1p"])
-        summary += "\n\n" + verdict(metrics, metrics["log1p"]) + " [log1p]"
-    summary += "\n\n" + verdict(metrics)
+    summary += "\n\n" + comparison_intervals(metrics) + "\n\n" + verdict(metrics)
     parts = [summary, ""]
     genes = per_gene_skill(pred, rep, metrics["main_model"], metrics["best_baseline"], metrics["transform"])
     k = min(10, len(genes))

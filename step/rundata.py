@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from step.baselines import BASELINES
 from step.errors import InputError
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph")
 PRED_COLUMNS = ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred"]
 FEATURE_COLUMNS = ["gene", "display", "chromosome", "bin", "compartment", "insulation",
                    "tad_distance", "degree", "variability", "mean_expression"]

@@ -71,9 +71,108 @@ def predict(model: torch.nn.Module, data: WindowTensors, idx: np.ndarray | None 
     return torch.cat(out).numpy().astype(float) if out else np.empty((0, data.y.shape[1]))
 
 
+def clearly_better(err_new: np.ndarray, err_ref: np.ndarray, z: float = 2.0) -> bool:
+    """Standard-error rule on paired per-window errors ``[V]``: the new weights
+    replace the reference only if their mean error is lower by more than ``z``
+    standard errors of the paired difference (never with < 2 windows)."""
+    d = np.asarray(err_new, dtype=float) - np.asarray(err_ref, dtype=float)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return False
+    return bool(d.mean() + z * d.std(ddof=1) / np.sqrt(len(d)) < 0)
+
+
+def _window_errors(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean squared error per window over its observed targets. ``[V, N] -> [V]``."""
+    se = np.where(mask, (pred - y) ** 2, 0.0)
+    return se.sum(1) / np.maximum(mask.sum(1), 1)
+
+
+@torch.no_grad()
+def fit_linear_path(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray,
+                    val_idx: np.ndarray, alphas: list[float], selection: str = "se",
+                    z: float = 2.0) -> dict:
+    """Start the model's :class:`~step.models.LinearPath` at the best ridge fit.
+
+    Ridge regression of the target's departure from the moving average on the
+    window's own lags, the neighbour lags (if the path has them) and a constant,
+    fitted on the training windows: ``w = 1/L + d_own``, ``v = d_nb``, ``c = d_0``.
+    The strength is chosen on the validation windows among ``alphas`` and
+    infinity (no change: the moving average), so on validation the start is
+    never worse than the moving average; with ``selection="se"`` the best
+    alpha must also beat the moving average by more than ``z`` standard errors
+    of the paired per-window difference (:func:`clearly_better`), else the path
+    stays at the moving average. Without validation windows, the largest finite
+    alpha is used. Missing targets are left out.
+
+    Returns ``{"alpha": chosen (None = moving average), "val_mse": {...}}``.
+    """
+    lin = model.linear
+    L = lin.own.numel()
+
+    def design(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=data.x.device)
+        z = data.hist[t]                                                   # [B, L, N]
+        feats = [z]
+        if lin.neighbour is not None:
+            from step.layers import chebyshev_basis
+            feats.append(-chebyshev_basis(z.unsqueeze(1), data.lap_of(t), 2)[1, :, 0])
+        F = torch.cat(feats, dim=1).permute(0, 2, 1)                       # [B, N, F]
+        F = torch.cat([F, torch.ones_like(F[..., :1])], dim=-1)
+        r = data.y[t] - z.mean(dim=1)                                      # [B, N]
+        m = data.mask[t]
+        win = torch.arange(len(t), device=m.device)[:, None].expand_as(m)   # window of each cell
+        return F[m].double(), r[m].double(), win[m].cpu().numpy()
+
+    if len(train_idx) == 0:
+        return {"alpha": None}
+    Ft, rt, _ = design(train_idx)
+    G, h = Ft.T @ Ft, Ft.T @ rt
+    eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
+    cands: dict = {}
+    for a in alphas:
+        cands[a] = torch.linalg.solve(G + a * eye, h)
+    chosen, scores = None, {}
+    if len(val_idx):
+        Fv, rv, win = design(val_idx)
+
+        def per_window(resid: torch.Tensor) -> np.ndarray:
+            se = (resid ** 2).cpu().numpy()
+            return np.bincount(win, weights=se, minlength=len(val_idx)) / np.maximum(
+                np.bincount(win, minlength=len(val_idx)), 1)
+
+        err_ma = per_window(rv)
+        best, best_err = float(err_ma.mean()), err_ma
+        scores["inf"] = best
+        for a, d in cands.items():
+            err = per_window(Fv @ d - rv)
+            scores[str(a)] = float(err.mean())
+            if err.mean() < best - 1e-12:
+                best, best_err, chosen = float(err.mean()), err, a
+        if chosen is not None and selection == "se" and not clearly_better(best_err, err_ma, z):
+            chosen = None
+    else:
+        chosen = max(alphas)
+    if chosen is not None:
+        d = cands[chosen].to(lin.own.dtype)
+        lin.own.copy_(torch.full_like(lin.own, 1.0 / L) + d[:L])
+        if lin.neighbour is not None:
+            lin.neighbour.copy_(d[L:2 * L])
+        lin.bias.copy_(d[-1])
+    return {"alpha": chosen, "val_mse": scores}
+
+
 def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray, val_idx: np.ndarray,
                 loss_cfg, train_cfg, seed: int, desc: str = "train") -> tuple[torch.nn.Module, list[dict]]:
     """Fit ``model`` on ``train_idx`` windows; early stopping on ``val_idx`` (train loss if empty).
+
+    The model must have ``forward_parts(x, lap) -> (linear [B, N], correction [B, N])``;
+    the correction is penalised by ``loss_cfg.w_correction``. With validation
+    windows, the starting weights (epoch 0) compete too: if no epoch improves the
+    validation MSE on them -- by more than ``train_cfg.selection_z`` standard
+    errors of the paired per-window difference when ``train_cfg.selection ==
+    "se"`` -- the model
+    is returned as it came in.
 
     Returns the model with its best weights loaded and one history row per epoch
     (``epoch, train_loss, val_loss`` and the unweighted loss components).
@@ -81,12 +180,31 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     from tqdm.auto import tqdm
 
     device = data.x.device
+    if getattr(train_cfg, "linear_init", False) and hasattr(model, "linear"):
+        info = fit_linear_path(model, data, train_idx, val_idx, list(train_cfg.linear_alphas),
+                               getattr(train_cfg, "selection", "best"), getattr(train_cfg, "selection_z", 2.0))
+        log.info("%s: linear path started at ridge alpha %s (None = moving average)", desc, info["alpha"])
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long)
     va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long)
-    best_state, best_val, best_epoch, bad = copy.deepcopy(model.state_dict()), np.inf, 0, 0
     history: list[dict] = []
+
+    yv = data.y[va.to(device)].cpu().numpy()
+    mv = data.mask[va.to(device)].cpu().numpy()
+
+    def val_errors() -> np.ndarray:  # [V] per validation window
+        return _window_errors(predict(model, data, va.numpy()), yv, mv)
+
+    def val_mse(err: np.ndarray) -> float:
+        return float(np.sum(err * mv.sum(1)) / max(mv.sum(), 1))
+
+    # epoch 0 is the starting point (an untrained model is the moving average): training
+    # has to beat it on validation to replace it
+    start_state, best_epoch, bad = copy.deepcopy(model.state_dict()), 0, 0
+    best_state = start_state
+    start_err = best_err = val_errors() if len(va) else None
+    best_val = val_mse(start_err) if len(va) else np.inf
     bar = tqdm(range(1, train_cfg.epochs + 1), desc=desc, leave=False, disable=None)
     for epoch in bar:
         model.train()
@@ -95,9 +213,9 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         n_seen = 0
         for s in range(0, len(perm), train_cfg.batch_size):
             b = perm[s:s + train_cfg.batch_size].to(device)
-            pred = model(data.x[b], data.lap_of(b))[:, 0, 0, :]
-            pred = torch.where(data.mask[b], pred, data.y[b])  # a missing target contributes nothing
-            loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg)
+            base, delta = model.forward_parts(data.x[b], data.lap_of(b))  # [B, N] each
+            pred = torch.where(data.mask[b], base + delta, data.y[b])  # a missing target contributes nothing
+            loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg, correction=delta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -107,16 +225,12 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
             n_seen += len(b)
         row = {"epoch": epoch, "train_loss": sums.get("total", 0.0) / max(n_seen, 1)}
         row.update({k: v / max(n_seen, 1) for k, v in sums.items() if k != "total"})
-        if len(va):
-            pv = predict(model, data, va.numpy())
-            m = data.mask[va.to(device)].cpu().numpy()
-            row["val_loss"] = float(np.mean(((pv - data.y[va.to(device)].cpu().numpy()) ** 2)[m]))
-        else:
-            row["val_loss"] = float("nan")
+        err = val_errors() if len(va) else None
+        row["val_loss"] = val_mse(err) if len(va) else float("nan")
         history.append(row)
         score = row["val_loss"] if len(va) else row["train_loss"]
         if score < best_val - 1e-9:
-            best_val, best_epoch, bad = score, epoch, 0
+            best_val, best_epoch, bad, best_err = score, epoch, 0, err
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad += 1
@@ -125,6 +239,11 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         if bad >= train_cfg.patience:
             log.info("%s: early stop at epoch %d (best %d, val MSE %.5f)", desc, epoch, best_epoch, best_val)
             break
+    if (len(va) and best_epoch > 0 and getattr(train_cfg, "selection", "best") == "se"
+            and not clearly_better(best_err, start_err, getattr(train_cfg, "selection_z", 2.0))):
+        log.info("%s: epoch %d is not better than the start by %g standard errors on validation; "
+                 "keeping the start", desc, best_epoch, getattr(train_cfg, "selection_z", 2.0))
+        best_state, best_epoch, best_val = start_state, 0, val_mse(start_err)
     model.load_state_dict(best_state)
     log.info("%s: best epoch %d of %d, %s %.5f", desc, best_epoch, len(history),
              "val MSE" if len(va) else "train loss", best_val)

@@ -25,10 +25,11 @@ class WindowSplit:
 
     Attributes
     ----------
-    protocol : "chronological" or "paper".
+    protocol : "chronological", "paper" or "rolling".
     history : L.
     targets : int ``[W]`` target time index of each window (``k``).
-    split : str ``[W]``, one of "train", "val", "test".
+    split : str ``[W]``, one of "train", "val", "test" (and "none" for windows a
+        rolling-origin fit neither trains on nor forecasts).
     report : the split whose numbers are reported ("test"; "val" for the paper protocol).
     optimistic : True for the paper protocol (overlapping windows randomly split, no test set).
     """
@@ -122,6 +123,82 @@ def split_windows(n_times: int, history: int, protocol: str, train_frac: float =
     log.info("%s split of %d windows: %s", protocol, W,
              ", ".join(f"{s} {len(ws.idx(s))}" for s in SPLITS if len(ws.idx(s))))
     return ws
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One fit of the models: what it trains and validates on, and what it forecasts.
+
+    Attributes
+    ----------
+    origin : time index of the last observation the fit may use (the forecast origin).
+    split : the fit's own labels: "train" / "val" for windows whose target is at
+        or before ``origin``, "test" for the windows it forecasts out of sample,
+        "none" for later windows.
+    forecast : window numbers whose reported forecasts come from this fit.
+    """
+
+    origin: int
+    split: WindowSplit
+    forecast: np.ndarray
+
+
+def single_fold(ws: WindowSplit) -> Fold:
+    """The chronological and paper protocols: one fit forecasts every window."""
+    tr = ws.targets[ws.idx("train")]
+    return Fold(int(tr.max()), ws, np.arange(len(ws.targets)))
+
+
+def _train_val_labels(n: int, val_frac: float, min_val: int = 1) -> np.ndarray:
+    n_val = max(min_val, int(round(val_frac * n))) if val_frac > 0 else 0
+    lab = np.array(["train"] * n, dtype=object)
+    if n_val:
+        lab[n - n_val:] = "val"
+    return lab
+
+
+def rolling_folds(n_times: int, history: int, test_frac: float = 0.4, val_frac: float = 0.1,
+                  refit_every: int = 1, min_val: int = 4) -> tuple[WindowSplit, list[Fold]]:
+    """Rolling-origin (expanding window) backtest.
+
+    The last ``test_frac`` of windows (by target time, at least one) form the
+    test period. It is cut into blocks of ``refit_every`` consecutive targets;
+    the block whose first target is at time index ``k`` is forecast by a fit
+    whose origin is ``k - 1``: it trains on every window whose target is at or
+    before the origin (the last ``val_frac`` of them, at least ``min_val``, validate)
+    and sees nothing later. The first fit also supplies the train/val rows of
+    the reported split.
+
+    Returns the reported split (windows before the test period labelled as in
+    the first fit, the test period "test", protocol "rolling") and the folds.
+    """
+    if refit_every < 1:
+        raise InputError(f"split.refit_every must be >= 1, got {refit_every}.")
+    targets = np.arange(history, n_times)
+    W = len(targets)
+    n_test = max(1, int(round(test_frac * W)))
+    first = W - n_test
+    if first - (min_val if val_frac > 0 else 0) < 2:
+        raise InputError(
+            f"{W} windows (T={n_times}, history={history}) are too few for a rolling backtest over the "
+            f"last {n_test} windows: the first origin would have fewer than 2 training windows.")
+    folds: list[Fold] = []
+    report = np.empty(W, dtype=object)
+    for b in range(first, W, refit_every):
+        lab = np.array(["none"] * W, dtype=object)
+        lab[:b] = _train_val_labels(b, val_frac, min_val)
+        block = np.arange(b, min(b + refit_every, W))
+        lab[block] = "test"
+        fs = WindowSplit("rolling", history, targets, lab.astype(str), "test", False)
+        forecast = np.arange(0, block[-1] + 1) if not folds else block
+        if not folds:
+            report[:b] = lab[:b]
+        folds.append(Fold(int(targets[b] - 1), fs, forecast))
+    report[first:] = "test"
+    ws = WindowSplit("rolling", history, targets, report.astype(str), "test", False)
+    log.info("rolling origin over %d windows: %d before the test period, %d test targets, %d fits "
+             "(refit every %d)", W, first, n_test, len(folds), refit_every)
+    return ws, folds
 
 
 @dataclass(frozen=True)

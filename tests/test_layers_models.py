@@ -4,13 +4,14 @@ initialisation, gradients, and rebuilding from ``model_args``."""
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 import torch
 
 from step.layers import (ChebGraphConv, OutputBlock, STBlock, TemporalGLU, chebyshev_basis,
-                         scaled_laplacian)
-from step.models import STEPmi, STEPmr, build_model
+                         connectivity_weight, scaled_laplacian)
+from step.models import LinearPath, STEPmi, STEPmr, build_model
 
 
 def _graph(n: int, batch: int | None = None, seed: int = 0) -> torch.Tensor:
@@ -128,7 +129,18 @@ def test_output_block_shape_and_attention():
     assert block.last_attention.shape == (2, 3, 5)
     # gamma = 0 at init: alpha is a softmax over time
     torch.testing.assert_close(block.last_attention.sum(1), torch.ones(2, 5))
-    torch.testing.assert_close(block.connectivity, torch.softmax(torch.arange(1., 6.), 0))
+    # connectivity c = log1p(degree) / max log1p(degree), by hand
+    expected = torch.tensor([math.log(2), math.log(3), math.log(4), math.log(5), math.log(6)]) / math.log(6)
+    torch.testing.assert_close(block.connectivity, expected)
+
+
+def test_connectivity_weight_is_not_dominated_by_hubs():
+    """The old softmax over raw degree gave the median gene ~1e-9; the log weight keeps it O(1)."""
+    deg = torch.tensor([1.0] * 50 + [2.0] * 30 + [40.0, 60.0])
+    c = connectivity_weight(deg)
+    assert float(c.max()) == 1.0 and float(c.min()) > 0.15
+    assert float(c.median()) > 0.1
+    assert torch.equal(connectivity_weight(torch.zeros(4)), torch.zeros(4))
 
 
 # ---------------------------------------------------------------- models
@@ -157,13 +169,44 @@ def test_model_output_shape(make, c, t, n, batched):
 
 
 @pytest.mark.parametrize("make,c,t,n", [(_mr, 5, 3, 7), (_mi, 4, 5, 9)])
-def test_untrained_model_is_persistence(make, c, t, n):
+@pytest.mark.parametrize("batched", [False, True])
+def test_untrained_model_is_the_moving_average(make, c, t, n, batched):
+    """Untrained, both models forecast exactly the mean of the window (mean_last), not persistence."""
+    from step.baselines import mean_last
+
     torch.manual_seed(0)
     model = make()
     model.train()  # dropout active: still exact, the head outputs exactly zero
     x = _input(2, c, t, n)
-    out = model(x, _graph(n))
-    assert torch.equal(out, x[:, 0:1, -1:, :])
+    out = model(x, _graph(n, batch=2 if batched else None))
+    expected = torch.as_tensor(mean_last(x[:, 0].double().numpy()), dtype=torch.float32)
+    torch.testing.assert_close(out[:, 0, 0, :], expected, rtol=0, atol=1e-6)
+    assert not torch.allclose(out[:, 0, 0, :], x[:, 0, -1, :])  # and not the last value
+    base, delta = model.forward_parts(x, _graph(n))
+    assert torch.equal(delta, torch.zeros_like(delta))
+
+
+def test_linear_path_special_cases():
+    """Persistence and exponential smoothing over the window are points of the linear path."""
+    torch.manual_seed(0)
+    z = torch.randn(3, 4, 6)
+    lap = _graph(6)
+    lin = LinearPath(4, graph=True)
+    with torch.no_grad():
+        lin.own.copy_(torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    torch.testing.assert_close(lin(z, lap), z[:, -1])
+    a = 0.4
+    w = torch.tensor([(1 - a) ** 3, a * (1 - a) ** 2, a * (1 - a), a])
+    with torch.no_grad():
+        lin.own.copy_(w)
+    level = z[:, 0]
+    for k in range(1, 4):
+        level = level + a * (z[:, k] - level)
+    torch.testing.assert_close(lin(z, lap), level)
+    with torch.no_grad():  # the neighbour term: -lap applied to the lags
+        lin.own.zero_()
+        lin.neighbour.copy_(torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    torch.testing.assert_close(lin(z, lap), -(lap @ z[:, -1].T).T)
 
 
 def test_gradient_reaches_gamma_and_everything():
