@@ -145,6 +145,15 @@ class BaselineConfig:
 
 
 @dataclass
+class AblationConfig:
+    """python -m step.ablate: which variants, how many randomised graphs and seeds."""
+
+    randomisations: int = 3  # degree-preserving randomised graphs (K)
+    seeds: int = 5
+    variants: list[str] = field(default_factory=lambda: ["no_graph", "no_embedding", "hic_only", "expression_only"])
+
+
+@dataclass
 class AnalysisConfig:
     enabled: bool = True
     group_frac: float = 0.333  # top / bottom fraction of genes by skill
@@ -176,6 +185,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,6 +250,7 @@ _SECTIONS: dict[str, type] = {
     "split": SplitConfig,
     "baselines": BaselineConfig,
     "analysis": AnalysisConfig,
+    "ablation": AblationConfig,
     "output": OutputConfig,
 }
 
@@ -260,6 +271,12 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
         if val not in allowed:
             raise InputError(f"{where}: {sec}.{key} = {val!r}; expected one of {', '.join(allowed)}.")
     s = cfg.split
+    known = ("no_graph", "no_embedding", "hic_only", "expression_only")
+    unknown = [v for v in cfg.ablation.variants if v not in known]
+    if unknown:
+        raise InputError(f"{where}: ablation.variants has unknown {unknown}; expected some of {', '.join(known)}.")
+    if cfg.ablation.randomisations < 0 or cfg.ablation.seeds < 1:
+        raise InputError(f"{where}: ablation.randomisations must be >= 0 and ablation.seeds >= 1.")
     bad = [m for m in cfg.baselines.ets_models if m not in ("ANN", "AAN", "AAdN")]
     if bad or not cfg.baselines.ets_models:
         raise InputError(f"{where}: baselines.ets_models must list ANN, AAN and/or AAdN; got {cfg.baselines.ets_models}.")

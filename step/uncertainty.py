@@ -141,7 +141,7 @@ def diebold_mariano(d: np.ndarray) -> tuple[float, float]:
 
 
 def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95) -> dict:
+                      level: float = 0.95, rel_tol: float = 1e-6) -> dict:
     """Paired comparison of forecaster A against reference B on the same target times.
 
     Parameters
@@ -154,6 +154,8 @@ def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
     n_boot : number of bootstrap resamples.
     seed : seed of ``np.random.default_rng``.
     level : coverage of the percentile intervals.
+    rel_tol : an interval bound within ``rel_tol * max(rmse_a, rmse_b)`` of zero
+        counts as zero for the verdict (float32 models vs float64 baselines).
 
     Returns
     -------
@@ -204,9 +206,12 @@ def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
         diff_ci = [float(v) for v in np.percentile(b_diff, q)]
         skill_ci = [float(v) for v in np.percentile(b_skill, q)]
         dm_stat, dm_p = diebold_mariano((sse_a - sse_b) / count)
-        if diff_ci[1] < 0:
+        # differences below float32 resolution of the RMSE are no difference (a model
+        # that stays on its moving-average path matches mean_last to ~1e-8, not exactly)
+        tol = rel_tol * max(rmse_a, rmse_b)
+        if diff_ci[1] < -tol:
             verdict = VERDICTS[0]
-        elif diff_ci[0] > 0:
+        elif diff_ci[0] > tol:
             verdict = VERDICTS[2]
     else:
         log.warning("%d usable target time(s): no interval or test is possible", w)

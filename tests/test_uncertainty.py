@@ -235,3 +235,14 @@ def test_verdict_sentence():
     assert line.startswith("A vs B: worse at 95 % (") and "p < 0.001" in line
     nan_line = verdict_sentence("A", "B", compare_forecasts(y[:1], good[:1], bad[:1]))
     assert "no detectable difference" in nan_line and "CI [nan, nan]" in nan_line
+
+
+def test_float32_level_differences_are_no_difference():
+    """A float32 model that equals the float64 baseline up to rounding is not 'worse'."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(20, 30))
+    b = rng.normal(size=(20, 30))
+    a = b.astype(np.float32).astype(float) + 1e-9  # every cell a hair worse or better
+    res = compare_forecasts(y, a, b)
+    assert res["verdict"] == "no detectable difference"
+    assert compare_forecasts(y, b + 0.3 * (y - b), b)["verdict"] == "better"

@@ -1,0 +1,102 @@
+"""Rolling-origin protocol: fold structure, end-to-end outputs and the leak test."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from step.config import load_config
+from step.errors import InputError
+from step.pipeline import run_job
+from step.windows import rolling_folds
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests/data/tiny_mrna.csv"
+CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
+
+
+def _cfg(tmp_path: Path, **over):
+    base = {"embedding.cache_dir": str(tmp_path / "cache"), "output.plots": False, "analysis.enabled": False,
+            "split.protocol": "rolling", "split.rolling_test_frac": 0.3, "split.refit_every": 2,
+            "split.rolling_min_val": 2}
+    base.update(over)
+    return load_config(CONFIG, base)
+
+
+@pytest.mark.parametrize("refit", [1, 2, 3])
+def test_rolling_folds_forecast_each_test_target_once_from_the_past(refit):
+    ws, folds = rolling_folds(n_times=30, history=3, test_frac=0.4, val_frac=0.1, refit_every=refit, min_val=2)
+    W = 27
+    test = ws.idx("test")
+    assert len(test) == round(0.4 * W) and test[-1] == W - 1
+    seen = np.concatenate([f.forecast for f in folds])
+    assert sorted(seen) == list(range(W))  # every window forecast exactly once
+    for f in folds:
+        fs = f.split
+        used = np.concatenate([fs.idx("train"), fs.idx("val")])
+        # a fit trains and validates only on windows whose target is at or before its origin
+        assert fs.targets[used].max() == f.origin
+        # and everything it forecasts out of sample lies after the origin
+        assert fs.targets[fs.idx("test")].min() == f.origin + 1
+        assert len(fs.idx("test")) <= refit and len(fs.idx("val")) >= 2
+        # the scaler's time points never pass the origin
+        assert fs.train_time_indices().max() <= f.origin
+    assert len(folds) == int(np.ceil(len(test) / refit))
+
+
+def test_rolling_folds_reject_too_short_series():
+    with pytest.raises(InputError, match="too few"):
+        rolling_folds(n_times=8, history=3, test_frac=0.5, val_frac=0.1, refit_every=1, min_val=2)
+
+
+@pytest.fixture(scope="module")
+def rolling_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("roll")
+    return run_job(_cfg(tmp), tmp / "out")
+
+
+def test_rolling_outputs_keep_their_shape(rolling_run):
+    d = rolling_run.run_dir
+    m = json.loads((d / "metrics.json").read_text())
+    assert m["protocol"] == "rolling" and m["report_split"] == "test" and not m["optimistic"]
+    pred = pd.read_csv(d / "predictions.csv")
+    assert list(pred.columns) == ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred"]
+    assert set(pred.split) == {"train", "val", "test"}
+    assert pred.y_pred.notna().all()
+    assert m["rolling"]["n_fits"] == len(m["rolling"]["origins"]) >= 2
+    comp = m["comparisons"]["vs_baselines"]
+    assert set(comp) == {"persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets"}
+    for r in comp.values():
+        assert r["verdict"] in ("better", "no detectable difference", "worse")
+        lo, hi = r["rmse_diff_ci95"]
+        assert lo <= r["rmse_diff"] <= hi
+    assert "Verdict:" in (d / "results.txt").read_text()
+
+
+def test_rolling_backtest_sees_no_future(tmp_path, rolling_run):
+    """Scramble every time from a test target on: its forecast and all earlier ones stay bit-identical."""
+    ref = rolling_run.run_dir
+    m = json.loads((ref / "metrics.json").read_text())
+    test_times = m["splits"]["test"]
+    cut = test_times[2]  # the first target of the second fit (refit_every = 2)
+    df = pd.read_csv(TINY)
+    rng = np.random.default_rng(7)
+    genes = pd.unique(pd.concat([df.Gene1, df.Gene2]))
+    shift = {g: rng.normal(0, 3) for g in genes}
+    times = sorted({float(c.split("_Time_")[1]) for c in df.columns if "_Time_" in c})
+    for t in [t for t in times if t >= cut]:
+        for side in ("Gene1", "Gene2"):
+            col = f"{side}_Time_{t:.1f}"
+            df[col] = df[col] * 1.7 + df[side].map(shift)
+    scrambled = tmp_path / "scrambled.csv"
+    df.to_csv(scrambled, index=False)
+    alt = run_job(_cfg(tmp_path, **{"data.path": str(scrambled)}), tmp_path / "alt")
+    pr, pa = pd.read_csv(ref / "predictions.csv"), pd.read_csv(alt.run_dir / "predictions.csv")
+    keep = pr.target_time <= cut
+    cols = ["model", "seed", "split", "target_time", "gene", "y_pred"]
+    pd.testing.assert_frame_equal(pr.loc[keep, cols].reset_index(drop=True), pa.loc[keep, cols].reset_index(drop=True))
+    later = pr.target_time > cut
+    assert not np.allclose(pr.loc[later, "y_pred"], pa.loc[later, "y_pred"])  # not vacuous
