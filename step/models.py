@@ -1,7 +1,8 @@
 """STEPmr (mRNA) and STEPmi (miRNA) forecasting models.
 
 Both read node features ``x [B, C, L, N]`` -- channel 0 the normalised
-expression, channels 1.. the temporal Node2Vec embedding -- and a scaled
+expression, channel 1 (when ``linear_graph``) the Hi-C neighbours' weighted
+mean of it, the remaining channels the temporal Node2Vec embedding -- and a scaled
 Laplacian (``[N, N]`` or per window ``[B, N, N]``, see
 :func:`step.layers.scaled_laplacian`), and predict the next normalised
 expression ``[B, 1, 1, N]`` as a linear path plus a learned correction:
@@ -30,7 +31,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from step.layers import OutputBlock, STBlock, chebyshev_basis
+from step.layers import OutputBlock, STBlock
 
 __all__ = ["LinearPath", "STEPmr", "STEPmi", "build_model", "MODELS"]
 
@@ -54,18 +55,18 @@ def _st_blocks(in_channels: int, hidden: int, n_nodes: int, cheb_k: int, kernel_
 class LinearPath(nn.Module):
     """Linear forecast from the window: own lags plus (optionally) neighbour lags.
 
-    ``y[b, n] = sum_l w[l] z[b, l, n] + sum_l v[l] (S z)[b, l, n] + c``
+    ``y[b, n] = sum_l w[l] z[b, l, n] + sum_l v[l] nb[b, l, n] + c``
 
-    with ``S = -lap = D^-1/2 A D^-1/2`` the symmetric-normalised adjacency of
-    the window's graph (zero rows for genes without partners). ``w`` starts at
-    ``1/L`` (the moving average), ``v`` and ``c`` at 0. Persistence
-    (``w = e_L``) and exponential smoothing over the window (``w_l`` geometric)
-    are other points of the same family. ``graph=False`` drops the neighbour
-    term.
+    with ``nb`` the Hi-C neighbours' weighted mean at each input time (input
+    channel 1 of the models, see :func:`step.pipeline.neighbour_means`; zero for
+    genes without partners). ``w`` starts at ``1/L`` (the moving average), ``v``
+    and ``c`` at 0. Persistence (``w = e_L``) and exponential smoothing over the
+    window (``w_l`` geometric) are other points of the same family.
+    ``graph=False`` drops the neighbour term.
 
     Shapes:
         z: ``[B, L, N]`` (normalised expression of the window)
-        lap: ``[N, N]`` or ``[B, N, N]``
+        nb: ``[B, L, N]`` or None
         output: ``[B, N]``
     """
 
@@ -75,10 +76,11 @@ class LinearPath(nn.Module):
         self.neighbour = nn.Parameter(torch.zeros(history)) if graph else None
         self.bias = nn.Parameter(torch.zeros(()))
 
-    def forward(self, z: Tensor, lap: Tensor) -> Tensor:
+    def forward(self, z: Tensor, nb: Tensor | None = None) -> Tensor:
         y = torch.einsum("bln,l->bn", z, self.own) + self.bias
         if self.neighbour is not None:
-            nb = -chebyshev_basis(z.unsqueeze(1), lap, 2)[1, :, 0]  # [B, L, N]
+            if nb is None:
+                raise ValueError("LinearPath(graph=True) needs the neighbour means nb")
             y = y + torch.einsum("bln,l->bn", nb, self.neighbour)
         return y
 
@@ -115,7 +117,7 @@ class STEPmr(nn.Module):
 
     Parameters
     ----------
-    in_channels : 1 (expression) + embedding dimension.
+    in_channels : 1 (expression) + 1 (neighbour mean, with ``linear_graph``) + embedding dimension.
     n_nodes : number of genes N.
     history : input window length L.
     hidden : channels of every hidden layer.
@@ -125,7 +127,8 @@ class STEPmr(nn.Module):
     dropout : dropout probability.
     degree : per-gene connection counts (length N) for the connectivity
         attention; None = uniform.
-    linear_graph : include the neighbour-lag term in :class:`LinearPath`.
+    linear_graph : include the neighbour-lag term in :class:`LinearPath` (read
+        from input channel 1).
 
     Shapes:
         x: ``[B, C, L, N]`` with ``C == in_channels``, ``L == history``, ``N == n_nodes``
@@ -153,7 +156,7 @@ class STEPmr(nn.Module):
             h = block(h, lap)
         h = self.output(h)                                 # [B, H, 1, N]
         delta = self.head(h.permute(0, 2, 3, 1))[:, 0, :, 0]  # [B, N]
-        return self.linear(x[:, 0], lap), delta
+        return self.linear(x[:, 0], x[:, 1] if self.linear.neighbour is not None else None), delta
 
     def forward(self, x: Tensor, lap: Tensor) -> Tensor:
         base, delta = self.forward_parts(x, lap)
@@ -230,7 +233,7 @@ class STEPmi(nn.Module):
         for attn, norm in zip(self.attns, self.attn_norms):
             g = norm(g + self.dropout(attn(g, g, g, need_weights=False)[0]))
         delta = self.head(g)[..., 0]                           # [B, N]
-        return self.linear(x[:, 0], lap), delta
+        return self.linear(x[:, 0], x[:, 1] if self.linear.neighbour is not None else None), delta
 
     def forward(self, x: Tensor, lap: Tensor) -> Tensor:
         base, delta = self.forward_parts(x, lap)

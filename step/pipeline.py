@@ -46,15 +46,28 @@ def prepare_course(cfg: RunConfig) -> GeneTimeCourse:
     return course
 
 
-def _window_laplacians(graphs, ws_targets: np.ndarray, history: int, operator: str,
-                       structural: np.ndarray) -> torch.Tensor:
-    """Scaled Laplacian of each window's graph: ``[W, N, N]`` (window) or ``[N, N]`` (structural)."""
+def _window_operators(graphs, ws_targets: np.ndarray, history: int, operator: str,
+                      structural: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Each window's graph as the scaled Laplacian (for the graph convolutions) and as
+    the row-normalised adjacency (weighted neighbour mean, for the linear path):
+    ``[W, N, N]`` each (``operator: window``) or ``[N, N]`` (``structural``)."""
     from step.layers import scaled_laplacian
 
     if operator == "structural":
-        return scaled_laplacian(torch.as_tensor(structural, dtype=torch.float32))
-    A = np.stack([graphs.dense_mean(list(range(k - history, k))) for k in ws_targets])
-    return scaled_laplacian(torch.as_tensor(A, dtype=torch.float32))
+        A = np.asarray(structural, dtype=float)
+    else:
+        A = np.stack([graphs.dense_mean(list(range(k - history, k))) for k in ws_targets])
+    deg = A.sum(-1, keepdims=True)
+    P = np.divide(A, deg, out=np.zeros_like(A), where=deg > 0)
+    return scaled_laplacian(torch.as_tensor(A, dtype=torch.float32)), P
+
+
+def neighbour_means(P: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Weighted mean of each gene's Hi-C partners at every input time (0 without partners).
+
+    ``P [W, N, N]`` or ``[N, N]`` row-normalised adjacency, ``inputs [W, L, N]`` -> ``[W, L, N]``.
+    """
+    return np.einsum("wnm,wlm->wln" if P.ndim == 3 else "nm,wlm->wln", P, inputs)
 
 
 @dataclass
@@ -63,6 +76,7 @@ class Features:
 
     Xw : ``[T, N]`` working-scale expression; emb : ``[W, L, N, D]`` window
     embeddings or None; lap : ``[W, N, N]`` or ``[N, N]`` graph operator;
+    nbr : ``[W, N, N]`` or ``[N, N]`` row-normalised adjacency (neighbour means);
     degree : ``[N]`` Hi-C partner counts.
     """
 
@@ -70,6 +84,7 @@ class Features:
     Xw: np.ndarray
     emb: np.ndarray | None
     lap: torch.Tensor
+    nbr: np.ndarray
     degree: np.ndarray
 
 
@@ -103,8 +118,8 @@ def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     graphs = build_graphs(course, cfg.graph, Xw)
     structural = structural_adjacency(course, cfg.graph)
     emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed) if cfg.embedding.enabled else None
-    lap = _window_laplacians(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, structural)
-    return Features(course, Xw, emb, lap, course.degree())
+    lap, nbr = _window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, structural)
+    return Features(course, Xw, emb, lap, nbr, course.degree())
 
 
 def plan_stage(cfg: RunConfig, course: GeneTimeCourse) -> tuple[WindowSplit, list[Fold]]:
@@ -164,7 +179,10 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
     from step.train import WindowTensors, predict, seed_everything, train_model
 
     L, m = cfg.split.history, cfg.model
-    x = torch.as_tensor(fd.inputs[:, None], dtype=torch.float32)  # [W, 1, L, N]
+    chans = [fd.inputs[:, None]]                                   # [W, 1, L, N] expression
+    if m.linear_graph:
+        chans.append(neighbour_means(feats.nbr, fd.inputs)[:, None])  # [W, 1, L, N] neighbour means
+    x = torch.as_tensor(np.concatenate(chans, axis=1), dtype=torch.float32)
     if feats.emb is not None:
         x = torch.cat([x, torch.as_tensor(feats.emb, dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)
     mask = np.isfinite(fd.targets)  # masked targets are left out of every loss, fit and metric

@@ -95,7 +95,8 @@ def fit_linear_path(model: torch.nn.Module, data: WindowTensors, train_idx: np.n
     """Start the model's :class:`~step.models.LinearPath` at the best ridge fit.
 
     Ridge regression of the target's departure from the moving average on the
-    window's own lags, the neighbour lags (if the path has them) and a constant,
+    window's own lags, the neighbour means (input channel 1, if the path has
+    them) and a constant,
     fitted on the training windows: ``w = 1/L + d_own``, ``v = d_nb``, ``c = d_0``.
     The strength is chosen on the validation windows among ``alphas`` and
     infinity (no change: the moving average), so on validation the start is
@@ -115,8 +116,7 @@ def fit_linear_path(model: torch.nn.Module, data: WindowTensors, train_idx: np.n
         z = data.hist[t]                                                   # [B, L, N]
         feats = [z]
         if lin.neighbour is not None:
-            from step.layers import chebyshev_basis
-            feats.append(-chebyshev_basis(z.unsqueeze(1), data.lap_of(t), 2)[1, :, 0])
+            feats.append(data.x[t, 1])                                     # neighbour means [B, L, N]
         F = torch.cat(feats, dim=1).permute(0, 2, 1)                       # [B, N, F]
         F = torch.cat([F, torch.ones_like(F[..., :1])], dim=-1)
         r = data.y[t] - z.mean(dim=1)                                      # [B, N]

@@ -189,12 +189,11 @@ def test_untrained_model_is_the_moving_average(make, c, t, n, batched):
 def test_linear_path_special_cases():
     """Persistence and exponential smoothing over the window are points of the linear path."""
     torch.manual_seed(0)
-    z = torch.randn(3, 4, 6)
-    lap = _graph(6)
+    z, nb = torch.randn(3, 4, 6), torch.randn(3, 4, 6)
     lin = LinearPath(4, graph=True)
     with torch.no_grad():
         lin.own.copy_(torch.tensor([0.0, 0.0, 0.0, 1.0]))
-    torch.testing.assert_close(lin(z, lap), z[:, -1])
+    torch.testing.assert_close(lin(z, nb), z[:, -1])
     a = 0.4
     w = torch.tensor([(1 - a) ** 3, a * (1 - a) ** 2, a * (1 - a), a])
     with torch.no_grad():
@@ -202,11 +201,13 @@ def test_linear_path_special_cases():
     level = z[:, 0]
     for k in range(1, 4):
         level = level + a * (z[:, k] - level)
-    torch.testing.assert_close(lin(z, lap), level)
-    with torch.no_grad():  # the neighbour term: -lap applied to the lags
+    torch.testing.assert_close(lin(z, nb), level)
+    with torch.no_grad():  # the neighbour term reads the neighbour means
         lin.own.zero_()
-        lin.neighbour.copy_(torch.tensor([0.0, 0.0, 0.0, 1.0]))
-    torch.testing.assert_close(lin(z, lap), -(lap @ z[:, -1].T).T)
+        lin.neighbour.copy_(torch.tensor([0.0, 0.0, 0.5, 1.0]))
+    torch.testing.assert_close(lin(z, nb), 0.5 * nb[:, 2] + nb[:, 3])
+    with pytest.raises(ValueError, match="neighbour"):
+        lin(z)
 
 
 def test_gradient_reaches_gamma_and_everything():
