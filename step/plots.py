@@ -257,8 +257,14 @@ def timecourse_page(run: "RunData", genes: Sequence[str], path: str | Path, titl
 # --------------------------------------------------------------------------- run plots
 
 def loss_curves(hist: pd.DataFrame, path: Path) -> Path:
+    """Training/validation loss per seed; under the rolling protocol, of the first fit only."""
     fig = new_figure(11, 4)
     ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    title_extra = ""
+    if "origin_time_index" in hist and hist["origin_time_index"].nunique() > 1:
+        first = hist["origin_time_index"].min()
+        title_extra = f" (first of {hist['origin_time_index'].nunique()} rolling fits)"
+        hist = hist[hist["origin_time_index"] == first]
     for seed, part in hist.groupby("seed"):
         part = part.sort_values("epoch")
         ax1.plot(part["epoch"], part["train_loss"], "-", lw=1, label=f"train (seed {seed})")
@@ -266,9 +272,9 @@ def loss_curves(hist: pd.DataFrame, path: Path) -> Path:
             ax1.plot(part["epoch"], part["val_loss"], "--", lw=1, label=f"val (seed {seed})")
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("loss")
-    ax1.set_title("training and validation loss", fontsize=9)
+    ax1.set_title("training and validation loss" + title_extra, fontsize=9)
     ax1.legend(fontsize=6)
-    comps = [c for c in ("base", "direction", "trend", "smooth", "consistency") if c in hist]
+    comps = [c for c in ("base", "direction", "trend", "smooth", "consistency", "correction") if c in hist]
     mean = hist.groupby("epoch")[comps].mean() if comps else pd.DataFrame()
     for c in comps:
         ax2.plot(mean.index, mean[c], lw=1, label=c)
