@@ -168,7 +168,8 @@ def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData) -> tuple[dict
 
 
 def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
-              warm: dict[int, dict] | None = None) -> tuple[dict[int, np.ndarray], dict[int, dict], list[dict], dict]:
+              warm: dict[int, dict] | None = None,
+              on_epoch=None) -> tuple[dict[int, np.ndarray], dict[int, dict], list[dict], dict]:
     """Stage 4: train the model once per seed on one fit's windows.
 
     Returns per seed the predictions ``[W, N]`` (standardised scale) and the
@@ -206,7 +207,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
         if warm:
             model.load_state_dict(warm[seed])
         model, hist = train_model(model, data, tr, va, cfg.loss, train_cfg, seed,
-                                  desc=f"{cfg.model_name} seed {seed} origin {fd.fold.origin}")
+                                  desc=f"{cfg.model_name} seed {seed} origin {fd.fold.origin}", on_epoch=on_epoch)
         preds[seed] = predict(model, data)
         states[seed] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         rows += [{"seed": seed, "origin_time_index": fd.fold.origin, **r} for r in hist]
@@ -214,8 +215,12 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
 
 
 def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int],
-                   timings: dict[str, float]) -> Forecasts:
-    """Stages 3 and 4 over every fit: baselines and models, kept where each fit forecasts."""
+                   timings: dict[str, float], on_epoch=None, baselines: bool = True) -> Forecasts:
+    """Stages 3 and 4 over every fit: baselines and models, kept where each fit forecasts.
+
+    ``on_epoch`` is passed to :func:`step.train.train_model`; ``baselines=False``
+    skips the baselines (a tuning trial needs only the model's validation error).
+    """
     from tqdm.auto import tqdm
 
     W, N = feats.course.n_times - cfg.split.history, feats.course.n_genes
@@ -228,17 +233,18 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         to_orig = lambda P: original_scale(fd.scaler.inverse(P), cfg.data.transform)  # noqa: E731
         f = fold.forecast
         t0 = time.perf_counter()
-        base, info = baselines_stage(cfg, feats, fd)
+        if baselines:
+            base, info = baselines_stage(cfg, feats, fd)
+            for b in BASELINES:
+                fc.base[b][f] = to_orig(base[b][f])
+            fc.base_info.append({"origin_time_index": fold.origin, **info})
+            if i == 0:
+                fc.sel_split = "val" if len(fd.idx("val")) else "train"
+                sel = fd.idx(fc.sel_split)
+                fc.sel_mse = {b: mse(fd.targets[sel], base[b][sel]) for b in BASELINES}
         timings["baselines"] += time.perf_counter() - t0
-        for b in BASELINES:
-            fc.base[b][f] = to_orig(base[b][f])
-        fc.base_info.append({"origin_time_index": fold.origin, **info})
-        if i == 0:
-            fc.sel_split = "val" if len(fd.idx("val")) else "train"
-            sel = fd.idx(fc.sel_split)
-            fc.sel_mse = {b: mse(fd.targets[sel], base[b][sel]) for b in BASELINES}
         t0 = time.perf_counter()
-        preds, states, rows, fc.model_args = fit_stage(cfg, feats, fd, seeds, warm)
+        preds, states, rows, fc.model_args = fit_stage(cfg, feats, fd, seeds, warm, on_epoch)
         timings["training"] += time.perf_counter() - t0
         for sd in seeds:
             fc.model[sd][f] = to_orig(preds[sd][f])

@@ -163,7 +163,8 @@ def fit_linear_path(model: torch.nn.Module, data: WindowTensors, train_idx: np.n
 
 
 def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray, val_idx: np.ndarray,
-                loss_cfg, train_cfg, seed: int, desc: str = "train") -> tuple[torch.nn.Module, list[dict]]:
+                loss_cfg, train_cfg, seed: int, desc: str = "train",
+                on_epoch=None) -> tuple[torch.nn.Module, list[dict]]:
     """Fit ``model`` on ``train_idx`` windows; early stopping on ``val_idx`` (train loss if empty).
 
     The model must have ``forward_parts(x, lap) -> (linear [B, N], correction [B, N])``;
@@ -173,6 +174,9 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     errors of the paired per-window difference when ``train_cfg.selection ==
     "se"`` -- the model
     is returned as it came in.
+
+    ``on_epoch(epoch, val_mse)``, if given, is called after every epoch (an
+    Optuna pruner raises from it to stop an unpromising trial).
 
     Returns the model with its best weights loaded and one history row per epoch
     (``epoch, train_loss, val_loss`` and the unweighted loss components).
@@ -235,6 +239,8 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         else:
             bad += 1
         bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, row["val_loss"])
         log.debug("%s epoch %d train %.5f val %.5f", desc, epoch, row["train_loss"], row["val_loss"])
         if bad >= train_cfg.patience:
             log.info("%s: early stop at epoch %d (best %d, val MSE %.5f)", desc, epoch, best_epoch, best_val)

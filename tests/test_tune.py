@@ -1,0 +1,49 @@
+"""step.tune: two workers on one SQLite study, and the best config re-runs to its validation number."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from step.config import load_config  # noqa: E402
+from step.tune import tuning_config, validation_rmse  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
+
+
+def _worker(tmp: Path, study: str, trials: int) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.Popen([sys.executable, "-m", "step.tune", "--config", str(CONFIG), "--trials", str(trials),
+                             "--study", study, "--out", str(tmp / "tune"), "--epochs", "2"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_workers_share_one_sqlite_study_and_the_best_config_reruns(tmp_path):
+    procs = [_worker(tmp_path, "t", 2), _worker(tmp_path, "t", 2)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    storage = f"sqlite:///{(tmp_path / 'tune' / 't.db').resolve()}"
+    study = optuna.load_study(study_name="t", storage=storage)
+    trials = study.trials
+    assert len(trials) == 4                                      # none lost
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]      # none duplicated
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert all(t.state in finished for t in trials)
+    best = tmp_path / "tune" / "t_best.yaml"
+    assert best.is_file() and "extends:" in best.read_text()
+    # the best config, loaded as any run config, reproduces the study's best validation number
+    cfg = load_config(best, {"embedding.cache_dir": str(tmp_path / "cache")})
+    again = validation_rmse(tuning_config(best, {}, {"embedding.cache_dir": str(tmp_path / "cache")}))
+    assert again == pytest.approx(study.best_value, rel=1e-9, abs=1e-12)
+    assert cfg.train.epochs == 2
+    # a resumed study adds trials rather than starting over
+    p = _worker(tmp_path, "t", 1)
+    p.communicate(timeout=600)
+    assert len(optuna.load_study(study_name="t", storage=storage).trials) == 5
