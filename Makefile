@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test mirna preprocess bench bench-synthetic results ablate clean-cache
+.PHONY: venv run test mirna preprocess bench bench-synthetic results ablate workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -49,6 +49,15 @@ ablate: $(STAMP)
 ## bench-synthetic: accuracy on data with a known generating process (graph-driven and null)
 bench-synthetic: $(STAMP)
 	$(BIN)/python benchmarks/bench_synthetic.py $(ARGS)
+
+## workflow: the whole study as a Snakemake workflow on this machine's cores
+## (report: results/summary/index.md; cluster: see README "Workflows and sweeps")
+workflow: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -s workflow/Snakefile --cores all $(ARGS)
+
+## tune: an Optuna sweep on validation error (CONFIG=..., ARGS="--trials 20")
+tune: $(STAMP)
+	$(BIN)/python -m step.tune --config $(CONFIG) --trials 20 $(ARGS)
 
 clean-cache:
 	rm -rf .cache

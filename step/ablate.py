@@ -151,8 +151,10 @@ def variants_of(cfg: RunConfig) -> list[str]:
     return names + [v for v in FIXED_VARIANTS if v in cfg.ablation.variants]
 
 
-def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0) -> Path:
-    """Run every variant x seed and write the ablation folder; returns its path."""
+def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0,
+                 exact_dir: Path | None = None) -> Path:
+    """Run every variant x seed and write the ablation folder (under ``out_root``, or
+    exactly at ``exact_dir``); returns its path."""
     from step.data import working_scale
     from step.io import write_json, write_text, write_with
     from step.runs import RunFolder, dump_yaml, new_run_id, provenance
@@ -219,7 +221,8 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
             "skill_vs_best_baseline": skill_ci}
     verdict["_about"] = meta
 
-    run = RunFolder(Path(out_root), "ablation-" + new_run_id(cfg.short_hash()))
+    run = (RunFolder.at(Path(exact_dir)) if exact_dir
+           else RunFolder(Path(out_root), "ablation-" + new_run_id(cfg.short_hash())))
     try:
         d = run.path
         write_with(d / "ablation.csv", lambda p: table.to_csv(p, index=False))
@@ -303,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, help="maximum training epochs")
     ap.add_argument("--out", default=None, help="folder for the ablation folder (default results/<dataset>/)")
     ap.add_argument("--jobs", type=int, default=0, help="parallel runs (default: all cores)")
+    ap.add_argument("--run-dir", default=None, help="write the ablation folder exactly here (workflows)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     setup_logging(args.verbose)
@@ -312,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                                         "ablation.seeds": args.seeds})
         seeds = [cfg.train.seed + i for i in range(cfg.ablation.seeds)]
         out = Path(args.out) if args.out else Path(cfg.output.results_dir) / cfg.dataset
-        d = run_ablation(cfg, out, seeds, args.jobs)
+        d = run_ablation(cfg, out, seeds, args.jobs, Path(args.run_dir) if args.run_dir else None)
     except InputError as exc:
         log.error("%s", exc)
         return 1

@@ -23,6 +23,7 @@ def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParse
     p.add_argument("--config", default=default_config, help=f"YAML config (default {default_config})")
     p.add_argument("--data", help="interaction CSV (overrides data.path)")
     p.add_argument("--out", help="folder under which the run folder is created (default results/<dataset>/)")
+    p.add_argument("--run-dir", help="write the run folder exactly here, replacing an earlier run (workflows)")
     p.add_argument("--seed", type=int, help="first seed (overrides train.seed)")
     p.add_argument("--seeds", type=int, help="number of seeds to train; mean and std are reported")
     p.add_argument("--epochs", type=int, help="maximum training epochs")
@@ -50,7 +51,7 @@ def main(argv: list[str] | None, prog: str, default_config: str, model: str) -> 
         cfg = load_config(args.config, overrides)
         if cfg.model_name != model:
             raise InputError(f"{args.config}: model_name is {cfg.model_name!r}, but this entry point trains {model}.")
-        result = run_job(cfg, Path(args.out) if args.out else None)
+        result = run_job(cfg, Path(args.out) if args.out else None, Path(args.run_dir) if args.run_dir else None)
     except InputError as exc:
         log.error("%s", exc)
         return 1
@@ -64,14 +65,19 @@ def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> in
                                 "temporal Node2Vec embeddings, and cache them (logs what it did).")
     p.add_argument("--config", default=default_config, help=f"YAML run config (default {default_config})")
     p.add_argument("--data", help="interaction CSV (overrides data.path)")
+    p.add_argument("--seed", type=int, help="embedding seed (overrides train.seed)")
+    p.add_argument("--summary", help="also write what was built (cache path, shape, timings) to this JSON file")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
     from step.embeddings import build_embedding_cache
+    from step.io import write_json
 
     try:
-        build_embedding_cache(args.config, args.data)
+        summary = build_embedding_cache(args.config, args.data, args.seed)
     except InputError as exc:
         log.error("%s", exc)
         return 1
+    if args.summary:
+        write_json(Path(args.summary), summary)
     return 0

@@ -298,12 +298,14 @@ def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[
     return out
 
 
-def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
+def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None = None) -> JobResult:
     """Run one configured job end to end and publish its run folder.
 
     Stages: load -> features -> (baselines, fit) per fit of the protocol ->
     evaluate -> write. Input validation happens before anything is written; the
-    run folder is staged and renamed into place only when complete.
+    run folder is staged and renamed into place only when complete: under
+    ``out_root`` as ``<run-id>/``, or exactly at ``run_dir`` (replacing an
+    earlier run there; for workflows).
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -321,19 +323,19 @@ def run_job(cfg: RunConfig, out_root: Path | None = None) -> JobResult:
     metrics = evaluate_stage(cfg, ws, course, fc)
     timings["total_before_outputs"] = time.perf_counter() - t_start
     metrics["runtime_s"] = {k: round(v, 3) for k, v in timings.items()}
-    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start)
+    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir)
     log.info("results written to %s", final)
     return JobResult(final, metrics, summary, timings)
 
 
 def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, ws: WindowSplit,
                 seeds: list[int], fc: Forecasts, metrics: dict, feats: Features,
-                t_start: float) -> tuple[Path, str]:
+                t_start: float, run_dir: Path | None = None) -> tuple[Path, str]:
     """Stage 6: the run folder, staged and published atomically (plots and analysis after)."""
     y_true_o = course.X[ws.targets]
     pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, fc.base, fc.model, cfg.train.seed)
     root = Path(out_root) if out_root else Path(cfg.output.results_dir) / cfg.dataset
-    run = RunFolder(root, new_run_id(cfg.short_hash()))
+    run = RunFolder.at(Path(run_dir)) if run_dir else RunFolder(root, new_run_id(cfg.short_hash()))
     try:
         d = run.path
         handler = logging.FileHandler(d / "run.log")

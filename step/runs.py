@@ -6,6 +6,7 @@ into place when complete, so ``results/`` never holds a half-written run.
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "torch-geometric", "gensim",
-            "gseapy", "matplotlib", "pyyaml", "tqdm")
+            "gseapy", "matplotlib", "pyyaml", "tqdm", "statsmodels", "networkx", "optuna")
 
 
 def package_versions() -> dict[str, str]:
@@ -63,12 +64,32 @@ class RunFolder:
         self.staging = self.root / f".{self.final.name}.partial"
         self.staging.mkdir(parents=True, exist_ok=False)
 
+    @classmethod
+    def at(cls, path: Path) -> "RunFolder":
+        """A run folder published exactly at ``path`` (workflows need fixed paths).
+
+        An existing folder there is replaced only when the new one is complete.
+        """
+        self = cls.__new__(cls)
+        self.final = Path(path)
+        self.root, self.run_id = self.final.parent, self.final.name
+        self.staging = self.root / f".{self.final.name}.partial-{os.getpid()}"
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        return self
+
     @property
     def path(self) -> Path:
         return self.staging
 
     def publish(self) -> Path:
+        old = None
+        if self.final.exists():
+            old = self.root / f".{self.final.name}.old-{os.getpid()}"
+            self.final.rename(old)
         self.staging.rename(self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
         return self.final
 
     def discard(self) -> None:

@@ -1,0 +1,32 @@
+# Shared wiring: paths and the inputs each step depends on.
+import yaml
+from pathlib import Path
+
+R = config["results"]
+PY = "python"   # the venv's python: `make workflow` puts .venv/bin first on PATH
+
+
+def preprocess_inputs(cfg_path):
+    """The raw files a preprocessing config reads (expression, annotation, Hi-C maps)."""
+    c = yaml.safe_load(Path(cfg_path).read_text())
+    files = [cfg_path, c["expression"]["path"]]
+    if c["expression"].get("targets"):
+        files.append(c["expression"]["targets"])
+    for key in ("annotation", "tss", "symbols"):
+        if c.get("genes", {}).get(key):
+            files.append(c["genes"][key])
+    h = c["hic"]
+    if h.get("chrom_sizes"):
+        files.append(h["chrom_sizes"])
+    if "{chrom}" in h["path"]:
+        files += [h["path"].format(chrom=ch) for ch in h["chromosomes"]]
+    else:
+        files.append(h["path"])
+    return files
+
+
+def dataset_csv(name):
+    d = config["datasets"][name]
+    if "preprocessed" in d:
+        return f"{R}/preprocessed/{d['preprocessed']}/interaction.csv"
+    return d["data"]
