@@ -94,24 +94,28 @@ def fit_linear_path(model: torch.nn.Module, data: WindowTensors, train_idx: np.n
                     z: float = 2.0) -> dict:
     """Start the model's :class:`~step.models.LinearPath` at the best ridge fit.
 
-    Ridge regression of the target's departure from the moving average on the
-    window's own lags, the neighbour means (input channel 1, if the path has
-    them) and a constant,
-    fitted on the training windows: ``w = 1/L + d_own``, ``v = d_nb``, ``c = d_0``.
-    The strength is chosen on the validation windows among ``alphas`` and
-    infinity (no change: the moving average), so on validation the start is
-    never worse than the moving average; with ``selection="se"`` the best
-    alpha must also beat the moving average by more than ``z`` standard errors
-    of the paired per-window difference (:func:`clearly_better`), else the path
-    stays at the moving average. Without validation windows, the largest finite
-    alpha is used. Missing targets are left out.
+    Ridge regressions of the target on the window's own lags, the neighbour
+    means (input channel 1, if the path has them) and a constant, fitted on the
+    training windows and shrunk towards one of two anchors of the family: the
+    moving average (``w = 1/L``) or persistence (``w = e_L``), i.e. ``w =
+    anchor + d_own``, ``v = d_nb``, ``c = d_0``. The anchor and the strength
+    are chosen on the validation windows among ``alphas`` and infinity (the
+    anchor itself), the moving average included, so on validation the start is
+    never worse than the moving average; with ``selection="se"`` the choice must
+    also beat the moving average by more than ``z`` standard errors of the
+    paired per-window difference (:func:`clearly_better`), else the path stays
+    at the moving average. Without validation windows, the moving-average anchor
+    with the largest finite alpha is used. Missing targets are left out.
 
-    Returns ``{"alpha": chosen (None = moving average), "val_mse": {...}}``.
+    Returns ``{"anchor": "mean" | "last" | None, "alpha": chosen (None =
+    moving average or infinity), "val_mse": {...}}``.
     """
     lin = model.linear
     L = lin.own.numel()
+    anchors = {"mean": torch.full((L,), 1.0 / L, dtype=torch.float64),
+               "last": torch.eye(L, dtype=torch.float64)[-1]}
 
-    def design(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def design(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
         t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=data.x.device)
         z = data.hist[t]                                                   # [B, L, N]
         feats = [z]
@@ -119,47 +123,47 @@ def fit_linear_path(model: torch.nn.Module, data: WindowTensors, train_idx: np.n
             feats.append(data.x[t, 1])                                     # neighbour means [B, L, N]
         F = torch.cat(feats, dim=1).permute(0, 2, 1)                       # [B, N, F]
         F = torch.cat([F, torch.ones_like(F[..., :1])], dim=-1)
-        r = data.y[t] - z.mean(dim=1)                                      # [B, N]
         m = data.mask[t]
         win = torch.arange(len(t), device=m.device)[:, None].expand_as(m)   # window of each cell
-        return F[m].double(), r[m].double(), win[m].cpu().numpy()
+        Z = z.permute(0, 2, 1)[m].double()                                 # [cells, L] own lags
+        return F[m].double(), data.y[t][m].double(), Z, win[m].cpu().numpy()
 
     if len(train_idx) == 0:
-        return {"alpha": None}
-    Ft, rt, _ = design(train_idx)
-    G, h = Ft.T @ Ft, Ft.T @ rt
+        return {"anchor": None, "alpha": None}
+    Ft, yt, Zt, _ = design(train_idx)
+    G = Ft.T @ Ft
     eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
-    cands: dict = {}
-    for a in alphas:
-        cands[a] = torch.linalg.solve(G + a * eye, h)
-    chosen, scores = None, {}
+    cands: dict = {}  # (anchor, alpha) -> departure d
+    for name, w in anchors.items():
+        h = Ft.T @ (yt - Zt @ w.to(Zt.device))
+        for a in alphas:
+            cands[(name, a)] = torch.linalg.solve(G + a * eye, h)
+        cands[(name, None)] = torch.zeros(G.shape[0], dtype=G.dtype, device=G.device)  # the anchor itself
+    chosen, scores = ("mean", None), {}
     if len(val_idx):
-        Fv, rv, win = design(val_idx)
+        Fv, yv, Zv, win = design(val_idx)
 
         def per_window(resid: torch.Tensor) -> np.ndarray:
             se = (resid ** 2).cpu().numpy()
             return np.bincount(win, weights=se, minlength=len(val_idx)) / np.maximum(
                 np.bincount(win, minlength=len(val_idx)), 1)
 
-        err_ma = per_window(rv)
-        best, best_err = float(err_ma.mean()), err_ma
-        scores["inf"] = best
-        for a, d in cands.items():
-            err = per_window(Fv @ d - rv)
-            scores[str(a)] = float(err.mean())
-            if err.mean() < best - 1e-12:
-                best, best_err, chosen = float(err.mean()), err, a
-        if chosen is not None and selection == "se" and not clearly_better(best_err, err_ma, z):
-            chosen = None
+        errs = {k: per_window(Zv @ anchors[k[0]].to(Zv.device) + Fv @ d - yv) for k, d in cands.items()}
+        scores = {f"{k[0]}/{'inf' if k[1] is None else k[1]}": float(e.mean()) for k, e in errs.items()}
+        err_ma = errs[("mean", None)]
+        best = min(errs, key=lambda k: (float(errs[k].mean()), k != ("mean", None)))
+        if selection != "se" or clearly_better(errs[best], err_ma, z):
+            chosen = best
     else:
-        chosen = max(alphas)
-    if chosen is not None:
-        d = cands[chosen].to(lin.own.dtype)
-        lin.own.copy_(torch.full_like(lin.own, 1.0 / L) + d[:L])
+        chosen = ("mean", max(alphas))
+    name, alpha = chosen
+    if (name, alpha) != ("mean", None):
+        d = cands[(name, alpha)].to(lin.own.dtype)
+        lin.own.copy_(anchors[name].to(lin.own) + d[:L])
         if lin.neighbour is not None:
             lin.neighbour.copy_(d[L:2 * L])
         lin.bias.copy_(d[-1])
-    return {"alpha": chosen, "val_mse": scores}
+    return {"anchor": None if (name, alpha) == ("mean", None) else name, "alpha": alpha, "val_mse": scores}
 
 
 def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray, val_idx: np.ndarray,
@@ -187,7 +191,8 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     if getattr(train_cfg, "linear_init", False) and hasattr(model, "linear"):
         info = fit_linear_path(model, data, train_idx, val_idx, list(train_cfg.linear_alphas),
                                getattr(train_cfg, "selection", "best"), getattr(train_cfg, "selection_z", 2.0))
-        log.info("%s: linear path started at ridge alpha %s (None = moving average)", desc, info["alpha"])
+        log.info("%s: linear path started at %s", desc, "the moving average" if info["anchor"] is None
+                 else f"a ridge fit towards {info['anchor']} (alpha {info['alpha']})")
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long)

@@ -106,10 +106,18 @@ def run_tuning(config: str | Path, trials: int, storage: str | None, study_name:
 
     base = load_config(config, extra)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, storage=_storage(storage, out, study_name),
-                                direction="minimize", load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=None),
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=5))
+    # workers starting at once on a new SQLite file would race to create its schema: serialise
+    # opening the storage and creating the study with a lock file next to it
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f".{study_name}.lock", "w") as lock:
+        if storage is None or str(storage).startswith("sqlite"):
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        study = optuna.create_study(study_name=study_name, storage=_storage(storage, out, study_name),
+                                    direction="minimize", load_if_exists=True,
+                                    sampler=optuna.samplers.TPESampler(seed=None),
+                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=5))
 
     def objective(trial) -> float:
         cfg = tuning_config(config, suggest(trial, base), extra)

@@ -46,6 +46,6 @@ def test_noise_keeps_the_moving_average():
                                                                generator=torch.Generator().manual_seed(5)))
     model = _model()
     info = fit_linear_path(model, data, np.arange(45), np.arange(45, 60), [0.1, 1.0, 10.0])
-    assert info["alpha"] is None
+    assert info["anchor"] is None and info["alpha"] is None
     assert torch.equal(model.linear.own.detach(), torch.full((3,), 1 / 3))
     assert torch.equal(model.linear.neighbour.detach(), torch.zeros(3))
