@@ -133,3 +133,18 @@ def make_run(root: Path, *, n_times: int = 20, history: int = 3, seeds: tuple[in
 
         (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     return run
+
+
+def scramble_times(csv: Path, times, out: Path, seed: int) -> Path:
+    """Copy an interaction CSV with every gene's expression at ``times`` changed
+    (scaled and shifted per gene, consistently across rows); for leak tests."""
+    df = pd.read_csv(csv)
+    rng = np.random.default_rng(seed)
+    genes = pd.unique(pd.concat([df.Gene1, df.Gene2]))
+    shift = {g: rng.normal(0, 3) for g in genes}
+    for t in times:
+        for side in ("Gene1", "Gene2"):
+            col = f"{side}_Time_{t:.1f}"
+            df[col] = df[col] * 1.7 + df[side].map(shift)
+    df.to_csv(out, index=False)
+    return out

@@ -12,6 +12,11 @@ from step.config import load_config
 from step.metrics import metrics_from_predictions
 from step.pipeline import run_job
 
+try:
+    from fixtures_run import scramble_times
+except ImportError:  # tests/ imported as a package
+    from tests.fixtures_run import scramble_times
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/data/tiny_mrna.csv"
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
@@ -94,16 +99,7 @@ def test_no_test_period_information_reaches_train_or_val(tmp_path):
     m = json.loads((ref.run_dir / "metrics.json").read_text())
     test_times = set(m["splits"]["test"])
     # scramble every gene's expression at the test-period times (consistently across rows)
-    df = pd.read_csv(TINY)
-    rng = np.random.default_rng(123)
-    genes = pd.unique(pd.concat([df.Gene1, df.Gene2]))
-    shift = {g: rng.normal(0, 3) for g in genes}
-    for t in test_times:
-        for side in ("Gene1", "Gene2"):
-            col = f"{side}_Time_{t:.1f}"
-            df[col] = df[col] * 1.7 + df[side].map(shift)
-    scrambled = tmp_path / "scrambled.csv"
-    df.to_csv(scrambled, index=False)
+    scrambled = scramble_times(TINY, test_times, tmp_path / "scrambled.csv", seed=123)
     alt = run_job(_cfg(tmp_path, **{"data.path": str(scrambled)}), tmp_path / "alt")
     pr, pa = _preds(ref.run_dir), _preds(alt.run_dir)
     keep = pr.split.isin(["train", "val"])

@@ -13,6 +13,11 @@ from step.errors import InputError
 from step.pipeline import run_job
 from step.windows import rolling_folds
 
+try:
+    from fixtures_run import scramble_times
+except ImportError:  # tests/ imported as a package
+    from tests.fixtures_run import scramble_times
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/data/tiny_mrna.csv"
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
@@ -82,17 +87,9 @@ def test_rolling_backtest_sees_no_future(tmp_path, rolling_run):
     m = json.loads((ref / "metrics.json").read_text())
     test_times = m["splits"]["test"]
     cut = test_times[2]  # the first target of the second fit (refit_every = 2)
-    df = pd.read_csv(TINY)
-    rng = np.random.default_rng(7)
-    genes = pd.unique(pd.concat([df.Gene1, df.Gene2]))
-    shift = {g: rng.normal(0, 3) for g in genes}
-    times = sorted({float(c.split("_Time_")[1]) for c in df.columns if "_Time_" in c})
-    for t in [t for t in times if t >= cut]:
-        for side in ("Gene1", "Gene2"):
-            col = f"{side}_Time_{t:.1f}"
-            df[col] = df[col] * 1.7 + df[side].map(shift)
-    scrambled = tmp_path / "scrambled.csv"
-    df.to_csv(scrambled, index=False)
+    cols = pd.read_csv(TINY, nrows=0).columns
+    times = sorted({float(c.split("_Time_")[1]) for c in cols if "_Time_" in c})
+    scrambled = scramble_times(TINY, [t for t in times if t >= cut], tmp_path / "scrambled.csv", seed=7)
     alt = run_job(_cfg(tmp_path, **{"data.path": str(scrambled)}), tmp_path / "alt")
     pr, pa = pd.read_csv(ref / "predictions.csv"), pd.read_csv(alt.run_dir / "predictions.csv")
     keep = pr.target_time <= cut
