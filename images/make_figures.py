@@ -8,15 +8,19 @@ Run from the repository root::
 Figures
 -------
 - ``pipeline.png``          the data flow, raw files -> plots + enrichment
-- ``stepmr.png``            STEPmr, layer by layer (step/models.py, step/layers.py)
-- ``stepmi.png``            STEPmi, layer by layer
+- ``stepmr.png``            STEPmr: linear path + correction, layer by layer (step/models.py, step/layers.py)
+- ``stepmi.png``            STEPmi: linear path + correction, layer by layer
 - ``causal_embedding.png``  which time points one window's Node2Vec embedding is fitted on
 
 The architecture figures are not free drawings: the script builds both models
-from ``configs/mrna.yaml`` / ``configs/mirna.yaml`` with :func:`step.models.build_model`,
-reads the layer counts, kernel sizes and heads off the modules, runs one forward
-pass with forward hooks and checks every tensor shape the figure prints. If the
-code changes shape, the script fails instead of drawing a stale diagram.
+from ``configs/mrna.yaml`` / ``configs/mirna.yaml`` with :func:`step.models.build_model`
+the way :func:`step.pipeline.fit_stage` does (input channels: expression, the Hi-C
+neighbours' mean when ``model.linear_graph``, then the embedding), reads the layer
+counts, kernel sizes and heads off the modules, runs one forward pass with forward
+hooks and checks every tensor shape the figure prints. It also checks that the
+untrained model is the moving average of channel 0 over the window (linear path at
+``w = 1/L``, correction exactly 0) and that the linear path's neighbour term reads
+channel 1. If the code changes, the script fails instead of drawing a stale diagram.
 
 Matplotlib only (Agg canvas, no pyplot state); every PNG is written atomically
 with :func:`step.io.write_with`. CPU, a few seconds.
@@ -53,6 +57,8 @@ C_CODE = "#d6e6f5"     # a step/ or raw_data_conversion stage
 C_MODEL = "#fbe3c8"    # trainable model parts
 C_OUT = "#d9eed6"      # run outputs
 C_NOTE = "#fff8d0"     # notes
+C_LINEAR = "#f8e1dd"   # the linear path (step.models.LinearPath)
+C_PATH = "#b03a2e"     # its lines, and the sum
 EDGE = "#4a4a4a"
 ARROW = "#333333"
 
@@ -130,13 +136,13 @@ def legend(ax, x: float, y: float, items: Sequence[tuple[str, str]], size: float
 # --------------------------------------------------------------------------- pipeline
 
 def draw_pipeline(path: Path) -> Path:
-    W, H = 10.4, 6.6
+    W, H = 11.6, 6.9
     fig, ax = _canvas(W, H)
     ax.text(W / 2, H - 0.25, "STEP: data flow (one way; slow stages cache on a hash of their inputs)",
             ha="center", va="top", fontsize=13.5, fontweight="bold")
-    xs = [1.35, 3.9, 6.45, 9.0]
-    ys = [4.75, 2.85, 0.95]
-    bw, bh = 2.3, 1.45
+    xs = [1.5, 4.35, 7.2, 10.05]
+    ys = [5.15, 3.1, 1.05]
+    bw, bh = 2.6, 1.6
 
     # row 1, left to right
     raw = box(ax, xs[0], ys[0], bw, bh, "raw files", "dataset/raw, annotation:\nexpression tables,\nHi-C contact maps, mm9 TSS", C_FILE)
@@ -149,8 +155,8 @@ def draw_pipeline(path: Path) -> Path:
     # row 2, right to left
     graphs = box(ax, xs[3], ys[1], bw, bh, "step.graphs", "one weighted graph per\ntime point t: Hi-C features\n+ expression at t only")
     emb = box(ax, xs[2], ys[1], bw, bh, "step.embeddings", "causal temporal Node2Vec:\nfit on the span ending at\ne, aligned; cached")
-    win = box(ax, xs[1], ys[1], bw, bh, "step.windows", "inputs e-L+1..e -> e+1;\nchronological split\n70 / 10 / 20 %")
-    mod = box(ax, xs[0], ys[1], bw, bh, "STEPmr / STEPmi\n+ baselines", "step.train (per seed);\npersistence, mean_last,\n3 ridge AR: same windows", C_MODEL)
+    win = box(ax, xs[1], ys[1], bw, bh, "step.windows", "inputs e-L+1..e -> e+1;\nrolling origin (results),\nchronological 70/10/20 %,\npaper (optimistic)")
+    mod = box(ax, xs[0], ys[1], bw, bh, "STEPmr / STEPmi\n+ 6 baselines", "step.train: linear path +\ncorrection; persistence,\nmean_last, 3 ridge AR, ets\non the same windows", C_MODEL)
     arrow(ax, data["b"], graphs["t"])
     for a, b in ((graphs, emb), (emb, win), (win, mod)):
         arrow(ax, a["l"], b["r"])
@@ -160,13 +166,13 @@ def draw_pipeline(path: Path) -> Path:
     arrow(ax, p0, p1, ls="--", color="#666666", lw=1.2)
     # 1 data unit = 1 inch on both axes, so the slope in data units is the on-page angle
     angle = math.degrees(math.atan2(p1[1] - p0[1], p1[0] - p0[0])) + 180
-    ax.text((p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2 + 0.05, "X[T, N] (scaler fitted on training times)",
+    ax.text((p0[0] + p1[0]) / 2, (p0[1] + p1[1]) / 2 + 0.05, "X[T, N] (scaler fitted on each fit's training times)",
             ha="center", va="bottom", fontsize=9.5, color="#444444", rotation=angle, rotation_mode="anchor",
             zorder=5)
 
     # row 3, left to right
     pred = box(ax, xs[0], ys[2], bw, bh, "predictions.csv", "every model + baseline,\nevery split,\noriginal scale", C_OUT)
-    met = box(ax, xs[1], ys[2], bw, bh, "metrics", "step.metrics, step.evaluate\n-> metrics.json and the\ncomparison table (test)", C_OUT)
+    met = box(ax, xs[1], ys[2], bw, bh, "metrics", "step.metrics, step.evaluate\n-> metrics.json + table;\nstep.uncertainty: bootstrap\n95 % CI, Diebold-Mariano", C_OUT)
     plo = box(ax, xs[2], ys[2], bw, bh, "plots + enrichment", "step.plots, step.analyze,\nstep.enrichment -> plots/,\ngenes.csv, enrichment/", C_OUT)
     arrow(ax, mod["b"], pred["t"])
     arrow(ax, pred["r"], met["l"])
@@ -191,30 +197,67 @@ class ModelFacts:
     cheb_k: int
     kernel_size: int
     n_blocks: int
+    linear_graph: bool = True
+    w_correction: float = 0.0
+    linear_init: bool = False
     lstm_layers: int = 0
     lstm_units: int = 0
     attn_layers: int = 0
     heads: int = 0
     residual_blocks: tuple[bool, ...] = ()
 
+    @property
+    def channels_text(self) -> str:
+        """``C = 1 + 1 + D = 18`` (expression, neighbour mean, embedding) as the code counts it."""
+        parts = ["1"] + (["1"] if self.linear_graph else []) + (["D"] if self.emb_dim else [])
+        return f"C = {' + '.join(parts)} = {self.in_channels}"
+
 
 def model_facts(cfg_file: str) -> ModelFacts:
-    """Build the model of a config, read its structure and check the shapes the figures print."""
+    """Build the model of a config as step.pipeline.fit_stage does, read its structure and
+    check the shapes the figures print and that the untrained model is the moving average."""
+    import copy
+
+    import numpy as np
     import torch
 
     from step.layers import scaled_laplacian
     from step.models import STEPmi, build_model
+    from step.pipeline import neighbour_means
 
     cfg = load_config(REPO / cfg_file)
-    m, L, D = cfg.model, cfg.split.history, cfg.embedding.dim
-    C = 1 + (D if cfg.embedding.enabled else 0)
+    m, L = cfg.model, cfg.split.history
+    D = cfg.embedding.dim if cfg.embedding.enabled else 0
     B, N = 2, 5  # small and distinct, so that a swapped axis shows up
+    gen = torch.Generator().manual_seed(0)
+
+    # the input as step.pipeline.fit_stage builds it: expression, the Hi-C neighbours'
+    # weighted mean of it (model.linear_graph), then the embedding
+    z = torch.randn(B, L, N, generator=gen)                       # [B, L, N] window inputs
+    A = torch.rand(B, N, N, generator=gen)
+    A = (A + A.transpose(1, 2)) / 2 * (1 - torch.eye(N))
+    A[:, -1, :] = 0.0
+    A[:, :, -1] = 0.0                                             # one gene without partners
+    deg = A.sum(-1, keepdim=True)
+    P = torch.where(deg > 0, A / deg.clamp_min(1e-12), torch.zeros_like(A))  # row-normalised
+    chans = [z[:, None]]
+    if m.linear_graph:
+        chans.append(torch.as_tensor(neighbour_means(P.numpy(), z.numpy()), dtype=torch.float32)[:, None])
+    x = torch.cat(chans, dim=1)
+    if D:
+        x = torch.cat([x, torch.randn(B, L, N, D, generator=gen).permute(0, 3, 1, 2)], dim=1)
+    C = int(x.shape[1])
+    assert C == 1 + int(m.linear_graph) + D, f"{cfg_file}: {C} input channels"
+    lap = scaled_laplacian(A)
+
     args = dict(in_channels=C, n_nodes=N, history=L, hidden=m.hidden, cheb_k=m.cheb_k,
-                kernel_size=m.kernel_size, n_blocks=m.n_blocks, dropout=m.dropout, degree=[1, 2, 3, 4, 5])
+                kernel_size=m.kernel_size, n_blocks=m.n_blocks, dropout=m.dropout, degree=[1, 2, 3, 4, 0],
+                linear_graph=m.linear_graph)
     if cfg.model_name == "STEPmi":
         args.update(lstm_layers=m.lstm_layers, attn_layers=m.attn_layers, heads=m.heads)
     model = build_model(cfg.model_name, **args).eval()
     Hd = m.hidden
+    assert (model.linear.neighbour is not None) == bool(m.linear_graph), "LinearPath graph term vs config"
 
     seen: dict[str, tuple[int, ...]] = {}
 
@@ -228,15 +271,29 @@ def model_facts(cfg_file: str) -> ModelFacts:
         blk.register_forward_hook(hook(f"block{i}"))
     model.output.register_forward_hook(hook("output"))
     model.head.register_forward_hook(hook("head"))
+    model.linear.register_forward_hook(hook("linear"))
     if isinstance(model, STEPmi):
         model.lstms[0].register_forward_hook(hook("lstm"))
         model.attns[0].register_forward_hook(hook("attn"))
-    x = torch.randn(B, C, L, N)
-    A = torch.rand(B, N, N)
-    lap = scaled_laplacian((A + A.transpose(1, 2)) / 2)
     with torch.no_grad():
+        base, delta = model.forward_parts(x, lap)
         y = model(x, lap)
-        assert torch.equal(y, x[:, 0:1, -1:, :]), "untrained model must be the persistence forecast (zero head)"
+        # untrained: linear path = moving average of the window's expression, correction = 0
+        moving_average = x[:, 0].mean(dim=1)                      # [B, N]
+        torch.testing.assert_close(base, moving_average, rtol=1e-6, atol=1e-6,
+                                   msg=lambda s: f"{cfg.model_name}: untrained linear path is not the moving "
+                                                 f"average of channel 0\n{s}")
+        assert torch.count_nonzero(delta) == 0, f"{cfg.model_name}: untrained correction is not zero"
+        torch.testing.assert_close(y, moving_average[:, None, None, :], rtol=1e-6, atol=1e-6,
+                                   msg=lambda s: f"{cfg.model_name}: untrained model is not the moving "
+                                                 f"average (mean_last)\n{s}")
+        if m.linear_graph:
+            # the figure says channel 1 is the neighbour term's input: v = e_L must add x[:, 1, -1]
+            probe = copy.deepcopy(model)
+            probe.linear.neighbour.zero_()
+            probe.linear.neighbour[-1] = 1.0
+            torch.testing.assert_close(probe.linear(x[:, 0], x[:, 1]), moving_average + x[:, 1, -1],
+                                       rtol=1e-6, atol=1e-6)
 
     def check(name: str, shape: tuple[int, ...]) -> None:
         assert seen[name] == shape, f"{cfg.model_name} {name}: code gives {seen[name]}, figure says {shape}"
@@ -244,9 +301,16 @@ def model_facts(cfg_file: str) -> ModelFacts:
     for i in range(len(model.blocks)):
         check(f"block{i}", (B, Hd, L, N))
     check("output", (B, Hd, 1, N))
+    check("linear", (B, N))
+    deg = torch.log1p(torch.tensor(args["degree"], dtype=torch.float32))
+    torch.testing.assert_close(model.output.connectivity.reshape(-1), deg / deg.max(),
+                               msg=lambda s: f"{cfg.model_name}: c is not log1p(degree) / max log1p(degree)\n{s}")
+    assert tuple(base.shape) == tuple(delta.shape) == (B, N)
     assert tuple(y.shape) == (B, 1, 1, N)
     facts = ModelFacts(cfg.model_name, cfg_file, L, D, C, Hd, model.blocks[0].graph.K,
                        model.blocks[0].temporal1.kernel_size, len(model.blocks),
+                       linear_graph=bool(m.linear_graph), w_correction=float(cfg.loss.w_correction),
+                       linear_init=bool(cfg.train.linear_init),
                        residual_blocks=tuple(b.residual for b in model.blocks))
     if isinstance(model, STEPmi):
         units = model.lstms[0].hidden_size
@@ -323,7 +387,7 @@ def _output_panel(ax, x0: float, y0: float, w: float, h: float, f: ModelFacts) -
         ("1x1 conv, ReLU, 1x1 conv, ReLU", "features f[:, t, n]\n(dropout between the convs)", C_MODEL),
         ("score  s = w . f + b[t]", f"one logit per (t, n);\nb: learned per time step ({f.history})", C_MODEL),
         ("a = softmax over t", "", C_CODE),
-        ("alpha = a (1 + gamma c[n])", "c = softmax(degree) (buffer),\ngamma learned, starts at 0", C_MODEL),
+        ("alpha = a (1 + gamma c[n])", "c = log1p(deg) / max log1p(deg)\n(buffer, in [0, 1]);\ngamma learned, starts at 0", C_MODEL),
         ("sum over t of alpha * f", "time collapsed: [B, H, 1, N]", C_CODE),
     ]
     _stack(ax, cx, y0 + h - 0.5, 2.75, items, h=0.44, gap=0.24)
@@ -347,47 +411,78 @@ def _main_row(ax, y: float, specs: Sequence[tuple[str, str, str, float]], x_star
     return boxes
 
 
-def _residual_arc(ax, src: dict, plus: dict, y_top: float) -> None:
-    """The persistence skip: last input expression -> the final sum."""
-    x0, x1 = src["cx"], plus["cx"]
-    ax.plot([x0, x0, x1], [src["cy"] + src["h"] / 2, y_top, y_top], color="#b03a2e", lw=1.5, zorder=1)
-    arrow(ax, (x1, y_top), (x1, plus["cy"] + plus["h"] / 2), color="#b03a2e")
-    ax.text((x0 + x1) / 2, y_top + 0.06, "last input expression x[:, 0, -1, :]  (the persistence forecast)",
-            ha="center", va="bottom", fontsize=9.8, color="#b03a2e")
+def _linear_path(ax, src: dict, plus: dict, f: ModelFacts, x0: float, x1: float, y: float,
+                 h: float = 1.0) -> dict:
+    """The linear path (step.models.LinearPath): the input's channels 0 (and 1) -> a linear
+    filter over the window -> the final sum, where the penalised correction is added."""
+    nb = f.linear_graph
+    formula = ("sum_l w[l] x[:, 0, l] + sum_l v[l] x[:, 1, l] + c   (own lags + Hi-C neighbours' mean lags)"
+               if nb else "sum_l w[l] x[:, 0, l] + c   (the window's own lags)")
+    start = "built at w = 1/L" + (", v = 0" if nb else "") + ", c = 0: the moving average of the window (mean_last)"
+    init = ("train.linear_init: moved to a ridge fit first, kept only if clearly better on validation"
+            if f.linear_init else "train.linear_init off: training starts at the moving average")
+    corr = (f"next expression = linear + delta;  the loss adds {f.w_correction:g} * mean(delta^2)"
+            "  (loss.w_correction)")
+    lin = box(ax, (x0 + x1) / 2, y, x1 - x0, h, "linear path  (step.models.LinearPath)",
+              "\n".join([formula, start, init, corr]), C_LINEAR, title_size=11.0, body_size=9.2)
+    # input channels up and into the box
+    xa = x0 - min(0.3, (x0 - src["cx"]) / 2)
+    ax.plot([src["cx"], src["cx"], xa], [src["cy"] + src["h"] / 2, y, y], color=C_PATH, lw=1.5, zorder=1)
+    arrow(ax, (xa, y), (x0, y), color=C_PATH)
+    ax.text((src["cx"] + x0) / 2, y + 0.06, "ch 0, ch 1\n[B, L, N]" if nb else "ch 0\n[B, L, N]",
+            ha="center", va="bottom", fontsize=9.2, color=C_PATH, linespacing=1.1)
+    # out of the box and down into the sum
+    ax.plot([x1, plus["cx"]], [y, y], color=C_PATH, lw=1.5, zorder=1)
+    arrow(ax, (plus["cx"], y), plus["t"], color=C_PATH)
+    ax.text((x1 + plus["cx"]) / 2, y + 0.06, "[B, N]", ha="center", va="bottom", fontsize=9.2, color=C_PATH)
+    return lin
 
 
 def _plus(ax, cx: float, cy: float) -> dict:
     from matplotlib.patches import Circle
 
-    ax.add_patch(Circle((cx, cy), 0.2, fc="white", ec="#b03a2e", lw=1.5, zorder=3))
-    ax.text(cx, cy, "+", ha="center", va="center", fontsize=15, color="#b03a2e", zorder=4)
+    ax.add_patch(Circle((cx, cy), 0.2, fc="white", ec=C_PATH, lw=1.5, zorder=3))
+    ax.text(cx, cy, "+", ha="center", va="center", fontsize=15, color=C_PATH, zorder=4)
     return {"cx": cx, "cy": cy, "w": 0.4, "h": 0.4, "l": (cx - 0.2, cy), "r": (cx + 0.2, cy),
             "t": (cx, cy + 0.2), "b": (cx, cy - 0.2)}
 
 
+def _input_channels(f: ModelFacts, short: bool = False) -> str:
+    if short:
+        return "[B, C, L, N]\nexpression" + (",\nnbr mean" if f.linear_graph else "") + (",\nNode2Vec" if f.emb_dim else "") + "; L~"
+    lines = ["[B, C, L, N]", "ch 0: expression"]
+    if f.linear_graph:
+        lines.append("ch 1: nbr mean")
+    if f.emb_dim:
+        first = 2 if f.linear_graph else 1
+        lines.append(f"ch {first}..{first + f.emb_dim - 1}: Node2Vec")
+    return "\n".join(lines)
+
+
 def draw_stepmr(f: ModelFacts, path: Path) -> Path:
-    W, H = 12.8, 8.1
+    W, H = 12.8, 8.75
     fig, ax = _canvas(W, H)
-    ax.text(W / 2, H - 0.2, "STEPmr  (step.models.STEPmr)", ha="center", va="top", fontsize=14, fontweight="bold")
-    ax.text(W / 2, H - 0.52, f"{f.cfg_file}: L = {f.history}, embedding D = {f.emb_dim}, C = 1 + D = {f.in_channels}, "
+    ax.text(W / 2, H - 0.2, "STEPmr  (step.models.STEPmr):  linear path + penalised correction", ha="center",
+            va="top", fontsize=14, fontweight="bold")
+    ax.text(W / 2, H - 0.52, f"{f.cfg_file}: L = {f.history}, embedding D = {f.emb_dim}, {f.channels_text}, "
             f"H = {f.hidden}, K = {f.cheb_k}, temporal kernel {f.kernel_size}", ha="center", va="top", fontsize=10.5,
             color="#444444")
-    y = 5.75
+    y = 5.85
     specs = [
-        ("input", "[B, C, L, N]\nch 0: expression\nch 1..D: Node2Vec", C_FILE, 1.7),
+        ("input", _input_channels(f), C_FILE, 1.7),
         (f"ST block x {f.n_blocks}", "gated temporal conv,\nChebyshev graph conv", C_MODEL, 1.95),
         ("output block", "connectivity\nattention over t", C_MODEL, 1.75),
         ("head", "Linear, ReLU,\nLinear (zero-init)", C_MODEL, 1.7),
     ]
-    row = _main_row(ax, y, specs, 0.25, 0.75, ["x, L~", "[B, H, L, N]", "[B, H, 1, N]"])
+    row = _main_row(ax, y, specs, 0.25, 0.75, ["x, L~", "[B, H, L, N]", "[B, H, 1, N]"], bh=1.2)
     plus = _plus(ax, row[-1]["r"][0] + 1.0, y)
     arrow(ax, row[-1]["r"], plus["l"])
-    ax.text((row[-1]["r"][0] + plus["l"][0]) / 2, y - 0.1, "delta\n[B, 1, 1, N]", ha="center", va="top",
+    ax.text((row[-1]["r"][0] + plus["l"][0]) / 2, y - 0.1, "delta [B, N]\n(penalised)", ha="center", va="top",
             fontsize=9.2, color="#1f4e79", linespacing=1.1)
-    out = box(ax, plus["cx"] + 1.25, y, 1.65, 1.05, "next\nexpression", "[B, 1, 1, N]", C_OUT,
+    out = box(ax, plus["cx"] + 1.25, y, 1.65, 1.2, "next\nexpression", "[B, 1, 1, N]", C_OUT,
               title_size=11.5, body_size=9.5)
     arrow(ax, plus["r"], out["l"])
-    _residual_arc(ax, row[0], plus, y + 0.95)
+    _linear_path(ax, row[0], plus, f, row[1]["cx"] - row[1]["w"] / 2 - 0.1, plus["cx"] - 0.7, y + 1.33)
 
     p1 = _st_panel(ax, 0.25, 0.25, 6.0, 4.45, f)
     p2 = _output_panel(ax, 6.5, 0.25, 6.05, 4.45, f)
@@ -430,29 +525,32 @@ def _output_compact(ax, x0: float, y0: float, w: float, h: float) -> tuple[float
 
 
 def draw_stepmi(f: ModelFacts, path: Path) -> Path:
-    W, H = 14.5, 7.3
+    W, H = 14.5, 8.0
     fig, ax = _canvas(W, H)
-    ax.text(W / 2, H - 0.2, "STEPmi  (step.models.STEPmi)", ha="center", va="top", fontsize=14, fontweight="bold")
-    ax.text(W / 2, H - 0.52, f"{f.cfg_file}: L = {f.history}, embedding D = {f.emb_dim}, C = 1 + D = {f.in_channels}, "
+    ax.text(W / 2, H - 0.2, "STEPmi  (step.models.STEPmi):  linear path + penalised correction", ha="center",
+            va="top", fontsize=14, fontweight="bold")
+    ax.text(W / 2, H - 0.52, f"{f.cfg_file}: L = {f.history}, embedding D = {f.emb_dim}, {f.channels_text}, "
             f"H = {f.hidden}, K = {f.cheb_k}, temporal kernel {f.kernel_size}, lstm_layers = {f.lstm_layers}, "
             f"attn_layers = {f.attn_layers}, heads = {f.heads}", ha="center", va="top", fontsize=10.5, color="#444444")
-    y = 5.0
+    y = 5.1
     # each box states the shape it outputs (the gaps are too narrow for labels on the arrows)
     specs = [
-        ("input", "[B, C, L, N]\nexpression +\nNode2Vec; L~", C_FILE, 1.45),
+        ("input", _input_channels(f, short=True), C_FILE, 1.45),
         (f"ST block x {f.n_blocks}", "gated temporal +\nChebyshev conv\n-> [B, H, L, N]", C_MODEL, 1.6),
         (f"BiLSTM x {f.lstm_layers}", "over time,\nper gene\n-> [B, H, L, N]", C_MODEL, 1.5),
         ("output block", "connectivity\nattention over t\n-> [B, N, H]", C_MODEL, 1.62),
         (f"attention x {f.attn_layers}", f"over genes,\n{f.heads} heads\n-> [B, N, H]", C_MODEL, 1.5),
-        ("head", "Linear, ReLU,\nLinear (0-init)\n-> delta", C_MODEL, 1.5),
+        ("head", "Linear, ReLU,\nLinear (0-init)\n-> delta [B, N]", C_MODEL, 1.5),
     ]
-    row = _main_row(ax, y, specs, 0.25, 0.45, [], bh=1.3)
+    row = _main_row(ax, y, specs, 0.25, 0.45, [], bh=1.4)
     plus = _plus(ax, row[-1]["r"][0] + 0.65, y)
     arrow(ax, row[-1]["r"], plus["l"])
-    out = box(ax, plus["cx"] + 0.2 + 0.4 + 0.65, y, 1.3, 1.3, "next\nexpression", "[B, 1, 1, N]", C_OUT,
+    ax.text(plus["cx"], plus["cy"] - 0.3, "delta\n(penalised)", ha="center", va="top", fontsize=9.2,
+            color="#1f4e79", linespacing=1.1)
+    out = box(ax, plus["cx"] + 0.2 + 0.4 + 0.65, y, 1.3, 1.4, "next\nexpression", "[B, 1, 1, N]", C_OUT,
               title_size=11.5, body_size=9.5)
     arrow(ax, plus["r"], out["l"])
-    _residual_arc(ax, row[0], plus, y + 1.05)
+    _linear_path(ax, row[0], plus, f, row[1]["cx"] - row[1]["w"] / 2 + 0.3, row[-1]["cx"] + 0.2, y + 1.5)
 
     _output_compact(ax, 0.25, 0.25, 3.35, 3.45)
     p_l = _lstm_panel(ax, 3.85, 0.25, 5.0, 3.45, f)

@@ -58,7 +58,7 @@ def pooled_dataset(folder: Path) -> dict:
 
     y = matrix(preds[0], main, "y_true")
     model = np.stack([matrix(p, main) for p in preds])  # [S, W, N]
-    out = {"dataset": m0["dataset"], "main_model": main, "protocol": m0["protocol"], "split": rep,
+    out = {"dataset": Path(folder).name, "config_dataset": m0["dataset"], "main_model": main, "protocol": m0["protocol"], "split": rep,
            "best_baseline": best, "n_genes": m0["n_genes"], "n_times": m0["n_times"],
            "n_targets": int(y.shape[0]), "seeds": [m["models"][main]["seeds"][0] for m in metrics],
            "scale": "log1p" if tr == "log1p" else "data", "runs": [str(r) for r in runs],

@@ -61,3 +61,23 @@ def test_touching_a_raw_expression_file_reruns_only_its_downstream(tmp_path):
                 ("summary", ""), ("all", "")}
     expected |= {(r, f"dataset=mrna_corrected, seed={s}") for r in ("embeddings", "run") for s in seeds}
     assert jobs == expected
+
+
+def test_tiny_workflow_runs_end_to_end_and_writes_the_report(tmp_path):
+    """The real rules on the tiny fixture: runs per seed, analysis, ablation, one report."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    cmd = [SNAKEMAKE, "-s", "workflow/Snakefile", "--configfile", "tests/data/workflow_tiny.yaml",
+           "--config", f"results={tmp_path}/r", f"summary={tmp_path}/s", "--cores", "2", "--quiet"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    logs = "".join(p.read_text()[-1500:] for p in (tmp_path / "r" / "logs").glob("*.log")) if r.returncode else ""
+    assert r.returncode == 0, r.stderr[-3000:] + logs
+    report = (tmp_path / "s" / "index.md").read_text()
+    assert "tiny_mrna" not in report or "STEPmr" in report
+    assert "| STEPmr |" in report and "ablation" in report.lower()
+    for seed in (0, 1):
+        assert (tmp_path / "r" / "runs" / "tiny_mrna" / f"seed{seed}" / "metrics.json").is_file()
+    assert (tmp_path / "r" / "ablation" / "tiny_mrna" / "verdict.json").is_file()
+    assert list((tmp_path / "s" / "figures").glob("*.png"))
+    # nothing left to do afterwards
+    again = subprocess.run(cmd[:-3] + ["-n"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert "Nothing to be done" in again.stdout + again.stderr

@@ -3,6 +3,9 @@ import yaml
 from pathlib import Path
 
 R = config["results"]
+# which dataset and preprocessing blocks of the config to use (a test config swaps in tiny ones)
+DATASETS = config[config.get("datasets_key", "datasets")]
+PREPROCESS = config[config.get("preprocess_key", "preprocess")]
 PY = "python"   # the venv's python: `make workflow` puts .venv/bin first on PATH
 
 
@@ -26,7 +29,7 @@ def preprocess_inputs(cfg_path):
 
 
 def dataset_csv(name):
-    d = config["datasets"][name]
+    d = DATASETS[name]
     if "preprocessed" in d:
         return f"{R}/preprocessed/{d['preprocessed']}/interaction.csv"
     return d["data"]

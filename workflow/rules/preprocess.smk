@@ -1,12 +1,12 @@
 rule preprocess:
     """Raw expression + gene coordinates + Hi-C maps -> interaction CSV (raw_data_conversion)."""
     input:
-        lambda w: preprocess_inputs(config["preprocess"][w.name])
+        lambda w: preprocess_inputs(PREPROCESS[w.name])
     output:
         csv=f"{R}/preprocessed/{{name}}/interaction.csv",
         report=f"{R}/preprocessed/{{name}}/report.json",
     params:
-        cfg=lambda w: config["preprocess"][w.name],
+        cfg=lambda w: PREPROCESS[w.name],
         tmp=lambda w: f"{R}/preprocessed/.{w.name}.tmp",
     log:
         f"{R}/logs/preprocess_{{name}}.log",

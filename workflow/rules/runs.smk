@@ -2,11 +2,11 @@ rule embeddings:
     """Graphs + causal temporal Node2Vec embeddings into the content-addressed cache."""
     input:
         data=lambda w: dataset_csv(w.dataset),
-        cfg=lambda w: config["datasets"][w.dataset]["config"],
+        cfg=lambda w: DATASETS[w.dataset]["config"],
     output:
         f"{R}/embeddings/{{dataset}}/seed{{seed}}.json",
     params:
-        script=lambda w: config["datasets"][w.dataset]["embed"],
+        script=lambda w: DATASETS[w.dataset]["embed"],
     log:
         f"{R}/logs/embeddings_{{dataset}}_seed{{seed}}.log",
     shell:
@@ -18,13 +18,13 @@ rule run:
     """One train/test job (model vs baselines, rolling origin) for one dataset and seed."""
     input:
         data=lambda w: dataset_csv(w.dataset),
-        cfg=lambda w: config["datasets"][w.dataset]["config"],
+        cfg=lambda w: DATASETS[w.dataset]["config"],
         emb=f"{R}/embeddings/{{dataset}}/seed{{seed}}.json",
     output:
         metrics=f"{R}/runs/{{dataset}}/seed{{seed}}/metrics.json",
         predictions=f"{R}/runs/{{dataset}}/seed{{seed}}/predictions.csv",
     params:
-        job=lambda w: config["datasets"][w.dataset]["job"],
+        job=lambda w: DATASETS[w.dataset]["job"],
         run_dir=f"{R}/runs/{{dataset}}/seed{{seed}}",
         protocol=config["protocol"],
     log:
@@ -38,7 +38,7 @@ rule analysis:
     """Predictability + offline gene-set enrichment of one finished run."""
     input:
         metrics=f"{R}/runs/{{dataset}}/seed{{seed}}/metrics.json",
-        cfg=lambda w: config["datasets"][w.dataset]["config"],
+        cfg=lambda w: DATASETS[w.dataset]["config"],
     output:
         f"{R}/analysis/{{dataset}}/seed{{seed}}.done",
     params:
@@ -53,7 +53,7 @@ rule ablation:
     """Does Hi-C help? Variants x seeds with paired verdicts."""
     input:
         data=lambda w: dataset_csv(w.dataset),
-        cfg=lambda w: config["datasets"][w.dataset]["config"],
+        cfg=lambda w: DATASETS[w.dataset]["config"],
     output:
         f"{R}/ablation/{{dataset}}/verdict.json",
     params:
