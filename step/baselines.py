@@ -33,13 +33,15 @@ def neighbour_mean(inputs: np.ndarray, pairs: np.ndarray, n_genes: int) -> np.nd
 
     ``inputs [W, L, N] -> [W, L, N]``.
     """
-    A = np.zeros((n_genes, n_genes))
-    if len(pairs):
-        A[pairs[:, 0], pairs[:, 1]] = 1.0
-        A[pairs[:, 1], pairs[:, 0]] = 1.0
-    deg = A.sum(1)
-    M = np.divide(A, deg[:, None], out=np.zeros_like(A), where=deg[:, None] > 0)
-    return np.einsum("wlm,nm->wln", inputs, M)
+    import scipy.sparse as sp
+
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    deg = np.bincount(rows, minlength=n_genes).astype(float)
+    M = sp.csr_matrix((1.0 / deg[rows], (rows, cols)), shape=(n_genes, n_genes))  # sparse row means
+    W, L, N = inputs.shape
+    return (M @ inputs.reshape(W * L, N).T).T.reshape(W, L, N)
 
 
 def _fit_ridge(Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray | None, yva: np.ndarray | None,

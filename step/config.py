@@ -38,6 +38,7 @@ class GraphConfig:
     w_insulation: float = 0.1
     w_expression: float = 0.2
     operator: str = "window"  # "window": mean of the window's input-time graphs | "structural"
+    sparse: bool = True  # sparse window operators (torch.sparse); false = the dense [W, N, N] reference
 
 
 @dataclass

@@ -117,6 +117,14 @@ class TemporalGraphs:
         out[self.edges[:, 1], self.edges[:, 0]] = w
         return out
 
+    def window_mean_weights(self, targets: Sequence[int], history: int) -> np.ndarray:
+        """Mean edge weights over each window's input times ``k-history .. k-1``: ``[W, E]``."""
+        c = np.vstack([np.zeros((1, self.n_edges)), np.cumsum(self.weights, axis=0)])
+        k = np.asarray(list(targets), dtype=np.int64)
+        if k.size and (k.min() < history or k.max() > self.n_times):
+            raise ValueError(f"window targets must lie in [{history}, {self.n_times}]")
+        return (c[k] - c[k - history]) / history
+
     def content_hash(self) -> str:
         """sha256 of times, n_genes, edges and weights (the cache key of derived data)."""
         return hash_parts("TemporalGraphs", self.times, self.n_genes, self.edges, self.weights)
@@ -244,6 +252,11 @@ def build_graphs(course: "GeneTimeCourse", cfg: GraphConfig, X: np.ndarray) -> T
              N, graphs.n_edges, T, float(weights.min()) if weights.size else 0.0,
              float(weights.max()) if weights.size else 0.0)
     return graphs
+
+
+def structural_weights(course: "GeneTimeCourse", cfg: GraphConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Edges ``[E, 2]`` and their Hi-C feature weights ``[E]`` (no expression term)."""
+    return _static_weights(course, cfg)
 
 
 def structural_adjacency(course: "GeneTimeCourse", cfg: GraphConfig) -> np.ndarray:

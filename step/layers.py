@@ -87,11 +87,22 @@ def chebyshev_basis(x: Tensor, lap: Tensor, K: int) -> Tensor:
     ``T_0 x = x``, ``T_1 x = L~ x``, ``T_k x = 2 L~ T_{k-1} x - T_{k-2} x``; one
     einsum per term covers every batch element and time step.
 
+    ``lap`` may also be a :class:`step.sparse_ops.SparseBatch` (a batch of
+    sparse window operators; no ``N x N`` array), multiplied with
+    ``torch.sparse.mm``.
+
     Shapes:
         x: ``[B, C, T, N]``
-        lap: ``[N, N]`` or ``[B, N, N]``
+        lap: ``[N, N]`` or ``[B, N, N]`` (dense) or a SparseBatch of B windows
         output: ``[K, B, C, T, N]``
     """
+    if hasattr(lap, "matmul_nodes"):  # sparse batch of window operators
+        terms = [x]
+        if K > 1:
+            terms.append(lap.matmul_nodes(x))
+        for _ in range(2, K):
+            terms.append(2 * lap.matmul_nodes(terms[-1]) - terms[-2])
+        return torch.stack(terms, dim=0)
     if lap.dim() == 2:
         eq = "nm,bctm->bctn"
     elif lap.dim() == 3:

@@ -46,15 +46,30 @@ def prepare_course(cfg: RunConfig) -> GeneTimeCourse:
     return course
 
 
-def _window_operators(graphs, ws_targets: np.ndarray, history: int, operator: str,
-                      structural: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+def _window_operators(graphs, ws_targets: np.ndarray, history: int, operator: str, course: GeneTimeCourse,
+                      graph_cfg, sparse: bool = True):
     """Each window's graph as the scaled Laplacian (for the graph convolutions) and as
-    the row-normalised adjacency (weighted neighbour mean, for the linear path):
-    ``[W, N, N]`` each (``operator: window``) or ``[N, N]`` (``structural``)."""
-    from step.layers import scaled_laplacian
+    the row-normalised adjacency (weighted neighbour mean, for the linear path).
 
+    ``sparse`` (default): one :class:`step.sparse_ops.WindowOperators` serving as
+    both, ``O(W * E)`` memory. Otherwise the dense reference: a ``[W, N, N]``
+    (``operator: window``) or ``[N, N]`` (``structural``) Laplacian tensor and
+    the matching row-normalised numpy array.
+    """
+    from step.graphs import structural_adjacency, structural_weights
+    from step.layers import scaled_laplacian
+    from step.sparse_ops import window_operators
+
+    N = course.n_genes
+    if sparse:
+        if operator == "structural":
+            edges, w = structural_weights(course, graph_cfg)
+            ops = window_operators(edges, w[None, :], N)
+        else:
+            ops = window_operators(graphs.edges, graphs.window_mean_weights(ws_targets, history), N)
+        return ops, ops
     if operator == "structural":
-        A = np.asarray(structural, dtype=float)
+        A = np.asarray(structural_adjacency(course, graph_cfg), dtype=float)
     else:
         A = np.stack([graphs.dense_mean(list(range(k - history, k))) for k in ws_targets])
     deg = A.sum(-1, keepdims=True)
@@ -62,11 +77,14 @@ def _window_operators(graphs, ws_targets: np.ndarray, history: int, operator: st
     return scaled_laplacian(torch.as_tensor(A, dtype=torch.float32)), P
 
 
-def neighbour_means(P: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+def neighbour_means(P, inputs: np.ndarray) -> np.ndarray:
     """Weighted mean of each gene's Hi-C partners at every input time (0 without partners).
 
-    ``P [W, N, N]`` or ``[N, N]`` row-normalised adjacency, ``inputs [W, L, N]`` -> ``[W, L, N]``.
+    ``P``: a :class:`step.sparse_ops.WindowOperators`, or the dense row-normalised
+    adjacency ``[W, N, N]`` / ``[N, N]``; ``inputs [W, L, N]`` -> ``[W, L, N]``.
     """
+    if hasattr(P, "neighbour_means"):
+        return P.neighbour_means(inputs)
     return np.einsum("wnm,wlm->wln" if P.ndim == 3 else "nm,wlm->wln", P, inputs)
 
 
@@ -75,16 +93,17 @@ class Features:
     """What every fit of a job shares, built once (all causal per window).
 
     Xw : ``[T, N]`` working-scale expression; emb : ``[W, L, N, D]`` window
-    embeddings or None; lap : ``[W, N, N]`` or ``[N, N]`` graph operator;
-    nbr : ``[W, N, N]`` or ``[N, N]`` row-normalised adjacency (neighbour means);
+    embeddings or None; lap : the graph operators (sparse WindowOperators, or
+    dense ``[W, N, N]`` / ``[N, N]``); nbr : the neighbour-mean operators (the
+    same WindowOperators, or a dense row-normalised adjacency);
     degree : ``[N]`` Hi-C partner counts.
     """
 
     course: GeneTimeCourse
     Xw: np.ndarray
     emb: np.ndarray | None
-    lap: torch.Tensor
-    nbr: np.ndarray
+    lap: object
+    nbr: object
     degree: np.ndarray
 
 
@@ -111,14 +130,14 @@ def load_stage(cfg: RunConfig) -> GeneTimeCourse:
 def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     """Stage 2: per-time graphs, causal window embeddings and the window graph operators."""
     from step.embeddings import window_embeddings
-    from step.graphs import build_graphs, structural_adjacency
+    from step.graphs import build_graphs
 
     L = cfg.split.history
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     graphs = build_graphs(course, cfg.graph, Xw)
-    structural = structural_adjacency(course, cfg.graph)
     emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed) if cfg.embedding.enabled else None
-    lap, nbr = _window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, structural)
+    lap, nbr = _window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, course, cfg.graph,
+                                 cfg.graph.sparse)
     return Features(course, Xw, emb, lap, nbr, course.degree())
 
 

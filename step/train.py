@@ -38,7 +38,8 @@ class WindowTensors:
     """Everything the model sees, for all W windows.
 
     x : ``[W, C, L, N]`` (channel 0 = standardised expression, then the embedding);
-    lap : ``[W, N, N]`` per-window scaled Laplacian, or ``[N, N]`` shared;
+    lap : ``[W, N, N]`` per-window scaled Laplacian, ``[N, N]`` shared, or a
+    :class:`step.sparse_ops.WindowOperators` (sparse, per window or shared);
     y : ``[W, N]`` standardised target; last : ``[W, N]``; hist : ``[W, L, N]``;
     mask : ``[W, N]`` bool, False where the target is missing (excluded from losses).
     """
@@ -53,7 +54,11 @@ class WindowTensors:
     def to(self, device: str) -> "WindowTensors":
         return WindowTensors(*(t.to(device) for t in (self.x, self.lap, self.y, self.last, self.hist, self.mask)))
 
-    def lap_of(self, idx: torch.Tensor) -> torch.Tensor:
+    def lap_of(self, idx: torch.Tensor):
+        """The graph operator of windows ``idx``: dense ``[B, N, N]`` / ``[N, N]``, or a
+        :class:`step.sparse_ops.SparseBatch` when ``lap`` is a WindowOperators."""
+        if hasattr(self.lap, "batch"):
+            return self.lap.batch(idx)
         return self.lap[idx] if self.lap.dim() == 3 else self.lap
 
 
