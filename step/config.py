@@ -38,7 +38,9 @@ class GraphConfig:
     w_insulation: float = 0.1
     w_expression: float = 0.2
     operator: str = "window"  # "window": mean of the window's input-time graphs | "structural"
-    sparse: bool = True  # sparse window operators (torch.sparse); false = the dense [W, N, N] reference
+    # graph operators: "sparse" (torch.sparse, O(W E) memory), "dense" ([W, N, N]; faster for small
+    # panels), "auto" = dense up to 1,000 genes, sparse above; both give the same numbers (tests)
+    sparse: str = "auto"
 
 
 @dataclass
@@ -258,6 +260,7 @@ _SECTIONS: dict[str, type] = {
 _CHOICES = {
     ("data", "transform"): ("none", "log1p"),
     ("graph", "operator"): ("window", "structural"),
+    ("graph", "sparse"): ("auto", "sparse", "dense"),
     ("loss", "base"): ("mse", "l1"),
     ("split", "protocol"): ("chronological", "paper", "rolling"),
     ("train", "device"): ("cpu", "cuda"),

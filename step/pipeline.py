@@ -136,8 +136,9 @@ def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     graphs = build_graphs(course, cfg.graph, Xw)
     emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed) if cfg.embedding.enabled else None
+    sparse = cfg.graph.sparse == "sparse" or (cfg.graph.sparse == "auto" and course.n_genes > 1000)
     lap, nbr = _window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, course, cfg.graph,
-                                 cfg.graph.sparse)
+                                 sparse)
     return Features(course, Xw, emb, lap, nbr, course.degree())
 
 

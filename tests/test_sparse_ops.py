@@ -73,10 +73,10 @@ def test_published_mrna_sparse_path_equals_dense_path(tmp_path, operator):
     """The published mRNA panel, end to end: the same predictions either way (float tolerance)."""
     over = {"embedding.cache_dir": str(tmp_path / "cache"), "output.plots": False, "analysis.enabled": False,
             "train.epochs": 4, "train.patience": 4, "train.selection": "best", "graph.operator": operator}
-    runs = {sp: run_job(load_config(ROOT / "configs/mrna.yaml", {**over, "graph.sparse": sp}), tmp_path / str(sp))
-            for sp in (True, False)}
-    a = pd.read_csv(runs[True].run_dir / "predictions.csv")
-    b = pd.read_csv(runs[False].run_dir / "predictions.csv")
+    runs = {sp: run_job(load_config(ROOT / "configs/mrna.yaml", {**over, "graph.sparse": sp}), tmp_path / sp)
+            for sp in ("sparse", "dense")}
+    a = pd.read_csv(runs["sparse"].run_dir / "predictions.csv")
+    b = pd.read_csv(runs["dense"].run_dir / "predictions.csv")
     pd.testing.assert_frame_equal(a.drop(columns="y_pred"), b.drop(columns="y_pred"))
     np.testing.assert_allclose(a.y_pred, b.y_pred, rtol=1e-4, atol=1e-4)
     model = a.model == "STEPmr"
