@@ -173,6 +173,9 @@ class OutputConfig:
     results_dir: str = "results"
     plots: bool = True
     genes_per_page: int = 12
+    # time-course pages cover every gene up to this many; above, the best and worst halves by
+    # skill only (genes.csv and the enrichment always keep every gene); 0 = always every gene
+    timecourse_genes: int = 200
 
 
 @dataclass

@@ -378,7 +378,9 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig") -> list[Path]:
     ----------
     run_dir : run folder holding predictions.csv, metrics.json, gene_features.csv,
         series.csv, splits.json (history.csv and embeddings.npz optional).
-    output_cfg : ``plots`` (False: draw nothing), ``genes_per_page``.
+    output_cfg : ``plots`` (False: draw nothing), ``genes_per_page``,
+        ``timecourse_genes`` (more genes than this: pages for the best and
+        worst half of that many by skill only; 0 = every gene).
 
     Returns
     -------
@@ -398,11 +400,19 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig") -> list[Path]:
         log.info("%s: no history.csv; loss curves skipped", run_dir)
     out.append(scatter_pred_true(run, split, d / f"scatter_{split}.png"))
     genes = list(run.features["gene"]) or list(dict.fromkeys(run.predictions["gene"]))
+    which = "all genes"
+    limit = int(getattr(output_cfg, "timecourse_genes", 0))
+    if 0 < limit < len(genes):  # at scale: the best and worst genes by skill only
+        ranked = list(gene_table(run).index)
+        genes = list(dict.fromkeys(ranked[:(limit + 1) // 2] + ranked[::-1][:limit // 2]))
+        which = f"the {(limit + 1) // 2} best and {limit // 2} worst of {len(ranked)} genes by skill"
+        log.info("time-course pages for %s (output.timecourse_genes = %d)", which, limit)
     per = max(1, int(output_cfg.genes_per_page))
     pages = range(0, len(genes), per)
     for n, start in enumerate(pages, start=1):
         out.append(timecourse_page(run, genes[start:start + per], d / f"timecourses_{n:02d}.png",
-                                   title=f"time courses, page {n}/{len(pages)} (observed; val/test predictions)"))
+                                   title=f"time courses, page {n}/{len(pages)}, {which} "
+                                         f"(observed; val/test predictions)"))
     out.append(change_distributions(run, split, d / f"change_distributions_{split}.png"))
     genes_csv = run_dir / "genes.csv"  # written by step.analyze: carries the top/bottom groups
     if genes_csv.is_file():

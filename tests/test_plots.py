@@ -41,3 +41,17 @@ def test_plots_disabled(tmp_path: Path) -> None:
     run = make_run(tmp_path)
     assert make_run_plots(run, OutputConfig(plots=False)) == []
     assert not (run / "plots").exists()
+
+
+def test_timecourse_pages_cover_only_best_and_worst_genes_at_scale(tmp_path: Path, caplog) -> None:
+    run = make_run(tmp_path)
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="step.plots"):
+        paths = make_run_plots(run, OutputConfig(genes_per_page=2, timecourse_genes=4))
+    pages = [p for p in paths if p.name.startswith("timecourses_")]
+    assert len(pages) == 2  # 4 genes (2 best + 2 worst of 12), 2 per page
+    assert any("2 best and 2 worst of" in r.message for r in caplog.records)
+    all_pages = [p for p in make_run_plots(run, OutputConfig(genes_per_page=2, timecourse_genes=0))
+                 if p.name.startswith("timecourses_")]
+    assert len(all_pages) == -(-len(GENES) // 2)
