@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def _seed_runs(folder: Path) -> list[Path]:
+    if not Path(folder).is_dir():
+        raise InputError(f"{folder}: not a folder of seed runs.")
     runs = sorted(p for p in Path(folder).iterdir() if p.is_dir() and (p / "metrics.json").is_file()
                   and not p.name.startswith("."))
     if not runs:
