@@ -96,6 +96,9 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
         P = np.empty((W, N))
         for n in range(N):
             ok = train[np.isfinite(resid[train, n])]
+            if len(ok) < 2:  # no training target for this gene (masked values): persistence
+                P[:, n] = last[:, n]
+                continue
             m = Ridge(alpha=a).fit(feats[ok, :, n], resid[ok, n])
             P[:, n] = last[:, n] + m.predict(feats[:, :, n])
         score = float(np.nanmean((P[val] - targets[val]) ** 2)) if has_val else _loo_score(feats, resid, train, a)
@@ -108,6 +111,8 @@ def _loo_score(feats: np.ndarray, resid: np.ndarray, train: np.ndarray, alpha: f
     errs = []
     for n in range(feats.shape[2]):
         ok = train[np.isfinite(resid[train, n])]
+        if len(ok) < 3:  # too few training targets for leave-one-out
+            continue
         cv = RidgeCV(alphas=[alpha], store_cv_results=True).fit(feats[ok, :, n], resid[ok, n])
         errs.append(float(np.mean(cv.cv_results_)))
     return float(np.mean(errs))

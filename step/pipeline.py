@@ -182,9 +182,12 @@ def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData) -> tuple[dict
     has_val = len(fd.idx("val")) and ws.report != "val"
     if ws.report == "val":
         log.info("paper protocol: ridge strengths chosen by leave-one-out on training windows")
+    # ETS parameters from the training windows' time points only, like the ridge fits: its
+    # validation forecasts (which choose the best baseline) are then out of sample too
+    fit_end = int(ws.targets[fd.idx("train")].max()) + 1
     return run_baselines(fd.inputs, fd.targets, fd.idx("train"), fd.idx("val") if has_val else None,
                          feats.course.pairs, cfg.baselines.ridge_alphas, series=fd.Z, targets_idx=ws.targets,
-                         fit_end=fd.fold.origin + 1, ets_models=tuple(cfg.baselines.ets_models))
+                         fit_end=fit_end, ets_models=tuple(cfg.baselines.ets_models))
 
 
 def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
@@ -271,8 +274,10 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         fc.states, fc.scaler = states, fd.scaler
         fc.hist_rows += rows
         warm = states if cfg.split.warm_start else None
-    # persistence is exactly the previous observed value (no floating round trip through the scaler)
-    fc.base["persistence"] = feats.course.X[np.arange(cfg.split.history, feats.course.n_times) - 1].astype(float)
+    # persistence is exactly the previous observed value (no floating round trip through the scaler);
+    # where that value is masked (data.allow_missing), the imputed input every forecaster sees
+    raw = feats.course.X[np.arange(cfg.split.history, feats.course.n_times) - 1].astype(float)
+    fc.base["persistence"] = np.where(np.isfinite(raw), raw, fc.base["persistence"])
     return fc
 
 

@@ -6,9 +6,11 @@
 Each trial trains the configured model with suggested settings (hidden size,
 learning rate, dropout, loss weights, embedding dimension, history length) on
 the chronological split of the config's data and returns the model's RMSE on
-the **validation** windows (working scale: log1p for counts). The test windows
-are never predicted: baselines are skipped and only the model's validation
-forecasts are read. Unpromising trials are pruned from their per-epoch
+the **validation** windows (working scale: log1p for counts). Test-window
+forecasts are never scored or read: baselines are skipped and only the
+model's validation forecasts are. (A trial that changes ``split.history``
+shifts the window grid, so its validation targets can differ by a time point
+from another trial's.) Unpromising trials are pruned from their per-epoch
 validation error (median pruner). A study resumes where it stopped: the same
 ``--study`` on the same ``--storage`` adds ``--trials`` more trials.
 

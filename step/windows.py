@@ -7,6 +7,7 @@ A window with history ``L`` and target index ``k`` (``L <= k < T``) has inputs
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,8 +212,16 @@ class Scaler:
     @classmethod
     def fit(cls, X: np.ndarray, time_idx: np.ndarray) -> "Scaler":
         Xt = X[time_idx]
-        mean = np.nanmean(Xt, axis=0)
-        std = np.nanstd(Xt, axis=0)
+        seen = np.isfinite(Xt).any(axis=0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are handled below
+            mean = np.nanmean(Xt, axis=0)
+            std = np.nanstd(Xt, axis=0)
+        if not seen.all():  # a gene never observed at the training times: left unscaled (logged)
+            log.warning("%d gene(s) have no observed value at the training times; their scaler is "
+                        "mean 0, std 1", int((~seen).sum()))
+            mean = np.where(seen, mean, 0.0)
+            std = np.where(seen, std, 1.0)
         floor = max(1e-6, 1e-3 * float(np.nanmedian(std)) if np.isfinite(np.nanmedian(std)) else 1e-6)
         std = np.where(std < floor, floor, std)
         return cls(mean, std)

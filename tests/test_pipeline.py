@@ -139,3 +139,21 @@ def test_masked_missing_values_run_end_to_end(tmp_path):
         assert np.isfinite(splits["test"]["rmse"]) and np.isfinite(splits["train"]["rmse"]), model
     hist = pd.read_csv(r.run_dir / "history.csv")
     assert np.isfinite(hist.train_loss).all()
+
+
+def test_gene_never_observed_in_training_still_runs(tmp_path):
+    """allow_missing: a gene masked at every training time gets a plain scaler, persistence-like
+    baselines, and every reported metric stays finite."""
+    df = pd.read_csv(TINY)
+    cols = [c for c in df.columns if "_Time_" in c and float(c.split("_Time_")[1]) <= 7.0]  # all training times
+    for c in cols:
+        side = c.split("_")[0]
+        df.loc[df[side] == "Gene2", c] = np.nan
+    p = tmp_path / "masked.csv"
+    df.to_csv(p, index=False)
+    r = run_job(_cfg(tmp_path, **{"data.path": str(p), "data.allow_missing": True}), tmp_path / "m")
+    for name, block in r.metrics["models"].items():
+        assert np.isfinite(block["test"]["rmse"]), name
+    pred = _preds(r.run_dir)
+    test = pred[(pred.split == "test") & (pred.gene == "Gene2")]
+    assert len(test) and test.y_pred.notna().all()
