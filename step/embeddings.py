@@ -484,7 +484,7 @@ def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig,
     fits = _fits(graphs, cfg, seed, ends, processes)
     with closing(fits):  # an error here also shuts the pool down at once
         for w, (e, fit) in enumerate(zip(ends, tqdm(fits, total=ends.size, desc="embedding windows",
-                                                     unit="win", leave=False))):
+                                                     unit="win", leave=False, disable=None))):
             prev, prev_lo, warned = _align_window(graphs, cfg, int(e), fit, prev, prev_lo, warned)
             out[w] = prev[-L:].astype(np.float32)
     return out
