@@ -48,6 +48,12 @@ class EmbeddingConfig:
     """Temporal Node2Vec (vectorised biased walks + gensim Word2Vec)."""
 
     enabled: bool = True
+    # "windows": one temporal Node2Vec fit per forecast window over its trailing span, aligned to the
+    # previous window by Procrustes (cost ~ windows x span x genes); "stream": one Word2Vec trained on
+    # as time goes on, each window adding walks from its newest time slice only (cost ~ times x genes,
+    # aligned by construction; the genome-scale choice)
+    method: str = "windows"
+    backend: str = "numpy"  # walks: "numpy" (vectorised, default) | "node2vec" (the PyPI package; slow)
     dim: int = 16
     walk_length: int = 20
     walks_per_node: int = 10
@@ -264,6 +270,8 @@ _CHOICES = {
     ("data", "transform"): ("none", "log1p"),
     ("graph", "operator"): ("window", "structural"),
     ("graph", "sparse"): ("auto", "sparse", "dense"),
+    ("embedding", "method"): ("windows", "stream"),
+    ("embedding", "backend"): ("numpy", "node2vec"),
     ("loss", "base"): ("mse", "l1"),
     ("split", "protocol"): ("chronological", "paper", "rolling"),
     ("train", "device"): ("cpu", "cuda"),

@@ -217,6 +217,38 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, allow_blank: bool) -> np.nd
     return v
 
 
+def check_times(X: np.ndarray, times: np.ndarray, labels: list[str], genes: list[str], cfg, path: Path,
+                notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Drop all-empty time points (``drop_empty_times``) and check partly missing ones (``allow_missing``).
+
+    ``X [T, N]``, ``times [T]``, ``labels [T]`` (column names for messages). Returns the kept ``(X, times)``.
+    """
+    empty = np.isnan(X).all(axis=1)
+    if empty.any():
+        dropped = [labels[k] for k in np.flatnonzero(empty)]
+        if not cfg.drop_empty_times:
+            raise InputError(f"{path}: time column(s) {', '.join(dropped)} are empty for every gene (data.drop_empty_times is false).")
+        log.warning("%s: dropping %d time point(s) that are empty for every gene: %s", path, int(empty.sum()), ", ".join(dropped))
+        notes.append(f"dropped empty time columns: {', '.join(dropped)}")
+        X = X[~empty]
+        times = times[~empty]
+        labels = [l for l, e in zip(labels, empty) if not e]
+    if len(times) == 0:
+        raise InputError(f"{path}: every time column is empty; nothing to model.")
+    partly = np.isnan(X)
+    if partly.any():
+        ti, gi = np.nonzero(partly)
+        where = ", ".join(f"{genes[g]} at {labels[t]}" for t, g in list(zip(ti, gi))[:8])
+        if not cfg.allow_missing:
+            raise InputError(
+                f"{path}: {int(partly.sum())} missing expression value(s) ({where}{' ...' if len(ti) > 8 else ''}); "
+                f"every gene needs a value at every time. Set data.allow_missing: true to mask them."
+            )
+        log.warning("%s: %d missing expression values will be masked: %s", path, int(partly.sum()), where)
+        notes.append(f"masked missing values: {int(partly.sum())}")
+    return X, times
+
+
 def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
     """Read and validate an interaction CSV.
 
@@ -239,6 +271,10 @@ def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
 
     cfg = cfg or DataConfig()
     path = Path(path)
+    if path.is_dir():
+        from step.dataset_dir import load_dataset_dir
+
+        return load_dataset_dir(path, cfg)
     df = _read_csv(path)
     cols = list(df.columns)
     missing = [c for c in REQUIRED + ["Gene1_Chromosome", "Gene2_Chromosome"] if c not in cols]
@@ -353,29 +389,7 @@ def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
 
     X = np.column_stack(series).astype(float)  # [T, N]
 
-    # ---- empty / partly missing time columns
-    empty = np.isnan(X).all(axis=1)
-    if empty.any():
-        labels = [t1[t] for t in times[empty]]
-        if not cfg.drop_empty_times:
-            raise InputError(f"{path}: time column(s) {', '.join(labels)} are empty for every gene (data.drop_empty_times is false).")
-        log.warning("%s: dropping %d time point(s) that are empty for every gene: %s", path, int(empty.sum()), ", ".join(labels))
-        notes.append(f"dropped empty time columns: {', '.join(labels)}")
-        X = X[~empty]
-        times = times[~empty]
-    if len(times) == 0:
-        raise InputError(f"{path}: every time column is empty; nothing to model.")
-    partly = np.isnan(X)
-    if partly.any():
-        ti, gi = np.nonzero(partly)
-        where = ", ".join(f"{genes[g]} at {t1[times[t]]}" for t, g in list(zip(ti, gi))[:8])
-        if not cfg.allow_missing:
-            raise InputError(
-                f"{path}: {int(partly.sum())} missing expression value(s) ({where}{' ...' if len(ti) > 8 else ''}); "
-                f"every gene needs a value at every time. Set data.allow_missing: true to mask them."
-            )
-        log.warning("%s: %d missing expression values will be masked: %s", path, int(partly.sum()), where)
-        notes.append(f"masked missing values: {int(partly.sum())}")
+    X, times = check_times(X, times, [t1[t] for t in times], genes, cfg, path, notes)
 
     # ---- pairs: no self-pairs, unique unordered pairs
     pair_map: dict[tuple[int, int], float] = {}

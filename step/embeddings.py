@@ -307,12 +307,9 @@ def fit_temporal_node2vec(graphs: TemporalGraphs, t_lo: int, t_hi: int, cfg: Emb
     n_nodes = S * N
     rng = np.random.default_rng(seed)
     starts = np.tile(np.arange(n_nodes, dtype=np.int64), cfg.walks_per_node)
-    walks = biased_walks(adj.indptr, adj.indices, adj.data, starts, cfg.walk_length, cfg.p, cfg.q, rng)
+    walks = walk(adj, starts, cfg, rng)
     tokens = np.array([str(k) for k in range(n_nodes)], dtype=object)
-    if (walks < 0).any():
-        sentences = [tokens[w[w >= 0]].tolist() for w in walks]
-    else:
-        sentences = tokens[walks].tolist()
+    sentences = _sentences(walks, tokens)
     model = Word2Vec(
         sentences=sentences, sg=1, vector_size=cfg.dim, window=cfg.window, negative=cfg.negative,
         epochs=cfg.epochs, workers=cfg.workers, seed=int(seed) % (2**32), min_count=1,
@@ -320,6 +317,51 @@ def fit_temporal_node2vec(graphs: TemporalGraphs, t_lo: int, t_hi: int, cfg: Emb
     )
     order = [model.wv.key_to_index[t] for t in tokens]
     return np.asarray(model.wv.vectors[order], dtype=np.float32).reshape(S, N, cfg.dim)
+
+
+def walk(adj: sp.csr_matrix, starts: np.ndarray, cfg: EmbeddingConfig, rng: np.random.Generator) -> np.ndarray:
+    """Walks ``[len(starts), walk_length]`` (-1 padded) on ``adj`` with ``cfg.backend``.
+
+    ``numpy``: :func:`biased_walks`. ``node2vec``: the PyPI ``node2vec`` package's walk generator
+    (precomputed transition tables over networkx; optional dependency, slow, for comparison only):
+    ``cfg.walks_per_node`` walks from every node of ``adj`` that appears in ``starts``, seeded from ``rng``.
+    """
+    if cfg.backend == "numpy":
+        return biased_walks(adj.indptr, adj.indices, adj.data, starts, cfg.walk_length, cfg.p, cfg.q, rng)
+    return node2vec_package_walks(adj, np.unique(starts), cfg, int(rng.integers(2**31 - 1)))
+
+
+def node2vec_package_walks(adj: sp.csr_matrix, nodes: np.ndarray, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
+    """``cfg.walks_per_node`` walks from each of ``nodes`` by the ``node2vec`` package, ``[W, walk_length]``."""
+    try:
+        from node2vec import Node2Vec
+    except ImportError:
+        raise InputError("embedding.backend: node2vec needs the optional 'node2vec' package "
+                         "(pip install -e '.[node2vec]'); the default backend is numpy.") from None
+    import networkx as nx
+
+    sub = adj.tocoo()
+    G = nx.Graph()
+    G.add_nodes_from(range(adj.shape[0]))
+    G.add_weighted_edges_from(zip(sub.row.tolist(), sub.col.tolist(), sub.data.tolist()))
+    # the package walks from every node; restrict to ``nodes`` afterwards (it has no start list)
+    n2v = Node2Vec(G, dimensions=cfg.dim, walk_length=cfg.walk_length, num_walks=cfg.walks_per_node,
+                   p=cfg.p, q=cfg.q, weight_key="weight", workers=1, quiet=True, seed=seed)
+    keep = set(int(k) for k in nodes)
+    out = np.full((0, cfg.walk_length), -1, dtype=np.int64)
+    rows = [[int(x) for x in w] for w in n2v.walks if int(w[0]) in keep]
+    if rows:
+        out = np.full((len(rows), cfg.walk_length), -1, dtype=np.int64)
+        for r, w in enumerate(rows):
+            out[r, :len(w)] = w
+    return out
+
+
+def _sentences(walks: np.ndarray, tokens: np.ndarray) -> list[list[str]]:
+    """Walks ``[W, K]`` of node ids (-1 padded) -> Word2Vec sentences of string tokens."""
+    if (walks < 0).any():
+        return [tokens[w[w >= 0]].tolist() for w in walks]
+    return tokens[walks].tolist()
 
 
 def _align(cur: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -471,7 +513,55 @@ def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndar
         ex.shutdown(wait=True, cancel_futures=True)
 
 
+def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
+    """``embedding.method: stream``: one Word2Vec, trained on as the windows advance.
+
+    The first window fits the temporal graph of its span like ``windows``; every later window
+    ``e`` adds the nodes of time slice ``e`` to the vocabulary and trains the same model on walks
+    that start at slice ``e`` on the temporal graph of the trailing span (they reach earlier slices
+    through the temporal edges, which ties the new vectors to the existing coordinates). Window
+    ``e``'s output is a snapshot of the vectors of times ``e-L+1..e`` right after that step, so it
+    depends on data at times ``<= e`` only. Cost ~ (span + W) x N walks instead of W x span x N.
+    Returns float32 ``[W, L, N, D]``.
+    """
+    from gensim.models import Word2Vec
+
+    ends = window_ends(graphs.n_times, history)
+    L, N, D = history, graphs.n_genes, cfg.dim
+    out = np.empty((ends.size, L, N, D), dtype=np.float32)
+    tokens = np.array([str(k) for k in range(graphs.n_times * N)], dtype=object)
+    slot = np.full(graphs.n_times * N, -1, dtype=np.int64)  # global node -> row of model.wv.vectors
+    model = None
+    # gensim warns that a later train() call starts at a higher alpha than the previous one ended at:
+    # that is the design here (each step is a fresh linear-decay pass over new walks)
+    logging.getLogger("gensim.models.word2vec").setLevel(logging.ERROR)
+    log.info("embedding: streaming %d windows (%d genes, span %d)", ends.size, N, cfg.span)
+    for w, e in enumerate(tqdm(ends, desc="embedding windows", unit="win", leave=False, disable=None)):
+        lo, hi = _window_span(int(e), cfg.span)
+        adj = temporal_graph(graphs, lo, hi, cfg.temporal_weight)
+        first = lo if model is None else hi
+        local = np.arange((first - lo) * N, (hi - lo + 1) * N, dtype=np.int64)
+        rng = np.random.default_rng(_window_seed(seed, hi))
+        walks = walk(adj, np.tile(local, cfg.walks_per_node), cfg, rng)
+        walks = np.where(walks >= 0, walks + lo * N, -1)
+        sentences = _sentences(walks, tokens)
+        if model is None:
+            model = Word2Vec(sg=1, vector_size=D, window=cfg.window, negative=cfg.negative, epochs=cfg.epochs,
+                             workers=cfg.workers, seed=int(seed) % (2**32), min_count=1, hashfxn=_stable_hash)
+            model.build_vocab(sentences)
+        else:
+            model.build_vocab(sentences, update=True)
+        model.train(sentences, total_examples=len(sentences), epochs=cfg.epochs)
+        new = np.arange(first * N, (hi + 1) * N)
+        slot[new] = [model.wv.key_to_index[t] for t in tokens[new]]
+        rows = slot[(int(e) - L + 1) * N:(int(e) + 1) * N]
+        out[w] = model.wv.vectors[rows].reshape(L, N, D)
+    return out
+
+
 def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
+    if cfg.method == "stream":
+        return _compute_stream(graphs, history, cfg, seed)
     ends = window_ends(graphs.n_times, history)
     L, N, D = history, graphs.n_genes, cfg.dim
     out = np.empty((ends.size, L, N, D), dtype=np.float32)

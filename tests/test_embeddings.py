@@ -180,11 +180,12 @@ def test_window_embeddings_shape_and_cache(tmp_path, caplog):
     assert Path(i5["cache_path"]).name == Path(info["cache_path"]).name
 
 
-def test_causality_future_changes_leave_past_windows_bit_identical(tmp_path):
+@pytest.mark.parametrize("method", ["windows", "stream"])
+def test_causality_future_changes_leave_past_windows_bit_identical(tmp_path, method):
     """Perturb expression (and hence graph weights) after time index e: windows ending <= e unchanged."""
     course = random_course(T=11)
     L = 2
-    cfg = dataclasses.replace(SMALL, cache_dir=str(tmp_path))
+    cfg = dataclasses.replace(SMALL, cache_dir=str(tmp_path), method=method)
     base = window_embeddings(build_graphs(course, GraphConfig(), course.X), L, cfg, seed=5)
     ends = window_ends(course.n_times, L)
     for e in (3, 6):
@@ -346,3 +347,79 @@ def test_failing_worker_raises_and_writes_no_cache(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="worker process .* died"):
         window_embeddings(g, 3, cfg, seed=0)
     assert not any(tmp_path.iterdir())
+
+
+def test_stream_embeddings_are_aligned_by_construction(tmp_path):
+    """``stream``: a gene's vector moves little from one window to the next (one model trained on),
+    while independent ``windows`` fits are only comparable after alignment; both recover the graph's
+    two communities (nearest neighbours of a gene are mostly in its own community)."""
+    rng = np.random.default_rng(0)
+    N, T = 40, 12
+    comm = np.repeat([0, 1], N // 2)
+    pairs = np.array([(i, j) for i in range(N) for j in range(i + 1, N)
+                      if (comm[i] == comm[j] and rng.random() < 0.3) or (comm[i] != comm[j] and rng.random() < 0.01)])
+    course = GeneTimeCourse(
+        genes=[f"g{k}" for k in range(N)], display=[f"g{k}" for k in range(N)], times=np.arange(T, dtype=float),
+        X=rng.normal(size=(T, N)), pairs=pairs, hic=np.ones(len(pairs)), chromosome=["1"] * N,
+        bin=np.zeros(N), compartment=np.array(["A"] * N, dtype=object), insulation=np.zeros(N),
+        tad_distance=np.zeros(N))
+    g = build_graphs(course, GraphConfig(), course.X)
+    cfg = EmbeddingConfig(dim=8, walk_length=10, walks_per_node=10, span=3, epochs=3, cache_dir=str(tmp_path),
+                          method="stream")
+    emb = window_embeddings(g, 2, cfg, seed=0)
+    assert emb.shape == (T - 2, 2, N, 8)
+    # the same time slice seen from consecutive windows: close (trained on, not refitted)
+    a, b = emb[3, 1], emb[4, 0]  # time index 4 in windows ending at 4 and 5
+    drift = np.linalg.norm(a - b) / np.linalg.norm(a)
+    assert drift < 0.5
+    last = emb[-1, -1]
+    unit = last / np.linalg.norm(last, axis=1, keepdims=True)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    nn = sim.argsort(axis=1)[:, -5:]
+    assert (comm[nn] == comm[:, None]).mean() > 0.8
+
+
+def test_unknown_embedding_method_is_a_config_error(tmp_path):
+    from step.config import load_config
+    from step.errors import InputError
+
+    bad = tmp_path / "c.yaml"
+    bad.write_text("extends: " + str(ROOT / "configs/test_tiny_mrna.yaml") + "\nembedding:\n  method: fast\n")
+    with pytest.raises(InputError, match="embedding.method"):
+        load_config(bad)
+
+
+def _communities(n: int = 60, k: int = 3, seed: int = 0) -> tuple[GeneTimeCourse, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    comm = np.repeat(np.arange(k), n // k)
+    pairs = np.array([(i, j) for i in range(n) for j in range(i + 1, n)
+                      if rng.random() < (0.3 if comm[i] == comm[j] else 0.01)])
+    course = GeneTimeCourse(
+        genes=[f"g{x}" for x in range(n)], display=[f"g{x}" for x in range(n)], times=np.arange(2, dtype=float),
+        X=rng.normal(size=(2, n)), pairs=pairs, hic=np.ones(len(pairs)), chromosome=["1"] * n,
+        bin=np.zeros(n), compartment=np.array(["A"] * n, dtype=object), insulation=np.zeros(n),
+        tad_distance=np.zeros(n))
+    return course, comm
+
+
+def _purity(emb: np.ndarray, comm: np.ndarray, k: int = 5) -> float:
+    """Share of each node's k nearest neighbours (cosine) in its own community."""
+    u = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    s = u @ u.T
+    np.fill_diagonal(s, -np.inf)
+    return float((comm[s.argsort(axis=1)[:, -k:]] == comm[:, None]).mean())
+
+
+def test_node2vec_package_backend_recovers_communities_like_the_default():
+    """The reference backend (PyPI ``node2vec`` walks) and the default numpy walks, same Word2Vec:
+    both place every node among its own community (3 planted communities, chance 1/3)."""
+    pytest.importorskip("node2vec")
+    course, comm = _communities()
+    g = build_graphs(course, GraphConfig(), course.X)
+    purity = {}
+    for backend in ("numpy", "node2vec"):
+        cfg = EmbeddingConfig(dim=8, walk_length=10, walks_per_node=20, epochs=5, window=5, q=0.5, backend=backend)
+        purity[backend] = _purity(fit_temporal_node2vec(g, 0, 0, cfg, seed=0)[0], comm)
+    assert purity["numpy"] > 0.9 and purity["node2vec"] > 0.9, purity
+    assert abs(purity["numpy"] - purity["node2vec"]) < 0.1, purity
