@@ -91,20 +91,47 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
         preds = last + model.predict(allX).reshape(W, N)
         return preds, {"alpha": alpha}
     # per gene: choose one alpha for all genes on the pooled validation error
+    ridge = _PerGeneRidge(feats, resid, train)
     cand = []
     for a in alphas:
-        P = np.empty((W, N))
-        for n in range(N):
-            ok = train[np.isfinite(resid[train, n])]
-            if len(ok) < 2:  # no training target for this gene (masked values): persistence
-                P[:, n] = last[:, n]
-                continue
-            m = Ridge(alpha=a).fit(feats[ok, :, n], resid[ok, n])
-            P[:, n] = last[:, n] + m.predict(feats[:, :, n])
+        P = last + ridge.predict(a)
         score = float(np.nanmean((P[val] - targets[val]) ** 2)) if has_val else _loo_score(feats, resid, train, a)
         cand.append((score, a, P))
     score, alpha, preds = min(cand, key=lambda c: (c[0], c[1]))
     return preds, {"alpha": alpha}
+
+
+class _PerGeneRidge:
+    """One ridge regression with intercept per gene, all genes at once (the closed form that
+    ``sklearn.linear_model.Ridge`` solves, batched over genes; a test checks it against sklearn).
+
+    ``feats [W, F, N]``, ``resid [W, N]`` (NaN = no target: left out of that gene's fit), ``train``
+    window numbers. A gene with fewer than 2 training targets predicts 0 (persistence).
+    """
+
+    def __init__(self, feats: np.ndarray, resid: np.ndarray, train: np.ndarray):
+        X = np.transpose(feats, (2, 0, 1))                      # [N, W, F]
+        m = np.isfinite(resid[train]).T.astype(float)           # [N, n_tr]
+        y = np.nan_to_num(resid[train]).T                       # [N, n_tr]
+        Xt = X[:, train]                                        # [N, n_tr, F]
+        cnt = m.sum(axis=1)                                     # [N]
+        self.ok = cnt >= 2
+        c = np.maximum(cnt, 1)[:, None]
+        self.xm = np.einsum("nw,nwf->nf", m, Xt) / c            # [N, F]
+        self.ym = (m * y).sum(axis=1) / c[:, 0]                 # [N]
+        Xc = (Xt - self.xm[:, None, :]) * m[:, :, None]
+        yc = (y - self.ym[:, None]) * m
+        self.G = np.einsum("nwf,nwg->nfg", Xc, Xc)              # [N, F, F]
+        self.h = np.einsum("nwf,nw->nf", Xc, yc)                # [N, F]
+        self.X = X
+
+    def predict(self, alpha: float) -> np.ndarray:
+        """Fitted residual predictions ``[W, N]`` for every window at ridge strength ``alpha``."""
+        F = self.G.shape[1]
+        w = np.linalg.solve(self.G + alpha * np.eye(F), self.h[:, :, None])[:, :, 0]   # [N, F]
+        out = np.einsum("nwf,nf->wn", self.X - self.xm[:, None, :], w) + self.ym[None, :]
+        out[:, ~self.ok] = 0.0
+        return out
 
 
 def _loo_score(feats: np.ndarray, resid: np.ndarray, train: np.ndarray, alpha: float) -> float:

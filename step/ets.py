@@ -170,7 +170,43 @@ def _fit_one(y: np.ndarray, name: str):
     return (aicc if not np.isnan(aicc) else np.inf), params, converged
 
 
-def fit_ets(series: np.ndarray, fit_end: int, models=("ANN", "AAdN")) -> EtsFit:
+# Genes per fitting process above which fit_ets spreads the per-gene fits over a process pool
+# (the fits are independent, so the result is identical; fork start method, Linux only).
+POOL_MIN_GENES = 1000
+
+
+def _fit_chunk(args: tuple) -> "EtsFit":
+    series, fit_end, models = args
+    log.setLevel(logging.WARNING)  # the parent logs the totals
+    return fit_ets(series, fit_end, models, processes=1)
+
+
+def _fit_pooled(series: np.ndarray, fit_end: int, models: tuple, processes: int) -> "EtsFit":
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = np.array_split(np.arange(series.shape[1]), processes * 4)
+    with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as ex:
+        parts = list(ex.map(_fit_chunk, [(series[:, c], fit_end, models) for c in chunks]))
+    cat = {k: np.concatenate([getattr(p, k) for p in parts])
+           for k in ("model", "alpha", "beta", "phi", "level0", "trend0")}
+    counts: dict[str, int] = {}
+    reasons: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.info["models"].items():
+            counts[k] = counts.get(k, 0) + v
+        for k, v in p.info["fallback_reasons"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    info = {"models": counts, "fit_end": fit_end, "fallbacks": sum(p.info["fallbacks"] for p in parts),
+            "fallback_reasons": reasons, "nonconverged": sum(p.info["nonconverged"] for p in parts)}
+    if info["fallbacks"]:
+        log.warning("ETS: %d of %d genes fell back (%s)", info["fallbacks"], series.shape[1],
+                    ", ".join(f"{k} {v}" for k, v in reasons.items()))
+    log.info("ETS fitted on %d time points in %d processes: %s", fit_end, processes, counts)
+    return EtsFit(info=info, **cat)
+
+
+def fit_ets(series: np.ndarray, fit_end: int, models=("ANN", "AAdN"), processes: int | None = None) -> EtsFit:
     """Fit every gene's ETS parameters on ``series[:fit_end]`` and choose a model by AICc.
 
     Parameters
@@ -178,11 +214,23 @@ def fit_ets(series: np.ndarray, fit_end: int, models=("ANN", "AAdN")) -> EtsFit:
     series : float ``[T, N]``; non-finite = missing.
     fit_end : number of leading time points used for fitting (``0 <= fit_end <= T``).
     models : candidate model names among ``"ANN"``, ``"AAN"``, ``"AAdN"``.
+    processes : fitting processes; None = all CPUs when there are at least
+        :data:`POOL_MIN_GENES` genes per process (same result for any value).
 
     Returns
     -------
     EtsFit with ``[N]`` arrays.
     """
+    import os
+    import sys
+
+    if processes is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        processes = max(1, min(cpus, np.asarray(series).shape[-1] // POOL_MIN_GENES))
+    import multiprocessing as mp
+
+    if processes > 1 and sys.platform.startswith("linux") and not mp.current_process().daemon:
+        return _fit_pooled(np.asarray(series, dtype=float), int(fit_end), tuple(models), processes)
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
     series = np.asarray(series, dtype=float)

@@ -474,7 +474,7 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times})
     write_text(d / "config.yaml", dump_yaml(prov))
     write_json(d / "metrics.json", metrics)
-    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False))
+    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False, float_format="%.10g"))
     tr = ws.train_time_indices()
     feats = pd.DataFrame({
         "gene": course.genes, "display": course.display, "chromosome": course.chromosome,

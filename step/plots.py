@@ -91,6 +91,22 @@ def enrichment_dotplot(table: pd.DataFrame, path: str | Path, title: str = "", f
 
 # --------------------------------------------------------------------------- gene analysis
 
+# Genome-scale runs: at most this many genes are named in a scatter plot (the best and worst by
+# skill), and the embedding trajectory plot draws at most MAX_TRAJECTORIES genes.
+MAX_LABELS = 30
+MAX_TRAJECTORIES = 200
+
+
+def _label_rows(sub: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Rows to name in a scatter plot: every grouped gene, or the MAX_LABELS best/worst by ``key``."""
+    grouped = sub[sub["group"] != ""]
+    if len(grouped) <= MAX_LABELS:
+        return grouped
+    order = grouped[key].sort_values(kind="stable")
+    idx = list(order.index[: MAX_LABELS // 2]) + list(order.index[-(MAX_LABELS // 2):])
+    return grouped.loc[idx]
+
+
 def _skill_floor(values: pd.Series) -> float:
     """Lower y limit for skill plots: outliers far below the bulk (near-zero reference error) are clipped."""
     v = pd.to_numeric(values, errors="coerce").dropna()
@@ -104,7 +120,8 @@ def _mark_clipped(ax, x: np.ndarray, y: np.ndarray, floor: float, labels: Sequen
     low = y < floor
     if low.any():
         ax.scatter(x[low], np.full(low.sum(), floor), marker="v", s=30, color="k", zorder=5)
-        for xi, yi, lab in zip(x[low], y[low], np.asarray(labels, dtype=object)[low]):
+        lowest = np.flatnonzero(low)[np.argsort(y[low])][:MAX_LABELS // 2]  # name the worst few only
+        for xi, yi, lab in zip(x[lowest], y[lowest], np.asarray(labels, dtype=object)[lowest]):
             ax.annotate(f"{str(lab)[:12]} ({yi:.3g})", (xi, floor), fontsize=6, xytext=(3, 3), textcoords="offset points")
 
 
@@ -121,11 +138,12 @@ def _scatter_vs(tab: pd.DataFrame, key: str, col: str, xlabel: str, path: Path, 
     sub = tab[[key, col, "group", "display"] + ([key + "_std"] if key + "_std" in tab else [])].copy()
     sub[col] = pd.to_numeric(sub[col], errors="coerce")
     sub = sub.dropna(subset=[key, col])
+    many = len(sub) > 200
     for g, part in sub.groupby("group"):
-        err = part[key + "_std"] if key + "_std" in part else None
-        ax.errorbar(part[col], part[key], yerr=err, fmt="o", ms=5, alpha=0.8, lw=0.8,
-                    color=GROUP_COLOURS.get(g, "#7f7f7f"), label=g or "middle")
-    for _, r in sub[sub["group"] != ""].iterrows():
+        err = part[key + "_std"] if key + "_std" in part and not many else None
+        ax.errorbar(part[col], part[key], yerr=err, fmt="o", ms=2 if many else 5, alpha=0.5 if many else 0.8,
+                    lw=0.8, color=GROUP_COLOURS.get(g, "#7f7f7f"), label=g or "middle")
+    for _, r in _label_rows(sub, key).iterrows():
         ax.annotate(str(r["display"])[:14], (r[col], r[key]), fontsize=6, xytext=(3, 2), textcoords="offset points")
     ax.axhline(0, color="k", lw=0.6, ls="--")
     floor = _skill_floor(sub[key])
@@ -140,7 +158,7 @@ def _scatter_vs(tab: pd.DataFrame, key: str, col: str, xlabel: str, path: Path, 
         rho, p = spearmanr(sub[col], sub[key])
         title += f"  (Spearman rho = {rho:+.2f}, p = {p:.2g}, n = {len(sub)})"
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, title="group", title_fontsize=7)
+    ax.legend(fontsize=7, title="group", title_fontsize=7, loc="upper right" if many else "best")
     return save(fig, path)
 
 
@@ -349,6 +367,10 @@ def embedding_trajectories(npz_path: Path, display: dict[str, str], path: Path) 
         log.warning("%s: emb has shape %s, expected [T'=%d, N=%d, D]; embedding plot skipped",
                     npz_path, emb.shape, len(times), len(genes))
         return None
+    n_all = len(genes)
+    if n_all > MAX_TRAJECTORIES:  # evenly spaced genes of the file's order, deterministic
+        keep = np.unique(np.linspace(0, n_all - 1, MAX_TRAJECTORIES).round().astype(int))
+        emb, genes = emb[:, keep], [genes[k] for k in keep]
     flat = emb.reshape(-1, emb.shape[2])
     flat = flat - flat.mean(axis=0)
     _, sv, vt = np.linalg.svd(flat, full_matrices=False)
@@ -367,7 +389,8 @@ def embedding_trajectories(npz_path: Path, display: dict[str, str], path: Path) 
     fig.colorbar(sc, ax=ax, label="time (last input of the window)")
     ax.set_xlabel(f"PC1 ({var[0]:.0%})")
     ax.set_ylabel(f"PC2 ({var[1]:.0%})" if len(var) > 1 else "PC2")
-    ax.set_title("temporal Node2Vec embedding trajectories (one line per gene)", fontsize=9)
+    shown = "one line per gene" if len(genes) == n_all else f"{len(genes)} of {n_all} genes, evenly spaced"
+    ax.set_title(f"temporal Node2Vec embedding trajectories ({shown})", fontsize=9)
     return save(fig, path)
 
 
