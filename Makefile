@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test mirna preprocess bench bench-synthetic results ablate workflow tune clean-cache
+.PHONY: venv run test mirna preprocess bench bench-synthetic bench-scale results ablate workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -52,6 +52,11 @@ ablate: $(STAMP)
 ## bench-synthetic: accuracy on data with a known generating process (graph-driven and null)
 bench-synthetic: $(STAMP)
 	$(BIN)/python benchmarks/bench_synthetic.py $(ARGS)
+
+## bench-scale: genome scale end to end (synthetic cooler + matrix -> results) for 2,000, 5,000 and
+## 20,000 genes x 40 time points; wall time and peak RSS -> benchmarks/results/scale.json
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py --csv 2000,5000 $(ARGS)
 
 ## workflow: the whole study as a Snakemake workflow on this machine's cores
 ## (report: results/summary/index.md; cluster: see README "Workflows and sweeps")

@@ -665,6 +665,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chromosomes", help="comma-separated chromosomes to use (default: all with genes)")
     p.add_argument("--k", type=int, help="Hi-C partners chosen per gene (default 10)")
     p.add_argument("--min-oe", type=float, help="minimum observed/expected contact of a pair (default 0)")
+    p.add_argument("--csv", help="also write the dataset in the published interaction-CSV schema to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -683,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_genome_config(args.config, overrides)
         run(cfg, args.out)
+        if args.csv:
+            write_interaction_csv(args.out, args.csv)
+            log.info("wrote %s (interaction-CSV schema)", args.csv)
     except InputError as exc:
         log.error("%s", exc)
         return 1
@@ -691,3 +695,23 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def write_interaction_csv(folder: str | Path, out: str | Path) -> Path:
+    """A dataset folder in the published interaction-CSV schema (one row per pair, each gene's
+    series repeated on every row it appears in; ``Gene<k>_Start`` = TSS, ``End`` = TSS + 1,
+    ``Bin`` = bin index). For tools that read that schema; the folder is the compact form."""
+    from raw_data_conversion.assemble import GeneRecord, interaction_table, write_csv
+    from step.dataset_dir import load_dataset_dir
+    from step.io import write_with
+
+    course = load_dataset_dir(folder)
+    genes_df = pd.read_csv(Path(folder) / "genes.tsv.gz", sep="\t", dtype={"gene": str, "chromosome": str},
+                           keep_default_na=False, na_values={"insulation": [""], "tad_distance": [""]})
+    records = [GeneRecord(name=g, chrom=str(c), start=float(s), end=float(s) + 1, bin=float(b), compartment=str(k),
+                          insulation=float(i) if i != "" else np.nan, tad_distance=float(t) if t != "" else np.nan)
+               for g, c, s, b, k, i, t in zip(genes_df["gene"], genes_df["chromosome"], genes_df["tss"], genes_df["bin"],
+                                              genes_df["compartment"], genes_df["insulation"], genes_df["tad_distance"])]
+    pairs = [(int(a), int(b), float(h)) for (a, b), h in zip(course.pairs, course.hic)]
+    table = interaction_table(records, course.X.T, course.times, pairs)
+    return write_with(out, lambda tmp: write_csv(table, tmp))
