@@ -97,6 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 CODE_VERSION = "temporal-node2vec/2"
+STREAM_VERSION = 2  # bump when embedding.method: stream changes its output for the same inputs
 
 
 # --------------------------------------------------------------------------- walks
@@ -516,10 +517,10 @@ def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndar
 def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
     """``embedding.method: stream``: one Word2Vec, trained on as the windows advance.
 
-    The first window fits the temporal graph of its span like ``windows``; every later window
-    ``e`` adds the nodes of time slice ``e`` to the vocabulary and trains the same model on walks
-    that start at slice ``e`` on the temporal graph of the trailing span (they reach earlier slices
-    through the temporal edges, which ties the new vectors to the existing coordinates). Window
+    The first window trains on walks from every node of its span like ``windows``; every later
+    window ``e`` trains the same model on walks that start at time slice ``e`` on the temporal
+    graph of the trailing span (they reach earlier slices through the temporal edges, which ties
+    the new vectors to the existing coordinates). Negative samples come from times ``<= e`` only. Window
     ``e``'s output is a snapshot of the vectors of times ``e-L+1..e`` right after that step, so it
     depends on data at times ``<= e`` only. Cost ~ (span + W) x N walks instead of W x span x N.
     Returns float32 ``[W, L, N, D]``.
@@ -529,33 +530,40 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
     ends = window_ends(graphs.n_times, history)
     L, N, D = history, graphs.n_genes, cfg.dim
     out = np.empty((ends.size, L, N, D), dtype=np.float32)
-    tokens = np.array([str(k) for k in range(graphs.n_times * N)], dtype=object)
-    slot = np.full(graphs.n_times * N, -1, dtype=np.int64)  # global node -> row of model.wv.vectors
-    model = None
+    V = graphs.n_times * N
+    tokens = np.array([str(k) for k in range(V)], dtype=object)
+    # The vocabulary is every (gene, time) node, in node order, with equal counts: it carries no
+    # data, only the shape [T, N]. Built once (gensim's vocabulary update costs O(vocabulary) in
+    # Python per call, quadratic over the windows). Negative samples are drawn uniformly from the
+    # nodes of times <= e only (the cumulative table below), so nothing after e is ever sampled.
+    model = Word2Vec(sg=1, vector_size=D, window=cfg.window, negative=cfg.negative, epochs=cfg.epochs,
+                     workers=cfg.workers, seed=int(seed) % (2**32), min_count=1, hashfxn=_stable_hash,
+                     sorted_vocab=0)
+    model.build_vocab_from_freq({t: 1 for t in tokens})
+    if model.wv.index_to_key[: min(V, 3)] != tokens[: min(V, 3)].tolist() or len(model.wv) != V:
+        raise RuntimeError("gensim reordered the stream vocabulary; expected node order")
+    domain = 2**31 - 1
     # gensim warns that a later train() call starts at a higher alpha than the previous one ended at:
     # that is the design here (each step is a fresh linear-decay pass over new walks)
     logging.getLogger("gensim.models.word2vec").setLevel(logging.ERROR)
     log.info("embedding: streaming %d windows (%d genes, span %d)", ends.size, N, cfg.span)
+    started = False
     for w, e in enumerate(tqdm(ends, desc="embedding windows", unit="win", leave=False, disable=None)):
         lo, hi = _window_span(int(e), cfg.span)
         adj = temporal_graph(graphs, lo, hi, cfg.temporal_weight)
-        first = lo if model is None else hi
+        first = hi if started else lo
+        started = True
         local = np.arange((first - lo) * N, (hi - lo + 1) * N, dtype=np.int64)
         rng = np.random.default_rng(_window_seed(seed, hi))
         walks = walk(adj, np.tile(local, cfg.walks_per_node), cfg, rng)
         walks = np.where(walks >= 0, walks + lo * N, -1)
         sentences = _sentences(walks, tokens)
-        if model is None:
-            model = Word2Vec(sg=1, vector_size=D, window=cfg.window, negative=cfg.negative, epochs=cfg.epochs,
-                             workers=cfg.workers, seed=int(seed) % (2**32), min_count=1, hashfxn=_stable_hash)
-            model.build_vocab(sentences)
-        else:
-            model.build_vocab(sentences, update=True)
+        seen = (hi + 1) * N
+        model.cum_table = np.round(np.minimum(np.arange(1, V + 1), seen) / seen * domain).astype(np.uint32)
         model.train(sentences, total_examples=len(sentences), epochs=cfg.epochs)
-        new = np.arange(first * N, (hi + 1) * N)
-        slot[new] = [model.wv.key_to_index[t] for t in tokens[new]]
-        rows = slot[(int(e) - L + 1) * N:(int(e) + 1) * N]
-        out[w] = model.wv.vectors[rows].reshape(L, N, D)
+        out[w] = model.wv.vectors[(int(e) - L + 1) * N:(int(e) + 1) * N].reshape(L, N, D)
+        if (w + 1) % 10 == 0 and not sys.stderr.isatty():
+            log.info("embedding: %d of %d windows", w + 1, ends.size)
     return out
 
 
@@ -604,6 +612,8 @@ def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConf
     """sha256 of everything :func:`window_embeddings` depends on."""
     # cache_dir and processes do not change the result (processes: bit-identical by construction)
     params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("cache_dir", "processes")}
+    if cfg.method == "stream":
+        params["stream_version"] = STREAM_VERSION
     return hash_parts(CODE_VERSION, graphs.times, int(graphs.n_genes), graphs.edges, graphs.weights,
                       int(history), params, int(seed))
 
