@@ -222,9 +222,12 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
     written: list[Path] = [genes_csv, edir / "gene_mapping.csv", edir / "unmapped_genes.csv"]
     for name in ("top", "bottom"):
         members = list(tab.loc[tab["group"] == name, "gene"])
-        query = sorted({sym_of[g] for g in members if mapped[g]})
+        # unmapped genes are in the background, so they count in the group too (never as hits);
+        # leaving them out of the group only would inflate every overlap's significance
+        query = sorted({sym_of[g] for g in members})
         table, n_tested = enr.enrich_group(query, background, collections, cfg.min_set_size, cfg.max_set_size)
-        groups[name] = enr.GroupResult(name, members, query, table, n_tested)
+        groups[name] = enr.GroupResult(name, members, sorted({sym_of[g] for g in members if mapped[g]}),
+                                       table, n_tested)
         path = edir / f"{name}.csv"
         write_with(path, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"))
         written.append(path)

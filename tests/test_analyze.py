@@ -173,3 +173,33 @@ def test_rundata_is_shared_without_an_import_cycle() -> None:
     code = ("import sys, step.rundata; "
             "assert 'step.plots' not in sys.modules and 'step.analyze' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_group_and_background_are_counted_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unmapped genes are in the background, so they must be in their group too (as non-hits):
+    a group of only its mapped genes against a background of all genes inflates every overlap."""
+    from step import enrichment as enr
+
+    gs = make_genesets(tmp_path / "genesets")
+    run = make_run(tmp_path)
+    calls = []
+    real = enr.enrich_group
+
+    def spy(query, background, *a, **k):
+        calls.append((list(query), list(background)))
+        return real(query, background, *a, **k)
+
+    monkeypatch.setattr(enr, "enrich_group", spy)
+    analyze_run(run, _cfg(gs, group_frac=0.5), OutputConfig(plots=False))
+    summary = json.loads((run / "enrichment" / "summary.json").read_text())
+    assert summary["n_unmapped"] > 0  # the fixture has unmapped genes, else this test shows nothing
+    tab = pd.read_csv(run / "genes.csv")
+    mapping = pd.read_csv(run / "enrichment" / "gene_mapping.csv")
+    sym = dict(zip(mapping["gene"], mapping["symbol"]))
+    grouped_unmapped = 0
+    for (query, background), name in zip(calls, ("top", "bottom")):
+        members = tab.loc[tab["group"] == name, "gene"]
+        grouped_unmapped += int((~mapping.set_index("gene").loc[members, "mapped"]).sum())
+        assert set(query) <= set(background)
+        assert sorted(query) == sorted({sym[g] for g in members})
+    assert grouped_unmapped > 0

@@ -296,22 +296,33 @@ def test_loader_names_a_missing_table(converted, tmp_path):
 # --------------------------------------------------------------------------- a job on the folder
 
 
-def test_mrna_job_runs_on_a_dataset_folder(converted, tmp_path):
+def test_mrna_job_runs_on_a_dataset_folder(converted, tmp_path, monkeypatch):
+    """The whole job (plots and analysis included) on the folder, with every dense N x N graph
+    helper made to fail: the sparse path must not touch them."""
+    from step import graphs
     from step.config import load_config
     from step.pipeline import run_job
+
+    def dense(*_a, **_k):
+        raise AssertionError("a dense N x N graph operator was built on the sparse path")
+
+    monkeypatch.setattr(graphs.TemporalGraphs, "dense_mean", dense)
+    monkeypatch.setattr(graphs, "structural_adjacency", dense)
 
     cfg_path = tmp_path / "c.yaml"
     cfg_path.write_text(f"extends: {ROOT / 'configs/genome.yaml'}\n"
                         f"embedding:\n  cache_dir: {tmp_path / 'emb'}\n  dim: 4\n"
                         f"train:\n  epochs: 2\n  patience: 2\n"
                         f"graph:\n  sparse: sparse\n"
-                        f"analysis:\n  enabled: false\noutput:\n  plots: false\n")
+                        f"output:\n  timecourse_genes: 24\n")
     cfg = load_config(cfg_path, {"data.path": str(converted)})
     res = run_job(cfg, tmp_path / "res")
     metrics = json.loads((res.run_dir / "metrics.json").read_text())
     assert "STEPmr" in json.dumps(metrics)
     pred = pd.read_csv(res.run_dir / "predictions.csv")
     assert pred["gene"].nunique() == 300
+    assert len(pd.read_csv(res.run_dir / "genes.csv")) == 300  # every gene kept in the analysis
+    assert (res.run_dir / "plots" / "genes_best_timecourses.png").exists()
 
 
 def test_interaction_csv_export_reads_back_to_the_same_course(converted, tmp_path):
