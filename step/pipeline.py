@@ -383,16 +383,66 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
     return final, summary
 
 
+def _run_plots(d: Path, cfg: RunConfig) -> None:
+    """The run plots; a failure is logged and noted in results.txt, never raised."""
+    try:
+        from step.plots import make_run_plots
+
+        # the per-gene skill plots come from the analysis (with its groups) when it runs
+        make_run_plots(d, cfg.output, gene_plots=not cfg.analysis.enabled)
+    except Exception as exc:  # a plot must not lose the run's numbers
+        log.exception("plots failed: %s", exc)
+        report.append_note(d, f"plots failed: {exc}")
+
+
+def _plots_child(d: Path, cfg: RunConfig) -> None:
+    """Body of the plotting process: a failure is logged and becomes exit status 1 (the parent
+    notes it in results.txt, which only the parent writes)."""
+    import sys
+
+    try:
+        from step.plots import make_run_plots
+
+        make_run_plots(d, cfg.output, gene_plots=False)
+    except Exception as exc:  # noqa: BLE001
+        log.exception("plots failed: %s", exc)
+        sys.exit(1)
+
+
+def _plots_in_background(d: Path, cfg: RunConfig):
+    """Start the run plots in a forked process (they only read the run folder and write PNGs the
+    analysis does not write), so that they overlap the analysis on a multi-core machine. Returns
+    the process, or None where forking is not available (the caller then draws in-process)."""
+    import multiprocessing as mp
+    import os
+    import sys
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2 or not sys.platform.startswith("linux") or mp.current_process().daemon:
+        return None
+    proc = mp.get_context("fork").Process(target=_plots_child, args=(d, cfg), name="step-plots")
+    proc.start()
+    return proc
+
+
 def _post_steps(d: Path, cfg: RunConfig) -> None:
     """Plots and biological analysis, read back from the saved files."""
+    proc = None
     if cfg.output.plots:
-        try:
-            from step.plots import make_run_plots
+        proc = _plots_in_background(d, cfg) if cfg.analysis.enabled else None
+        if proc is None:
+            _run_plots(d, cfg)
+    try:
+        _analysis(d, cfg)
+    finally:
+        if proc is not None:
+            proc.join()
+            if proc.exitcode != 0:
+                log.error("the plotting process ended with exit code %s", proc.exitcode)
+                report.append_note(d, f"plots failed: plotting process exit code {proc.exitcode}")
 
-            make_run_plots(d, cfg.output)
-        except Exception as exc:  # a plot must not lose the run's numbers
-            log.exception("plots failed: %s", exc)
-            report.append_note(d, f"plots failed: {exc}")
+
+def _analysis(d: Path, cfg: RunConfig) -> None:
     if cfg.analysis.enabled:
         try:
             from step.analyze import analyze_run

@@ -394,7 +394,7 @@ def embedding_trajectories(npz_path: Path, display: dict[str, str], path: Path) 
     return save(fig, path)
 
 
-def make_run_plots(run_dir: Path, output_cfg: "OutputConfig") -> list[Path]:
+def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool = True) -> list[Path]:
     """Draw every plot of a run folder into ``run_dir/plots`` from its saved files.
 
     Parameters
@@ -404,6 +404,8 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig") -> list[Path]:
     output_cfg : ``plots`` (False: draw nothing), ``genes_per_page``,
         ``timecourse_genes`` (more genes than this: pages for the best and
         worst half of that many by skill only; 0 = every gene).
+    gene_plots : also draw the per-gene skill plots (False when step.analyze draws
+        them, with its top/bottom groups, in the same run).
 
     Returns
     -------
@@ -438,12 +440,15 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig") -> list[Path]:
                                          f"(observed; val/test predictions)"))
     out.append(change_distributions(run, split, d / f"change_distributions_{split}.png"))
     genes_csv = run_dir / "genes.csv"  # written by step.analyze: carries the top/bottom groups
-    if genes_csv.is_file():
+    if not gene_plots:
+        pass
+    elif genes_csv.is_file():
         tab = pd.read_csv(genes_csv, keep_default_na=False, na_values=[""])
         tab["group"] = tab["group"].fillna("") if "group" in tab else ""
+        out += gene_analysis_plots(tab, d, f"{split}_skill_vs_best_baseline")
     else:
         tab, _ = assign_groups(gene_table(run), 0.0)
-    out += gene_analysis_plots(tab, d, f"{split}_skill_vs_best_baseline")
+        out += gene_analysis_plots(tab, d, f"{split}_skill_vs_best_baseline")
     npz = run_dir / "embeddings.npz"
     if npz.is_file():
         p = embedding_trajectories(npz, run.display, d / "embedding_trajectories.png")
