@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m step.ablate", description="Does the Hi-C graph help? "
                                  "Variants x seeds with paired intervals.")
     ap.add_argument("--config", required=True, help="run config (YAML)")
-    ap.add_argument("--data", help="interaction CSV (overrides data.path)")
+    ap.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per variant (default ablation.seeds)")
     ap.add_argument("--seed", type=int, default=None, help="first seed (default train.seed)")
     ap.add_argument("--protocol", choices=["chronological", "paper", "rolling"], help="evaluation protocol")

@@ -21,7 +21,7 @@ def setup_logging(verbose: bool = False) -> None:
 def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=f"Train {model} and the baselines, evaluate, write results.")
     p.add_argument("--config", default=default_config, help=f"YAML config (default {default_config})")
-    p.add_argument("--data", help="interaction CSV (overrides data.path)")
+    p.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
     p.add_argument("--out", help="folder under which the run folder is created (default results/<dataset>/)")
     p.add_argument("--run-dir", help="write the run folder exactly here, replacing an earlier run (workflows)")
     p.add_argument("--seed", type=int, help="first seed (overrides train.seed)")
@@ -64,7 +64,7 @@ def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> in
     p = argparse.ArgumentParser(prog=prog, description="Build the per-time-point gene graphs and the causal "
                                 "temporal Node2Vec embeddings, and cache them (logs what it did).")
     p.add_argument("--config", default=default_config, help=f"YAML run config (default {default_config})")
-    p.add_argument("--data", help="interaction CSV (overrides data.path)")
+    p.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
     p.add_argument("--seed", type=int, help="embedding seed (overrides train.seed)")
     p.add_argument("--summary", help="also write what was built (cache path, shape, timings) to this JSON file")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///<out>/<study>.db)")
     ap.add_argument("--study", default=None, help="study name (default: tune-<config name>)")
     ap.add_argument("--out", type=Path, default=Path("results/tune"))
-    ap.add_argument("--data", help="interaction CSV (overrides data.path)")
+    ap.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
     ap.add_argument("--seed", type=int, help="training seed of every trial (overrides train.seed)")
     ap.add_argument("--epochs", type=int, help="maximum epochs per trial")
     ap.add_argument("-v", "--verbose", action="store_true")
