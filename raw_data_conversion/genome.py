@@ -54,7 +54,7 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
-from raw_data_conversion import features
+from raw_data_conversion import features, hic
 from raw_data_conversion.expression import STAGE_RE
 from step.errors import InputError
 from step.io import file_sha256
@@ -458,16 +458,6 @@ def convert_chromosome(M: np.ndarray, pos: np.ndarray, bin_size: int, density: n
         bins_without_contacts=int((~np.isfinite(np.diag(M))).sum()), boundaries=int(len(bounds)))
 
 
-def _fetch(clr, chrom_name: str, weight: str | bool) -> np.ndarray:
-    M = clr.matrix(balance=weight if weight else False).fetch(chrom_name).astype(float)
-    M = np.where(np.isfinite(M), M, np.nan)
-    bad = ~np.isfinite(M).any(axis=0) | (np.nansum(M, axis=0) == 0)
-    M = np.nan_to_num(M)
-    M[bad, :] = np.nan
-    M[:, bad] = np.nan
-    return M
-
-
 # --------------------------------------------------------------------------- the conversion
 
 
@@ -542,7 +532,7 @@ def convert(cfg: GenomeConfig) -> Dataset:
         if idx.size == 0:
             continue
         pos = gtab["tss"].to_numpy()[idx]
-        M = _fetch(clr, cool_names[c], weight)
+        M = hic.fetch_cis(clr, cool_names[c], weight)
         density = np.bincount(pos // bin_size, minlength=M.shape[0]).astype(float)[: M.shape[0]]
         r = convert_chromosome(M, pos, bin_size, density, cfg)
         comp[idx], ins[idx], tad[idx], bins[idx] = r.compartment, r.insulation, r.tad_distance, r.bins

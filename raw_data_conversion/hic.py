@@ -233,10 +233,16 @@ def read_cool(uri: str, chrom: str, balance: str | bool, bin_size: int, chrom_si
     weight = "weight" if balance is True else balance
     if weight and weight not in clr.bins().columns:
         raise InputError(f"{uri}: no bin weight column '{weight}' (hic.balance); balance the cooler or set hic.balance: false.")
-    M = clr.matrix(balance=weight if weight else False).fetch(names[chrom]).astype(float)
+    return ContactMatrix(chrom=chrom, bin_size=bin_size, M=fetch_cis(clr, names[chrom], weight))
+
+
+def fetch_cis(clr, chrom_name: str, weight: str | bool) -> np.ndarray:
+    """One chromosome's dense contact matrix ``[B, B]`` from a ``cooler.Cooler``: empty pixels 0,
+    rows/columns of bins without any contact (or without a balancing weight) NaN."""
+    M = clr.matrix(balance=weight if weight else False).fetch(chrom_name).astype(float)
     M = np.where(np.isfinite(M), M, np.nan)
     bad = ~np.isfinite(M).any(axis=0) | (np.nansum(M, axis=0) == 0)
     M = np.nan_to_num(M)
     M[bad, :] = np.nan
     M[:, bad] = np.nan
-    return ContactMatrix(chrom=chrom, bin_size=bin_size, M=M)
+    return M
