@@ -182,6 +182,9 @@ class OutputConfig:
     # time-course pages cover every gene up to this many; above, the best and worst halves by
     # skill only (genes.csv and the enrichment always keep every gene); 0 = always every gene
     timecourse_genes: int = 200
+    # splits whose windows go into predictions.csv (genome scale: [val, test] keeps the file ~3x
+    # smaller; plots and the analysis read val/test only, metrics.json always has every split)
+    prediction_splits: list[str] = field(default_factory=lambda: ["train", "val", "test"])
 
 
 @dataclass
@@ -292,6 +295,9 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
         raise InputError(f"{where}: ablation.variants has unknown {unknown}; expected some of {', '.join(known)}.")
     if cfg.ablation.randomisations < 0 or cfg.ablation.seeds < 1:
         raise InputError(f"{where}: ablation.randomisations must be >= 0 and ablation.seeds >= 1.")
+    ps = cfg.output.prediction_splits
+    if not ps or any(x not in ("train", "val", "test") for x in ps) or not ({"val", "test"} <= set(ps)):
+        raise InputError(f"{where}: output.prediction_splits must list val and test (and optionally train); got {ps}.")
     bad = [m for m in cfg.baselines.ets_models if m not in ("ANN", "AAN", "AAdN")]
     if bad or not cfg.baselines.ets_models:
         raise InputError(f"{where}: baselines.ets_models must list ANN, AAN and/or AAdN; got {cfg.baselines.ets_models}.")

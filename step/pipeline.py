@@ -524,6 +524,11 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times})
     write_text(d / "config.yaml", dump_yaml(prov))
     write_json(d / "metrics.json", metrics)
+    keep = list(cfg.output.prediction_splits)
+    if set(keep) != {"train", "val", "test"}:
+        log.info("predictions.csv holds the %s windows only (output.prediction_splits; metrics.json has every split)",
+                 " and ".join(keep))
+        pred_df = pred_df[pred_df["split"].isin(keep)]
     write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False, float_format="%.10g"))
     tr = ws.train_time_indices()
     feats = pd.DataFrame({
