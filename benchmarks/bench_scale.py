@@ -41,17 +41,47 @@ def _scale_data():
     return mod
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants now (MB; 0 if it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
 def timed(cmd: list[str], log_path: Path) -> dict:
-    """Run ``cmd`` in the repo root; wall seconds, peak RSS (MB) and return code."""
+    """Run ``cmd`` in the repo root; wall seconds, peak memory and return code.
+
+    ``peak_rss_mb``: the largest resident set of any single process (``os.wait4``);
+    ``peak_tree_rss_mb``: the largest sum over the process and its children (plotting process,
+    ETS and embedding pools) sampled every 0.2 s with psutil (a lower bound of the true peak).
+    """
     t0 = time.perf_counter()
+    tree_peak = 0.0
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            tree_peak = max(tree_peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.2)
     wall = time.perf_counter() - t0
     rc = os.waitstatus_to_exitcode(status)
     if rc != 0:
         sys.stderr.write(log_path.read_text()[-3000:])
-    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1), "returncode": rc}
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+            "peak_tree_rss_mb": round(tree_peak, 1), "returncode": rc}
 
 
 def bench_size(n: int, n_times: int, csv: bool, work: Path) -> dict:
@@ -80,12 +110,13 @@ def bench_size(n: int, n_times: int, csv: bool, work: Path) -> dict:
            "convert": conv, "job": job, "job_stages_s": stages,
            "end_to_end_s": round(conv["wall_s"] + job["wall_s"], 1),
            "peak_rss_mb": max(conv["peak_rss_mb"], job["peak_rss_mb"]),
+           "peak_tree_rss_mb": max(conv["peak_tree_rss_mb"], job["peak_tree_rss_mb"]),
            "ok": conv["returncode"] == 0 and job["returncode"] == 0}
     target = TARGETS.get(n)
     if target:
         row["target"] = {"wall_s": target[0], "peak_rss_mb": target[1],
                          "met": row["ok"] and row["end_to_end_s"] <= target[0]
-                         and (target[1] is None or row["peak_rss_mb"] <= target[1])}
+                         and (target[1] is None or max(row["peak_rss_mb"], row["peak_tree_rss_mb"]) <= target[1])}
     if csv and conv["returncode"] == 0:
         sys.path.insert(0, str(ROOT))
         from raw_data_conversion.genome import write_interaction_csv
@@ -119,7 +150,8 @@ def main() -> int:
             rows.append(row)
             extra = f"  csv job {row['job_on_csv']['wall_s']} s" if "job_on_csv" in row else ""
             print(f"{n:6d} genes: convert {row['convert']['wall_s']:6.1f} s, job {row['job']['wall_s']:6.1f} s, "
-                  f"end to end {row['end_to_end_s']:6.1f} s, peak RSS {row['peak_rss_mb']:7.1f} MB, "
+                  f"end to end {row['end_to_end_s']:6.1f} s, peak RSS {row['peak_rss_mb']:7.1f} MB "
+                  f"(process tree {row['peak_tree_rss_mb']:7.1f} MB), "
                   f"ok {row['ok']}{extra}", flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     meta = {"machine": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),

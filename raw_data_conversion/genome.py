@@ -23,7 +23,7 @@ Inputs
 Pairs: cis (same-chromosome) only. For each gene, its ``k`` partners with the highest
 observed/expected contact between their bins (expected = mean of the contact diagonal at that
 distance), ties broken by genomic distance then name order; a pair is kept when either gene chose
-it and its O/E is at least ``--min-oe``. Same-bin pairs are candidates like any other.
+it and its O/E is positive and at least ``--min-oe``. Same-bin pairs are candidates like any other.
 Genes in bins without contacts keep their expression and features but get no pairs (logged).
 
 Output folder (written to a temporary folder and renamed into place)
@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gzip
+import io
 import json
 import logging
 import os
@@ -147,33 +148,40 @@ class Expression:
     counts: dict[str, Any] = field(default_factory=dict)
 
 
-def _header(path: Path, sep: str) -> list[str]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", newline="") as fh:
-        line = fh.readline().rstrip("\r\n")
-    if not line:
-        raise InputError(f"{path}: line 1: empty header; expected a gene column and one column per sample.")
-    return [c.strip().strip('"') for c in line.split(sep)]
+def _read_table(path: Path, sep: str, header: bool, role: str) -> pd.DataFrame:
+    """A delimited text table as strings (quoting honoured); a malformed file is an InputError."""
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                           header=0 if header else None, index_col=False, comment=None)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as exc:
+        raise InputError(f"{path}: not a readable {role} ({type(exc).__name__}: {exc}); expected "
+                         f"{'tab' if sep == chr(9) else 'comma'}-separated columns, the same number on every line.") from None
 
 
 def read_matrix(path: str | Path, gene_column: str | None) -> tuple[list[str], list[str], np.ndarray]:
     """Genes x samples table -> ``(genes, samples, V [N, S])``; blanks/NA are NaN.
 
-    Raises InputError for duplicate gene or sample names and non-numeric cells (file, line, column).
+    Raises InputError for duplicate gene or sample names, ragged lines and non-numeric or
+    infinite cells (file, line, column).
     """
     path = _exists(path, "expression matrix")
     sep = _sep(path)
-    head = _header(path, sep)
+    raw = _read_table(path, sep, header=False, role="expression matrix")
+    if raw.empty:
+        raise InputError(f"{path}: line 1: empty file; expected a gene column and one column per sample.")
+    head = [str(c).strip().lstrip("\ufeff") for c in raw.iloc[0]]
     gcol = gene_column or head[0]
     if gcol not in head:
         raise InputError(f"{path}: line 1: no gene column '{gcol}' (columns: {', '.join(head[:8])} ...).")
     samples = [c for c in head if c != gcol]
+    if "" in samples:
+        raise InputError(f"{path}: line 1, column {head.index('') + 1}: empty sample name; every column needs a header.")
     dup = sorted({c for c in samples if samples.count(c) > 1})
     if dup:
         raise InputError(f"{path}: line 1: duplicate sample column name(s) {', '.join(dup[:10])}; each sample needs its own name.")
     if not samples:
         raise InputError(f"{path}: line 1: no sample columns besides the gene column '{gcol}'.")
-    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False)
+    df = raw.iloc[1:].reset_index(drop=True)
     df.columns = head
     genes = df[gcol].str.strip().tolist()
     blank = [i for i, g in enumerate(genes) if not g]
@@ -191,16 +199,18 @@ def read_matrix(path: str | Path, gene_column: str | None) -> tuple[list[str], l
                          f"{' ...' if len(dups) > 10 else ''}; each gene must appear once (sum or pick them before converting).")
     V = np.empty((len(genes), len(samples)))
     for k, s in enumerate(samples):
-        raw = df[s].str.strip()
-        missing = raw.isin(["", "NA", "NaN", "nan", "na"])
-        vals = pd.to_numeric(raw.where(~missing, "nan"), errors="coerce")
+        cells = df[s].str.strip()
+        missing = cells.isin(["", "NA", "NaN", "nan", "na"])
+        vals = pd.to_numeric(cells.where(~missing, "nan"), errors="coerce")
         bad = vals.isna() & ~missing
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{path}: line {i + 2}, column '{s}': value '{raw.iloc[i]}' is not a number.")
+            raise InputError(f"{path}: line {i + 2}, column '{s}': value '{cells.iloc[i]}' is not a number.")
         V[:, k] = vals.to_numpy(float)
-    if not np.isfinite(V[np.isfinite(V)]).all():
-        raise InputError(f"{path}: infinite expression values.")
+        inf = np.isinf(V[:, k])
+        if inf.any():
+            i = int(np.flatnonzero(inf)[0])
+            raise InputError(f"{path}: line {i + 2}, column '{s}': value '{cells.iloc[i]}' is infinite.")
     return genes, samples, V
 
 
@@ -231,8 +241,8 @@ def sample_times(samples: list[str], sheet: str | None, matrix_path: Path, birth
     if sheet is None:
         return np.array([_header_time(s, birth, matrix_path, k + 2) for k, s in enumerate(samples)]), []
     sp = _exists(sheet, "sample sheet")
-    df = pd.read_csv(sp, sep=_sep(sp), dtype=str, keep_default_na=False)
-    df.columns = [c.strip() for c in df.columns]
+    df = _read_table(sp, _sep(sp), header=True, role="sample sheet")
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     for col in ("sample", "time"):
         if col not in df.columns:
             raise InputError(f"{sp}: line 1: missing column '{col}' (expected columns sample and time; found {', '.join(df.columns)}).")
@@ -289,20 +299,46 @@ def read_expression(cfg: GenomeConfig) -> Expression:
 
 
 def read_gene_positions(path: str | Path) -> pd.DataFrame:
-    """BED or GTF -> DataFrame ``gene, chromosome (no chr), tss`` (first record of a name kept)."""
+    """BED or GTF -> DataFrame ``gene, chromosome (no chr), tss[, gene_id]`` (first record of a name kept).
+
+    A GTF gives both names of a gene: ``gene`` (``gene_name``, else ``gene_id``) and ``gene_id``
+    without its version suffix; :func:`convert` joins the matrix on whichever matches more genes.
+    """
     p = _exists(path, "gene annotation")
-    is_gtf = p.name.lower().removesuffix(".gz").endswith((".gtf", ".gff", ".gff3"))
-    df = pd.read_csv(p, sep="\t", header=None, comment="#", dtype=str, keep_default_na=False)
+    name_l = p.name.lower().removesuffix(".gz")
+    if name_l.endswith((".gff", ".gff3")):
+        raise InputError(f"{p}: GFF3 is not read (its attributes differ from GTF's); give a GTF (.gtf) or a BED of TSSs.")
+    is_gtf = name_l.endswith(".gtf")
+    opener = gzip.open if p.name.endswith(".gz") else open
+    keep: list[str] = []
+    try:
+        with opener(p, "rt") as fh:  # drop comment/track lines (and, in a GTF, every non-gene record)
+            for line in fh:
+                if not line.strip() or line.startswith(("#", "track", "browser")):
+                    continue
+                if is_gtf and line.split("\t", 3)[2:3] != ["gene"]:
+                    continue
+                keep.append(line)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not a readable text file ({exc}).") from None
+    if not keep:
+        raise InputError(f"{p}: no {'gene records (column 3 = gene)' if is_gtf else 'records'} in the annotation.")
+    try:
+        df = pd.read_csv(io.StringIO("".join(keep)), sep="\t", header=None, dtype=str, keep_default_na=False,
+                         na_filter=False, quoting=3)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{p}: records with different numbers of tab-separated columns ({exc}).") from None
+    ids = None
     if is_gtf:
         if df.shape[1] < 9:
             raise InputError(f"{p}: a GTF needs 9 tab-separated columns; found {df.shape[1]}.")
-        df = df[df[2] == "gene"]
-        if df.empty:
-            raise InputError(f"{p}: no 'gene' records (column 3) in the GTF.")
         attr = df[8]
-        name = attr.str.extract(r'gene_name "([^"]+)"')[0]
         gid = attr.str.extract(r'gene_id "([^"]+)"')[0]
-        name = name.fillna(gid)
+        name = attr.str.extract(r'gene_name "([^"]+)"')[0].fillna(gid)
+        if name.isna().any():
+            i = int(np.flatnonzero(name.isna().to_numpy())[0])
+            raise InputError(f"{p}: gene record {i + 1} has neither gene_name nor gene_id in column 9.")
+        ids = gid.fillna(name).str.replace(r"\.\d+$", "", regex=True)
         start = pd.to_numeric(df[3], errors="coerce")
         end = pd.to_numeric(df[4], errors="coerce")
         strand = df[6]
@@ -322,15 +358,21 @@ def read_gene_positions(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{p}: record {i + 1} ({name.iloc[i]}): start/end are not integers.")
     out = pd.DataFrame({"gene": name.str.strip().to_numpy(), "chromosome": [_chrom(c) for c in chrom],
                         "tss": np.asarray(tss, dtype=np.int64)})
+    if ids is not None:
+        out["gene_id"] = ids.to_numpy()
     if (out["tss"] < 0).any():
         i = int(np.flatnonzero(out["tss"].to_numpy() < 0)[0])
         raise InputError(f"{p}: record {i + 1} ({out['gene'].iloc[i]}): negative position.")
-    dup = out["gene"].duplicated()
+    return out
+
+
+def _by_name(ann: pd.DataFrame, key: str, path: str) -> pd.DataFrame:
+    """The annotation indexed by ``key``; repeated names keep their first record (logged)."""
+    dup = ann[key].duplicated()
     if dup.any():
-        log.info("%s: %d repeated gene name(s) (e.g. %s): the first record of each is used", p, int(dup.sum()),
-                 ", ".join(out.loc[dup, "gene"].head(5)))
-        out = out[~dup]
-    return out.reset_index(drop=True)
+        log.warning("%s: %d repeated gene name(s) in column %s (e.g. %s): the first record of each is used", path,
+                    int(dup.sum()), key, ", ".join(ann.loc[dup, key].head(5)))
+    return ann[~dup].set_index(key)
 
 
 # --------------------------------------------------------------------------- Hi-C
@@ -397,7 +439,8 @@ def top_partners(oe: np.ndarray, pos: np.ndarray, k: int, min_oe: float, chunk: 
 
     Returns
     -------
-    ``(i [P], j [P])`` chooser and chosen gene indices (``i != j``, ``oe >= min_oe``).
+    ``(i [P], j [P])`` chooser and chosen gene indices (``i != j``, ``oe >= min_oe`` and ``oe > 0``:
+    bins that never touched are not partners, so a gene may get fewer than ``k``).
     """
     G = oe.shape[0]
     kk = min(k, G - 1)
@@ -408,7 +451,7 @@ def top_partners(oe: np.ndarray, pos: np.ndarray, k: int, min_oe: float, chunk: 
         rows = np.arange(lo, min(G, lo + chunk))
         S = oe[rows].copy()
         S[np.arange(len(rows)), rows] = np.nan
-        S[~(S >= min_oe)] = np.nan  # NaN-safe: NaN stays NaN
+        S[~((S >= min_oe) & (S > 0))] = np.nan  # no contact is no pair; NaN stays NaN
         dist = np.abs(pos[rows][:, None] - pos[None, :])
         by_dist = np.argsort(dist, axis=1, kind="stable")
         S1 = np.take_along_axis(S, by_dist, axis=1)
@@ -481,12 +524,23 @@ def convert(cfg: GenomeConfig) -> Dataset:
     cool_names = {_chrom(n): n for n in clr.chromnames}
     sizes = {_chrom(n): int(s) for n, s in clr.chromsizes.items()}
 
-    pos_of = ann.set_index("gene")
+    pos_of = _by_name(ann, "gene", cfg.genes)
+    if "gene_id" in ann:  # GTF: join on gene names or on (unversioned) gene ids, whichever matches more
+        by_id = _by_name(ann, "gene_id", cfg.genes)
+        stripped = {g: re.sub(r"\.\d+$", "", g) for g in expr.genes}
+        n_name = sum(g in pos_of.index for g in expr.genes)
+        n_id = sum(stripped[g] in by_id.index for g in expr.genes)
+        if n_id > n_name:
+            log.info("%s: matrix genes matched by gene_id (%d) rather than gene_name (%d)", cfg.genes, n_id, n_name)
+            pos_of = by_id.loc[[stripped[g] for g in expr.genes if stripped[g] in by_id.index]]
+            pos_of.index = [g for g in expr.genes if stripped[g] in by_id.index]
+    pos_of = pos_of.drop(columns=[c for c in ("gene", "gene_id") if c in pos_of.columns])
+    pos_of.index.name = "gene"  # genes keep the matrix's names
     in_ann = [g for g in expr.genes if g in pos_of.index]
     no_ann = [g for g in expr.genes if g not in pos_of.index]
     if not in_ann:
         raise InputError(f"{cfg.genes}: none of the {len(expr.genes)} genes of {cfg.matrix} is in the annotation "
-                         f"(e.g. {', '.join(expr.genes[:3])} vs {', '.join(ann['gene'].head(3))}); "
+                         f"(e.g. {', '.join(expr.genes[:3])} vs {', '.join(map(str, ann['gene'].head(3)))}); "
                          f"the names must match exactly (symbols vs Ensembl ids?).")
     if no_ann:
         log.warning("%s: %d of %d matrix gene(s) are not in the annotation %s and are dropped: %s%s", cfg.matrix,
@@ -516,6 +570,8 @@ def convert(cfg: GenomeConfig) -> Dataset:
         log.warning("%d gene(s) on chromosomes not used (not in the cooler or not selected) are dropped: %s", len(off),
                     ", ".join(f"chr{c}: {n}" for c, n in by.items()))
     keep = [g for g in in_ann if sub.loc[g, "chromosome"] in chroms]
+    if not keep:
+        raise InputError(f"{cfg.genes}: no gene of {cfg.matrix} lies on the chromosomes used ({', '.join(chroms)}).")
     row_of = {g: i for i, g in enumerate(expr.genes)}
     gtab = sub.loc[keep].reset_index()
     gtab["order"] = [_chrom_order(c) for c in gtab["chromosome"]]
@@ -683,9 +739,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
 
 def write_interaction_csv(folder: str | Path, out: str | Path) -> Path:
     """A dataset folder in the published interaction-CSV schema (one row per pair, each gene's
@@ -705,3 +758,7 @@ def write_interaction_csv(folder: str | Path, out: str | Path) -> Path:
     pairs = [(int(a), int(b), float(h)) for (a, b), h in zip(course.pairs, course.hic)]
     table = interaction_table(records, course.X.T, course.times, pairs)
     return write_with(out, lambda tmp: write_csv(table, tmp))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -48,10 +48,10 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, blank_ok: bool) -> np.ndarr
     raw = df[col].str.strip()
     missing = raw.isin(MISSING)
     vals = pd.to_numeric(raw.where(~missing, "nan"), errors="coerce")
-    bad = vals.isna() & (~missing if blank_ok else True)
+    bad = (vals.isna() & (~missing if blank_ok else True)) | np.isinf(vals)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"{path}: line {i + 2}, column '{col}': '{df[col].iloc[i]}' is not a number.")
+        raise InputError(f"{path}: line {i + 2}, column '{col}': '{df[col].iloc[i]}' is not a finite number.")
     return vals.to_numpy(float)
 
 

@@ -97,7 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 CODE_VERSION = "temporal-node2vec/2"
-STREAM_VERSION = 2  # bump when embedding.method: stream changes its output for the same inputs
+STREAM_VERSION = 3  # bump when embedding.method: stream changes its output for the same inputs
 
 
 # --------------------------------------------------------------------------- walks
@@ -538,7 +538,7 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
     # nodes of times <= e only (the cumulative table below), so nothing after e is ever sampled.
     model = Word2Vec(sg=1, vector_size=D, window=cfg.window, negative=cfg.negative, epochs=cfg.epochs,
                      workers=cfg.workers, seed=int(seed) % (2**32), min_count=1, hashfxn=_stable_hash,
-                     sorted_vocab=0)
+                     sorted_vocab=0, sample=0)  # no frequency downsampling: the counts here are not data
     model.build_vocab_from_freq({t: 1 for t in tokens})
     if model.wv.index_to_key[: min(V, 3)] != tokens[: min(V, 3)].tolist() or len(model.wv) != V:
         raise RuntimeError("gensim reordered the stream vocabulary; expected node order")

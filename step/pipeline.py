@@ -433,7 +433,8 @@ def _post_steps(d: Path, cfg: RunConfig) -> None:
         if proc is None:
             _run_plots(d, cfg)
     try:
-        _analysis(d, cfg)
+        if not _analysis(d, cfg) and cfg.output.plots and cfg.analysis.enabled:
+            _gene_plots(d)  # the analysis failed before its per-gene skill plots: draw them here
     finally:
         if proc is not None:
             proc.join()
@@ -442,7 +443,8 @@ def _post_steps(d: Path, cfg: RunConfig) -> None:
                 report.append_note(d, f"plots failed: plotting process exit code {proc.exitcode}")
 
 
-def _analysis(d: Path, cfg: RunConfig) -> None:
+def _analysis(d: Path, cfg: RunConfig) -> bool:
+    """The biological analysis; False if it failed (logged and noted in results.txt)."""
     if cfg.analysis.enabled:
         try:
             from step.analyze import analyze_run
@@ -451,6 +453,17 @@ def _analysis(d: Path, cfg: RunConfig) -> None:
         except Exception as exc:
             log.exception("biological analysis failed: %s", exc)
             report.append_note(d, f"biological analysis failed: {exc}")
+            return False
+    return True
+
+
+def _gene_plots(d: Path) -> None:
+    try:
+        from step.plots import draw_gene_plots
+
+        draw_gene_plots(d)
+    except Exception as exc:  # noqa: BLE001
+        log.exception("per-gene skill plots failed: %s", exc)
 
 
 def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,
@@ -529,7 +542,7 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
         log.info("predictions.csv holds the %s windows only (output.prediction_splits; metrics.json has every split)",
                  " and ".join(keep))
         pred_df = pred_df[pred_df["split"].isin(keep)]
-    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False, float_format="%.10g"))
+    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False))
     tr = ws.train_time_indices()
     feats = pd.DataFrame({
         "gene": course.genes, "display": course.display, "chromosome": course.chromosome,

@@ -394,6 +394,20 @@ def embedding_trajectories(npz_path: Path, display: dict[str, str], path: Path) 
     return save(fig, path)
 
 
+def draw_gene_plots(run_dir: Path, run: "RunData | None" = None) -> list[Path]:
+    """Per-gene skill plots (vs connectivity, variability, by compartment) into ``run_dir/plots``,
+    with the top/bottom groups of ``genes.csv`` when step.analyze wrote it."""
+    run_dir = Path(run_dir)
+    run = run if run is not None else load_run(run_dir)
+    genes_csv = run_dir / "genes.csv"
+    if genes_csv.is_file():
+        tab = pd.read_csv(genes_csv, keep_default_na=False, na_values=[""])
+        tab["group"] = tab["group"].fillna("") if "group" in tab else ""
+    else:
+        tab, _ = assign_groups(gene_table(run), 0.0)
+    return gene_analysis_plots(tab, run_dir / "plots", f"{run.primary_split}_skill_vs_best_baseline")
+
+
 def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool = True) -> list[Path]:
     """Draw every plot of a run folder into ``run_dir/plots`` from its saved files.
 
@@ -439,16 +453,8 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool =
                                    title=f"time courses, page {n}/{len(pages)}, {which} "
                                          f"(observed; val/test predictions)"))
     out.append(change_distributions(run, split, d / f"change_distributions_{split}.png"))
-    genes_csv = run_dir / "genes.csv"  # written by step.analyze: carries the top/bottom groups
-    if not gene_plots:
-        pass
-    elif genes_csv.is_file():
-        tab = pd.read_csv(genes_csv, keep_default_na=False, na_values=[""])
-        tab["group"] = tab["group"].fillna("") if "group" in tab else ""
-        out += gene_analysis_plots(tab, d, f"{split}_skill_vs_best_baseline")
-    else:
-        tab, _ = assign_groups(gene_table(run), 0.0)
-        out += gene_analysis_plots(tab, d, f"{split}_skill_vs_best_baseline")
+    if gene_plots:
+        out += draw_gene_plots(run_dir, run)
     npz = run_dir / "embeddings.npz"
     if npz.is_file():
         p = embedding_trajectories(npz, run.display, d / "embedding_trajectories.png")

@@ -218,26 +218,97 @@ def test_annotation_on_another_assembly_is_an_error(raw, tmp_path):
         genome.convert(_cfg(raw, genes=str(path)))
 
 
-def test_gtf_annotation(raw, tmp_path):
+def _gtf(raw, tmp_path) -> Path:
     bed = pd.read_csv(raw["genes"], sep="\t", header=None)
-    lines = []
+    lines = ["#!genome-build test", "#!comment line"]
     for _, r in bed.iterrows():
         start, end = (r[1] + 1, r[1] + 5000) if r[5] == "+" else (r[2] - 5000, r[2])
-        lines.append(f"{r[0]}\tsrc\tgene\t{max(start, 1)}\t{end}\t.\t{r[5]}\t.\tgene_id \"ID{r.name}\"; gene_name \"{r[3]}\";")
-        lines.append(f"{r[0]}\tsrc\texon\t{max(start, 1)}\t{end}\t.\t{r[5]}\t.\tgene_id \"ID{r.name}\";")
+        attr = f'gene_id "ENSMUSG{r.name:05d}.7"; gene_name "{r[3]}"; note "a#b";'
+        lines.append(f"{r[0]}\tsrc\tgene\t{max(start, 1)}\t{end}\t.\t{r[5]}\t.\t{attr}")
+        lines.append(f'{r[0]}\tsrc\texon\t{max(start, 1)}\t{end}\t.\t{r[5]}\t.\tgene_id "ENSMUSG{r.name:05d}.7";')
     path = tmp_path / "genes.gtf.gz"
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines) + "\n")
-    ann = genome.read_gene_positions(path)
+    return path
+
+
+def test_gtf_annotation_both_strands(raw, tmp_path):
+    bed = pd.read_csv(raw["genes"], sep="\t", header=None)
+    ann = genome.read_gene_positions(_gtf(raw, tmp_path)).set_index("gene")
     assert len(ann) == len(bed)
-    plus = bed[bed[5] == "+"].iloc[0]
-    assert int(ann.set_index("gene").loc[plus[3], "tss"]) == plus[1]
+    for strand in "+-":
+        r = bed[bed[5] == strand].iloc[0]
+        assert int(ann.loc[r[3], "tss"]) == (r[1] if strand == "+" else r[2] - 1)
+    assert ann["gene_id"].str.match(r"^ENSMUSG\d{5}$").all()  # version suffix stripped
 
 
-def test_failed_conversion_leaves_the_old_folder_intact(converted, raw, tmp_path):
+def test_matrix_with_gene_ids_joins_a_gtf_on_gene_id(raw, tmp_path, caplog):
+    """An Ensembl-id matrix (featureCounts, salmon) against a GTF with gene names: join on gene_id."""
+    bed = pd.read_csv(raw["genes"], sep="\t", header=None)
+    ids = {r[3]: f"ENSMUSG{i:05d}.3" for i, r in bed.iterrows()}
+    path = _write_matrix(raw, tmp_path, lambda m: m.assign(gene=m["gene"].map(ids)))
+    with caplog.at_level(logging.INFO):
+        ds = genome.convert(_cfg(raw, matrix=path, genes=str(_gtf(raw, tmp_path))))
+    assert len(ds.genes) == 300 and "matched by gene_id" in caplog.text
+
+
+def test_gff3_is_refused_clearly(raw, tmp_path):
+    path = tmp_path / "genes.gff3"
+    path.write_text("##gff-version 3\nchr1\tsrc\tgene\t1\t10\t.\t+\t.\tID=g1;Name=A\n")
+    with pytest.raises(InputError, match="GFF3 is not read"):
+        genome.convert(_cfg(raw, genes=str(path)))
+
+
+def test_infinite_value_is_an_error(raw, tmp_path):
+    def edit(m):
+        m.iloc[4, 2] = "inf"
+        return m
+    path = _write_matrix(raw, tmp_path, edit)
+    with pytest.raises(InputError, match=r"line 6, column .*: value 'inf' is infinite"):
+        genome.convert(_cfg(raw, matrix=path))
+
+
+def test_ragged_matrix_line_is_an_error(raw, tmp_path):
+    text = Path(raw["expression"]).read_text().splitlines()
+    text[5] += "\t1.0"
+    path = tmp_path / "ragged.tsv"
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError, match="ragged.tsv: not a readable expression matrix"):
+        genome.convert(_cfg(raw, matrix=str(path)))
+
+
+def test_chromosomes_without_genes_is_an_error(raw, tmp_path):
+    bed = pd.read_csv(raw["genes"], sep="\t", header=None)
+    bed[0] = "chr18"
+    path = tmp_path / "chr18.bed"
+    bed.to_csv(path, sep="\t", header=False, index=False)
+    with pytest.raises(InputError, match="no gene of .* lies on the chromosomes used"):
+        genome.convert(_cfg(raw, genes=str(path), chromosomes=["19"]))
+
+
+def test_every_pair_has_contact(converted):
+    pairs = pd.read_csv(converted / "pairs.tsv.gz", sep="\t")
+    assert (pairs["hic"] > 0).all() and (pairs["observed"] > 0).all()
+
+
+def test_failed_conversion_leaves_the_old_folder_intact(converted, raw, tmp_path, monkeypatch):
     before = {p.name: p.read_bytes() for p in converted.iterdir()}
     with pytest.raises(InputError):
         genome.run(_cfg(raw, bin_size=100_000), converted)
+    # a failure while the new folder is being written (disk full, killed): the old one stays
+    real = pd.DataFrame.to_csv
+    calls = []
+
+    def failing(self, path, *a, **k):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        return real(self, path, *a, **k)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", failing)
+    with pytest.raises(OSError, match="No space left"):
+        genome.run(_cfg(raw), converted)
+    assert len(calls) == 2
     assert {p.name: p.read_bytes() for p in converted.iterdir()} == before
     assert not [p for p in converted.parent.iterdir() if p.name.startswith(".mine.")]
 
@@ -249,6 +320,14 @@ def test_out_that_is_not_a_dataset_is_not_replaced(raw, tmp_path):
     with pytest.raises(InputError, match="is not a STEP dataset folder"):
         genome.run(_cfg(raw), other)
     assert (other / "notes.txt").read_text() == "keep me"
+
+
+def test_cli_writes_folder_and_csv(raw, tmp_path):
+    rc = genome.main(["--matrix", str(raw["expression"]), "--samples", str(raw["samples"]), "--genes",
+                      str(raw["genes"]), "--cool", str(raw["cool"]), "--out", str(tmp_path / "o"), "--k", "3",
+                      "--csv", str(tmp_path / "o.csv")])
+    assert rc == 0 and (tmp_path / "o" / "dataset.json").is_file()
+    assert load_interactions(tmp_path / "o.csv").n_genes > 250
 
 
 def test_cli_exit_1_with_one_line(raw, tmp_path, caplog):
