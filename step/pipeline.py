@@ -395,52 +395,55 @@ def _run_plots(d: Path, cfg: RunConfig) -> None:
         report.append_note(d, f"plots failed: {exc}")
 
 
-def _plots_child(d: Path, cfg: RunConfig) -> None:
-    """Body of the plotting process: a failure is logged and becomes exit status 1 (the parent
+def _plots_child(d: Path, cfg: RunConfig, part: str) -> None:
+    """Body of a plotting process: a failure is logged and becomes exit status 1 (the parent
     notes it in results.txt, which only the parent writes)."""
     import sys
 
     try:
         from step.plots import make_run_plots
 
-        make_run_plots(d, cfg.output, gene_plots=False)
+        make_run_plots(d, cfg.output, gene_plots=False, part=part)
     except Exception as exc:  # noqa: BLE001
         log.exception("plots failed: %s", exc)
         sys.exit(1)
 
 
-def _plots_in_background(d: Path, cfg: RunConfig):
-    """Start the run plots in a forked process (they only read the run folder and write PNGs the
-    analysis does not write), so that they overlap the analysis on a multi-core machine. Returns
-    the process, or None where forking is not available (the caller then draws in-process)."""
+def _plots_in_background(d: Path, cfg: RunConfig) -> list:
+    """Start the run plots in two forked processes (time-course pages / the rest; they only read
+    the run folder and write PNGs the analysis does not write), so that they overlap the analysis
+    on a multi-core machine. Returns the processes; [] where forking is not available (the caller
+    then draws in-process)."""
     import multiprocessing as mp
     import os
     import sys
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cpus < 2 or not sys.platform.startswith("linux") or mp.current_process().daemon:
-        return None
-    proc = mp.get_context("fork").Process(target=_plots_child, args=(d, cfg), name="step-plots")
-    proc.start()
-    return proc
+        return []
+    procs = [mp.get_context("fork").Process(target=_plots_child, args=(d, cfg, part), name=f"step-plots-{part}")
+             for part in ("pages", "other")]
+    for p in procs:
+        p.start()
+    return procs
 
 
 def _post_steps(d: Path, cfg: RunConfig) -> None:
     """Plots and biological analysis, read back from the saved files."""
-    proc = None
+    procs: list = []
     if cfg.output.plots:
-        proc = _plots_in_background(d, cfg) if cfg.analysis.enabled else None
-        if proc is None:
+        procs = _plots_in_background(d, cfg) if cfg.analysis.enabled else []
+        if not procs:
             _run_plots(d, cfg)
     try:
         if not _analysis(d, cfg) and cfg.output.plots and cfg.analysis.enabled:
             _gene_plots(d)  # the analysis failed before its per-gene skill plots: draw them here
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.join()
             if proc.exitcode != 0:
-                log.error("the plotting process ended with exit code %s", proc.exitcode)
-                report.append_note(d, f"plots failed: plotting process exit code {proc.exitcode}")
+                log.error("the plotting process %s ended with exit code %s", proc.name, proc.exitcode)
+                report.append_note(d, f"plots failed: {proc.name} exit code {proc.exitcode}")
 
 
 def _analysis(d: Path, cfg: RunConfig) -> bool:

@@ -408,7 +408,8 @@ def draw_gene_plots(run_dir: Path, run: "RunData | None" = None) -> list[Path]:
     return gene_analysis_plots(tab, run_dir / "plots", f"{run.primary_split}_skill_vs_best_baseline")
 
 
-def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool = True) -> list[Path]:
+def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool = True,
+                   part: str = "all") -> list[Path]:
     """Draw every plot of a run folder into ``run_dir/plots`` from its saved files.
 
     Parameters
@@ -420,6 +421,8 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool =
         worst half of that many by skill only; 0 = every gene).
     gene_plots : also draw the per-gene skill plots (False when step.analyze draws
         them, with its top/bottom groups, in the same run).
+    part : "all", or "pages" (the time-course pages only) / "other" (everything else), so
+        that two processes can share the drawing.
 
     Returns
     -------
@@ -433,25 +436,30 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool =
     d = run_dir / "plots"
     split = run.primary_split
     out: list[Path] = []
-    if run.history is not None and len(run.history):
+    pages, other = part in ("all", "pages"), part in ("all", "other")
+    if other and run.history is not None and len(run.history):
         out.append(loss_curves(run.history, d / "loss_curves.png"))
-    else:
+    elif other:
         log.info("%s: no history.csv; loss curves skipped", run_dir)
-    out.append(scatter_pred_true(run, split, d / f"scatter_{split}.png"))
+    if other:
+        out.append(scatter_pred_true(run, split, d / f"scatter_{split}.png"))
     genes = list(run.features["gene"]) or list(dict.fromkeys(run.predictions["gene"]))
     which = "all genes"
     limit = int(getattr(output_cfg, "timecourse_genes", 0))
-    if 0 < limit < len(genes):  # at scale: the best and worst genes by skill only
+    if pages and 0 < limit < len(genes):  # at scale: the best and worst genes by skill only
         ranked = list(gene_table(run).index)
         genes = list(dict.fromkeys(ranked[:(limit + 1) // 2] + ranked[::-1][:limit // 2]))
         which = f"the {(limit + 1) // 2} best and {limit // 2} worst of {len(ranked)} genes by skill"
         log.info("time-course pages for %s (output.timecourse_genes = %d)", which, limit)
     per = max(1, int(output_cfg.genes_per_page))
-    pages = range(0, len(genes), per)
-    for n, start in enumerate(pages, start=1):
+    page_starts = range(0, len(genes), per) if pages else range(0)
+    for n, start in enumerate(page_starts, start=1):
         out.append(timecourse_page(run, genes[start:start + per], d / f"timecourses_{n:02d}.png",
-                                   title=f"time courses, page {n}/{len(pages)}, {which} "
+                                   title=f"time courses, page {n}/{len(page_starts)}, {which} "
                                          f"(observed; val/test predictions)"))
+    if not other:
+        log.info("%d time-course pages written to %s", len(out), d)
+        return out
     out.append(change_distributions(run, split, d / f"change_distributions_{split}.png"))
     if gene_plots:
         out += draw_gene_plots(run_dir, run)

@@ -7,6 +7,7 @@ rule embeddings:
         f"{R}/embeddings/{{dataset}}/seed{{seed}}.json",
     params:
         script=lambda w: DATASETS[w.dataset]["embed"],
+    threads: min(4, workflow.cores)  # the embedding fits run in a pool of up to 4 processes (auto)
     log:
         f"{R}/logs/embeddings_{{dataset}}_seed{{seed}}.log",
     shell:
@@ -27,6 +28,7 @@ rule run:
         job=lambda w: DATASETS[w.dataset]["job"],
         run_dir=f"{R}/runs/{{dataset}}/seed{{seed}}",
         protocol=config["protocol"],
+    threads: lambda w: torch_threads(w.dataset)
     log:
         f"{R}/logs/run_{{dataset}}_seed{{seed}}.log",
     shell:
