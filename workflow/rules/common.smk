@@ -37,10 +37,10 @@ def dataset_csv(name):
 
 def torch_threads(name):
     """Cores one train/test job of dataset ``name`` keeps busy: its config's train.torch_threads
-    (0 = torch's default, all cores). Declared as the rule's threads so that Snakemake does not
-    run more jobs at once than there are cores (oversubscribed torch threads spin and slow every
-    job down several-fold)."""
+    (0 = torch's default, all cores: 1024, which Snakemake caps at --cores). Declared as the rule's
+    threads so that Snakemake does not run more jobs at once than there are cores (oversubscribed
+    torch threads spin and slow every job down several-fold)."""
     from step.config import load_config
 
     n = load_config(DATASETS[name]["config"]).train.torch_threads
-    return workflow.cores if n <= 0 else n
+    return 1024 if n <= 0 else n

@@ -7,7 +7,7 @@ rule embeddings:
         f"{R}/embeddings/{{dataset}}/seed{{seed}}.json",
     params:
         script=lambda w: DATASETS[w.dataset]["embed"],
-    threads: min(4, workflow.cores)  # the embedding fits run in a pool of up to 4 processes (auto)
+    threads: 4  # the embedding fits run in a pool of up to 4 processes (auto); capped at --cores
     log:
         f"{R}/logs/embeddings_{{dataset}}_seed{{seed}}.log",
     shell:
