@@ -67,6 +67,8 @@ def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> in
     p.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
     p.add_argument("--seed", type=int, help="embedding seed (overrides train.seed)")
     p.add_argument("--summary", help="also write what was built (cache path, shape, timings) to this JSON file")
+    p.add_argument("--processes", type=int, help="fitting processes (overrides embedding.processes; 0 = auto). "
+                   "Does not change the embeddings (bit-identical for any number)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
@@ -74,7 +76,7 @@ def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> in
     from step.io import write_json
 
     try:
-        summary = build_embedding_cache(args.config, args.data, args.seed)
+        summary = build_embedding_cache(args.config, args.data, args.seed, args.processes)
     except InputError as exc:
         log.error("%s", exc)
         return 1

@@ -676,8 +676,9 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
 
 # --------------------------------------------------------------------------- job
 def build_embedding_cache(config_path: str | Path | None, data_path: str | None = None,
-                          seed: int | None = None) -> dict[str, Any]:
-    """The body of the ``create_graph_and_embedding_*`` scripts.
+                          seed: int | None = None, processes: int | None = None) -> dict[str, Any]:
+    """The body of the ``create_graph_and_embedding_*`` scripts (``processes`` overrides
+    ``embedding.processes``; it does not change the result).
 
     Loads the config and the interaction CSV, builds the per-time graphs in the
     working scale and computes (or loads) the causal window embeddings. Logs
@@ -688,7 +689,8 @@ def build_embedding_cache(config_path: str | Path | None, data_path: str | None 
     from step.graphs import build_graphs
 
     t0 = time.perf_counter()
-    cfg: RunConfig = load_config(config_path, overrides={"data.path": data_path, "train.seed": seed})
+    cfg: RunConfig = load_config(config_path, overrides={"data.path": data_path, "train.seed": seed,
+                                                         "embedding.processes": processes})
     course = load_interactions(cfg.data.path, cfg.data)
     X = working_scale(course.X, cfg.data.transform)
     graphs = build_graphs(course, cfg.graph, X)

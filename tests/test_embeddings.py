@@ -423,3 +423,28 @@ def test_node2vec_package_backend_recovers_communities_like_the_default():
         purity[backend] = _purity(fit_temporal_node2vec(g, 0, 0, cfg, seed=0)[0], comm)
     assert purity["numpy"] > 0.9 and purity["node2vec"] > 0.9, purity
     assert abs(purity["numpy"] - purity["node2vec"]) < 0.1, purity
+
+
+def test_script_processes_flag_overrides_config_and_keeps_the_cache_entry(tmp_path, monkeypatch):
+    """``--processes N`` (the workflow passes its rule's threads) sets the pool size only: a second
+    call with another number hits the same cache entry."""
+    import json
+
+    import step.embeddings as E
+    from create_graph_and_embedding_STEPmr import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"extends: {Path('configs/test_tiny_mrna.yaml').resolve()}\n"
+                   f"embedding:\n  cache_dir: {tmp_path / 'cache'}\n")
+    used = []
+    real = E._fits
+    monkeypatch.setattr(E, "_fits", lambda *a: used.append(a[-1]) or real(*a))
+    data = str(Path("tests/data/tiny_mrna.csv").resolve())
+    summaries = []
+    for n in (2, 1):
+        out = tmp_path / f"s{n}.json"
+        assert main(["--config", str(cfg), "--data", data, "--processes", str(n), "--summary", str(out)]) == 0
+        summaries.append(json.loads(out.read_text()))
+    assert used == [2]  # the first call fitted with a 2-process pool, the second was a cache hit
+    assert not summaries[0]["cache_hit"] and summaries[1]["cache_hit"]
+    assert summaries[0]["cache_path"] == summaries[1]["cache_path"]

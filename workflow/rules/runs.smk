@@ -7,12 +7,14 @@ rule embeddings:
         f"{R}/embeddings/{{dataset}}/seed{{seed}}.json",
     params:
         script=lambda w: DATASETS[w.dataset]["embed"],
-    threads: 4  # the embedding fits run in a pool of up to 4 processes (auto); capped at --cores
+    # fitting processes (bit-identical for any number). One by default: a rule declaring 2+ cores
+    # waits for them, and on a 2-core machine a long 1-core ablation then leaves the other core idle
+    threads: config.get("embedding_threads", 1)
     log:
         f"{R}/logs/embeddings_{{dataset}}_seed{{seed}}.log",
     shell:
         "{PY} {params.script} --config {input.cfg} --data {input.data} --seed {wildcards.seed}"
-        " --summary {output} > {log} 2>&1"
+        " --processes {threads} --summary {output} > {log} 2>&1"
 
 
 rule run:
