@@ -159,7 +159,7 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
         else:
             best_p = res.table["p"].min() if len(res.table) else float("nan")
             lines.append(
-                f"    No term survives correction: with {len(res.query)} genes in a background of "
+                f"    No term survives correction: with {res.n_group} genes in a background of "
                 f"{mapping['symbol'].nunique()}, the smallest p-value is {_fmt(best_p, 4)} against "
                 f"{sum(res.n_tested.values())} tested sets. The bar is not lowered; the nominal leaders "
                 "below are hypotheses only."
@@ -227,12 +227,12 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
         query = sorted({sym_of[g] for g in members})
         table, n_tested = enr.enrich_group(query, background, collections, cfg.min_set_size, cfg.max_set_size)
         groups[name] = enr.GroupResult(name, members, sorted({sym_of[g] for g in members if mapped[g]}),
-                                       table, n_tested)
+                                       table, n_tested, n_group=len(query))
         path = edir / f"{name}.csv"
         write_with(path, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"))
         written.append(path)
         log.info("enrichment %s: %d genes (%d mapped), %d terms with overlap, %d pass FDR < %g",
-                 name, len(members), len(query), len(table), len(groups[name].significant(cfg.fdr)), cfg.fdr)
+                 name, len(members), len(groups[name].query), len(table), len(groups[name].significant(cfg.fdr)), cfg.fdr)
         if cfg.online:
             try:
                 online = enr.enrich_online(query, background)
@@ -245,7 +245,7 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
         "ranked_on": f"{run.primary_split}_skill_vs_best_baseline", "best_baseline": run.best_baseline,
         "group_size": k, "fdr": cfg.fdr, "background_size": len(background),
         "n_unmapped": int(len(unm)), "unmapped": list(unm["gene"]),
-        "groups": {n: {"genes": g.genes, "query": g.query, "n_tested": g.n_tested,
+        "groups": {n: {"genes": g.genes, "query": g.query, "group_size_tested": g.n_group, "n_tested": g.n_tested,
                        "n_significant": int(len(g.significant(cfg.fdr)))} for n, g in groups.items()},
     }
     write_json(edir / "summary.json", summary)

@@ -323,9 +323,10 @@ class GroupResult:
 
     name: str
     genes: list[str]  # dataset names
-    query: list[str]  # mapped symbols tested
+    query: list[str]  # the group's mapped symbols (the only possible hits)
     table: pd.DataFrame
     n_tested: dict[str, int]
+    n_group: int = 0  # group size in the test: distinct symbols, unmapped genes included (as in the background)
 
     def significant(self, fdr: float) -> pd.DataFrame:
         return self.table[self.table["adjusted_p"] < fdr]

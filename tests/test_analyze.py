@@ -202,4 +202,8 @@ def test_group_and_background_are_counted_alike(tmp_path: Path, monkeypatch: pyt
         grouped_unmapped += int((~mapping.set_index("gene").loc[members, "mapped"]).sum())
         assert set(query) <= set(background)
         assert sorted(query) == sorted({sym[g] for g in members})
+        # the report states the tested group size, and lists only mapped symbols as possible hits
+        assert summary["groups"][name]["group_size_tested"] == len(query)
+        assert set(summary["groups"][name]["query"]) == {sym[g] for g in members
+                                                         if mapping.set_index("gene").loc[g, "mapped"]}
     assert grouped_unmapped > 0
