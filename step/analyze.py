@@ -232,7 +232,8 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
         write_with(path, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"))
         written.append(path)
         log.info("enrichment %s: %d genes (%d mapped), %d terms with overlap, %d pass FDR < %g",
-                 name, len(members), len(groups[name].query), len(table), len(groups[name].significant(cfg.fdr)), cfg.fdr)
+                 name, len(members), len(groups[name].query), len(table),
+                 len(groups[name].significant(cfg.fdr)), cfg.fdr)
         if cfg.online:
             try:
                 online = enr.enrich_online(query, background)

@@ -326,7 +326,7 @@ class GroupResult:
     query: list[str]  # the group's mapped symbols (the only possible hits)
     table: pd.DataFrame
     n_tested: dict[str, int]
-    n_group: int = 0  # group size in the test: distinct symbols, unmapped genes included (as in the background)
+    n_group: int  # group size in the test: distinct symbols, unmapped genes included (as in the background)
 
     def significant(self, fdr: float) -> pd.DataFrame:
         return self.table[self.table["adjusted_p"] < fdr]
