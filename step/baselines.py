@@ -157,8 +157,13 @@ def run_baselines(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, va
                   pairs: np.ndarray, alphas: list[float], series: np.ndarray | None = None,
                   targets_idx: np.ndarray | None = None,
                   fit_end: int | None = None,
-                  ets_models: tuple[str, ...] = ("ANN",)) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+                  ets_models: tuple[str, ...] = ("ANN",),
+                  neighbours: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """Every baseline's predictions ``[W, N]`` (standardised scale) and its fitted settings.
+
+    ``neighbours [W, L, N]``: the neighbour means ``ridge_ar_graph`` reads (the jobs pass the
+    models' own input channel, the window graph's weighted partner mean, so that the graph
+    ridge is a point of the models' linear family); None = the plain mean over ``pairs``.
 
     ``series [T, N]`` (the standardised course), ``targets_idx [W]`` (each window's
     target time index) and ``fit_end`` (time points ``< fit_end`` may be used to
@@ -170,7 +175,7 @@ def run_baselines(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, va
     info: dict[str, dict] = {"persistence": {}, "mean_last": {}}
     out["ridge_ar_gene"], info["ridge_ar_gene"] = ridge_ar(inputs, targets, train, val, alphas, pooled=False)
     out["ridge_ar_pooled"], info["ridge_ar_pooled"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True)
-    nb = neighbour_mean(inputs, pairs, N)
+    nb = neighbour_mean(inputs, pairs, N) if neighbours is None else neighbours
     out["ridge_ar_graph"], info["ridge_ar_graph"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True, extra=nb)
     if series is not None and targets_idx is not None and fit_end is not None:
         from step.ets import ets_forecasts

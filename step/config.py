@@ -26,6 +26,14 @@ class DataConfig:
     transform: str = "none"  # "none" | "log1p": space the models and baselines work in
     allow_missing: bool = False  # partly-empty time columns: mask instead of error
     drop_empty_times: bool = True  # all-empty time columns are dropped (logged)
+    # per-gene scaler: a gene whose training-period std is below scale_floor x the median std of
+    # all genes (the dataset's typical scale) is scaled by that floor instead (counted in the log):
+    # a constant or near-constant gene cannot blow up its standardised values or its partners'
+    # neighbour means
+    scale_floor: float = 0.05
+    # every standardised value (inputs, neighbour means, targets) and every forecast, baselines and
+    # models alike, is kept within +- z_clip training standard deviations of the gene's training mean
+    z_clip: float = 10.0
 
 
 @dataclass
@@ -124,7 +132,25 @@ class TrainConfig:
     # per-window difference; "best": the lowest validation error wins
     selection: str = "se"
     selection_z: float = 2.0
-    linear_alphas: list[float] = field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
+    linear_alphas: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
+    # partial pooling of the linear path's per-gene lag weights towards the shared ones
+    # (step/linear_fit.py): 0 (per-gene ridge) and infinity (pooled ridge) are always tried too
+    linear_poolings: list[float] = field(default_factory=lambda: [1.0, 10.0, 100.0, 1000.0])
+    # evidence for the choices "ridge start or moving average", "correction or linear path only"
+    # and the best baseline: "prequential" = out-of-sample errors of every earlier origin (the
+    # linear start: each past window forecast by candidates refitted on the windows before it;
+    # the correction and the best baseline under --protocol rolling: earlier fits' forecasts,
+    # this fit's validation windows where no earlier forecast exists); "validation" = the fit's
+    # validation windows only. The paper protocol (windows in random order) always uses validation.
+    evidence: str = "prequential"
+    prequential_min_train: int = 3  # windows a prequential refit needs before it forecasts
+    # prequential evidence is discounted by age: weight 0.5 ** (windows back / evidence_halflife),
+    # so a change of regime late in a long course is not outvoted by its early windows (0 = every
+    # window counts the same); the standard-error rule then uses the effective number of windows
+    evidence_halflife: float = 8.0
+    # train the linear path's weights with the correction (false: it stays at its start, the
+    # validated ridge fit or the moving average, and training fits the correction only)
+    train_linear: bool = False
 
 
 @dataclass
@@ -279,6 +305,7 @@ _CHOICES = {
     ("split", "protocol"): ("chronological", "paper", "rolling"),
     ("train", "device"): ("cpu", "cuda"),
     ("train", "selection"): ("se", "best"),
+    ("train", "evidence"): ("prequential", "validation"),
 }
 
 
@@ -311,6 +338,12 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
         raise InputError(f"{where}: split.refit_every must be >= 1, got {s.refit_every}.")
     if cfg.embedding.span < s.history:
         raise InputError(f"{where}: embedding.span ({cfg.embedding.span}) must be >= split.history ({s.history}).")
+    if not 0 <= cfg.data.scale_floor < 1:
+        raise InputError(f"{where}: data.scale_floor must be in [0, 1), got {cfg.data.scale_floor}.")
+    if not cfg.data.z_clip > 0:
+        raise InputError(f"{where}: data.z_clip must be > 0, got {cfg.data.z_clip}.")
+    if any(p < 0 for p in cfg.train.linear_poolings) or any(a <= 0 for a in cfg.train.linear_alphas):
+        raise InputError(f"{where}: train.linear_alphas must be > 0 and train.linear_poolings >= 0.")
     for name in ("epochs", "batch_size", "seeds"):
         if getattr(cfg.train, name) < 1:
             raise InputError(f"{where}: train.{name} must be >= 1.")

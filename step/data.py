@@ -250,6 +250,39 @@ def check_times(X: np.ndarray, times: np.ndarray, labels: list[str], genes: list
 
 
 def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
+    """Read and validate an interaction CSV or a dataset folder, then check that its values fit
+    ``cfg.transform`` (:func:`check_transform`): the one door every entry point goes through.
+
+    Parameters
+    ----------
+    path : the CSV (one row per gene pair, see the module docstring) or a dataset folder.
+    cfg : a :class:`step.config.DataConfig`; None uses its defaults.
+
+    Raises
+    ------
+    InputError naming the file, the row/column and the rule broken.
+    """
+    course = _load_interactions(path, cfg)
+    check_transform(course.X, getattr(cfg, "transform", "none"), path)
+    return course
+
+
+def check_transform(X: np.ndarray, transform: str, path) -> None:
+    """``log1p`` is for counts: any negative value (log ratios, already-logged data) is refused
+    with an error naming the file and the fix (``data.transform: none``)."""
+    if transform != "log1p":
+        return
+    with np.errstate(invalid="ignore"):
+        neg = np.asarray(X, dtype=float) < 0
+    if neg.any():
+        n = int(neg.sum())
+        raise InputError(
+            f"{path}: data.transform is log1p but {n} value(s) are negative (min {np.nanmin(X):g}); "
+            "log1p is for counts (values >= 0). Negative values mean the data are already on a log or "
+            "log-ratio scale: set data.transform: none in the config.")
+
+
+def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
     """Read and validate an interaction CSV.
 
     Parameters

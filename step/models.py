@@ -53,36 +53,48 @@ def _st_blocks(in_channels: int, hidden: int, n_nodes: int, cheb_k: int, kernel_
 
 
 class LinearPath(nn.Module):
-    """Linear forecast from the window: own lags plus (optionally) neighbour lags.
+    """Linear forecast from the window with per-gene weights: own lags plus (optionally)
+    neighbour lags.
 
-    ``y[b, n] = sum_l w[l] z[b, l, n] + sum_l v[l] nb[b, l, n] + c``
+    ``y[b, n] = sum_l w[n, l] z[b, l, n] + sum_l v[n, l] nb[b, l, n] + c[n]``
 
     with ``nb`` the Hi-C neighbours' weighted mean at each input time (input
-    channel 1 of the models, see :func:`step.pipeline.neighbour_means`; zero for
-    genes without partners). ``w`` starts at ``1/L`` (the moving average), ``v``
-    and ``c`` at 0. Persistence (``w = e_L``) and exponential smoothing over the
-    window (``w_l`` geometric) are other points of the same family.
-    ``graph=False`` drops the neighbour term.
+    channel 1 of the models, see :func:`step.sparse_ops.neighbour_means`; zero for
+    genes without partners). ``w`` starts at ``1/L`` for every gene (the moving
+    average), ``v`` and ``c`` at 0. Persistence (``w[n] = e_L``), exponential
+    smoothing over the window, the per-gene ridge AR (``ridge_ar_gene``), the pooled
+    ones (``ridge_ar_pooled``, ``ridge_ar_graph``: every row of ``w``, ``v`` equal) and
+    the partially pooled ridges between them (:mod:`step.linear_fit`) are points of
+    this family. ``graph=False`` drops the neighbour term.
 
     Shapes:
         z: ``[B, L, N]`` (normalised expression of the window)
         nb: ``[B, L, N]`` or None
+        own, neighbour: ``[N, L]``; bias: ``[N]``
         output: ``[B, N]``
     """
 
-    def __init__(self, history: int, graph: bool = True) -> None:
+    def __init__(self, history: int, n_nodes: int, graph: bool = True) -> None:
         super().__init__()
-        self.own = nn.Parameter(torch.full((history,), 1.0 / history))
-        self.neighbour = nn.Parameter(torch.zeros(history)) if graph else None
-        self.bias = nn.Parameter(torch.zeros(()))
+        self.own = nn.Parameter(torch.full((n_nodes, history), 1.0 / history))
+        self.neighbour = nn.Parameter(torch.zeros(n_nodes, history)) if graph else None
+        self.bias = nn.Parameter(torch.zeros(n_nodes))
 
     def forward(self, z: Tensor, nb: Tensor | None = None) -> Tensor:
-        y = torch.einsum("bln,l->bn", z, self.own) + self.bias
+        y = torch.einsum("bln,nl->bn", z, self.own) + self.bias
         if self.neighbour is not None:
             if nb is None:
                 raise ValueError("LinearPath(graph=True) needs the neighbour means nb")
-            y = y + torch.einsum("bln,l->bn", nb, self.neighbour)
+            y = y + torch.einsum("bln,nl->bn", nb, self.neighbour)
         return y
+
+    @torch.no_grad()
+    def set_weights(self, own, neighbour, bias) -> None:
+        """Copy per-gene weights ``own [N, L]``, ``neighbour [N, L]``, ``bias [N]`` (numpy or tensor)."""
+        self.own.copy_(torch.as_tensor(own, dtype=self.own.dtype))
+        if self.neighbour is not None:
+            self.neighbour.copy_(torch.as_tensor(neighbour, dtype=self.own.dtype))
+        self.bias.copy_(torch.as_tensor(bias, dtype=self.own.dtype))
 
 
 class _Head(nn.Module):
@@ -144,7 +156,7 @@ class STEPmr(nn.Module):
             in_channels=in_channels, n_nodes=n_nodes, history=history, hidden=hidden,
             cheb_k=cheb_k, kernel_size=kernel_size, n_blocks=n_blocks, dropout=dropout,
             degree=_degree_list(degree), linear_graph=linear_graph)
-        self.linear = LinearPath(history, graph=linear_graph)
+        self.linear = LinearPath(history, n_nodes, graph=linear_graph)
         self.blocks = _st_blocks(in_channels, hidden, n_nodes, cheb_k, kernel_size, n_blocks, dropout)
         self.output = OutputBlock(hidden, hidden, n_nodes, history, degree, dropout)
         self.head = _Head(hidden)
@@ -203,7 +215,7 @@ class STEPmi(nn.Module):
             cheb_k=cheb_k, kernel_size=kernel_size, n_blocks=n_blocks, lstm_layers=lstm_layers,
             attn_layers=attn_layers, heads=heads, dropout=dropout, degree=_degree_list(degree),
             linear_graph=linear_graph)
-        self.linear = LinearPath(history, graph=linear_graph)
+        self.linear = LinearPath(history, n_nodes, graph=linear_graph)
         self.blocks = _st_blocks(in_channels, hidden, n_nodes, cheb_k, kernel_size, n_blocks, dropout)
         units = (hidden + 1) // 2
         self.lstms = nn.ModuleList(

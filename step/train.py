@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from step.linear_fit import clearly_better  # noqa: F401  (re-exported)
 from step_losses import step_loss
 
 log = logging.getLogger(__name__)
@@ -76,99 +77,28 @@ def predict(model: torch.nn.Module, data: WindowTensors, idx: np.ndarray | None 
     return torch.cat(out).numpy().astype(float) if out else np.empty((0, data.y.shape[1]))
 
 
-def clearly_better(err_new: np.ndarray, err_ref: np.ndarray, z: float = 2.0) -> bool:
-    """Standard-error rule on paired per-window errors ``[V]``: the new weights
-    replace the reference only if their mean error is lower by more than ``z``
-    standard errors of the paired difference (never with < 2 windows)."""
-    d = np.asarray(err_new, dtype=float) - np.asarray(err_ref, dtype=float)
-    d = d[np.isfinite(d)]
-    if len(d) < 2:
-        return False
-    return bool(d.mean() + z * d.std(ddof=1) / np.sqrt(len(d)) < 0)
+@torch.no_grad()
+def predict_parts(model: torch.nn.Module, data: WindowTensors, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The linear path and the correction of every window (standardised scale), each ``[W, N]``;
+    the forecast is their sum."""
+    model.eval()
+    W = data.x.shape[0]
+    lin, dl = [], []
+    for s in range(0, W, batch_size):
+        b = torch.arange(s, min(s + batch_size, W), device=data.x.device)
+        base, delta = model.forward_parts(data.x[b], data.lap_of(b))
+        lin.append(base.cpu())
+        dl.append(delta.cpu())
+    if not lin:
+        e = np.empty((0, data.y.shape[1]))
+        return e, e.copy()
+    return torch.cat(lin).numpy().astype(float), torch.cat(dl).numpy().astype(float)
 
 
 def _window_errors(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Mean squared error per window over its observed targets. ``[V, N] -> [V]``."""
     se = np.where(mask, (pred - y) ** 2, 0.0)
     return se.sum(1) / np.maximum(mask.sum(1), 1)
-
-
-@torch.no_grad()
-def fit_linear_path(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray,
-                    val_idx: np.ndarray, alphas: list[float], selection: str = "se",
-                    z: float = 2.0) -> dict:
-    """Start the model's :class:`~step.models.LinearPath` at the best ridge fit.
-
-    Ridge regressions of the target on the window's own lags, the neighbour
-    means (input channel 1, if the path has them) and a constant, fitted on the
-    training windows and shrunk towards one of two anchors of the family: the
-    moving average (``w = 1/L``) or persistence (``w = e_L``), i.e. ``w =
-    anchor + d_own``, ``v = d_nb``, ``c = d_0``. The anchor and the strength
-    are chosen on the validation windows among ``alphas`` and infinity (the
-    anchor itself), the moving average included, so on validation the start is
-    never worse than the moving average; with ``selection="se"`` the choice must
-    also beat the moving average by more than ``z`` standard errors of the
-    paired per-window difference (:func:`clearly_better`), else the path stays
-    at the moving average. Without validation windows, the moving-average anchor
-    with the largest finite alpha is used. Missing targets are left out.
-
-    Returns ``{"anchor": "mean" | "last" | None, "alpha": chosen (None =
-    moving average or infinity), "val_mse": {...}}``.
-    """
-    lin = model.linear
-    L = lin.own.numel()
-    anchors = {"mean": torch.full((L,), 1.0 / L, dtype=torch.float64),
-               "last": torch.eye(L, dtype=torch.float64)[-1]}
-
-    def design(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
-        t = torch.as_tensor(np.asarray(idx), dtype=torch.long, device=data.x.device)
-        z = data.hist[t]                                                   # [B, L, N]
-        feats = [z]
-        if lin.neighbour is not None:
-            feats.append(data.x[t, 1])                                     # neighbour means [B, L, N]
-        F = torch.cat(feats, dim=1).permute(0, 2, 1)                       # [B, N, F]
-        F = torch.cat([F, torch.ones_like(F[..., :1])], dim=-1)
-        m = data.mask[t]
-        win = torch.arange(len(t), device=m.device)[:, None].expand_as(m)   # window of each cell
-        Z = z.permute(0, 2, 1)[m].double()                                 # [cells, L] own lags
-        return F[m].double(), data.y[t][m].double(), Z, win[m].cpu().numpy()
-
-    if len(train_idx) == 0:
-        return {"anchor": None, "alpha": None}
-    Ft, yt, Zt, _ = design(train_idx)
-    G = Ft.T @ Ft
-    eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
-    cands: dict = {}  # (anchor, alpha) -> departure d
-    for name, w in anchors.items():
-        h = Ft.T @ (yt - Zt @ w.to(Zt.device))
-        for a in alphas:
-            cands[(name, a)] = torch.linalg.solve(G + a * eye, h)
-        cands[(name, None)] = torch.zeros(G.shape[0], dtype=G.dtype, device=G.device)  # the anchor itself
-    chosen, scores = ("mean", None), {}
-    if len(val_idx):
-        Fv, yv, Zv, win = design(val_idx)
-
-        def per_window(resid: torch.Tensor) -> np.ndarray:
-            se = (resid ** 2).cpu().numpy()
-            return np.bincount(win, weights=se, minlength=len(val_idx)) / np.maximum(
-                np.bincount(win, minlength=len(val_idx)), 1)
-
-        errs = {k: per_window(Zv @ anchors[k[0]].to(Zv.device) + Fv @ d - yv) for k, d in cands.items()}
-        scores = {f"{k[0]}/{'inf' if k[1] is None else k[1]}": float(e.mean()) for k, e in errs.items()}
-        err_ma = errs[("mean", None)]
-        best = min(errs, key=lambda k: (float(errs[k].mean()), k != ("mean", None)))
-        if selection != "se" or clearly_better(errs[best], err_ma, z):
-            chosen = best
-    else:
-        chosen = ("mean", max(alphas))
-    name, alpha = chosen
-    if (name, alpha) != ("mean", None):
-        d = cands[(name, alpha)].to(lin.own.dtype)
-        lin.own.copy_(anchors[name].to(lin.own) + d[:L])
-        if lin.neighbour is not None:
-            lin.neighbour.copy_(d[L:2 * L])
-        lin.bias.copy_(d[-1])
-    return {"anchor": None if (name, alpha) == ("mean", None) else name, "alpha": alpha, "val_mse": scores}
 
 
 def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray, val_idx: np.ndarray,
@@ -193,12 +123,8 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     from tqdm.auto import tqdm
 
     device = data.x.device
-    if getattr(train_cfg, "linear_init", False) and hasattr(model, "linear"):
-        info = fit_linear_path(model, data, train_idx, val_idx, list(train_cfg.linear_alphas),
-                               getattr(train_cfg, "selection", "best"), getattr(train_cfg, "selection_z", 2.0))
-        log.info("%s: linear path started at %s", desc, "the moving average" if info["anchor"] is None
-                 else f"a ridge fit towards {info['anchor']} (alpha {info['alpha']})")
-    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long)
     va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long)
@@ -232,7 +158,7 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
             loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg, correction=delta)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(b)

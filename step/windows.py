@@ -204,13 +204,19 @@ def rolling_folds(n_times: int, history: int, test_frac: float = 0.4, val_frac: 
 
 @dataclass(frozen=True)
 class Scaler:
-    """Per-gene standardisation fitted on training time points only. ``mean, std: [N]``."""
+    """Per-gene standardisation fitted on training time points only. ``mean, std: [N]``;
+    standardised values and forecasts are clipped to ``+- clip``; ``n_floored`` genes had their
+    std raised to the floor."""
 
     mean: np.ndarray
     std: np.ndarray
+    clip: float = np.inf
+    n_floored: int = 0
 
     @classmethod
-    def fit(cls, X: np.ndarray, time_idx: np.ndarray) -> "Scaler":
+    def fit(cls, X: np.ndarray, time_idx: np.ndarray, floor: float = 0.05, clip: float = 10.0) -> "Scaler":
+        """Mean and std of every gene over ``time_idx``; a std below ``floor`` x the median std of
+        all genes is raised to it (logged), so that no standardised value explodes."""
         Xt = X[time_idx]
         seen = np.isfinite(Xt).any(axis=0)
         with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -222,12 +228,25 @@ class Scaler:
                         "mean 0, std 1", int((~seen).sum()))
             mean = np.where(seen, mean, 0.0)
             std = np.where(seen, std, 1.0)
-        floor = max(1e-6, 1e-3 * float(np.nanmedian(std)) if np.isfinite(np.nanmedian(std)) else 1e-6)
-        std = np.where(std < floor, floor, std)
-        return cls(mean, std)
+        typical = float(np.nanmedian(std[seen])) if seen.any() else 1.0
+        if not np.isfinite(typical) or typical <= 0:
+            typical = 1.0  # (nearly) every gene constant: the floor falls back to the data's units
+        lo = max(1e-8, floor * typical)
+        low = std < lo
+        if low.any():
+            log.info("%d gene(s) have a training-period std below the floor %.3g (data.scale_floor %g x "
+                     "the median std %.3g) and are scaled by the floor%s", int(low.sum()), lo, floor, typical,
+                     f" (constant: {int((std[low] == 0).sum())})" if (std[low] == 0).any() else "")
+        std = np.where(low, lo, std)
+        return cls(mean, std, float(clip), int(low.sum()))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean) / self.std
+        """Standardised values, kept within ``+- clip`` (NaN stays NaN)."""
+        return np.clip((X - self.mean) / self.std, -self.clip, self.clip)
+
+    def bound(self, Z: np.ndarray) -> np.ndarray:
+        """A forecast in the standardised scale kept within ``+- clip``."""
+        return np.clip(Z, -self.clip, self.clip)
 
     def inverse(self, Z: np.ndarray) -> np.ndarray:
         return Z * self.std + self.mean

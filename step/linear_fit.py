@@ -1,0 +1,311 @@
+"""The partially pooled ridge start of the models' linear path, and its choice on evidence.
+
+The linear path (:class:`step.models.LinearPath`) forecasts gene ``n`` from its
+window as
+
+    ``y[n] = z_L[n] + theta_n . f[n] + c_n``     (residual form: anchored at persistence)
+
+with ``f[n]`` the gene's own lags (and, with neighbours, its Hi-C neighbours' lags).
+Its start is a *hierarchical ridge* (partial pooling): a pooled ridge
+``(beta, b)`` shared by all genes (strength ``alpha_pool``; sklearn's ``Ridge``
+with an intercept, solved in closed form), then per gene
+
+    ``min  sum_w (r_wn - theta_n . f_wn - c_n)^2 + alpha_gene |theta_n|^2
+           + pooling (|theta_n - beta|^2 + (c_n - b)^2)``
+
+so that ``pooling = 0`` is exactly the per-gene ridge of the baselines
+(``ridge_ar_gene``: intercept free, lags shrunk towards persistence),
+``pooling = inf`` exactly the pooled ridge (``ridge_ar_pooled``; with neighbour
+lags ``ridge_ar_graph``), and values in between shrink each gene towards the
+shared weights. The moving average (the untrained model) is one more candidate.
+
+:func:`choose_linear_start` picks the candidate on *evidence*: ``prequential``
+(each window ``k`` of the fit's past forecast by the candidate refitted on the
+windows before ``k`` only: out-of-sample errors of every earlier origin) or
+``validation`` (fitted on the training windows, scored on the validation
+windows; the paper protocol, whose windows are in random order). With
+``selection="se"`` the best candidate replaces the moving average only if it
+beats it by more than ``z`` standard errors of the paired per-window difference.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Candidate", "LinearStart", "partial_pooled_fit", "pooled_fit", "choose_linear_start",
+           "clearly_better", "recency_weights", "wmean"]
+
+
+def recency_weights(windows: np.ndarray, halflife: float) -> np.ndarray:
+    """Weights ``[V]`` of evidence windows: ``0.5 ** (age / halflife)``, age counted in windows back
+    from the most recent one (``halflife <= 0``: all 1). Discounted (forgetting-factor) prequential
+    evidence, so that a change of regime in a long course is not outvoted by its early windows."""
+    w = np.asarray(windows, dtype=float)
+    if halflife <= 0 or not len(w):
+        return np.ones(len(w))
+    return 0.5 ** ((w.max() - w) / float(halflife))
+
+
+def wmean(x: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Weighted mean over the finite entries of ``x`` (NaN if none)."""
+    x = np.asarray(x, dtype=float)
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    ok = np.isfinite(x)
+    return float(np.sum(w[ok] * x[ok]) / np.sum(w[ok])) if ok.any() and w[ok].sum() > 0 else np.nan
+
+
+def clearly_better(err_new: np.ndarray, err_ref: np.ndarray, z: float = 2.0,
+                   weights: np.ndarray | None = None) -> bool:
+    """Standard-error rule on paired per-window errors ``[V]``: ``err_new`` wins only if its
+    (weighted) mean is lower by more than ``z`` standard errors of the paired difference (never
+    with < 2 windows). With ``weights``, the standard error uses the weighted variance and the
+    effective number of windows ``(sum w)^2 / sum w^2``."""
+    d = np.asarray(err_new, dtype=float) - np.asarray(err_ref, dtype=float)
+    w = np.ones(len(d)) if weights is None else np.asarray(weights, dtype=float)
+    ok = np.isfinite(d)
+    d, w = d[ok], w[ok]
+    if len(d) < 2:
+        return False
+    if weights is None:
+        return bool(d.mean() + z * d.std(ddof=1) / np.sqrt(len(d)) < 0)
+    m = float(np.sum(w * d) / np.sum(w))
+    n_eff = float(np.sum(w) ** 2 / np.sum(w ** 2))
+    if n_eff < 2:
+        return False
+    var = float(np.sum(w * (d - m) ** 2) / np.sum(w)) * n_eff / (n_eff - 1)
+    return bool(m + z * np.sqrt(var / n_eff) < 0)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the linear family (``None`` fields: the moving average)."""
+
+    graph: bool = False
+    alpha_gene: float | None = None
+    alpha_pool: float | None = None
+    pooling: float | None = None
+
+    @property
+    def is_moving_average(self) -> bool:
+        return self.pooling is None
+
+    def label(self) -> str:
+        if self.is_moving_average:
+            return "moving_average"
+        p = "inf" if np.isinf(self.pooling) else f"{self.pooling:g}"
+        return (f"{'graph' if self.graph else 'own'}/gene{self.alpha_gene:g}/pool{self.alpha_pool:g}"
+                f"/pooling{p}")
+
+
+@dataclass
+class LinearStart:
+    """The chosen start: per-gene weights on the design ``[own lags, neighbour lags]`` in the
+    model's form ``y = own . z + neighbour . nb + bias``.
+
+    own ``[N, L]``, neighbour ``[N, L]`` (zeros without the graph term), bias ``[N]``.
+    """
+
+    candidate: Candidate
+    own: np.ndarray
+    neighbour: np.ndarray
+    bias: np.ndarray
+    evidence: str
+    n_evidence: int
+    scores: dict[str, float]
+
+
+# --------------------------------------------------------------------------- sufficient statistics
+
+def _design(inputs: np.ndarray, nb: np.ndarray | None, graph: bool) -> np.ndarray:
+    """Features ``[W, N, F + 1]``: own lags (, neighbour lags), then a constant."""
+    parts = [inputs.transpose(0, 2, 1)]
+    if graph:
+        parts.append(nb.transpose(0, 2, 1))
+    parts.append(np.ones(inputs.shape[0:1] + inputs.shape[2:3] + (1,)))
+    return np.concatenate(parts, axis=2)
+
+
+class _Stats:
+    """Per-gene Gram matrices of the augmented design over a set of windows, built up window by
+    window. ``S [N, F+1, F+1]``, ``s [N, F+1]``, ``cnt [N]`` (observed targets)."""
+
+    def __init__(self, n_genes: int, n_feat: int):
+        self.S = np.zeros((n_genes, n_feat, n_feat))
+        self.s = np.zeros((n_genes, n_feat))
+        self.cnt = np.zeros(n_genes)
+
+    def add(self, X: np.ndarray, r: np.ndarray) -> None:
+        """One window: ``X [N, F+1]``, residual target ``r [N]`` (NaN = missing, skipped)."""
+        m = np.isfinite(r)
+        Xm = X * m[:, None]
+        self.S += np.einsum("nf,ng->nfg", Xm, Xm)
+        self.s += Xm * np.where(m, r, 0.0)[:, None]
+        self.cnt += m
+
+
+def pooled_fit(S: np.ndarray, s: np.ndarray, alpha: float) -> np.ndarray:
+    """Pooled ridge with an unpenalised intercept from per-gene statistics: ``[F+1]``
+    (weights, then intercept), the closed form of ``sklearn.linear_model.Ridge(alpha)``."""
+    G, h = S.sum(0), s.sum(0)
+    pen = np.full(G.shape[0], float(alpha))
+    pen[-1] = 0.0
+    return np.linalg.solve(G + np.diag(pen) + 1e-12 * np.eye(G.shape[0]), h)
+
+
+def partial_pooled_fit(S: np.ndarray, s: np.ndarray, cnt: np.ndarray, alpha_gene: float,
+                       pooled: np.ndarray, pooling: float) -> np.ndarray:
+    """Per-gene ``[N, F+1]`` (weights, then intercept) of the hierarchical ridge (module
+    docstring) towards the pooled solution ``pooled [F+1]``. Genes with fewer than 2 observed
+    targets take the pooled solution."""
+    N, F1 = s.shape
+    if np.isinf(pooling):
+        return np.broadcast_to(pooled, (N, F1)).copy()
+    pen = np.full(F1, float(alpha_gene) + float(pooling))
+    pen[-1] = float(pooling)
+    A = S + np.diag(pen)[None]
+    rhs = s + float(pooling) * pooled[None, :]
+    ok = cnt >= 2
+    out = np.broadcast_to(pooled, (N, F1)).copy()
+    if ok.any():
+        out[ok] = np.linalg.solve(A[ok] + 1e-12 * np.eye(F1)[None], rhs[ok][:, :, None])[:, :, 0]
+    return out
+
+
+# --------------------------------------------------------------------------- the choice
+
+def _candidates(graph_ok: bool, alphas: list[float], poolings: list[float]) -> tuple[list[bool], list[float]]:
+    sets = [False, True] if graph_ok else [False]
+    pool = sorted({float(p) for p in poolings} | {0.0, float("inf")})
+    return sets, pool
+
+
+def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.ndarray,
+                        train: np.ndarray, val: np.ndarray, alphas: list[float],
+                        poolings: list[float], evidence: str = "prequential", min_train: int = 3,
+                        selection: str = "se", z: float = 2.0, halflife: float = 0.0) -> LinearStart:
+    """Choose the linear path's start among the moving average and the partially pooled ridges.
+
+    Parameters
+    ----------
+    inputs : ``[W, L, N]`` standardised lags; nb : ``[W, L, N]`` neighbour means or None;
+        targets : ``[W, N]`` (NaN = missing).
+    train, val : window numbers of the fit (targets at or before its origin). The chosen
+        candidate is fitted on ``train`` and ``val`` (prequential) or on ``train`` (validation).
+    alphas : per-gene and pooled ridge strengths tried; poolings : pooling strengths tried
+        (0 and inf are always included).
+    evidence : "prequential" (every window of ``train``/``val`` from the ``min_train``-th on,
+        forecast by candidates fitted on the windows before it) or "validation" (fitted on
+        ``train``, scored on ``val``).
+
+    The strengths are chosen in stages on the same evidence: the per-gene ``alpha_gene``
+    (pooling 0) and the pooled ``alpha_pool`` (pooling inf) per feature set, then the pooling
+    strength between them, then the feature set (own lags, or own + neighbour lags). Evidence
+    windows are weighted by :func:`recency_weights` (``halflife``, prequential only).
+    """
+    W, L, N = inputs.shape
+    last = inputs[:, -1, :]
+    resid = targets - last
+    graph_ok = nb is not None
+    sets, pools = _candidates(graph_ok, alphas, poolings)
+    designs = {g: _design(inputs, nb, g) for g in sets}
+    past = np.sort(np.concatenate([np.asarray(train), np.asarray(val)])).astype(int)
+    ma = inputs.mean(axis=1)
+
+    def cell_err(pred_resid: np.ndarray, k: int) -> float:
+        e = (last[k] + pred_resid - targets[k]) ** 2
+        return float(np.nanmean(e)) if np.isfinite(e).any() else np.nan
+
+    # (graph, alpha_gene, alpha_pool, pooling) -> per-evidence-window errors
+    if evidence == "prequential":
+        ev = [k for i, k in enumerate(past) if i >= min_train]
+    else:
+        ev = list(np.asarray(val, dtype=int))
+    ev_arr = np.array(ev, dtype=int)
+    if len(ev_arr) < 2 or len(train) < 2:
+        log.info("linear start: %d evidence window(s); staying at the moving average", len(ev_arr))
+        return _moving_average(L, N, evidence, len(ev_arr))
+
+    def stats_sequence(g: bool):
+        """Yield (k, stats of the windows before k) for every evidence window k."""
+        X = designs[g]
+        st = _Stats(N, X.shape[2])
+        if evidence == "prequential":
+            j = 0
+            for k in ev_arr:
+                while j < len(past) and past[j] < k:
+                    st.add(X[past[j]], resid[past[j]])
+                    j += 1
+                yield k, st
+        else:
+            for t in np.asarray(train, dtype=int):
+                st.add(X[t], resid[t])
+            for k in ev_arr:
+                yield k, st
+
+    def errors(g: bool, combos: list[tuple[float, float, float]]) -> dict[tuple, np.ndarray]:
+        X = designs[g]
+        out = {c: np.full(len(ev_arr), np.nan) for c in combos}
+        for i, (k, st) in enumerate(stats_sequence(g)):
+            pooled_cache: dict[float, np.ndarray] = {}
+            for (ag, ap, tau) in combos:
+                if ap not in pooled_cache:
+                    pooled_cache[ap] = pooled_fit(st.S, st.s, ap)
+                th = partial_pooled_fit(st.S, st.s, st.cnt, ag, pooled_cache[ap], tau)
+                out[(ag, ap, tau)][i] = cell_err(np.einsum("nf,nf->n", X[k], th), k)
+        return out
+
+    wts = recency_weights(ev_arr, halflife if evidence == "prequential" else 0.0)
+    score = lambda e: wmean(e, wts)  # noqa: E731
+    ma_err = np.array([cell_err(ma[k] - last[k], k) for k in ev_arr])
+    scores: dict[str, float] = {"moving_average": score(ma_err)}
+    best: tuple[float, Candidate, np.ndarray] | None = None
+    a0 = float(alphas[0])
+    for g in sets:
+        # stage 1: per-gene alpha (pooling 0) and pooled alpha (pooling inf)
+        e_gene = errors(g, [(a, a0, 0.0) for a in alphas])
+        ag = min(alphas, key=lambda a: (score(e_gene[(a, a0, 0.0)]), -a))
+        e_pool = errors(g, [(a0, a, float("inf")) for a in alphas])
+        ap = min(alphas, key=lambda a: (score(e_pool[(a0, a, float("inf"))]), -a))
+        # stage 2: the pooling strength between them
+        e_path = errors(g, [(ag, ap, t) for t in pools if 0 < t < np.inf])
+        e_path[(ag, ap, 0.0)] = e_gene[(ag, a0, 0.0)]
+        e_path[(ag, ap, float("inf"))] = e_pool[(a0, ap, float("inf"))]
+        for (a_g, a_p, tau), e in e_path.items():
+            cand = Candidate(g, a_g, a_p, tau)
+            m = score(e)
+            scores[cand.label()] = m
+            if best is None or m < best[0] - 1e-15:
+                best = (m, cand, e)
+    assert best is not None
+    m, cand, e = best
+    if (selection == "se" and not clearly_better(e, ma_err, z, wts)) or not m < scores["moving_average"]:
+        log.info("linear start: best candidate %s (evidence MSE %.5f) is not better than the moving "
+                 "average (%.5f) by %g standard errors on %d %s window(s); staying at the moving average",
+                 cand.label(), m, scores["moving_average"], z, len(ev_arr), evidence)
+        out = _moving_average(L, N, evidence, len(ev_arr))
+        out.scores = scores
+        return out
+    # the chosen candidate, refitted as its evidence was: prequential -> on every window before
+    # the origin (training and validation), as each evidence window was forecast from all
+    # windows before it; validation -> on the training windows
+    X = designs[cand.graph]
+    st = _Stats(N, X.shape[2])
+    for t in (past if evidence == "prequential" else np.asarray(train, dtype=int)):
+        st.add(X[t], resid[t])
+    th = partial_pooled_fit(st.S, st.s, st.cnt, cand.alpha_gene, pooled_fit(st.S, st.s, cand.alpha_pool),
+                            cand.pooling)
+    own = th[:, :L].copy()
+    own[:, -1] += 1.0  # the persistence anchor
+    neighbour = th[:, L:2 * L].copy() if cand.graph else np.zeros((N, L))
+    log.info("linear start: %s (evidence MSE %.5f vs moving average %.5f, %d %s window(s))",
+             cand.label(), m, scores["moving_average"], len(ev_arr), evidence)
+    return LinearStart(cand, own, neighbour, th[:, -1].copy(), evidence, len(ev_arr), scores)
+
+
+def _moving_average(L: int, N: int, evidence: str, n_ev: int) -> LinearStart:
+    return LinearStart(Candidate(), np.full((N, L), 1.0 / L), np.zeros((N, L)), np.zeros(N),
+                       evidence, n_ev, {})
