@@ -190,7 +190,7 @@ def test_linear_path_special_cases():
     """Persistence and exponential smoothing over the window are points of the linear path."""
     torch.manual_seed(0)
     z, nb = torch.randn(3, 4, 6), torch.randn(3, 4, 6)
-    lin = LinearPath(4, graph=True)
+    lin = LinearPath(4, 6, graph=True)
     with torch.no_grad():
         lin.own.copy_(torch.tensor([0.0, 0.0, 0.0, 1.0]))
     torch.testing.assert_close(lin(z, nb), z[:, -1])
@@ -208,6 +208,13 @@ def test_linear_path_special_cases():
     torch.testing.assert_close(lin(z, nb), 0.5 * nb[:, 2] + nb[:, 3])
     with pytest.raises(ValueError, match="neighbour"):
         lin(z)
+    with torch.no_grad():  # per-gene weights: gene 0 persistence, every other gene the moving average
+        lin.neighbour.zero_()
+        lin.own.copy_(torch.full((6, 4), 0.25))
+        lin.own[0] = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    out = lin(z, nb)
+    torch.testing.assert_close(out[:, 0], z[:, -1, 0])
+    torch.testing.assert_close(out[:, 1:], z[:, :, 1:].mean(1))
 
 
 def test_gradient_reaches_gamma_and_everything():

@@ -1,51 +1,122 @@
-"""The linear path's ridge start and the standard-error selection rule."""
-from __future__ import annotations
-
+"""The partially pooled linear start (step/linear_fit.py): its two ends are the per-gene and the
+pooled ridge baselines, its choice is made on causal prequential evidence."""
 import numpy as np
-import torch
+import pytest
 
-from step.models import STEPmr
-from step.train import WindowTensors, clearly_better, fit_linear_path
+from step.baselines import ridge_ar
+from step.linear_fit import (_design, _Stats, choose_linear_start, clearly_better, partial_pooled_fit,
+                             pooled_fit, recency_weights)
 
 
 def test_clearly_better_by_hand():
-    # d = new - ref = [-1, -1, -1, -1]: sd 0, mean -1 -> clearly better
     assert clearly_better(np.zeros(4), np.ones(4))
-    # d = [-1, 0, -1, 0]: mean -0.5, sd 0.577, se 0.289; -0.5 + 2 * 0.289 = +0.077 > 0 -> not (z = 2)
+    # differences -1, 0, -1, 0: mean -0.5, sd 0.577, se 0.289: -0.5 + 2 * 0.289 > 0
     assert not clearly_better(np.array([0, 1, 0, 1.0]), np.ones(4))
     assert clearly_better(np.array([0, 1, 0, 1.0]), np.ones(4), z=1.0)  # -0.5 + 0.289 < 0
     assert not clearly_better(np.zeros(1), np.ones(1))  # one window: no standard error, no switch
     assert not clearly_better(np.ones(5), np.ones(5))
 
 
-def _data(y_rule, W=60, N=20, L=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(W, L, N, generator=g)
-    nb = torch.randn(W, L, N, generator=g)
-    y = y_rule(z, nb) + 0.05 * torch.randn(W, N, generator=g)
-    x = torch.stack([z, nb], dim=1)  # channel 0 expression, 1 neighbour means
-    return WindowTensors(x, torch.zeros(N, N), y, z[:, -1], z, torch.ones(W, N, dtype=torch.bool))
+def test_weighted_rule_equals_plain_rule_with_equal_weights_and_counts_effective_windows():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=12), rng.normal(size=12) + 0.4
+    for z in (0.5, 1.0, 2.0):
+        assert clearly_better(a, b, z) == clearly_better(a, b, z, np.ones(12))
+    # one window carrying (almost) all the weight: effective n < 2, never a switch
+    w = np.r_[np.full(11, 1e-9), 1.0]
+    assert not clearly_better(np.zeros(12), np.ones(12), 2.0, w)
 
 
-def _model(N=20, L=3):
-    return STEPmr(in_channels=2, n_nodes=N, history=L, hidden=4)
+def test_recency_weights():
+    w = recency_weights(np.array([3, 5, 11]), 4.0)
+    np.testing.assert_allclose(w, [0.25, 0.5 ** 1.5, 1.0])
+    assert np.all(recency_weights(np.array([1, 2]), 0.0) == 1.0)
 
 
-def test_ridge_start_recovers_a_linear_process():
-    data = _data(lambda z, nb: 0.2 * z[:, 0] + 0.8 * z[:, 2] + 0.5 * nb[:, 2])
-    model = _model()
-    info = fit_linear_path(model, data, np.arange(45), np.arange(45, 60), [0.1, 1.0, 10.0])
-    assert info["alpha"] is not None
-    torch.testing.assert_close(model.linear.own.detach(), torch.tensor([0.2, 0.0, 0.8]), atol=0.02, rtol=0)
-    torch.testing.assert_close(model.linear.neighbour.detach(), torch.tensor([0.0, 0.0, 0.5]), atol=0.02, rtol=0)
+def _course(W=40, N=12, L=3, seed=0):
+    """A hand-made linear case: every gene its own AR weights, plus neighbour lags."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(W, L, N))
+    nb = rng.normal(size=(W, L, N))
+    w = rng.normal(scale=0.5, size=(N, L))
+    y = np.einsum("wln,nl->wn", z, w) + 0.3 * nb[:, -1] + 0.1 * rng.normal(size=(W, N))
+    return z, nb, y
 
 
-def test_noise_keeps_the_moving_average():
-    """When the target is the moving average plus noise, the start stays exactly there."""
-    data = _data(lambda z, nb: z.mean(1) + 2.0 * torch.randn(z.shape[0], z.shape[2],
-                                                               generator=torch.Generator().manual_seed(5)))
-    model = _model()
-    info = fit_linear_path(model, data, np.arange(45), np.arange(45, 60), [0.1, 1.0, 10.0])
-    assert info["anchor"] is None and info["alpha"] is None
-    assert torch.equal(model.linear.own.detach(), torch.full((3,), 1 / 3))
-    assert torch.equal(model.linear.neighbour.detach(), torch.zeros(3))
+def _stats(z, nb, y, idx, graph):
+    X = _design(z, nb, graph)
+    st = _Stats(z.shape[2], X.shape[2])
+    resid = y - z[:, -1]
+    for t in idx:
+        st.add(X[t], resid[t])
+    return X, st
+
+
+def _predict(z, X, th):
+    return z[:, -1] + np.einsum("wnf,nf->wn", X, th)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 10.0])
+def test_zero_pooling_is_the_per_gene_ridge_and_infinite_pooling_the_pooled_one(alpha):
+    z, nb, y = _course()
+    train, val = np.arange(30), np.arange(30, 40)
+    X, st = _stats(z, nb, y, train, graph=False)
+    pooled = pooled_fit(st.S, st.s, alpha)
+    gene = _predict(z, X, partial_pooled_fit(st.S, st.s, st.cnt, alpha, pooled, 0.0))
+    ref_gene, info = ridge_ar(z, y, train, val, [alpha], pooled=False)
+    np.testing.assert_allclose(gene, ref_gene, atol=1e-8)
+    pool = _predict(z, X, partial_pooled_fit(st.S, st.s, st.cnt, 123.0, pooled, np.inf))
+    ref_pool, _ = ridge_ar(z, y, train, val, [alpha], pooled=True)
+    np.testing.assert_allclose(pool, ref_pool, atol=1e-8)
+    # with the neighbour lags, infinite pooling is the graph ridge
+    Xg, stg = _stats(z, nb, y, train, graph=True)
+    graph = _predict(z, Xg, partial_pooled_fit(stg.S, stg.s, stg.cnt, 1.0, pooled_fit(stg.S, stg.s, alpha), np.inf))
+    ref_graph, _ = ridge_ar(z, y, train, val, [alpha], pooled=True, extra=nb)
+    np.testing.assert_allclose(graph, ref_graph, atol=1e-8)
+
+
+def test_pooling_moves_each_gene_from_its_own_weights_to_the_shared_ones():
+    z, nb, y = _course()
+    X, st = _stats(z, nb, y, np.arange(30), graph=False)
+    pooled = pooled_fit(st.S, st.s, 1.0)
+    dist = [np.abs(partial_pooled_fit(st.S, st.s, st.cnt, 1.0, pooled, t) - pooled).max()
+            for t in (0.0, 1.0, 10.0, 100.0, 1e4, np.inf)]
+    assert all(a > b for a, b in zip(dist, dist[1:]))  # strictly closer to the shared weights
+    assert dist[-1] == 0.0
+
+
+def test_choice_recovers_per_gene_weights_on_per_gene_data():
+    z, nb, y = _course(W=60)
+    start = choose_linear_start(z, nb, y, np.arange(50), np.arange(50, 56), [0.1, 1.0, 10.0],
+                                [1.0, 10.0], "prequential")
+    assert not start.candidate.is_moving_average
+    assert start.candidate.pooling < 10.0  # the genes really differ: little pooling
+    pred = np.einsum("wln,nl->wn", z, start.own) + np.einsum("wln,nl->wn", nb, start.neighbour) + start.bias
+    ma = z.mean(1)
+    assert np.mean((pred[56:] - y[56:]) ** 2) < 0.2 * np.mean((ma[56:] - y[56:]) ** 2)
+
+
+def test_noise_keeps_the_moving_average_exactly():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(40, 3, 10))
+    y = z.mean(1) + 2.0 * rng.normal(size=(40, 10))
+    for evidence in ("prequential", "validation"):
+        start = choose_linear_start(z, None, y, np.arange(30), np.arange(30, 36), [0.1, 1.0, 10.0], [10.0], evidence)
+        assert start.candidate.is_moving_average
+        assert np.all(start.own == 1 / 3) and np.all(start.bias == 0) and np.all(start.neighbour == 0)
+
+
+def test_prequential_choice_is_causal():
+    """Scrambling every window after the fit's past leaves the choice and the weights unchanged."""
+    z, nb, y = _course(W=50)
+    train, val = np.arange(30), np.arange(30, 36)
+    a = choose_linear_start(z, nb, y, train, val, [0.1, 1.0, 10.0], [1.0, 10.0], "prequential")
+    rng = np.random.default_rng(9)
+    z2, nb2, y2 = z.copy(), nb.copy(), y.copy()
+    z2[36:] = rng.normal(size=z2[36:].shape) * 50
+    nb2[36:] = rng.normal(size=nb2[36:].shape) * 50
+    y2[36:] = rng.normal(size=y2[36:].shape) * 50
+    b = choose_linear_start(z2, nb2, y2, train, val, [0.1, 1.0, 10.0], [1.0, 10.0], "prequential")
+    assert a.candidate == b.candidate and a.scores == b.scores
+    np.testing.assert_array_equal(a.own, b.own)
+    np.testing.assert_array_equal(a.bias, b.bias)

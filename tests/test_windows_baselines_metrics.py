@@ -42,10 +42,25 @@ def test_paper_split_is_the_published_permutation():
 
 def test_scaler_fits_training_times_only():
     X = np.array([[1.0, 10.0], [3.0, 10.0], [100.0, -50.0]])
-    sc = Scaler.fit(X, np.array([0, 1]))
+    sc = Scaler.fit(X, np.array([0, 1]), clip=np.inf)
     np.testing.assert_allclose(sc.mean, [2.0, 10.0])
     np.testing.assert_allclose(sc.inverse(sc.transform(X)), X)
     assert sc.std[1] > 0  # constant gene: floored, no division by zero
+
+
+def test_scaler_floor_is_relative_to_the_typical_scale_and_values_are_clipped():
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=2.0, size=(20, 6))
+    X[:, 0] = 5.0                      # constant over training
+    X[:, 1] = 5.0 + 1e-9 * rng.normal(size=20)  # near-constant
+    X[15:, :2] = 80.0                  # both jump after training
+    sc = Scaler.fit(X, np.arange(15), floor=0.05, clip=10.0)
+    typical = np.median(X[:15].std(axis=0))
+    assert sc.n_floored == 2
+    np.testing.assert_allclose(sc.std[:2], 0.05 * typical)
+    Z = sc.transform(X)
+    assert np.abs(Z).max() <= 10.0 and np.all(Z[15:, :2] == 10.0)
+    np.testing.assert_array_equal(sc.bound(np.array([-1e9, 3.0, 1e9])), [-10.0, 3.0, 10.0])
 
 
 def test_simple_baselines_and_neighbour_mean():
