@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test mirna preprocess bench bench-synthetic bench-scale results ablate workflow tune clean-cache
+.PHONY: venv run test mirna yeast yeast-data preprocess bench bench-synthetic bench-scale results ablate workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -29,6 +29,14 @@ test: $(STAMP)
 ## mirna: the default miRNA job
 mirna: $(STAMP)
 	$(BIN)/python -m mirna.STEPmi_train_test $(ARGS)
+
+## yeast: the real development case (yeast cell cycle + yeast Hi-C, rolling origin; dataset/yeast/README.md)
+yeast: $(STAMP)
+	$(BIN)/python -m mrna.STEPmr_train_test --config configs/yeast.yaml $(ARGS)
+
+## yeast-data: rebuild dataset/yeast/converted from dataset/yeast/raw
+yeast-data: $(STAMP)
+	$(BIN)/python -m raw_data_conversion.genome --config configs/preprocess/yeast.yaml --out dataset/yeast/converted
 
 ## preprocess: regenerate the corrected datasets from raw inputs
 preprocess: $(STAMP)

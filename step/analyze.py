@@ -77,7 +77,7 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
                  mapping: pd.DataFrame, cfg: AnalysisConfig, n_show: int = 10) -> str:
     """The ``=== Biological analysis ===`` section of results.txt."""
     p = run.primary_split
-    key = f"{p}_skill_vs_best_baseline"
+    key = str(tab["ranked_on"].iloc[0]) if len(tab) and tab["ranked_on"].iloc[0] else f"{p}_skill_vs_best_baseline"
     # the std over seeds is printed only when more than one seed was trained (one seed: std is NaN)
     main_rows = run.predictions[(run.predictions["model"] == run.main_model) & (run.predictions["split"] == p)]
     n_seeds = int(main_rows["seed"].nunique())
@@ -87,8 +87,11 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
     lines.append(
         f"Per-gene predictability of {run.main_model} on the {p} windows "
         f"(skill = 1 - MSE(model) / MSE(reference) per gene, {'log1p' if run.transform == 'log1p' else 'original'} scale; "
-        f"best baseline: {run.best_baseline}; {seeds_note}). Ranked by {key}; "
-        "per-gene Pearson over a handful of windows is reported in genes.csv but not ranked on."
+        f"best baseline: {run.best_baseline}; {seeds_note}). "
+        + (f"Ranked on {key}: {tab['rank_reason'].iloc[0]}; " if tab['ranked_on'].iloc[0] else
+           f"NOT RANKED: {tab['rank_reason'].iloc[0]}; ")
+        + f"skills within {cfg.skill_tolerance:g} are ties. "
+        "Per-gene Pearson over a handful of windows is reported in genes.csv but not ranked on."
     )
     if p == "val":
         lines.append("NOTE: this run has no test split (paper protocol); the ranking uses validation windows and is optimistic.")
@@ -112,34 +115,53 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
     def block(title: str, rows: pd.DataFrame) -> None:
         lines.append("")
         lines.append(title)
-        lines.append(f"  {'gene':<24}{'skill_vs_best':>16}{'skill_vs_pers':>16}{'rmse':>9}{'dir_acc':>9}{'degree':>8}  comp")
+        lines.append(f"  {'gene':<24}{'skill_vs_best':>16}{'skill_vs_pers':>16}{'rmse':>9}{'dir_acc':>9}"
+                     f"{'degree':>8}  comp   (* = ranked on)")
+        kb, kp = f"{p}_skill_vs_best_baseline", f"{p}_skill_vs_persistence"
         for _, r in rows.iterrows():
-            sb = _fmt(r[key])
+            sb, sp = _fmt(r[kb]), _fmt(r[kp])
             if with_std:
-                sb += f"+-{_fmt(r.get(key + '_std', np.nan))}"
-            sp = f"{_fmt(r[f'{p}_skill_vs_persistence'])}"
+                sb += f"+-{_fmt(r.get(kb + '_std', np.nan))}"
+                sp += f"+-{_fmt(r.get(kp + '_std', np.nan))}"
+            sb, sp = (sb + "*", sp) if key == kb else (sb, sp + "*")
             lines.append(f"  {str(r['display'])[:23]:<24}{sb:>16}{sp:>16}{_fmt(r[f'{p}_rmse']):>9}"
                          f"{_fmt(r[f'{p}_direction_accuracy'], 2):>9}{_fmt(float(r['degree']), 0):>8}  {r['compartment']}")
 
-    block(f"Most predictable genes (top {min(n_show, len(ranked))}):", ranked.head(n_show))
-    block(f"Least predictable genes (bottom {min(n_show, len(ranked))}):", ranked.tail(n_show).iloc[::-1])
+    if len(ranked):
+        block(f"Most predictable genes (top {min(n_show, len(ranked))}):", ranked.head(n_show))
+        block(f"Least predictable genes (bottom {min(n_show, len(ranked))}):", ranked.tail(n_show).iloc[::-1])
 
     lines.append("")
     lines.append("Association with gene properties (Spearman rho with skill, all ranked genes):")
     from scipy.stats import spearmanr
 
     for col in ("degree", "variability", "mean_expression"):
+        if key not in ranked:
+            break
         sub = ranked[[key, col]].apply(pd.to_numeric, errors="coerce").dropna()
         if len(sub) >= 4 and sub[col].nunique() > 1:
             rho, pv = spearmanr(sub[key], sub[col])
             lines.append(f"  {col:<16} rho = {rho:+.2f} (p = {pv:.3g}, n = {len(sub)})")
         else:
             lines.append(f"  {col:<16} not enough distinct values")
-    comp = ranked.groupby(ranked["compartment"].replace("", "unknown"))[key].agg(["mean", "size"])
-    lines.append("  by compartment: " + ", ".join(f"{c}: {_fmt(r['mean'])} (n={int(r['size'])})" for c, r in comp.iterrows()))
+    if len(ranked):
+        comp = ranked.groupby(ranked["compartment"].replace("", "unknown"))[key].agg(["mean", "size"])
+        lines.append("  by compartment: " + ", ".join(f"{c}: {_fmt(r['mean'])} (n={int(r['size'])})" for c, r in comp.iterrows()))
 
     unm = mapping[~mapping["mapped"]]
     lines.append("")
+    if not groups:
+        n_map = int(mapping["mapped"].sum())
+        if k == 0:
+            lines.append("Enrichment: not tested. Nothing separates the genes (see the ranking above), so any "
+                         "top / bottom groups would be arbitrary.")
+        else:
+            lines.append(f"Enrichment: not tested. Only {n_map} of {len(mapping)} genes are in the gene sets of "
+                         f"{cfg.genesets_dir}: the gene sets do not fit this organism or naming. Put GMT files "
+                         "for your organism in a folder and set analysis.genesets_dir to it.")
+        for note in run.notes:
+            lines.append(f"Note: {note}")
+        return "\n".join(lines) + "\n"
     lines.append(
         f"Enrichment (offline, gseapy.enrich hypergeometric test; MSigDB mouse gene sets {', '.join(next(iter(groups.values())).n_tested) if groups else ''}; "
         f"background = all {mapping['symbol'].nunique()} distinct gene symbols of the dataset; groups = top / bottom "
@@ -192,10 +214,14 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
         log.info("biological analysis disabled (analysis.enabled: false)")
         return {"skipped": True}
     run = load_run(run_dir)
-    tab = gene_table(run)
+    tab = gene_table(run, cfg.skill_tolerance)
     tab, k = assign_groups(tab, cfg.group_frac)
-    log.info("analysis: %d genes ranked on %s_skill_vs_best_baseline (best baseline %s); groups of %d",
-             int(tab["rank"].notna().sum()), run.primary_split, run.best_baseline, k)
+    ranked_on = str(tab["ranked_on"].iloc[0]) if len(tab) else ""
+    if ranked_on:
+        log.info("analysis: %d genes ranked on %s (%s; best baseline %s); groups of up to %d",
+                 int(tab["rank"].notna().sum()), ranked_on, tab["rank_reason"].iloc[0], run.best_baseline, k)
+    else:
+        log.warning("analysis: genes not ranked: %s; no enrichment groups", tab["rank_reason"].iloc[0])
     genes_csv = run_dir / "genes.csv"
     write_with(genes_csv, lambda tmp: tab.to_csv(tmp, index=False, float_format="%.6g"))
 
@@ -220,7 +246,13 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
     mapped = dict(zip(mapping["gene"], mapping["mapped"]))
     groups: dict[str, enr.GroupResult] = {}
     written: list[Path] = [genes_csv, edir / "gene_mapping.csv", edir / "unmapped_genes.csv"]
-    for name in ("top", "bottom"):
+    n_mapped = int(mapping["mapped"].sum())
+    fits = n_mapped >= cfg.min_mapped_frac * len(mapping) and n_mapped > 0
+    if not fits:
+        log.warning("only %d of %d genes are in the gene sets of %s: the gene sets do not fit this organism "
+                    "or naming; enrichment not tested. Set analysis.genesets_dir to a folder of GMT files for "
+                    "your organism.", n_mapped, len(mapping), cfg.genesets_dir)
+    for name in (("top", "bottom") if (k and fits) else ()):
         members = list(tab.loc[tab["group"] == name, "gene"])
         # unmapped genes are in the background, so they count in the group too (never as hits);
         # leaving them out of the group only would inflate every overlap's significance
@@ -243,7 +275,8 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
             except Exception as exc:  # network is optional: never fail the run on it
                 log.warning("online Enrichr for %s failed (%s); offline results stand", name, exc)
     summary = {
-        "ranked_on": f"{run.primary_split}_skill_vs_best_baseline", "best_baseline": run.best_baseline,
+        "ranked_on": ranked_on, "rank_reason": str(tab["rank_reason"].iloc[0]) if len(tab) else "",
+        "enrichment_tested": bool(groups), "gene_sets_fit": bool(fits), "best_baseline": run.best_baseline,
         "group_size": k, "fdr": cfg.fdr, "background_size": len(background),
         "n_unmapped": int(len(unm)), "unmapped": list(unm["gene"]),
         "groups": {n: {"genes": g.genes, "query": g.query, "group_size_tested": g.n_group, "n_tested": g.n_tested,
@@ -256,16 +289,17 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
     if output_cfg.plots:
         for name, res in groups.items():
             plot_paths.append(plots.enrichment_dotplot(res.table, edir / f"{name}_dotplot.png",
-                                                       title=f"{name} {k} genes by {run.primary_split} skill", fdr=cfg.fdr))
-        plot_paths += plots.gene_analysis_plots(tab, run_dir / "plots", f"{run.primary_split}_skill_vs_best_baseline")
+                                                       title=f"{name} {len(res.genes)} genes by {ranked_on}", fdr=cfg.fdr))
+        plot_paths += plots.gene_analysis_plots(tab, run_dir / "plots",
+                                                ranked_on or f"{run.primary_split}_skill_vs_persistence")
         n_show = min(max(k, 1), 6)
         ranked = tab[tab["rank"].notna()]
         plot_paths.append(plots.timecourse_page(run, list(ranked["gene"].head(n_show)),
                                                 run_dir / "plots" / "genes_best_timecourses.png",
-                                                title=f"Most predictable genes ({run.primary_split} skill vs {run.best_baseline})"))
+                                                title=f"Most predictable genes (by {ranked_on or 'nothing: not ranked'})"))
         plot_paths.append(plots.timecourse_page(run, list(ranked["gene"].tail(n_show))[::-1],
                                                 run_dir / "plots" / "genes_worst_timecourses.png",
-                                                title=f"Least predictable genes ({run.primary_split} skill vs {run.best_baseline})"))
+                                                title=f"Least predictable genes (by {ranked_on or 'nothing: not ranked'})"))
 
     section = summary_text(run, tab, k, groups, mapping, cfg)
     replace_section(run_dir / "results.txt", section)

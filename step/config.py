@@ -192,6 +192,12 @@ class AblationConfig:
 class AnalysisConfig:
     enabled: bool = True
     group_frac: float = 0.333  # top / bottom fraction of genes by skill
+    # per-gene skills closer than this are ties, never a ranking (float noise of a model that
+    # forecasts as its baseline does is ~1e-7)
+    skill_tolerance: float = 1e-4
+    # below this share of the dataset's genes found in the gene sets, the sets do not fit the
+    # organism (e.g. yeast ORFs against mouse MSigDB): a warning naming analysis.genesets_dir
+    min_mapped_frac: float = 0.1
     min_set_size: int = 5
     max_set_size: int = 500
     fdr: float = 0.05

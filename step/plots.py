@@ -405,7 +405,9 @@ def draw_gene_plots(run_dir: Path, run: "RunData | None" = None) -> list[Path]:
         tab["group"] = tab["group"].fillna("") if "group" in tab else ""
     else:
         tab, _ = assign_groups(gene_table(run), 0.0)
-    return gene_analysis_plots(tab, run_dir / "plots", f"{run.primary_split}_skill_vs_best_baseline")
+    key = str(tab["ranked_on"].iloc[0]) if "ranked_on" in tab and len(tab) and isinstance(tab["ranked_on"].iloc[0], str) \
+        and tab["ranked_on"].iloc[0] else f"{run.primary_split}_skill_vs_persistence"
+    return gene_analysis_plots(tab, run_dir / "plots", key)
 
 
 def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool = True,
@@ -447,7 +449,7 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool =
     which = "all genes"
     limit = int(getattr(output_cfg, "timecourse_genes", 0))
     if pages and 0 < limit < len(genes):  # at scale: the best and worst genes by skill only
-        ranked = list(gene_table(run).index)
+        ranked = list(gene_table(run)["gene"])
         genes = list(dict.fromkeys(ranked[:(limit + 1) // 2] + ranked[::-1][:limit // 2]))
         which = f"the {(limit + 1) // 2} best and {limit // 2} worst of {len(ranked)} genes by skill"
         log.info("time-course pages for %s (output.timecourse_genes = %d)", which, limit)

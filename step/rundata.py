@@ -230,8 +230,41 @@ def gene_scores(run: RunData, split: str) -> pd.DataFrame:
     return out
 
 
-def gene_table(run: RunData) -> pd.DataFrame:
-    """The ranked ``genes.csv`` table (without groups): primary split first, then ``val_``."""
+RANK_MEASURES = ("skill_vs_best_baseline", "skill_vs_persistence")
+
+
+def choose_rank_measure(tab: pd.DataFrame, split: str, tol: float) -> tuple[str | None, str]:
+    """The per-gene measure to rank on, and why.
+
+    The model's skill against the best baseline when it separates genes (its spread across genes
+    exceeds ``tol``); otherwise -- the model forecasts as the best baseline does, e.g. it stayed at
+    the moving average, and that skill is float noise around 0 -- its own skill against
+    persistence; None when neither separates the genes.
+    """
+    for m in RANK_MEASURES:
+        key = f"{split}_{m}"
+        if key not in tab:
+            continue
+        v = pd.to_numeric(tab[key], errors="coerce").dropna()
+        spread = float(v.max() - v.min()) if len(v) else 0.0
+        if len(v) >= 2 and spread > tol:
+            why = ("the model's per-gene skill against the best baseline differs between genes"
+                   if m == "skill_vs_best_baseline" else
+                   f"the model's forecasts equal the best baseline's to within {tol:g} in per-gene skill "
+                   "(that skill is numerical noise), so genes are ranked on the model's own skill "
+                   "against persistence")
+            return key, f"{why} (spread {spread:.3g} across {len(v)} genes)"
+    return None, (f"no per-gene measure separates the genes by more than {tol:g} "
+                  f"({', '.join(RANK_MEASURES)} on the {split} windows)")
+
+
+def gene_table(run: RunData, tol: float = 1e-4) -> pd.DataFrame:
+    """The ranked ``genes.csv`` table (without groups): primary split first, then ``val_``.
+
+    Ranked on :func:`choose_rank_measure`; skills within ``tol`` of each other are ties (same
+    rank: the measure is quantised to ``tol`` and ranked with ``min``). Columns ``ranked_on``
+    (the measure, empty when nothing separates the genes) and ``rank_reason``.
+    """
     primary = run.primary_split
     parts = []
     for split in dict.fromkeys([primary, "val"]):
@@ -248,25 +281,44 @@ def gene_table(run: RunData) -> pd.DataFrame:
     tab = tab.join(scores)
     for c in ("degree", "variability", "mean_expression", "chromosome", "compartment"):
         tab[c] = feats[c].reindex(tab.index)
-    key = f"{primary}_skill_vs_best_baseline"
-    if key not in tab:
-        tab[key] = np.nan
-    tab = tab.sort_values(key, ascending=False, na_position="last", kind="mergesort")
-    tab.insert(1, "rank", np.where(tab[key].notna(), np.arange(1, len(tab) + 1), np.nan))
-    tab.insert(2, "ranked_on", key)
+    for m in RANK_MEASURES:
+        if f"{primary}_{m}" not in tab:
+            tab[f"{primary}_{m}"] = np.nan
+    key, why = choose_rank_measure(tab, primary, tol)
+    if key is None:
+        rank = np.full(len(tab), np.nan)
+    else:
+        tab = tab.sort_values(key, ascending=False, na_position="last", kind="mergesort")
+        q = np.floor(pd.to_numeric(tab[key], errors="coerce") / tol)
+        rank = (-q).rank(method="min").to_numpy()
+    tab.insert(1, "rank", rank)
+    tab.insert(2, "ranked_on", key or "")
+    tab.insert(3, "rank_reason", why)
     return tab.reset_index()
 
 
 def assign_groups(tab: pd.DataFrame, frac: float) -> tuple[pd.DataFrame, int]:
-    """Mark the top / bottom ``frac`` of ranked genes (ties broken by rank order)."""
-    ranked = tab["rank"].notna()
+    """Mark the top / bottom ``frac`` of ranked genes. Ties are never split: a gene is in the top
+    group when every gene tied with it is within the first ``k`` ranks, in the bottom group when
+    every gene tied with it is within the last ``k`` (so a group can be smaller than ``k``); when
+    either group would be empty, neither is formed (``k`` = 0: nothing separates the genes).
+    Returns the table and ``k``."""
+    ranked = tab["rank"].notna().to_numpy()
     n = int(ranked.sum())
     k = max(1, int(round(frac * n))) if n and frac > 0 else 0
     k = min(k, n // 2) if n >= 2 else 0
     group = np.full(len(tab), "", dtype=object)
-    idx = np.flatnonzero(ranked.to_numpy())
-    group[idx[:k]] = "top"
-    group[idx[n - k:]] = "bottom" if k else ""
+    if k:
+        r = tab["rank"].to_numpy(dtype=float)
+        last_of_tie = pd.Series(r).map(pd.Series(r).value_counts()).to_numpy() + r - 1  # max rank of the tie
+        top = ranked & (last_of_tie <= k)   # the whole tie ends within the first k
+        bottom = ranked & (r > n - k)       # the whole tie starts after n - k
+        if (top & bottom).any() or not top.any() or not bottom.any():
+            k = 0
+        else:
+            group[top] = "top"
+            group[bottom] = "bottom"
     tab = tab.copy()
-    tab.insert(3, "group", group)
+    pos = list(tab.columns).index("rank_reason") + 1 if "rank_reason" in tab else 3
+    tab.insert(pos, "group", group)
     return tab, k
