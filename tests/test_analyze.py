@@ -207,3 +207,62 @@ def test_group_and_background_are_counted_alike(tmp_path: Path, monkeypatch: pyt
         assert set(summary["groups"][name]["query"]) == {sym[g] for g in members
                                                          if mapping.set_index("gene").loc[g, "mapped"]}
     assert grouped_unmapped > 0
+
+
+def _as_model(run: Path, source: str, best: str, noise: float) -> None:
+    """Make the main model's forecasts those of ``source`` (plus float noise) and name ``best``
+    the best baseline."""
+    pred = pd.read_csv(run / "predictions.csv")
+    src = pred[pred["model"] == source].set_index(["split", "target_time", "gene"])["y_pred"]
+    main = pred["model"] == "STEPmr"
+    keys = pd.MultiIndex.from_frame(pred.loc[main, ["split", "target_time", "gene"]])
+    rng = np.random.default_rng(1)
+    vals = src.reindex(keys).to_numpy()
+    pred.loc[main, "y_pred"] = vals * (1 + noise * rng.normal(size=len(vals)))
+    pred.to_csv(run / "predictions.csv", index=False)
+    m = json.loads((run / "metrics.json").read_text())
+    m["best_baseline"] = best
+    (run / "metrics.json").write_text(json.dumps(m))
+
+
+def test_a_model_equal_to_its_best_baseline_is_ranked_on_its_own_skill(tmp_path: Path) -> None:
+    gs = make_genesets(tmp_path / "genesets")
+    run = make_run(tmp_path)
+    _as_model(run, "mean_last", "mean_last", 1e-9)
+    analyze_run(run, _cfg(gs), OutputConfig(plots=False))
+    genes = pd.read_csv(run / "genes.csv", keep_default_na=False, na_values=[""])
+    assert set(genes["ranked_on"]) == {"test_skill_vs_persistence"}
+    assert genes["test_skill_vs_best_baseline"].abs().max() < 1e-6  # what used to be ranked: noise
+    top = genes.loc[genes["group"] == "top", "test_skill_vs_persistence"]
+    bottom = genes.loc[genes["group"] == "bottom", "test_skill_vs_persistence"]
+    assert len(top) and len(bottom) and top.min() - bottom.max() > 1e-3
+    txt = (run / "results.txt").read_text()
+    assert "Ranked on test_skill_vs_persistence" in txt and "numerical noise" in txt
+
+
+def test_nothing_separates_the_genes_no_ranking_and_no_enrichment(tmp_path: Path) -> None:
+    gs = make_genesets(tmp_path / "genesets")
+    run = make_run(tmp_path)
+    _as_model(run, "persistence", "persistence", 1e-10)
+    out = analyze_run(run, _cfg(gs), OutputConfig(plots=False))
+    genes = pd.read_csv(run / "genes.csv", keep_default_na=False, na_values=[""])
+    assert genes["rank"].isna().all() and (genes["group"].fillna("") == "").all()
+    assert out["n_significant"] == {}
+    assert not (run / "enrichment" / "top.csv").exists()
+    summary = json.loads((run / "enrichment" / "summary.json").read_text())
+    assert summary["ranked_on"] == "" and summary["enrichment_tested"] is False
+    txt = (run / "results.txt").read_text()
+    assert "NOT RANKED" in txt and "Enrichment: not tested. Nothing separates the genes" in txt
+
+
+def test_gene_sets_of_another_organism_are_a_warning_not_an_empty_result(tmp_path: Path, caplog) -> None:
+    gs = tmp_path / "other_organism"
+    gs.mkdir()
+    (gs / "sets.gmt").write_text("SET_A\tna\t" + "\t".join(f"YAL{i:03d}W" for i in range(12)) + "\n")
+    run = make_run(tmp_path)
+    with caplog.at_level("WARNING"):
+        out = analyze_run(run, _cfg(gs), OutputConfig(plots=False))
+    assert "do not fit this organism" in caplog.text and "analysis.genesets_dir" in caplog.text
+    assert out["n_significant"] == {}
+    txt = (run / "results.txt").read_text()
+    assert "gene sets do not fit this organism" in txt and "analysis.genesets_dir" in txt
