@@ -148,6 +148,9 @@ class TrainConfig:
     # so a change of regime late in a long course is not outvoted by its early windows (0 = every
     # window counts the same); the standard-error rule then uses the effective number of windows
     evidence_halflife: float = 8.0
+    # the standard-error rule on per-window log errors (a consistent relative gain across windows)
+    # rather than on their differences, which the few windows with the largest errors dominate
+    selection_relative: bool = True
     # train the linear path's weights with the correction (false: it stays at its start, the
     # validated ridge fit or the moving average, and training fits the correction only)
     train_linear: bool = False

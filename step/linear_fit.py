@@ -59,12 +59,19 @@ def wmean(x: np.ndarray, weights: np.ndarray | None = None) -> float:
 
 
 def clearly_better(err_new: np.ndarray, err_ref: np.ndarray, z: float = 2.0,
-                   weights: np.ndarray | None = None) -> bool:
+                   weights: np.ndarray | None = None, relative: bool = False) -> bool:
     """Standard-error rule on paired per-window errors ``[V]``: ``err_new`` wins only if its
     (weighted) mean is lower by more than ``z`` standard errors of the paired difference (never
     with < 2 windows). With ``weights``, the standard error uses the weighted variance and the
-    effective number of windows ``(sum w)^2 / sum w^2``."""
-    d = np.asarray(err_new, dtype=float) - np.asarray(err_ref, dtype=float)
+    effective number of windows ``(sum w)^2 / sum w^2``. ``relative``: the differences are of
+    log errors (``log err_new - log err_ref`` per window), so that the rule asks for a consistent
+    gain across windows rather than one won on the few windows whose errors are largest."""
+    a, b = np.asarray(err_new, dtype=float), np.asarray(err_ref, dtype=float)
+    if relative:
+        eps = 1e-12 + 1e-9 * float(np.nanmean(np.abs(b))) if np.isfinite(b).any() else 1e-12
+        with np.errstate(invalid="ignore", divide="ignore"):
+            a, b = np.log(a + eps), np.log(b + eps)
+    d = a - b
     w = np.ones(len(d)) if weights is None else np.asarray(weights, dtype=float)
     ok = np.isfinite(d)
     d, w = d[ok], w[ok]
@@ -186,7 +193,8 @@ def _candidates(graph_ok: bool, alphas: list[float], poolings: list[float]) -> t
 def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.ndarray,
                         train: np.ndarray, val: np.ndarray, alphas: list[float],
                         poolings: list[float], evidence: str = "prequential", min_train: int = 3,
-                        selection: str = "se", z: float = 2.0, halflife: float = 0.0) -> LinearStart:
+                        selection: str = "se", z: float = 2.0, halflife: float = 0.0,
+                        relative: bool = True) -> LinearStart:
     """Choose the linear path's start among the moving average and the partially pooled ridges.
 
     Parameters
@@ -204,7 +212,8 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
     The strengths are chosen in stages on the same evidence: the per-gene ``alpha_gene``
     (pooling 0) and the pooled ``alpha_pool`` (pooling inf) per feature set, then the pooling
     strength between them, then the feature set (own lags, or own + neighbour lags). Evidence
-    windows are weighted by :func:`recency_weights` (``halflife``, prequential only).
+    windows are weighted by :func:`recency_weights` (``halflife``, prequential only); the
+    standard-error rule compares log errors per window when ``relative``.
     """
     W, L, N = inputs.shape
     last = inputs[:, -1, :]
@@ -282,7 +291,7 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
                 best = (m, cand, e)
     assert best is not None
     m, cand, e = best
-    if (selection == "se" and not clearly_better(e, ma_err, z, wts)) or not m < scores["moving_average"]:
+    if (selection == "se" and not clearly_better(e, ma_err, z, wts, relative)) or not m < scores["moving_average"]:
         log.info("linear start: best candidate %s (evidence MSE %.5f) is not better than the moving "
                  "average (%.5f) by %g standard errors on %d %s window(s); staying at the moving average",
                  cand.label(), m, scores["moving_average"], z, len(ev_arr), evidence)

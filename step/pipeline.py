@@ -217,7 +217,7 @@ def linear_start_stage(cfg: RunConfig, fd: FoldData):
     return choose_linear_start(fd.inputs, fd.nb if cfg.model.linear_graph else None, fd.targets,
                                fd.idx("train"), fd.idx("val"), list(t.linear_alphas), list(t.linear_poolings),
                                evidence_kind(cfg, fd.fold.split), t.prequential_min_train, t.selection,
-                               t.selection_z, t.evidence_halflife)
+                               t.selection_z, t.evidence_halflife, t.selection_relative)
 
 
 @dataclass
@@ -390,7 +390,8 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
             wts = recency_weights(win, halflife)
             differs = not np.array_equal(res.full[sd], res.linear[sd])
             if cfg.train.selection == "se":
-                use = differs and clearly_better(e["full"], e["linear"], cfg.train.selection_z, wts)
+                use = differs and clearly_better(e["full"], e["linear"], cfg.train.selection_z, wts,
+                                                cfg.train.selection_relative)
             else:
                 use = differs and wmean(e["full"], wts) < wmean(e["linear"], wts)
             fc.correction_used[sd].append(bool(use))
