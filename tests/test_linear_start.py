@@ -120,3 +120,13 @@ def test_prequential_choice_is_causal():
     assert a.candidate == b.candidate and a.scores == b.scores
     np.testing.assert_array_equal(a.own, b.own)
     np.testing.assert_array_equal(a.bias, b.bias)
+
+
+def test_relative_rule_needs_a_consistent_gain():
+    """One window with a large error and a large gain wins in absolute terms but not relatively."""
+    ref = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, 100.0])
+    new = np.array([1.2, 1.2, 1.2, 1.2, 1.2, 1.2, 70.0, 70.0])
+    assert clearly_better(new, ref, 1.0)                     # the two large windows carry it
+    assert not clearly_better(new, ref, 1.0, relative=True)  # most windows got worse
+    steady = ref * np.array([0.8, 0.85, 0.8, 0.82, 0.79, 0.81, 0.8, 0.83])
+    assert clearly_better(steady, ref, 2.0, relative=True)
