@@ -119,6 +119,7 @@ def _run_one(cfg: RunConfig, variant: str, seed: int) -> dict:
     """One variant x seed: forecasts of the main model and the baselines on the reported split."""
     import torch
 
+    from step.data import original_scale
     from step.pipeline import evaluate_stage, features_stage, forecast_stage, load_stage, plan_stage
 
     torch.set_num_threads(1)
@@ -134,9 +135,12 @@ def _run_one(cfg: RunConfig, variant: str, seed: int) -> dict:
     metrics = evaluate_stage(cfg, ws, course, fc)
     i = ws.idx(ws.report)
     best = metrics["best_baseline"]
+    # forecasts are in the working scale (log1p for counts); "model" is converted once for the table
     return {"variant": variant, "seed": seed, "report": ws.report, "target_time": course.times[ws.targets[i]],
-            "genes": list(course.genes), "y_true": course.X[ws.targets[i]], "model": fc.model[seed][i],
-            "best_baseline": best, "best_pred": fc.base[best][i], "transform": cfg.data.transform,
+            "genes": list(course.genes), "y_true": course.X[ws.targets[i]],
+            "y_work": feats.Xw[ws.targets[i]], "model_work": fc.model[seed][i],
+            "model": original_scale(fc.model[seed][i], cfg.data.transform),
+            "best_baseline": best, "best_work": fc.base[best][i], "transform": cfg.data.transform,
             "protocol": ws.protocol, "n_pairs": int(len(course.pairs))}
 
 
@@ -157,7 +161,6 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
                  exact_dir: Path | None = None) -> Path:
     """Run every variant x seed and write the ablation folder (under ``out_root``, or
     exactly at ``exact_dir``); returns its path."""
-    from step.data import working_scale
     from step.io import write_json, write_text, write_with
     from step.runs import RunFolder, dump_yaml, new_run_id, provenance
     from step.uncertainty import compare_forecasts
@@ -179,12 +182,11 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
             results = list(pool.map(_work, tasks))
     wall = time.perf_counter() - t0
-    f = lambda a: working_scale(a, cfg.data.transform)  # noqa: E731
     by = {(r["variant"], r["seed"]): r for r in results}
 
     rows, pred_frames = [], []
     for r in results:
-        yt, pm, pb = f(r["y_true"]), f(r["model"]), f(r["best_pred"])
+        yt, pm, pb = r["y_work"], r["model_work"], r["best_work"]
         mse_m, mse_b = np.nanmean((pm - yt) ** 2), np.nanmean((pb - yt) ** 2)
         rows.append({"variant": r["variant"], "seed": r["seed"], "rmse": float(np.sqrt(mse_m)),
                      "mae": float(np.nanmean(np.abs(pm - yt))), "skill_vs_best_baseline": float(1 - mse_m / mse_b),
@@ -197,9 +199,9 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     table = pd.DataFrame(rows)
 
     def stack(variant: str) -> np.ndarray:  # [S, W, N]
-        return np.stack([f(by[(variant, s)]["model"]) for s in seeds])
+        return np.stack([by[(variant, s)]["model_work"] for s in seeds])
 
-    y = f(by[("real", seeds[0])]["y_true"])
+    y = by[("real", seeds[0])]["y_work"]
     real = stack("real")
     verdict: dict = {}
     rand = [v for v in variants if v.startswith("randomised_")]
@@ -221,7 +223,7 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
             verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = per_seed_lower(stack(v))
     skill_ci = {}
     for v in variants:
-        best_pred = np.stack([f(by[(v, s)]["best_pred"]) for s in seeds])  # each seed's own best baseline
+        best_pred = np.stack([by[(v, s)]["best_work"] for s in seeds])  # each seed's own best baseline
         res = compare_forecasts(y, stack(v), best_pred, n_boot=n_boot, seed=bseed)
         skill_ci[v] = {"skill": res["skill"], "ci95": res["skill_ci95"],
                        "best_baseline": sorted({by[(v, s)]["best_baseline"] for s in seeds})}

@@ -22,7 +22,10 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-__all__ = ["WindowOperators", "SparseBatch", "window_operators"]
+from step.graphs import structural_adjacency, structural_weights
+from step.layers import scaled_laplacian
+
+__all__ = ["WindowOperators", "SparseBatch", "window_operators", "build_window_operators", "neighbour_means"]
 
 
 @dataclass
@@ -135,3 +138,42 @@ def window_operators(edges: np.ndarray, weights: np.ndarray, n_nodes: int) -> Wi
     mean = np.where(deg[:, rows] > 0, a / np.where(deg[:, rows] > 0, deg[:, rows], 1.0), 0.0)
     return WindowOperators(torch.as_tensor(np.stack([rows, cols])), torch.as_tensor(lap, dtype=torch.float32),
                            mean, int(n_nodes))
+
+
+# --------------------------------------------------------------------------- built from the job's graphs
+
+def build_window_operators(graphs, ws_targets: np.ndarray, history: int, operator: str, course,
+                      graph_cfg, sparse: bool = True):
+    """Each window's graph as the scaled Laplacian (for the graph convolutions) and as
+    the row-normalised adjacency (weighted neighbour mean, for the linear path).
+
+    ``sparse`` (default): one :class:`step.sparse_ops.WindowOperators` serving as
+    both, ``O(W * E)`` memory. Otherwise the dense reference: a ``[W, N, N]``
+    (``operator: window``) or ``[N, N]`` (``structural``) Laplacian tensor and
+    the matching row-normalised numpy array.
+    """
+    N = course.n_genes
+    if sparse:
+        if operator == "structural":
+            edges, w = structural_weights(course, graph_cfg)
+            ops = window_operators(edges, w[None, :], N)
+        else:
+            ops = window_operators(graphs.edges, graphs.window_mean_weights(ws_targets, history), N)
+        return ops, ops
+    if operator == "structural":
+        A = np.asarray(structural_adjacency(course, graph_cfg), dtype=float)
+    else:
+        A = np.stack([graphs.dense_mean(list(range(k - history, k))) for k in ws_targets])
+    deg = A.sum(-1, keepdims=True)
+    P = np.divide(A, deg, out=np.zeros_like(A), where=deg > 0)
+    return scaled_laplacian(torch.as_tensor(A, dtype=torch.float32)), P
+
+def neighbour_means(P, inputs: np.ndarray) -> np.ndarray:
+    """Weighted mean of each gene's Hi-C partners at every input time (0 without partners).
+
+    ``P``: a :class:`step.sparse_ops.WindowOperators`, or the dense row-normalised
+    adjacency ``[W, N, N]`` / ``[N, N]``; ``inputs [W, L, N]`` -> ``[W, L, N]``.
+    """
+    if hasattr(P, "neighbour_means"):
+        return P.neighbour_means(inputs)
+    return np.einsum("wnm,wlm->wln" if P.ndim == 3 else "nm,wlm->wln", P, inputs)

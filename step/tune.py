@@ -85,7 +85,7 @@ def validation_rmse(cfg: RunConfig, on_epoch=None) -> float:
     fc = forecast_stage(cfg, feats, folds, [seed], {}, on_epoch=on_epoch, baselines=False)
     v = ws.idx("val")
     y = working_scale(course.X[ws.targets[v]], cfg.data.transform)
-    p = working_scale(fc.model[seed][v], cfg.data.transform)
+    p = fc.model[seed][v]  # forecasts are in the working scale
     return float(np.sqrt(np.nanmean((p - y) ** 2)))
 
 

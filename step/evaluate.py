@@ -1,0 +1,125 @@
+"""Evaluation of a job's forecasts: metrics of every model on every split, the paired
+comparisons of the main model against every baseline, and the long predictions table."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from step.baselines import BASELINES
+from step.config import RunConfig
+from step.data import GeneTimeCourse, working_scale
+from step.forecast import Forecasts
+from step.metrics import compute_metrics, mse
+from step.windows import WindowSplit
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_stage(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, fc: Forecasts) -> dict:
+    """Stage 5: metrics of every model on every split, and the paired comparisons."""
+    y_true_o = course.X[ws.targets]  # [W, N]
+    best = fc.best
+    base_o, model_o = fc.original(course, ws.history)  # the one conversion out of the working scale
+    metrics = build_metrics(cfg, ws, course, y_true_o, base_o, model_o, best, fc.sel_split)
+    y_true_w = working_scale(y_true_o, cfg.data.transform)
+    if cfg.data.transform == "log1p":
+        metrics["log1p"] = {"models": build_metrics(cfg, ws, course, y_true_w, fc.base, fc.model, best,
+                                                    fc.sel_split)["models"]}
+    metrics["comparisons"] = comparisons(cfg, ws, y_true_w, fc.base, fc.model, best)
+    rep = metrics["comparisons"]["vs_baselines"][best]
+    metrics["beats_best_baseline"] = rep["verdict"] == "better"
+    metrics["verdict_vs_best_baseline"] = rep["verdict"]
+    metrics["baseline_settings"] = fc.base_info[0] if len(fc.base_info) == 1 else {
+        "first_fit": fc.base_info[0], "per_fit": fc.base_info}
+    metrics["data_notes"] = course.notes
+    metrics["best_baseline_per_origin"] = fc.best_per_origin
+    metrics["linear_start"] = fc.linear_starts
+    metrics["correction_used"] = {str(sd): u for sd, u in fc.correction_used.items()}
+    metrics["scaler"] = {"scale_floor": cfg.data.scale_floor, "z_clip": cfg.data.z_clip,
+                         "genes_at_floor_last_fit": int(fc.scaler.n_floored) if fc.scaler else 0}
+    if ws.protocol == "rolling":
+        metrics["rolling"] = {"refit_every": cfg.split.refit_every, "n_fits": len(fc.base_info),
+                              "warm_start": cfg.split.warm_start,
+                              "origins": [float(course.times[b["origin_time_index"]]) for b in fc.base_info]}
+    return metrics
+
+def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[str, np.ndarray],
+                model: dict[int, np.ndarray], best: str) -> dict:
+    """Main model vs every baseline on the reported split, in the working scale (every array
+    given is in it): paired bootstrap over target times (all genes and seeds together) and
+    Diebold-Mariano."""
+    from step.uncertainty import compare_forecasts
+
+    i = ws.idx(ws.report)
+    yt = y_true[i]
+    pm = np.stack([P[i] for P in model.values()])  # [S, W, N]
+    out = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
+           "method": "paired bootstrap over target times (2000 resamples) + Diebold-Mariano (HLN)",
+           "best_baseline": best, "vs_baselines": {}}
+    for b in BASELINES:
+        out["vs_baselines"][b] = compare_forecasts(yt, pm, base[b][i], n_boot=2000, seed=cfg.train.seed)
+    return out
+
+def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,
+                      base: dict[str, np.ndarray], model: dict[int, np.ndarray], base_seed: int) -> pd.DataFrame:
+    """Long table ``model, seed, split, target_time, gene, y_true, y_pred`` (original scale)."""
+    W, N = y_true.shape
+    t = course.times[ws.targets]
+    frames = []
+
+    def block(name: str, seed: int, P: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({
+            "model": name, "seed": seed,
+            "split": np.repeat(ws.split, N),
+            "target_time": np.repeat(t, N),
+            "gene": np.tile(np.array(course.genes, dtype=object), W),
+            "y_true": y_true.reshape(-1), "y_pred": P.reshape(-1),
+        })
+
+    for sd, P in model.items():
+        frames.append(block(model_name, sd, P))
+    for name in BASELINES:
+        frames.append(block(name, base_seed, base[name]))
+    return pd.concat(frames, ignore_index=True)
+
+def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,
+                  base: dict[str, np.ndarray], model: dict[int, np.ndarray], best: str, sel_split: str) -> dict:
+    """metrics.json content (values in the scale of the arrays given)."""
+    persistence = base["persistence"]
+    models: dict[str, dict] = {}
+    splits = [s for s in ("train", "val", "test") if len(ws.idx(s))]
+    for name in BASELINES:
+        models[name] = {}
+        for sp in splits:
+            i = ws.idx(sp)
+            models[name][sp] = compute_metrics(y_true[i], base[name][i], persistence[i],
+                                               mse(y_true[i], persistence[i]), mse(y_true[i], base[best][i]))
+    main: dict = {"seeds": sorted(model)}
+    for sp in splits:
+        i = ws.idx(sp)
+        per_seed = [compute_metrics(y_true[i], P[i], persistence[i], mse(y_true[i], persistence[i]),
+                                    mse(y_true[i], base[best][i])) for P in model.values()]
+        main[sp] = {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
+        main[sp + "_std"] = {k: float(np.std([r[k] for r in per_seed])) for k in per_seed[0]}
+        main[sp + "_per_seed"] = per_seed
+    models = {cfg.model_name: main, **models}
+    rep = ws.report
+    return {
+        "dataset": cfg.dataset,
+        "main_model": cfg.model_name,
+        "protocol": ws.protocol,
+        "optimistic": ws.optimistic,
+        "report_split": rep,
+        "history": ws.history,
+        "transform": cfg.data.transform,
+        "scale": "original",
+        "n_genes": course.n_genes,
+        "n_times": course.n_times,
+        "n_pairs": int(len(course.pairs)),
+        "splits": ws.times_of(course.times),
+        "models": models,
+        "best_baseline": best,
+        "best_baseline_chosen_on": sel_split,
+    }

@@ -1,0 +1,336 @@
+"""The forecasts of a job: every fit of the protocol, baselines and models, and the choices made
+on evidence (the linear path's start, the correction, the best baseline).
+
+:func:`forecast_stage` runs the fits; each fit standardises its data (:func:`standardise`),
+runs the baselines (:func:`baselines_stage`) and trains the model once per seed
+(:func:`fit_stage`). Forecasts stay in the working scale (the ``data.transform`` space) from fit
+to evaluation; :class:`Forecasts` holds them, converted once when written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from step.baselines import BASELINES, run_baselines
+from step.config import RunConfig
+from step.data import GeneTimeCourse, original_scale
+from step.sparse_ops import neighbour_means
+from step.windows import Fold, Scaler, WindowSplit, make_windows
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Features:
+    """What every fit of a job shares, built once (all causal per window).
+
+    Xw : ``[T, N]`` working-scale expression; emb : ``[W, L, N, D]`` window
+    embeddings or None; lap : the graph operators (sparse WindowOperators, or
+    dense ``[W, N, N]`` / ``[N, N]``); nbr : the neighbour-mean operators (the
+    same WindowOperators, or a dense row-normalised adjacency);
+    degree : ``[N]`` Hi-C partner counts.
+    """
+
+    course: GeneTimeCourse
+    Xw: np.ndarray
+    emb: np.ndarray | None
+    lap: object
+    nbr: object
+    degree: np.ndarray
+
+@dataclass
+class Forecasts:
+    """Every forecast of a job in the working scale (``data.transform``), ``[W, N]`` per model
+    (NaN = not forecast); :meth:`original` converts them once, for the files and the metrics in
+    the data's own scale.
+
+    ``best_per_origin``: the best baseline chosen at each fit (on the evidence of
+    :func:`_evidence_errors`); ``best``: the one chosen most often (the first fit's choice on a tie).
+    ``correction_used``: per seed, one bool per fit (did the spatio-temporal correction earn its
+    place on the evidence, or does the fit forecast with its linear path only).
+    """
+
+    base: dict[str, np.ndarray]
+    model: dict[int, np.ndarray]
+    base_info: list[dict] = field(default_factory=list)
+    best: str = "mean_last"
+    best_per_origin: list[str] = field(default_factory=list)
+    sel_split: str = "val"
+    hist_rows: list[dict] = field(default_factory=list)
+    states: dict[int, dict] = field(default_factory=dict)
+    model_args: dict = field(default_factory=dict)
+    scaler: Scaler | None = None
+    linear_starts: list[dict] = field(default_factory=list)
+    correction_used: dict[int, list[bool]] = field(default_factory=dict)
+    transform: str = "none"
+
+    def original(self, course: GeneTimeCourse, history: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+        """Baseline and model forecasts in the original scale. Persistence is exactly the previous
+        observed value (no floating round trip through the transform); where that value is
+        masked (data.allow_missing), the imputed input every forecaster saw."""
+        base = {k: original_scale(v, self.transform) for k, v in self.base.items()}
+        raw = course.X[np.arange(history, course.n_times) - 1].astype(float)
+        if "persistence" in base:
+            base["persistence"] = np.where(np.isfinite(raw), raw, base["persistence"])
+        return base, {k: original_scale(v, self.transform) for k, v in self.model.items()}
+
+@dataclass
+class FoldData:
+    """One fit's standardised arrays: ``Z [T, N]``, ``inputs [W, L, N]``, ``targets [W, N]``,
+    ``nb [W, L, N]`` (the Hi-C neighbours' weighted mean of the inputs), all within the scaler's
+    clip range."""
+
+    fold: Fold
+    scaler: Scaler
+    Z: np.ndarray
+    inputs: np.ndarray
+    targets: np.ndarray
+    nb: np.ndarray
+
+    def idx(self, name: str) -> np.ndarray:
+        return self.fold.split.idx(name)
+
+def standardise(cfg: RunConfig, feats: Features, fold: Fold) -> FoldData:
+    """Scaler fitted on the fit's own training time points (floored, clipped), then the window arrays."""
+    scaler = Scaler.fit(feats.Xw, fold.split.train_time_indices(), cfg.data.scale_floor, cfg.data.z_clip)
+    Z = scaler.transform(feats.Xw)  # NaN only where data.allow_missing masks a value
+    inputs, targets, _ = make_windows(Z, cfg.split.history)  # [W, L, N], [W, N]
+    inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
+    return FoldData(fold, scaler, Z, inputs, targets, neighbour_means(feats.nbr, inputs))
+
+def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData) -> tuple[dict[str, np.ndarray], dict]:
+    """Stage 3: every baseline's predictions ``[W, N]`` (standardised scale, within the clip range)
+    for one fit."""
+    ws = fd.fold.split
+    has_val = len(fd.idx("val")) and ws.report != "val"
+    if ws.report == "val":
+        log.info("paper protocol: ridge strengths chosen by leave-one-out on training windows")
+    # ETS parameters from the training windows' time points only, like the ridge fits: its
+    # validation forecasts (which choose the best baseline) are then out of sample too
+    fit_end = int(ws.targets[fd.idx("train")].max()) + 1
+    out, info = run_baselines(fd.inputs, fd.targets, fd.idx("train"), fd.idx("val") if has_val else None,
+                              feats.course.pairs, cfg.baselines.ridge_alphas, series=fd.Z, targets_idx=ws.targets,
+                              fit_end=fit_end, ets_models=tuple(cfg.baselines.ets_models), neighbours=fd.nb)
+    return {k: fd.scaler.bound(v) for k, v in out.items()}, info
+
+def evidence_kind(cfg: RunConfig, ws: WindowSplit) -> str:
+    """"prequential" or "validation" (the paper protocol's random windows: always validation)."""
+    return "validation" if ws.protocol == "paper" else cfg.train.evidence
+
+def linear_start_stage(cfg: RunConfig, fd: FoldData):
+    """The linear path's start for one fit (:func:`step.linear_fit.choose_linear_start`), or
+    None when ``train.linear_init`` is off (the moving average)."""
+    from step.linear_fit import choose_linear_start
+
+    if not cfg.train.linear_init:
+        return None
+    t = cfg.train
+    return choose_linear_start(fd.inputs, fd.nb if cfg.model.linear_graph else None, fd.targets,
+                               fd.idx("train"), fd.idx("val"), list(t.linear_alphas), list(t.linear_poolings),
+                               evidence_kind(cfg, fd.fold.split), t.prequential_min_train, t.selection,
+                               t.selection_z, t.evidence_halflife, t.selection_relative)
+
+@dataclass
+class FitResult:
+    """One fit's model forecasts per seed (standardised scale, ``[W, N]``): with the correction
+    (``full``) and the linear path alone (``linear``); weights, history rows, model arguments."""
+
+    full: dict[int, np.ndarray]
+    linear: dict[int, np.ndarray]
+    states: dict[int, dict]
+    rows: list[dict]
+    model_args: dict
+    start: object = None
+
+def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
+              warm: dict[int, dict] | None = None, on_epoch=None) -> FitResult:
+    """Stage 4: train the model once per seed on one fit's windows.
+
+    The linear path starts at :func:`linear_start_stage`'s choice (the same for every seed) and
+    stays there unless ``train.train_linear``; training fits the correction, early-stopped on the
+    validation windows. ``warm`` (rolling, ``split.warm_start``) holds the previous fit's weights
+    per seed.
+    """
+    from step.models import build_model
+    from step.train import WindowTensors, predict_parts, seed_everything, train_model
+
+    L, m = cfg.split.history, cfg.model
+    chans = [fd.inputs[:, None]]                                   # [W, 1, L, N] expression
+    if m.linear_graph:
+        chans.append(fd.nb[:, None])                               # [W, 1, L, N] neighbour means
+    x = torch.as_tensor(np.concatenate(chans, axis=1), dtype=torch.float32)
+    if feats.emb is not None:
+        x = torch.cat([x, torch.as_tensor(feats.emb, dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)
+    mask = np.isfinite(fd.targets)  # masked targets are left out of every loss, fit and metric
+    data = WindowTensors(x, feats.lap, torch.as_tensor(np.nan_to_num(fd.targets, nan=0.0), dtype=torch.float32),
+                         torch.as_tensor(fd.inputs[:, -1], dtype=torch.float32),
+                         torch.as_tensor(fd.inputs, dtype=torch.float32),
+                         torch.as_tensor(mask)).to(cfg.train.device)
+    model_args = dict(in_channels=int(x.shape[1]), n_nodes=feats.course.n_genes, history=L, hidden=m.hidden,
+                      cheb_k=m.cheb_k, kernel_size=m.kernel_size, n_blocks=m.n_blocks, dropout=m.dropout,
+                      degree=[float(d) for d in feats.degree], linear_graph=m.linear_graph)
+    if cfg.model_name == "STEPmi":
+        model_args.update(lstm_layers=m.lstm_layers, attn_layers=m.attn_layers, heads=m.heads)
+    start = linear_start_stage(cfg, fd)
+    # the trained epoch competes with the start on validation; whether the correction is kept is
+    # decided by forecast_stage on the evidence of every earlier origin (train.selection there)
+    train_cfg = dataclasses.replace(cfg.train, selection="best")
+    if warm:
+        train_cfg = dataclasses.replace(train_cfg, epochs=cfg.train.finetune_epochs)
+    res = FitResult({}, {}, {}, [], model_args, start)
+    tr, va = fd.idx("train"), fd.idx("val")
+    for seed in seeds:
+        seed_everything(seed, cfg.train.deterministic)
+        model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
+        if warm:
+            model.load_state_dict(warm[seed])
+        if start is not None:
+            model.linear.set_weights(start.own, start.neighbour, start.bias)
+        elif warm:
+            model.linear.set_weights(np.full((feats.course.n_genes, L), 1.0 / L),
+                                     np.zeros((feats.course.n_genes, L)), np.zeros(feats.course.n_genes))
+        model.linear.requires_grad_(cfg.train.train_linear)
+        model, hist = train_model(model, data, tr, va, cfg.loss, train_cfg, seed,
+                                  desc=f"{cfg.model_name} seed {seed} origin {fd.fold.origin}", on_epoch=on_epoch)
+        lin, delta = predict_parts(model, data)
+        res.linear[seed] = fd.scaler.bound(lin)
+        res.full[seed] = fd.scaler.bound(lin + delta)
+        res.states[seed] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        res.rows += [{"seed": seed, "origin_time_index": fd.fold.origin, **r} for r in hist]
+    return res
+
+def _window_mse(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean squared error per window over its observed targets: ``[V, N] -> [V]`` (NaN: none)."""
+    se = (pred - y) ** 2
+    ok = np.isfinite(se)
+    with np.errstate(invalid="ignore"):
+        return np.where(ok.any(1), np.where(ok, se, 0.0).sum(1) / np.maximum(ok.sum(1), 1), np.nan)
+
+def _evidence_errors(kind: str, fd: FoldData, y_work: np.ndarray, oos: dict[str, np.ndarray],
+                     now: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per-window errors (working scale) of competing forecasters for one fit's decision.
+
+    For every target before the fit's forecasts: the out-of-sample forecast of the earlier fit
+    that forecast it (``oos[name] [W, N]``, NaN where none), else, for the fit's validation
+    windows, this fit's own forecast (``now[name] [W, N]``). ``kind == "validation"``: the
+    validation windows only, this fit's forecasts. Causal: only windows at or before the origin.
+    Returns the window numbers and ``{name: errors [V]}``.
+    """
+    val = fd.idx("val")
+    if kind == "validation":
+        return val, {k: _window_mse(v[val], y_work[val]) for k, v in now.items()}
+    past = np.sort(np.concatenate([fd.idx("train"), val]))
+    any_name = next(iter(oos))
+    have = np.isfinite(oos[any_name][past]).any(axis=1)
+    use_val = np.isin(past, val) & ~have
+    keep = have | use_val
+    win = past[keep]
+    out = {}
+    for k in now:
+        P = np.where(have[keep, None], oos[k][win], now[k][win])
+        out[k] = _window_mse(P, y_work[win])
+    return win, out
+
+def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int],
+                   timings: dict[str, float], on_epoch=None, baselines: bool = True) -> Forecasts:
+    """Stages 3 and 4 over every fit: baselines and models, kept where each fit forecasts.
+
+    At every fit the decisions "correction or linear path only" (per seed) and "which baseline
+    is best" are made on evidence (:func:`_evidence_errors`): under ``train.evidence:
+    prequential`` the out-of-sample errors of every earlier fit on targets before this fit's
+    origin, this fit's validation windows where no earlier forecast exists. ``on_epoch`` is
+    passed to :func:`step.train.train_model`; ``baselines=False`` skips the baselines (a tuning
+    trial needs only the model's validation error).
+    """
+    from tqdm.auto import tqdm
+
+    from step.linear_fit import clearly_better, recency_weights, wmean
+
+    W, N = feats.course.n_times - cfg.split.history, feats.course.n_genes
+    nan = lambda: np.full((W, N), np.nan)  # noqa: E731
+    fc = Forecasts({b: nan() for b in BASELINES}, {sd: nan() for sd in seeds}, transform=cfg.data.transform)
+    fc.correction_used = {sd: [] for sd in seeds}
+    timings.setdefault("baselines", 0.0)
+    timings.setdefault("training", 0.0)
+    y_work = feats.Xw[np.arange(cfg.split.history, feats.course.n_times)]  # [W, N] working scale
+    halflife = cfg.train.evidence_halflife if cfg.train.evidence == "prequential" else 0.0
+    oos_base = {b: nan() for b in BASELINES}            # out-of-sample forecasts (working scale)
+    oos_model = {sd: {"full": nan(), "linear": nan()} for sd in seeds}
+    best_votes: list[str] = []
+    warm = None
+    for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
+        fd = standardise(cfg, feats, fold)
+        to_work = fd.scaler.inverse
+        kind = evidence_kind(cfg, fold.split)
+        f, oos_w = fold.forecast, fold.split.idx("test")
+        t0 = time.perf_counter()
+        if baselines:
+            base, info = baselines_stage(cfg, feats, fd)
+            for b in BASELINES:
+                fc.base[b][f] = to_work(base[b][f])
+            fc.base_info.append({"origin_time_index": fold.origin, **info})
+            if fold.split.report == "val":  # paper: the reported split is the validation one
+                sel = fd.idx("train")
+                errs = {b: _window_mse(to_work(base[b][sel]), y_work[sel]) for b in BASELINES}
+                fc.sel_split = "train"
+            else:
+                win, errs = _evidence_errors(kind, fd, y_work, oos_base, {b: to_work(base[b]) for b in BASELINES})
+                wts = recency_weights(win, halflife)
+                fc.sel_split = ("val" if kind == "validation" or fold.split.protocol != "rolling"
+                                else "prequential (earlier origins' forecasts, else the fit's validation)")
+            score = {b: wmean(e, wts) if fold.split.report != "val" else wmean(e) for b, e in errs.items()}
+            score = {b: v if np.isfinite(v) else np.inf for b, v in score.items()}
+            best_votes.append(min(BASELINES, key=lambda b: score[b]))
+            for b in BASELINES:
+                oos_base[b][oos_w] = to_work(base[b][oos_w])
+        timings["baselines"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = fit_stage(cfg, feats, fd, seeds, warm, on_epoch)
+        timings["training"] += time.perf_counter() - t0
+        fc.model_args = res.model_args
+        fc.linear_starts.append({"origin_time_index": fold.origin, **_start_info(res.start)})
+        for sd in seeds:
+            now = {"full": to_work(res.full[sd]), "linear": to_work(res.linear[sd])}
+            win, e = _evidence_errors(kind, fd, y_work, oos_model[sd], now)
+            wts = recency_weights(win, halflife)
+            differs = not np.array_equal(res.full[sd], res.linear[sd])
+            if cfg.train.selection == "se":
+                use = differs and clearly_better(e["full"], e["linear"], cfg.train.selection_z, wts,
+                                                cfg.train.selection_relative)
+            else:
+                use = differs and wmean(e["full"], wts) < wmean(e["linear"], wts)
+            fc.correction_used[sd].append(bool(use))
+            P = res.full[sd] if use else res.linear[sd]
+            fc.model[sd][f] = to_work(P[f])
+            for k in ("full", "linear"):
+                oos_model[sd][k][oos_w] = now[k][oos_w]
+            if not use:  # the saved weights forecast what was reported: the correction head is zeroed
+                for key in ("head.out.weight", "head.out.bias"):
+                    if key in res.states[sd]:
+                        res.states[sd][key] = torch.zeros_like(res.states[sd][key])
+        fc.states, fc.scaler = res.states, fd.scaler
+        fc.hist_rows += res.rows
+        warm = res.states if cfg.split.warm_start else None
+    if best_votes:
+        fc.best_per_origin = best_votes
+        counts = {b: best_votes.count(b) for b in dict.fromkeys(best_votes)}
+        fc.best = max(counts, key=lambda b: counts[b])  # dict order: the earliest choice wins a tie
+    for sd, used in fc.correction_used.items():
+        log.info("seed %d: the correction was kept at %d of %d fit(s) (evidence: %s)", sd, sum(used), len(used),
+                 cfg.train.evidence)
+    # persistence is exactly the previous value (no round trip through the scaler); where that value
+    # is masked (data.allow_missing), the imputed input every forecaster sees
+    prev = feats.Xw[np.arange(cfg.split.history, feats.course.n_times) - 1]
+    fc.base["persistence"] = np.where(np.isfinite(prev), prev, fc.base["persistence"])
+    return fc
+
+def _start_info(start) -> dict:
+    if start is None:
+        return {"start": "moving_average (train.linear_init off)"}
+    return {"start": start.candidate.label(), "evidence": start.evidence, "n_evidence": start.n_evidence,
+            "evidence_mse": {k: round(v, 6) for k, v in start.scores.items()}}

@@ -1,0 +1,172 @@
+"""The files of a run: the run folder staged and published atomically, its tables, provenance
+and model, then the plots (forked processes) and the biological analysis, read back from the files."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from step import report
+from step.config import RunConfig
+from step.data import GeneTimeCourse
+from step.evaluate import predictions_table
+from step.forecast import Features, Forecasts
+from step.io import save_npz, write_json, write_text, write_with
+from step.runs import RunFolder, dump_yaml, new_run_id, provenance
+from step.windows import Scaler, WindowSplit
+
+log = logging.getLogger(__name__)
+
+
+def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, ws: WindowSplit,
+                seeds: list[int], fc: Forecasts, metrics: dict, feats: Features,
+                t_start: float, run_dir: Path | None = None) -> tuple[Path, str]:
+    """Stage 6: the run folder, staged and published atomically (plots and analysis after)."""
+    y_true_o = course.X[ws.targets]
+    base_o, model_o = fc.original(course, ws.history)  # written in the data's own scale
+    pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, base_o, model_o, cfg.train.seed)
+    root = Path(out_root) if out_root else Path(cfg.output.results_dir) / cfg.dataset
+    run = RunFolder.at(Path(run_dir)) if run_dir else RunFolder(root, new_run_id(cfg.short_hash()))
+    try:
+        d = run.path
+        handler = logging.FileHandler(d / "run.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        try:
+            write_outputs(d, cfg, course, ws, fc.scaler, seeds, pred_df, metrics, fc.hist_rows, feats.emb,
+                          fc.states, fc.model_args, feats.Xw)
+            summary = report.write_results_txt(d, metrics, pred_df, cfg)
+            _post_steps(d, cfg)
+            metrics["runtime_s"]["total"] = round(time.perf_counter() - t_start, 3)
+            write_json(d / "metrics.json", metrics)
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        final = run.publish()
+    except BaseException:
+        run.discard()
+        raise
+    return final, summary
+
+def _run_plots(d: Path, cfg: RunConfig) -> None:
+    """The run plots; a failure is logged and noted in results.txt, never raised."""
+    try:
+        from step.plots import make_run_plots
+
+        # the per-gene skill plots come from the analysis (with its groups) when it runs
+        make_run_plots(d, cfg.output, gene_plots=not cfg.analysis.enabled)
+    except Exception as exc:  # a plot must not lose the run's numbers
+        log.exception("plots failed: %s", exc)
+        report.append_note(d, f"plots failed: {exc}")
+
+def _plots_child(d: Path, cfg: RunConfig, part: str) -> None:
+    """Body of a plotting process: a failure is logged and becomes exit status 1 (the parent
+    notes it in results.txt, which only the parent writes)."""
+    import sys
+
+    try:
+        from step.plots import make_run_plots
+
+        make_run_plots(d, cfg.output, gene_plots=False, part=part)
+    except Exception as exc:  # noqa: BLE001
+        log.exception("plots failed: %s", exc)
+        sys.exit(1)
+
+def _plots_in_background(d: Path, cfg: RunConfig) -> list:
+    """Start the run plots in two forked processes (time-course pages / the rest; they only read
+    the run folder and write PNGs the analysis does not write), so that they overlap the analysis
+    on a multi-core machine. Returns the processes; [] where forking is not available (the caller
+    then draws in-process)."""
+    import multiprocessing as mp
+    import os
+    import sys
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cpus < 2 or not sys.platform.startswith("linux") or mp.current_process().daemon:
+        return []
+    procs = [mp.get_context("fork").Process(target=_plots_child, args=(d, cfg, part), name=f"step-plots-{part}")
+             for part in ("pages", "other")]
+    for p in procs:
+        p.start()
+    return procs
+
+def _post_steps(d: Path, cfg: RunConfig) -> None:
+    """Plots and biological analysis, read back from the saved files."""
+    procs: list = []
+    if cfg.output.plots:
+        procs = _plots_in_background(d, cfg) if cfg.analysis.enabled else []
+        if not procs:
+            _run_plots(d, cfg)
+    try:
+        if not _analysis(d, cfg) and cfg.output.plots and cfg.analysis.enabled:
+            _gene_plots(d)  # the analysis failed before its per-gene skill plots: draw them here
+    finally:
+        for proc in procs:
+            proc.join()
+            if proc.exitcode != 0:
+                log.error("the plotting process %s ended with exit code %s", proc.name, proc.exitcode)
+                report.append_note(d, f"plots failed: {proc.name} exit code {proc.exitcode}")
+
+def _analysis(d: Path, cfg: RunConfig) -> bool:
+    """The biological analysis; False if it failed (logged and noted in results.txt)."""
+    if cfg.analysis.enabled:
+        try:
+            from step.analyze import analyze_run
+
+            analyze_run(d, cfg.analysis, cfg.output)
+        except Exception as exc:
+            log.exception("biological analysis failed: %s", exc)
+            report.append_note(d, f"biological analysis failed: {exc}")
+            return False
+    return True
+
+def _gene_plots(d: Path) -> None:
+    try:
+        from step.plots import draw_gene_plots
+
+        draw_gene_plots(d)
+    except Exception as exc:  # noqa: BLE001
+        log.exception("per-gene skill plots failed: %s", exc)
+
+def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSplit, scaler: Scaler,
+                  seeds: list[int], pred_df: pd.DataFrame, metrics: dict, hist_rows: list[dict],
+                  emb: np.ndarray | None, states: dict, model_args: dict, Xw: np.ndarray) -> None:
+    prov = provenance(cfg.to_dict(), seeds, {str(cfg.data.path): course.checksum},
+                      {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times})
+    write_text(d / "config.yaml", dump_yaml(prov))
+    write_json(d / "metrics.json", metrics)
+    keep = list(cfg.output.prediction_splits)
+    if set(keep) != {"train", "val", "test"}:
+        log.info("predictions.csv holds the %s windows only (output.prediction_splits; metrics.json has every split)",
+                 " and ".join(keep))
+        pred_df = pred_df[pred_df["split"].isin(keep)]
+    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False))
+    tr = ws.train_time_indices()
+    feats = pd.DataFrame({
+        "gene": course.genes, "display": course.display, "chromosome": course.chromosome,
+        "bin": course.bin, "compartment": course.compartment, "insulation": course.insulation,
+        "tad_distance": course.tad_distance, "degree": course.degree(),
+        "variability": np.nanstd(Xw[tr], axis=0), "mean_expression": np.nanmean(Xw[tr], axis=0),
+    })
+    write_with(d / "gene_features.csv", lambda p: feats.to_csv(p, index=False))
+    series = pd.DataFrame({"time": np.repeat(course.times, course.n_genes),
+                           "gene": np.tile(np.array(course.genes, dtype=object), course.n_times),
+                           "value": course.X.reshape(-1)})
+    write_with(d / "series.csv", lambda p: series.to_csv(p, index=False, float_format="%.10g"))
+    write_json(d / "splits.json", {**ws.times_of(course.times), "history": ws.history,
+                                   "protocol": ws.protocol, "report": ws.report})
+    write_with(d / "history.csv", lambda p: pd.DataFrame(hist_rows).to_csv(p, index=False))
+    if emb is not None:
+        save_npz(d / "embeddings.npz", times=course.times[ws.ends], genes=np.array(course.genes),
+                 emb=emb[:, -1].astype(np.float32))
+
+    def _save_model(p: Path) -> None:
+        torch.save({"model_name": cfg.model_name, "model_args": model_args, "state_dicts": states,
+                    "scaler": {"mean": scaler.mean, "std": scaler.std}, "genes": course.genes,
+                    "transform": cfg.data.transform, "history": ws.history}, p)
+
+    write_with(d / "model.pt", _save_model)
