@@ -205,7 +205,10 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     real = stack("real")
     verdict: dict = {}
     rand = [v for v in variants if v.startswith("randomised_")]
-    n_boot, bseed = 2000, cfg.train.seed
+    ev = cfg.evaluation
+    n_boot, bseed = ev.n_boot, cfg.train.seed
+    cmp = lambda a, b: compare_forecasts(y, a, b, n_boot=n_boot, seed=bseed, level=ev.level,  # noqa: E731
+                                         min_times=ev.min_target_times)
     def per_seed_lower(other: np.ndarray) -> float:
         """Share of the paired (seed[, graph]) runs in which the real graph's RMSE is lower."""
         a = np.sqrt(np.nanmean((np.concatenate([real] * (len(other) // len(real))) - y) ** 2, axis=(1, 2)))
@@ -214,17 +217,17 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
 
     if rand:
         rr = np.concatenate([stack(v) for v in rand])      # [K*S, W, N], randomisation k with seed s
-        res = compare_forecasts(y, np.concatenate([real] * len(rand)), rr, n_boot=n_boot, seed=bseed)
+        res = cmp(np.concatenate([real] * len(rand)), rr)
         verdict["real_vs_randomised"] = _verdict_entry(res, len(rand))
         verdict["real_vs_randomised"]["share_of_runs_real_lower"] = per_seed_lower(rr)
     for v in FIXED_VARIANTS:
         if v in variants:
-            verdict[f"real_vs_{v}"] = _verdict_entry(compare_forecasts(y, real, stack(v), n_boot=n_boot, seed=bseed))
+            verdict[f"real_vs_{v}"] = _verdict_entry(cmp(real, stack(v)))
             verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = per_seed_lower(stack(v))
     skill_ci = {}
     for v in variants:
         best_pred = np.stack([by[(v, s)]["best_work"] for s in seeds])  # each seed's own best baseline
-        res = compare_forecasts(y, stack(v), best_pred, n_boot=n_boot, seed=bseed)
+        res = cmp(stack(v), best_pred)
         skill_ci[v] = {"skill": res["skill"], "ci95": res["skill_ci95"],
                        "best_baseline": sorted({by[(v, s)]["best_baseline"] for s in seeds})}
     meta = {"protocol": results[0]["protocol"], "split": results[0]["report"], "seeds": seeds,

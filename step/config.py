@@ -183,6 +183,18 @@ class BaselineConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """How comparisons are judged (step/uncertainty.py)."""
+
+    # below this many target times a comparison's verdict is "too few target times to tell": the
+    # HAC variance of the loss differential rests on too few serially correlated values
+    # (benchmarks/bench_null_calibration.py measures the false-verdict rate at 8 and 16)
+    min_target_times: int = 15
+    level: float = 0.95
+    n_boot: int = 2000
+
+
+@dataclass
 class AblationConfig:
     """python -m step.ablate: which variants, how many randomised graphs and seeds."""
 
@@ -235,6 +247,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -300,6 +313,7 @@ _SECTIONS: dict[str, type] = {
     "split": SplitConfig,
     "baselines": BaselineConfig,
     "analysis": AnalysisConfig,
+    "evaluation": EvaluationConfig,
     "ablation": AblationConfig,
     "output": OutputConfig,
 }
@@ -349,6 +363,10 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
         raise InputError(f"{where}: embedding.span ({cfg.embedding.span}) must be >= split.history ({s.history}).")
     if not 0 <= cfg.data.scale_floor < 1:
         raise InputError(f"{where}: data.scale_floor must be in [0, 1), got {cfg.data.scale_floor}.")
+    ev = cfg.evaluation
+    if ev.min_target_times < 2 or not 0 < ev.level < 1 or ev.n_boot < 1:
+        raise InputError(f"{where}: evaluation.min_target_times must be >= 2, evaluation.level in (0, 1) "
+                         "and evaluation.n_boot >= 1.")
     if not cfg.data.z_clip > 0:
         raise InputError(f"{where}: data.z_clip must be > 0, got {cfg.data.z_clip}.")
     if any(p < 0 for p in cfg.train.linear_poolings) or any(a <= 0 for a in cfg.train.linear_alphas):

@@ -52,14 +52,17 @@ def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[
     Diebold-Mariano."""
     from step.uncertainty import compare_forecasts
 
+    ev = cfg.evaluation
     i = ws.idx(ws.report)
     yt = y_true[i]
     pm = np.stack([P[i] for P in model.values()])  # [S, W, N]
     out = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
-           "method": "paired bootstrap over target times (2000 resamples) + Diebold-Mariano (HLN)",
+           "method": (f"verdict: HAC Diebold-Mariano (HLN) at {1 - ev.level:g}, at least {ev.min_target_times} target "
+                      f"times; beside it a stationary block bootstrap over target times ({ev.n_boot} resamples)"),
            "best_baseline": best, "vs_baselines": {}}
     for b in BASELINES:
-        out["vs_baselines"][b] = compare_forecasts(yt, pm, base[b][i], n_boot=2000, seed=cfg.train.seed)
+        out["vs_baselines"][b] = compare_forecasts(yt, pm, base[b][i], n_boot=ev.n_boot, seed=cfg.train.seed,
+                                                     level=ev.level, min_times=ev.min_target_times)
     return out
 
 def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,

@@ -47,7 +47,9 @@ def verdict(metrics: dict) -> str:
         return ""
     r = comp["vs_baselines"][best]
     word = {"better": "is BETTER than", "worse": "is WORSE than",
-            "no detectable difference": "shows NO DETECTABLE DIFFERENCE from"}[r["verdict"]]
+            "no detectable difference": "shows NO DETECTABLE DIFFERENCE from",
+            "too few target times to tell": f"has TOO FEW TARGET TIMES ({r['n_times']}, fewer than "
+                                            f"{r.get('min_times', '?')}) to be told apart from"}[r["verdict"]]
     return (f"Verdict: {main} {word} the best baseline ({best}, chosen on {metrics['best_baseline_chosen_on']}) "
             f"on the {rep} split at 95 % ({comp['scale']} scale): RMSE {r['rmse_a']:.4f} vs {r['rmse_b']:.4f}, "
             f"difference {r['rmse_diff']:+.4f} [{r['rmse_diff_ci95'][0]:+.4f}, {r['rmse_diff_ci95'][1]:+.4f}], "

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from step.config import EvaluationConfig
 from step.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ def pooled_dataset(folder: Path) -> dict:
             continue
         pb = matrix(preds[0], b)
         out["rmse"][b] = {"mean": float(np.sqrt(np.nanmean((pb - y) ** 2))), "sd": 0.0}
-        out["comparisons"][b] = compare_forecasts(y, model, pb, n_boot=2000, seed=0)
+        ev = EvaluationConfig()
+        out["comparisons"][b] = compare_forecasts(y, model, pb, n_boot=ev.n_boot, seed=0, level=ev.level,
+                                                  min_times=ev.min_target_times)
     return out
 
 

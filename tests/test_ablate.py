@@ -47,7 +47,9 @@ def test_ablation_folder(tmp_path):
     assert len(tab) == 3 * 2 and set(tab.variant) == {"real", "randomised_1", "no_graph"}
     v = json.loads((d / "verdict.json").read_text())
     for key in ("real_vs_randomised", "real_vs_no_graph"):
-        assert v[key]["verdict"] in ("better", "no detectable difference", "worse")
+        # the tiny fixture has fewer target times than evaluation.min_target_times: no verdict
+        assert v[key]["n_times"] < cfg.evaluation.min_target_times
+        assert v[key]["verdict"] == "too few target times to tell"
         assert len(v[key]["ci95"]) == 2
     assert (d / "ablation.png").stat().st_size > 1000
     # rmse in the table agrees with the saved predictions

@@ -74,8 +74,9 @@ def test_rolling_outputs_keep_their_shape(rolling_run):
     assert m["rolling"]["n_fits"] == len(m["rolling"]["origins"]) >= 2
     comp = m["comparisons"]["vs_baselines"]
     assert set(comp) == {"persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets"}
-    for r in comp.values():
-        assert r["verdict"] in ("better", "no detectable difference", "worse")
+    for r in comp.values():  # the tiny fixture's test period is shorter than evaluation.min_target_times
+        assert r["n_times"] == len(m["splits"]["test"]) < 15
+        assert r["verdict"] == "too few target times to tell"
         lo, hi = r["rmse_diff_ci95"]
         assert lo <= r["rmse_diff"] <= hi
     assert "Verdict:" in (d / "results.txt").read_text()
