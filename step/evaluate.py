@@ -11,7 +11,7 @@ from step.baselines import BASELINES
 from step.config import RunConfig
 from step.data import GeneTimeCourse, working_scale
 from step.forecast import Forecasts
-from step.metrics import compute_metrics, mse
+from step.metrics import compute_metrics, mse, naive_scale
 from step.windows import WindowSplit
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_tru
                   base: dict[str, np.ndarray], model: dict[int, np.ndarray], best: str, sel_split: str) -> dict:
     """metrics.json content (values in the scale of the arrays given)."""
     persistence = base["persistence"]
+    tr = ws.idx("train")
+    scale = naive_scale(y_true[tr], persistence[tr]) if len(tr) else None  # MASE: in-sample naive error
     models: dict[str, dict] = {}
     splits = [s for s in ("train", "val", "test") if len(ws.idx(s))]
     for name in BASELINES:
@@ -98,12 +100,12 @@ def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_tru
         for sp in splits:
             i = ws.idx(sp)
             models[name][sp] = compute_metrics(y_true[i], base[name][i], persistence[i],
-                                               mse(y_true[i], persistence[i]), mse(y_true[i], base[best][i]))
+                                               mse(y_true[i], persistence[i]), mse(y_true[i], base[best][i]), scale)
     main: dict = {"seeds": sorted(model)}
     for sp in splits:
         i = ws.idx(sp)
         per_seed = [compute_metrics(y_true[i], P[i], persistence[i], mse(y_true[i], persistence[i]),
-                                    mse(y_true[i], base[best][i])) for P in model.values()]
+                                    mse(y_true[i], base[best][i]), scale) for P in model.values()]
         main[sp] = {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
         main[sp + "_std"] = {k: float(np.std([r[k] for r in per_seed])) for k in per_seed[0]}
         main[sp + "_per_seed"] = per_seed

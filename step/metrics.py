@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats
 
 METRIC_NAMES = ("rmse", "mae", "r2", "pearson_pooled", "pearson_gene_mean", "spearman_gene_mean",
-                "direction_accuracy", "skill_vs_persistence", "skill_vs_best_baseline", "n_windows", "n_genes")
+                "direction_accuracy", "skill_vs_persistence", "skill_vs_best_baseline", "mase", "n_windows", "n_genes")
 
 
 def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -61,14 +61,27 @@ def per_gene_corr(y_true: np.ndarray, y_pred: np.ndarray, kind: str = "pearson")
     return r
 
 
+def naive_scale(y_true: np.ndarray, y_last: np.ndarray) -> np.ndarray:
+    """MASE scale per gene ``[N]``: the mean absolute one-step naive (persistence) error over the
+    given windows (the fit's training windows: in sample). NaN where it is 0 (a gene constant over
+    training has no scale; its MASE is left out)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = np.nanmean(np.abs(np.asarray(y_true, float) - np.asarray(y_last, float)), axis=0)
+    return np.where(s > 0, s, np.nan)
+
+
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_last: np.ndarray,
-                    mse_persistence: float | None = None, mse_best: float | None = None) -> dict[str, float]:
+                    mse_persistence: float | None = None, mse_best: float | None = None,
+                    mase_scale: np.ndarray | None = None) -> dict[str, float]:
     """All metrics of one model on one split.
 
     Parameters
     ----------
     y_true, y_pred, y_last : ``[W, N]`` truth, prediction, last input value.
     mse_persistence, mse_best : reference MSEs on the same entries (None -> skill is NaN).
+    mase_scale : ``[N]`` per-gene MASE scale (:func:`naive_scale` on the training windows);
+        ``mase`` = mean over cells of ``|error| / scale`` (None -> NaN).
     """
     y_true = np.asarray(y_true, float)
     y_pred = np.asarray(y_pred, float)
@@ -91,6 +104,8 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_last: np.ndarray,
             "direction_accuracy": float(np.mean(np.sign(dp[moving]) == np.sign(dt[moving]))) if moving.any() else float("nan"),
             "skill_vs_persistence": float(1.0 - m / mse_persistence) if mse_persistence else float("nan"),
             "skill_vs_best_baseline": float(1.0 - m / mse_best) if mse_best else float("nan"),
+            "mase": float(np.nanmean(np.abs(err) / mase_scale[None, :])) if mase_scale is not None
+            and np.isfinite(mase_scale).any() else float("nan"),
             "n_windows": int(y_true.shape[0]),
             "n_genes": int(y_true.shape[1]),
         }
@@ -114,10 +129,12 @@ def metrics_from_predictions(pred: pd.DataFrame, model: str, split: str, best_ba
     base = sub[sub["model"] == "persistence"]
     y_last = f(pivot(base, "y_pred"))
     mse_p = mse(f(pivot(base, "y_true")), y_last)
+    tr = pred[(pred["split"] == "train") & (pred["model"] == "persistence")]
+    scale = naive_scale(f(pivot(tr, "y_true")), f(pivot(tr, "y_pred"))) if len(tr) else None
     bb = sub[sub["model"] == best_baseline]
     mse_b = mse(f(pivot(bb, "y_true")), f(pivot(bb, "y_pred")))
     rows = []
     msub = sub[sub["model"] == model]
     for seed, g in msub.groupby("seed"):
-        rows.append(compute_metrics(f(pivot(g, "y_true")), f(pivot(g, "y_pred")), y_last, mse_p, mse_b))
+        rows.append(compute_metrics(f(pivot(g, "y_true")), f(pivot(g, "y_pred")), y_last, mse_p, mse_b, scale))
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

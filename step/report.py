@@ -8,7 +8,7 @@ import pandas as pd
 
 from step.io import write_text
 
-COLUMNS = [("rmse", "RMSE"), ("mae", "MAE"), ("r2", "R2"), ("pearson_pooled", "r_pool"),
+COLUMNS = [("rmse", "RMSE"), ("mae", "MAE"), ("mase", "MASE"), ("r2", "R2"), ("pearson_pooled", "r_pool"),
            ("pearson_gene_mean", "r_gene"), ("spearman_gene_mean", "rho_gene"),
            ("direction_accuracy", "dir_acc"), ("skill_vs_persistence", "skill_pers"),
            ("skill_vs_best_baseline", "skill_best")]

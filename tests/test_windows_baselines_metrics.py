@@ -158,3 +158,21 @@ def test_per_gene_ridge_matches_sklearn_gene_by_gene():
                 continue
             m = Ridge(alpha=alpha).fit(feats[ok, :, n], resid[ok, n])
             np.testing.assert_allclose(got[:, n], m.predict(feats[:, :, n]), rtol=1e-9, atol=1e-10)
+
+
+def test_mase_by_hand():
+    """MASE = mean |error| / the gene's mean absolute one-step naive error on the training windows."""
+    from step.metrics import naive_scale
+
+    # training windows: gene 0 moves by 1, 3 (scale 2); gene 1 by 0.5, 0.5 (scale 0.5); gene 2 constant
+    tr_true = np.array([[1.0, 0.5, 4.0], [4.0, 1.0, 4.0]])
+    tr_last = np.array([[0.0, 0.0, 4.0], [1.0, 0.5, 4.0]])
+    scale = naive_scale(tr_true, tr_last)
+    np.testing.assert_allclose(scale[:2], [2.0, 0.5])
+    assert np.isnan(scale[2])  # no scale: left out
+    y_true = np.array([[1.0, 1.0, 4.0], [2.0, 2.0, 5.0]])
+    y_pred = np.array([[2.0, 1.5, 4.0], [2.0, 1.0, 9.0]])
+    m = compute_metrics(y_true, y_pred, y_true - 1, 1.0, 1.0, scale)
+    # |e| / scale: gene 0: 1/2, 0/2; gene 1: 0.5/0.5, 1/0.5 -> mean of [0.5, 0, 1, 2] = 0.875
+    assert m["mase"] == pytest.approx(0.875)
+    assert np.isnan(compute_metrics(y_true, y_pred, y_true - 1)["mase"])
