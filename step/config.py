@@ -192,6 +192,10 @@ class EvaluationConfig:
     min_target_times: int = 15
     level: float = 0.95
     n_boot: int = 2000
+    # conformal prediction intervals (step/intervals.py) at these levels, from the residuals of at
+    # least interval_min_times earlier target times (fewer: no interval, NaN)
+    interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
+    interval_min_times: int = 4
 
 
 @dataclass
@@ -364,6 +368,9 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     if not 0 <= cfg.data.scale_floor < 1:
         raise InputError(f"{where}: data.scale_floor must be in [0, 1), got {cfg.data.scale_floor}.")
     ev = cfg.evaluation
+    if not ev.interval_levels or any(not 0 < lv < 1 for lv in ev.interval_levels) or ev.interval_min_times < 1:
+        raise InputError(f"{where}: evaluation.interval_levels must be levels in (0, 1) and "
+                         f"evaluation.interval_min_times >= 1; got {ev.interval_levels}, {ev.interval_min_times}.")
     if ev.min_target_times < 2 or not 0 < ev.level < 1 or ev.n_boot < 1:
         raise InputError(f"{where}: evaluation.min_target_times must be >= 2, evaluation.level in (0, 1) "
                          "and evaluation.n_boot >= 1.")

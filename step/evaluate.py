@@ -28,6 +28,7 @@ def evaluate_stage(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, fc: 
         metrics["log1p"] = {"models": build_metrics(cfg, ws, course, y_true_w, fc.base, fc.model, best,
                                                     fc.sel_split)["models"]}
     metrics["comparisons"] = comparisons(cfg, ws, y_true_w, fc.base, fc.model, best)
+    metrics["intervals"] = interval_metrics(cfg, ws, y_true_w, fc)
     rep = metrics["comparisons"]["vs_baselines"][best]
     metrics["beats_best_baseline"] = rep["verdict"] == "better"
     metrics["verdict_vs_best_baseline"] = rep["verdict"]
@@ -66,26 +67,60 @@ def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[
     return out
 
 def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,
-                      base: dict[str, np.ndarray], model: dict[int, np.ndarray], base_seed: int) -> pd.DataFrame:
-    """Long table ``model, seed, split, target_time, gene, y_true, y_pred`` (original scale)."""
+                      base: dict[str, np.ndarray], model: dict[int, np.ndarray], base_seed: int,
+                      base_iv: dict | None = None, model_iv: dict | None = None,
+                      levels: list[float] | None = None) -> pd.DataFrame:
+    """Long table ``model, seed, split, target_time, gene, y_true, y_pred`` (original scale), then
+    ``lo_<L>, hi_<L>`` per interval level (``lo_80, hi_80, lo_95, hi_95``; NaN without an interval)."""
+    from step.intervals import level_key
+
     W, N = y_true.shape
     t = course.times[ws.targets]
     frames = []
+    levels = list(levels or [])
 
-    def block(name: str, seed: int, P: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame({
+    def block(name: str, seed: int, P: np.ndarray, iv: dict | None) -> pd.DataFrame:
+        cols = {
             "model": name, "seed": seed,
             "split": np.repeat(ws.split, N),
             "target_time": np.repeat(t, N),
             "gene": np.tile(np.array(course.genes, dtype=object), W),
             "y_true": y_true.reshape(-1), "y_pred": P.reshape(-1),
-        })
+        }
+        for lv in levels:
+            lo, hi = (iv or {}).get(lv, (np.full((W, N), np.nan), np.full((W, N), np.nan)))
+            cols[f"lo_{level_key(lv)}"], cols[f"hi_{level_key(lv)}"] = lo.reshape(-1), hi.reshape(-1)
+        return pd.DataFrame(cols)
 
     for sd, P in model.items():
-        frames.append(block(model_name, sd, P))
+        frames.append(block(model_name, sd, P, (model_iv or {}).get(sd)))
     for name in BASELINES:
-        frames.append(block(name, base_seed, base[name]))
+        frames.append(block(name, base_seed, base[name], (base_iv or {}).get(name)))
     return pd.concat(frames, ignore_index=True)
+
+
+def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Forecasts) -> dict:
+    """Coverage and Winkler score of every forecaster's conformal intervals on the reported split
+    (working scale); the main model's are the mean over seeds."""
+    from step.intervals import coverage_and_winkler, level_key
+
+    i = ws.idx(ws.report)
+    out: dict = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
+                 "method": (f"conformal, from out-of-sample residuals of earlier origins (else the fit's validation "
+                            f"windows), pooled over genes with each gene's training std as scale; at least "
+                            f"{cfg.evaluation.interval_min_times} earlier target times"), "models": {}}
+    for lv in cfg.evaluation.interval_levels:
+        key = level_key(lv)
+        per_seed = [coverage_and_winkler(y_work[i], iv[lv][0][i], iv[lv][1][i], lv)
+                    for iv in fc.model_intervals.values() if lv in iv]
+        if per_seed:
+            out["models"].setdefault(cfg.model_name, {})[key] = {
+                k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
+        for b in BASELINES:
+            iv = fc.base_intervals.get(b, {})
+            if lv in iv:
+                out["models"].setdefault(b, {})[key] = coverage_and_winkler(y_work[i], iv[lv][0][i], iv[lv][1][i], lv)
+    return out
 
 def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,
                   base: dict[str, np.ndarray], model: dict[int, np.ndarray], best: str, sel_split: str) -> dict:

@@ -68,6 +68,9 @@ class Forecasts:
     linear_starts: list[dict] = field(default_factory=list)
     correction_used: dict[int, list[bool]] = field(default_factory=dict)
     transform: str = "none"
+    # conformal intervals (step/intervals.py), working scale: name or seed -> level -> (lo, hi) [W, N]
+    base_intervals: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    model_intervals: dict[int, dict[float, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
 
     def original(self, course: GeneTimeCourse, history: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         """Baseline and model forecasts in the original scale. Persistence is exactly the previous
@@ -78,6 +81,13 @@ class Forecasts:
         if "persistence" in base:
             base["persistence"] = np.where(np.isfinite(raw), raw, base["persistence"])
         return base, {k: original_scale(v, self.transform) for k, v in self.model.items()}
+
+    def intervals_original(self) -> tuple[dict, dict]:
+        """The conformal intervals in the original scale (the transform is monotone)."""
+        conv = lambda d: {lv: (original_scale(lo, self.transform), original_scale(hi, self.transform))  # noqa: E731
+                          for lv, (lo, hi) in d.items()}
+        return ({k: conv(v) for k, v in self.base_intervals.items()},
+                {k: conv(v) for k, v in self.model_intervals.items()})
 
 @dataclass
 class FoldData:
@@ -211,6 +221,25 @@ def _window_mse(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return np.where(ok.any(1), np.where(ok, se, 0.0).sum(1) / np.maximum(ok.sum(1), 1), np.nan)
 
+def _evidence_windows(kind: str, fd: FoldData, have_oos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The evidence windows of one fit and, per window, whether an earlier fit's out-of-sample
+    forecast exists (``have_oos [W]``); without one, the fit's own validation forecast is used.
+    ``kind == "validation"``: the validation windows only. Causal: windows at or before the origin."""
+    val = fd.idx("val")
+    if kind == "validation":
+        return val, np.zeros(len(val), dtype=bool)
+    past = np.sort(np.concatenate([fd.idx("train"), val]))
+    have = have_oos[past]
+    keep = have | (np.isin(past, val) & ~have)
+    return past[keep], have[keep]
+
+
+def _evidence_rows(kind: str, fd: FoldData, oos: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts ``[V, N]`` of one forecaster on the evidence windows (:func:`_evidence_windows`)."""
+    win, have = _evidence_windows(kind, fd, np.isfinite(oos).any(axis=1))
+    return win, np.where(have[:, None], oos[win], now[win])
+
+
 def _evidence_errors(kind: str, fd: FoldData, y_work: np.ndarray, oos: dict[str, np.ndarray],
                      now: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-window errors (working scale) of competing forecasters for one fit's decision.
@@ -221,20 +250,26 @@ def _evidence_errors(kind: str, fd: FoldData, y_work: np.ndarray, oos: dict[str,
     validation windows only, this fit's forecasts. Causal: only windows at or before the origin.
     Returns the window numbers and ``{name: errors [V]}``.
     """
-    val = fd.idx("val")
-    if kind == "validation":
-        return val, {k: _window_mse(v[val], y_work[val]) for k, v in now.items()}
-    past = np.sort(np.concatenate([fd.idx("train"), val]))
     any_name = next(iter(oos))
-    have = np.isfinite(oos[any_name][past]).any(axis=1)
-    use_val = np.isin(past, val) & ~have
-    keep = have | use_val
-    win = past[keep]
-    out = {}
-    for k in now:
-        P = np.where(have[keep, None], oos[k][win], now[k][win])
-        out[k] = _window_mse(P, y_work[win])
+    win, have = _evidence_windows(kind, fd, np.isfinite(oos[any_name]).any(axis=1))
+    out = {k: _window_mse(np.where(have[:, None], oos[k][win], now[k][win]), y_work[win]) for k in now}
     return win, out
+
+
+def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos: np.ndarray, now: np.ndarray,
+               target: np.ndarray, store: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Conformal intervals (:mod:`step.intervals`) of one forecaster's forecasts ``now`` on the
+    windows ``target``, from its residuals on this fit's evidence windows; into ``store``."""
+    from step.intervals import interval_rows
+
+    ev = cfg.evaluation
+    win, P = _evidence_rows(kind, fd, oos, now)
+    q = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times)
+    for lv, qv in q.items():
+        lo, hi = store.setdefault(lv, (np.full_like(now, np.nan), np.full_like(now, np.nan)))
+        lo[target] = now[target] - qv * fd.scaler.std[None, :]
+        hi[target] = now[target] + qv * fd.scaler.std[None, :]
+
 
 def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int],
                    timings: dict[str, float], on_epoch=None, baselines: bool = True) -> Forecasts:
@@ -260,7 +295,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     y_work = feats.Xw[np.arange(cfg.split.history, feats.course.n_times)]  # [W, N] working scale
     halflife = cfg.train.evidence_halflife if cfg.train.evidence == "prequential" else 0.0
     oos_base = {b: nan() for b in BASELINES}            # out-of-sample forecasts (working scale)
-    oos_model = {sd: {"full": nan(), "linear": nan()} for sd in seeds}
+    oos_model = {sd: {"full": nan(), "linear": nan(), "reported": nan()} for sd in seeds}
     best_votes: list[str] = []
     warm = None
     for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
@@ -287,7 +322,9 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
             score = {b: v if np.isfinite(v) else np.inf for b, v in score.items()}
             best_votes.append(min(BASELINES, key=lambda b: score[b]))
             for b in BASELINES:
-                oos_base[b][oos_w] = to_work(base[b][oos_w])
+                now_b = to_work(base[b])
+                _intervals(cfg, kind, fd, y_work, oos_base[b], now_b, oos_w, fc.base_intervals.setdefault(b, {}))
+                oos_base[b][oos_w] = now_b[oos_w]
         timings["baselines"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         res = fit_stage(cfg, feats, fd, seeds, warm, on_epoch)
@@ -307,7 +344,10 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
             fc.correction_used[sd].append(bool(use))
             P = res.full[sd] if use else res.linear[sd]
             fc.model[sd][f] = to_work(P[f])
-            for k in ("full", "linear"):
+            now["reported"] = to_work(P)
+            _intervals(cfg, kind, fd, y_work, oos_model[sd]["reported"], now["reported"], oos_w,
+                       fc.model_intervals.setdefault(sd, {}))
+            for k in ("full", "linear", "reported"):
                 oos_model[sd][k][oos_w] = now[k][oos_w]
             if not use:  # the saved weights forecast what was reported: the correction head is zeroed
                 for key in ("head.out.weight", "head.out.bias"):

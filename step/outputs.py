@@ -28,7 +28,9 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
     """Stage 6: the run folder, staged and published atomically (plots and analysis after)."""
     y_true_o = course.X[ws.targets]
     base_o, model_o = fc.original(course, ws.history)  # written in the data's own scale
-    pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, base_o, model_o, cfg.train.seed)
+    base_iv, model_iv = fc.intervals_original()
+    pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, base_o, model_o, cfg.train.seed,
+                                base_iv, model_iv, list(cfg.evaluation.interval_levels))
     root = Path(out_root) if out_root else Path(cfg.output.results_dir) / cfg.dataset
     run = RunFolder.at(Path(run_dir)) if run_dir else RunFolder(root, new_run_id(cfg.short_hash()))
     try:

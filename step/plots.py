@@ -237,7 +237,8 @@ def _draw_timecourses(fig: Figure, run: "RunData", genes: Sequence[str], ncols: 
     pred = run.predictions[run.predictions["split"].isin(["val", "test"]) & run.predictions["gene"].isin(genes)]
     models = [run.main_model] + [m for m in dict.fromkeys(run.predictions["model"]) if m != run.main_model]
     colours = _model_colours(models)
-    mean_pred = pred.groupby(["model", "gene", "target_time"], sort=True)["y_pred"].mean().reset_index()
+    band_cols = [c for c in ("lo_95", "hi_95") if c in pred]  # the main model's 95 % interval, if written
+    mean_pred = pred.groupby(["model", "gene", "target_time"], sort=True)[["y_pred"] + band_cols].mean().reset_index()
     series = run.series[run.series["gene"].isin(genes)]
     disp = run.display
     for i, g in enumerate(genes):
@@ -250,6 +251,9 @@ def _draw_timecourses(fig: Figure, run: "RunData", genes: Sequence[str], ncols: 
             mp = mean_pred[(mean_pred["model"] == m) & (mean_pred["gene"] == g)]
             if len(mp):
                 main = m == run.main_model
+                if main and len(band_cols) == 2 and mp["lo_95"].notna().any():
+                    ax.fill_between(mp["target_time"], mp["lo_95"], mp["hi_95"], color=colours[m], alpha=0.18,
+                                    lw=0, zorder=1, label=f"{m} 95 % interval")
                 ax.plot(mp["target_time"], mp["y_pred"], ".-" if main else ".--", lw=1.4 if main else 0.7,
                         ms=3, color=colours[m], alpha=1.0 if main else 0.7, label=m, zorder=4 if main else 2)
         ax.set_title(str(disp.get(g, g))[:30], fontsize=8)
@@ -262,7 +266,8 @@ def _draw_timecourses(fig: Figure, run: "RunData", genes: Sequence[str], ncols: 
 
 
 def timecourse_page(run: "RunData", genes: Sequence[str], path: str | Path, title: str = "", ncols: int = 3) -> Path:
-    """Observed series (all times) + each model's val/test predictions (seed mean), periods shaded."""
+    """Observed series (all times) + each model's val/test predictions (seed mean), the main model's
+    95 % prediction interval as a band where it has one, periods shaded."""
     nrows, ncols = _grid(max(len(genes), 1), ncols)
     fig = new_figure(4.2 * ncols, 2.6 * nrows + 0.8)
     _draw_timecourses(fig, run, list(genes), ncols)

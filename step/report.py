@@ -116,6 +116,9 @@ def write_results_txt(d: Path, metrics: dict, pred: pd.DataFrame, cfg) -> str:
     if "log1p" in metrics:
         summary += "\n\nThe same in log1p space:\n" + comparison_table(metrics, metrics["log1p"])
     summary += "\n\n" + comparison_intervals(metrics) + "\n\n" + verdict(metrics)
+    iv = interval_table(metrics)
+    if iv:
+        summary += "\n\n" + iv
     parts = [summary, ""]
     genes = per_gene_skill(pred, rep, metrics["main_model"], metrics["best_baseline"], metrics["transform"])
     k = min(10, len(genes))
@@ -132,6 +135,22 @@ def write_results_txt(d: Path, metrics: dict, pred: pd.DataFrame, cfg) -> str:
         parts += ["", "Data notes:"] + [f"  - {n}" for n in notes]
     write_text(d / "results.txt", "\n".join(parts) + "\n")
     return summary
+
+
+def interval_table(metrics: dict) -> str:
+    """Coverage and Winkler score of every forecaster's prediction intervals (metrics["intervals"])."""
+    iv = metrics.get("intervals")
+    if not iv or not iv.get("models"):
+        return ""
+    levels = sorted({k for m in iv["models"].values() for k in m}, key=lambda k: float(k.replace("_", ".")))
+    head = f"  {'model':<16}" + "".join(f"{'cover ' + k + '%':>12}{'Winkler ' + k:>13}" for k in levels) + f"{'share':>8}"
+    lines = [f"Prediction intervals on the {iv['split']} split ({iv['scale']} scale; {iv['method']}):", head]
+    for name, m in iv["models"].items():
+        cells = "".join(f"{m[k]['coverage']:>12.3f}{m[k]['winkler']:>13.4f}" if k in m else f"{'':>25}" for k in levels)
+        share = max((m[k]["share"] for k in m), default=0.0)
+        lines.append(f"  {name:<16}{cells}{share:>8.2f}")
+    lines.append("  (share = fraction of target cells with an interval; none without enough earlier residuals)")
+    return "\n".join(lines)
 
 
 def append_note(d: Path, text: str) -> None:

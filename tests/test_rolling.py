@@ -68,7 +68,12 @@ def test_rolling_outputs_keep_their_shape(rolling_run):
     m = json.loads((d / "metrics.json").read_text())
     assert m["protocol"] == "rolling" and m["report_split"] == "test" and not m["optimistic"]
     pred = pd.read_csv(d / "predictions.csv")
-    assert list(pred.columns) == ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred"]
+    assert list(pred.columns) == ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred",
+                                  "lo_80", "hi_80", "lo_95", "hi_95"]
+    # intervals only on out-of-sample (test) rows, inside which the forecast lies
+    assert pred.loc[pred.split != "test", ["lo_95", "hi_95"]].isna().all().all()
+    t = pred[(pred.split == "test") & pred.lo_95.notna()]
+    assert len(t) and (t.lo_95 <= t.y_pred).all() and (t.y_pred <= t.hi_95).all() and (t.lo_80 >= t.lo_95).all()
     assert set(pred.split) == {"train", "val", "test"}
     assert pred.y_pred.notna().all()
     assert m["rolling"]["n_fits"] == len(m["rolling"]["origins"]) >= 2
