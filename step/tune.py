@@ -4,11 +4,14 @@
         [--out DIR] [--seed N] [--epochs N]
 
 Each trial trains the configured model with suggested settings (hidden size,
-learning rate, dropout, loss weights, embedding dimension, history length) on
-the chronological split of the config's data and returns the model's RMSE on
-the **validation** windows (working scale: log1p for counts). Test-window
-forecasts are never scored or read: baselines are skipped and only the
-model's validation forecasts are. (A trial that changes ``split.history``
+learning rate, dropout, loss weights, embedding dimension, history length) and
+returns the model's RMSE on the **validation** windows (working scale: log1p for
+counts) of the **first fit of the rolling-origin protocol** -- the protocol of the
+README results table: every window it trains and validates on has its target at
+or before the first rolling origin, so no tuning window lies in the reported test
+period (:func:`tuning_windows`; a test checks it). Test-window forecasts are
+never scored or read: baselines are skipped and only the model's validation
+forecasts are. (A trial that changes ``split.history``
 shifts the window grid, so its validation targets can differ by a time point
 from another trial's.) Unpromising trials are pruned from their per-epoch
 validation error (median pruner). A study resumes where it stopped: the same
@@ -57,11 +60,11 @@ def suggest(trial, base: RunConfig) -> dict[str, Any]:
 
 
 def tuning_config(config: str | Path, params: dict[str, Any], extra: dict[str, Any] | None = None) -> RunConfig:
-    """The run config of one trial: the base file, the trial's settings, the
-    chronological protocol (its validation windows are the objective)."""
+    """The run config of one trial: the base file, the trial's settings, the rolling-origin
+    protocol (the validation windows of its first fit are the objective)."""
     over = dict(extra or {})
     over.update(params)
-    over["split.protocol"] = "chronological"
+    over["split.protocol"] = "rolling"
     over["train.seeds"] = 1
     cfg = load_config(config, over)
     if cfg.split.val_frac <= 0:
@@ -82,11 +85,23 @@ def validation_rmse(cfg: RunConfig, on_epoch=None) -> float:
     ws, folds = plan_stage(cfg, course)
     feats = features_stage(cfg, course)
     seed = cfg.train.seed
-    fc = forecast_stage(cfg, feats, folds, [seed], {}, on_epoch=on_epoch, baselines=False)
-    v = ws.idx("val")
+    first = folds[0]  # only the first fit: it sees nothing after the first rolling origin
+    fc = forecast_stage(cfg, feats, [first], [seed], {}, on_epoch=on_epoch, baselines=False)
+    v = first.split.idx("val")
     y = working_scale(course.X[ws.targets[v]], cfg.data.transform)
     p = fc.model[seed][v]  # forecasts are in the working scale
     return float(np.sqrt(np.nanmean((p - y) ** 2)))
+
+
+def tuning_windows(cfg: RunConfig, n_times: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target time indices of the windows a trial trains on, validates on, and those the
+    README's rolling protocol reports as test: ``(train, val, test)``."""
+    from step.windows import rolling_folds
+
+    s = cfg.split
+    ws, folds = rolling_folds(n_times, s.history, s.rolling_test_frac, s.val_frac, s.refit_every, s.rolling_min_val)
+    f = folds[0].split
+    return ws.targets[f.idx("train")], ws.targets[f.idx("val")], ws.targets[ws.idx("test")]
 
 
 def _storage(url: str | None, out: Path, study: str):
@@ -102,8 +117,10 @@ def _storage(url: str | None, out: Path, study: str):
 
 
 def run_tuning(config: str | Path, trials: int, storage: str | None, study_name: str, out: Path,
-               extra: dict[str, Any] | None = None) -> dict:
-    """Add ``trials`` trials to the study and write the best config and plots."""
+               extra: dict[str, Any] | None = None, sampler_seed: int | None = 0) -> dict:
+    """Add ``trials`` trials to the study and write the best config and plots. ``sampler_seed``
+    seeds the TPE sampler (the same seed, storage state and trials reproduce a study; give
+    parallel workers different seeds, or they suggest the same settings)."""
     import optuna
 
     base = load_config(config, extra)
@@ -118,7 +135,7 @@ def run_tuning(config: str | Path, trials: int, storage: str | None, study_name:
             fcntl.flock(lock, fcntl.LOCK_EX)
         study = optuna.create_study(study_name=study_name, storage=_storage(storage, out, study_name),
                                     direction="minimize", load_if_exists=True,
-                                    sampler=optuna.samplers.TPESampler(seed=None),
+                                    sampler=optuna.samplers.TPESampler(seed=sampler_seed),
                                     pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=5))
 
     def objective(trial) -> float:
@@ -206,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
     ap.add_argument("--seed", type=int, help="training seed of every trial (overrides train.seed)")
     ap.add_argument("--epochs", type=int, help="maximum epochs per trial")
+    ap.add_argument("--sampler-seed", type=int, default=0,
+                    help="seed of the TPE sampler (default 0; give each parallel worker its own)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     setup_logging(args.verbose)
@@ -215,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     study = args.study or f"tune-{Path(args.config).stem}"
     extra = {"data.path": args.data, "train.seed": args.seed, "train.epochs": args.epochs}
     try:
-        res = run_tuning(args.config, args.trials, args.storage, study, args.out, extra)
+        res = run_tuning(args.config, args.trials, args.storage, study, args.out, extra, args.sampler_seed)
     except InputError as exc:
         log.error("%s", exc)
         return 1

@@ -17,15 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 
-def _worker(tmp: Path, study: str, trials: int) -> subprocess.Popen:
+def _worker(tmp: Path, study: str, trials: int, sampler_seed: int = 0) -> subprocess.Popen:
     env = dict(os.environ, PYTHONHASHSEED="0")
     return subprocess.Popen([sys.executable, "-m", "step.tune", "--config", str(CONFIG), "--trials", str(trials),
-                             "--study", study, "--out", str(tmp / "tune"), "--epochs", "2"],
+                             "--study", study, "--out", str(tmp / "tune"), "--epochs", "2",
+                             "--sampler-seed", str(sampler_seed)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_two_workers_share_one_sqlite_study_and_the_best_config_reruns(tmp_path):
-    procs = [_worker(tmp_path, "t", 2), _worker(tmp_path, "t", 2)]
+    procs = [_worker(tmp_path, "t", 2, 0), _worker(tmp_path, "t", 2, 1)]
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-2000:]
@@ -47,3 +48,23 @@ def test_two_workers_share_one_sqlite_study_and_the_best_config_reruns(tmp_path)
     p = _worker(tmp_path, "t", 1)
     p.communicate(timeout=600)
     assert len(optuna.load_study(study_name="t", storage=storage).trials) == 5
+
+
+@pytest.mark.parametrize("config", ["configs/mrna.yaml", "configs/mirna.yaml", "configs/yeast.yaml",
+                                    "configs/test_tiny_mrna.yaml"])
+def test_tuning_windows_do_not_overlap_the_reported_test_targets(config):
+    """A trial trains and validates only on windows whose target is before the first test target
+    of the rolling protocol that the README reports, for every history a trial can pick."""
+    from step.data import load_interactions
+    from step.tune import tuning_windows
+
+    base = load_config(ROOT / config)
+    n_times = load_interactions(ROOT / base.data.path, base.data).n_times
+    L = base.split.history
+    for h in {v for v in (L - 1, L, L + 1) if 1 <= v <= base.embedding.span}:  # as step.tune.suggest
+        cfg = tuning_config(ROOT / config, {"split.history": h}, {"data.path": str(ROOT / base.data.path)})
+        assert cfg.split.protocol == "rolling"
+        train, val, test = tuning_windows(cfg, n_times)
+        assert len(val) and len(test)
+        assert max(train.max(), val.max()) < test.min()
+        assert not set(train) & set(test) and not set(val) & set(test)
