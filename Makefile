@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test mirna yeast yeast-data preprocess bench bench-synthetic bench-scale results ablate workflow tune clean-cache
+.PHONY: venv run test mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale results ablate workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -56,6 +56,10 @@ results: $(STAMP)
 CONFIG ?= configs/mrna.yaml
 ablate: $(STAMP)
 	$(BIN)/python -m step.ablate --config $(CONFIG) $(ARGS)
+
+## bench-null: the verdict rule's false-verdict rate on null data and its power (benchmarks/results/)
+bench-null: $(STAMP)
+	$(BIN)/python benchmarks/bench_null_calibration.py $(ARGS)
 
 ## bench-synthetic: accuracy on data with a known generating process (graph-driven and null)
 bench-synthetic: $(STAMP)
