@@ -63,7 +63,9 @@ def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> in
     """Body of the ``create_graph_and_embedding_*`` scripts: build graphs, fill the embedding cache."""
     p = argparse.ArgumentParser(prog=prog, description="Build the per-time-point gene graphs and the causal "
                                 "temporal Node2Vec embeddings, and cache them (logs what it did).")
-    p.add_argument("--config", default=default_config, help=f"YAML run config (default {default_config})")
+    p.add_argument("--config", default=None, help=f"YAML run config (default {default_config})")
+    p.add_argument("--dataset", help="a shipped dataset by name: configs/<NAME>.yaml (e.g. mrna, mirna, yeast, "
+                   "mrna_corrected); --config wins when both are given")
     p.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
     p.add_argument("--seed", type=int, help="embedding seed (overrides train.seed)")
     p.add_argument("--summary", help="also write what was built (cache path, shape, timings) to this JSON file")
@@ -75,8 +77,12 @@ def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> in
     from step.embeddings import build_embedding_cache
     from step.io import write_json
 
+    config = args.config or (f"configs/{args.dataset}.yaml" if args.dataset else default_config)
     try:
-        summary = build_embedding_cache(args.config, args.data, args.seed, args.processes)
+        if args.dataset and not args.config and not Path(config).is_file():
+            raise InputError(f"--dataset {args.dataset}: no config {config}; shipped: "
+                             + ", ".join(sorted(q.stem for q in Path("configs").glob("*.yaml"))))
+        summary = build_embedding_cache(config, args.data, args.seed, args.processes)
     except InputError as exc:
         log.error("%s", exc)
         return 1

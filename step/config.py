@@ -84,9 +84,9 @@ class EmbeddingConfig:
 
 @dataclass
 class ModelConfig:
-    """Sizes of STEPmr / STEPmi; every size comes from here."""
+    """Sizes of STEPmr / STEPmi; every size comes from here (which model: the top-level
+    ``model_name``)."""
 
-    name: str = "STEPmr"
     hidden: int = 32
     cheb_k: int = 2
     kernel_size: int = 2

@@ -388,6 +388,7 @@ def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
     series: list[np.ndarray] = []
     gfeat: list[dict] = []
     conflicts: dict[str, list[int]] = {}
+    feat_conflicts: dict[str, list[str]] = {}  # gene -> "row R column C" where a per-gene feature differs
     n_rows = len(df)
     for r in range(n_rows):
         for side, (names, V) in enumerate(((g1, V1), (g2, V2))):
@@ -407,6 +408,15 @@ def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
                 same = np.allclose(series[k], s, rtol=1e-9, atol=1e-12, equal_nan=True)
                 if not same:
                     conflicts.setdefault(g, []).append(r + 2)
+                for key, v in info.items():
+                    w = gfeat[k][key]
+                    if isinstance(v, str) or isinstance(w, str):
+                        differs = str(v) != str(w)
+                    else:
+                        differs = not (np.isclose(v, w, rtol=1e-9, atol=1e-12) or (np.isnan(v) and np.isnan(w)))
+                    if differs:
+                        col = f"Gene{side + 1}_{key.capitalize() if key in ('chromosome', 'compartment') else key}"
+                        feat_conflicts.setdefault(g, []).append(f"row {r + 2} column {col} ({v}, first {w})")
     if conflicts:
         rows = sum(len(v) for v in conflicts.values())
         detail = "; ".join(f"{g} (first at row {first_row[index[g]] + 2}, differs at rows {', '.join(map(str, v[:5]))}{'...' if len(v) > 5 else ''})"
@@ -419,6 +429,18 @@ def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
         notes.append(f"series conflicts: {len(conflicts)} genes in {rows} rows; first occurrence kept")
         for g, v in conflicts.items():
             log.info("series conflict: gene %r first at row %d, differing rows %s", g, first_row[index[g]] + 2, v)
+
+    if feat_conflicts:
+        detail = "; ".join(f"{g}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}"
+                           for g, v in list(feat_conflicts.items())[:10])
+        msg = (f"{path}: {len(feat_conflicts)} gene(s) have per-gene features (chromosome, bin, compartment, "
+               f"insulation, TAD distance) that differ from their first row: {detail}"
+               f"{' ...' if len(feat_conflicts) > 10 else ''}")
+        if cfg.strict:
+            raise InputError(msg + ". With data.strict: true this is an error; set strict: false to keep each gene's "
+                             "first row.")
+        log.warning("%s. Keeping each gene's first row (data.strict: false).", msg)
+        notes.append(f"feature conflicts: {len(feat_conflicts)} genes; first row kept")
 
     X = np.column_stack(series).astype(float)  # [T, N]
 

@@ -88,9 +88,11 @@ def load_dataset_dir(folder: str | Path, cfg=None):
     blank = [i for i, g in enumerate(names) if not g]
     if blank:
         raise InputError(f"{gpath}: line {blank[0] + 2}, column 'gene': empty gene name.")
-    dup = genes_df["gene"].duplicated()
+    dup = pd.Series(names).duplicated()  # after stripping: "A" and "A " are the same gene
     if dup.any():
-        raise InputError(f"{gpath}: gene(s) listed twice: {', '.join(genes_df.loc[dup, 'gene'].head(10))}.")
+        lines = [i + 2 for i in np.flatnonzero(dup.to_numpy())][:10]
+        raise InputError(f"{gpath}: gene(s) listed twice (names compared without surrounding spaces): "
+                         f"{', '.join(pd.Series(names)[dup].head(10))} (lines {lines}).")
     index = {g: i for i, g in enumerate(names)}
 
     expr = _table(epath, ["gene"])

@@ -614,8 +614,23 @@ def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConf
     params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("cache_dir", "processes")}
     if cfg.method == "stream":
         params["stream_version"] = STREAM_VERSION
+    # an entry written by another gensim / numpy / walk backend version is not reused
     return hash_parts(CODE_VERSION, graphs.times, int(graphs.n_genes), graphs.edges, graphs.weights,
-                      int(history), params, int(seed))
+                      int(history), params, int(seed), _library_versions(cfg.backend))
+
+
+def _library_versions(backend: str) -> dict[str, str]:
+    """Versions of the libraries an embedding's numbers depend on (part of the cache key)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["gensim", "numpy"] + (["node2vec"] if backend == "node2vec" else [])
+    out = {}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            out[n] = "absent"
+    return out
 
 
 def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,

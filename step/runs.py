@@ -20,8 +20,8 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "torch-geometric", "gensim",
-            "gseapy", "matplotlib", "pyyaml", "tqdm", "statsmodels", "networkx", "optuna")
+PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "gensim", "gseapy", "matplotlib", "pyyaml",
+            "tqdm", "statsmodels", "networkx", "optuna", "arch", "cooler", "cooltools")
 
 
 def package_versions() -> dict[str, str]:

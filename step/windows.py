@@ -145,7 +145,9 @@ class Fold:
 
 
 def single_fold(ws: WindowSplit) -> Fold:
-    """The chronological and paper protocols: one fit forecasts every window."""
+    """The chronological and paper protocols: one fit forecasts every window. Its ``origin`` is
+    the latest *training* target (validation targets come after it under the chronological
+    protocol; the paper protocol's windows are in random order, so it has no true origin)."""
     tr = ws.targets[ws.idx("train")]
     return Fold(int(tr.max()), ws, np.arange(len(ws.targets)))
 

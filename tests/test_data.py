@@ -194,3 +194,39 @@ def test_repeated_column_and_wrong_separator(tmp_path):
     q = tmp_path / "semi.csv"
     q.write_text("\n".join(l.replace(",", ";") for l in lines) + "\n")
     _expect(q, "';'", "comma-separated")
+
+
+def test_conflicting_per_gene_features_are_named_and_strict_refuses_them(tmp_path, caplog):
+    """A repeated gene row with another bin or chromosome: strict names the row and column; otherwise
+    the first row is kept with a warning (never silently)."""
+    df = _tiny()
+    g = df.loc[0, "Gene1"]
+    later = [i for i in range(1, len(df)) if df.loc[i, "Gene1"] == g]
+    assert later, "the fixture repeats its first gene"
+    r = later[0]
+    df.loc[r, "Gene1_Bin"] = str(int(float(df.loc[r, "Gene1_Bin"])) + 1_000_000)
+    path = _write(tmp_path, df)
+    _expect(path, f"row {r + 2} column Gene1_Bin", "per-gene features", cfg=DataConfig(strict=True))
+    with caplog.at_level(logging.WARNING):
+        c = load_interactions(path, DataConfig(strict=False))
+    assert "per-gene features" in caplog.text and any("feature conflicts" in n for n in c.notes)
+    assert c.bin[c.genes.index(g)] == float(df.loc[0, "Gene1_Bin"])  # the first row's value
+
+
+def test_dataset_folder_duplicate_names_are_checked_after_stripping(tmp_path):
+    """'A' and 'A ' name one gene: the folder loader refuses them instead of listing the gene twice."""
+    import gzip
+
+    from step.dataset_dir import load_dataset_dir
+
+    conv = Path(__file__).resolve().parents[1] / "dataset" / "yeast" / "converted"
+    d = tmp_path / "folder"
+    d.mkdir()
+    for f in conv.iterdir():
+        (d / f.name).write_bytes(f.read_bytes())
+    genes = pd.read_csv(d / "genes.tsv.gz", sep="\t", dtype=str, keep_default_na=False)
+    genes.loc[1, "gene"] = genes.loc[0, "gene"] + " "
+    with gzip.open(d / "genes.tsv.gz", "wt") as fh:
+        genes.to_csv(fh, sep="\t", index=False)
+    with pytest.raises(InputError, match="listed twice.*without surrounding spaces"):
+        load_dataset_dir(d, DataConfig())
