@@ -49,11 +49,12 @@ def _rss_mb() -> float:
 
 
 def _case_inputs(case: str) -> tuple[TemporalGraphs, int, EmbeddingConfig, int, dict]:
-    from step.data import load_interactions, working_scale
+    from step.course import working_scale
+    from step.load import load_course
 
     if case == "mrna":
         cfg = load_config(ROOT / "configs/mrna.yaml")
-        course = load_interactions(ROOT / cfg.data.path, cfg.data)
+        course = load_course(ROOT / cfg.data.path, cfg.data)
         g = build_graphs(course, cfg.graph, working_scale(course.X, cfg.data.transform))
         return g, cfg.split.history, cfg.embedding, cfg.train.seed, {"config": "configs/mrna.yaml"}
     if case in ("mirna", "mirna-synthetic"):
@@ -68,7 +69,7 @@ def _case_inputs(case: str) -> tuple[TemporalGraphs, int, EmbeddingConfig, int, 
             dcfg = DataConfig(path="dataset/mirna/interaction_mirna.csv", transform="log1p")
             src = "MIRNA_FALLBACK in benchmarks/bench_embedding.py (configs/mirna.yaml missing)"
         if case == "mirna":
-            course = load_interactions(ROOT / dcfg.path, dcfg)
+            course = load_course(ROOT / dcfg.path, dcfg)
             g = build_graphs(course, gcfg, working_scale(course.X, dcfg.transform))
         else:
             g = synthetic_graphs(162, 150, 967, seed=0)

@@ -745,10 +745,10 @@ def write_interaction_csv(folder: str | Path, out: str | Path) -> Path:
     series repeated on every row it appears in; ``Gene<k>_Start`` = TSS, ``End`` = TSS + 1,
     ``Bin`` = bin index). For tools that read that schema; the folder is the compact form."""
     from raw_data_conversion.assemble import GeneRecord, interaction_table, write_csv
-    from step.dataset_dir import load_dataset_dir
     from step.io import write_with
+    from step.load import load_course
 
-    course = load_dataset_dir(folder)
+    course = load_course(folder)
     genes_df = pd.read_csv(Path(folder) / "genes.tsv.gz", sep="\t", dtype={"gene": str, "chromosome": str},
                            keep_default_na=False, na_values={"insulation": [""], "tad_distance": [""]})
     records = [GeneRecord(name=g, chrom=str(c), start=float(s), end=float(s) + 1, bin=float(b), compartment=str(k),

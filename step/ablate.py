@@ -119,7 +119,7 @@ def _run_one(cfg: RunConfig, variant: str, seed: int) -> dict:
     """One variant x seed: forecasts of the main model and the baselines on the reported split."""
     import torch
 
-    from step.data import original_scale
+    from step.course import original_scale
     from step.pipeline import evaluate_stage, features_stage, forecast_stage, load_stage, plan_stage
 
     torch.set_num_threads(1)

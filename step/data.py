@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from step.course import (GeneTimeCourse, check_times, clean_gene_name, numeric_column,  # noqa: F401
+                         original_scale, parse_time_label, unique_display_names, working_scale)
+from step.config import DataConfig
 from step.errors import InputError
+from step.io import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -26,126 +29,6 @@ GENE_FIELDS = ["Chromosome", "Start", "End", "Bin", "Compartment", "Insulation_S
 NUMERIC_GENE_FIELDS = ["Start", "End", "Bin", "Insulation_Score", "TAD_Boundary_Distance"]
 COMPARTMENTS = {"A", "B"}
 MISSING_COMPARTMENT = {"", "Unknown", "unknown", "NA", "nan"}
-
-
-@dataclass
-class GeneTimeCourse:
-    """A gene panel's time course plus its Hi-C pairs and per-gene features.
-
-    Attributes
-    ----------
-    genes : names exactly as in the input file, unique, in order of first appearance.
-    display : cleaned names for plots/tables (``GUCY1A2  sGC(...)`` -> ``GUCY1A2``), unique.
-    times : float array ``[T]``, strictly increasing.
-    X : float array ``[T, N]``, expression in the file's scale (NaN only where masked).
-    pairs : int array ``[P, 2]`` of gene indices, ``i < j``, unique, no self-pairs.
-    hic : float array ``[P]``, Hi-C contact value of each pair.
-    chromosome : ``[N]`` str; bin, insulation, tad_distance : ``[N]`` float (NaN if absent);
-    compartment : ``[N]`` str, ``"A"``, ``"B"`` or ``""`` (unknown).
-    source : path of the file; checksum : its sha256.
-    """
-
-    genes: list[str]
-    display: list[str]
-    times: np.ndarray
-    X: np.ndarray
-    pairs: np.ndarray
-    hic: np.ndarray
-    chromosome: list[str]
-    bin: np.ndarray
-    compartment: np.ndarray
-    insulation: np.ndarray
-    tad_distance: np.ndarray
-    source: str = ""
-    checksum: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def n_genes(self) -> int:
-        return len(self.genes)
-
-    @property
-    def n_times(self) -> int:
-        return len(self.times)
-
-    def degree(self) -> np.ndarray:
-        """Number of Hi-C partners of each gene, ``[N]``."""
-        deg = np.zeros(self.n_genes, dtype=np.int64)
-        np.add.at(deg, self.pairs[:, 0], 1)
-        np.add.at(deg, self.pairs[:, 1], 1)
-        return deg
-
-    def with_X(self, X: np.ndarray) -> "GeneTimeCourse":
-        """A copy with another expression matrix of the same shape ``[T, N]``."""
-        if X.shape != self.X.shape:
-            raise ValueError(f"X shape {X.shape} != {self.X.shape}")
-        import dataclasses
-
-        return dataclasses.replace(self, X=np.asarray(X, dtype=float))
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def clean_gene_name(name: str) -> str:
-    """Display name: drop annotations after a double space or a `` (`` (PMIDs, long names).
-
-    ``"GUCY1A2  sGC(soluble ...) (PMID 1)"`` -> ``"GUCY1A2"``;
-    ``"EGFR (Epidermal growth factor receptor)"`` -> ``"EGFR"``;
-    ``"N-Cadherin(CDH2)"`` and ``"Claudin 1"`` are kept as they are.
-    """
-    s = str(name).strip()
-    s = s.split("  ")[0]
-    s = s.split(" (")[0]
-    return s.strip() or str(name).strip()
-
-
-def unique_display_names(genes: list[str]) -> list[str]:
-    """Cleaned names, made unique: a clash keeps the full original name for the later gene."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for g in genes:
-        d = clean_gene_name(g)
-        if d in seen:
-            d = str(g).strip()
-            k = 2
-            while d in seen:
-                d = f"{g.strip()} #{k}"
-                k += 1
-        seen.add(d)
-        out.append(d)
-    return out
-
-
-def working_scale(X: np.ndarray, transform: str) -> np.ndarray:
-    """Expression in the space the models work in: ``none`` or ``log1p``."""
-    if transform == "none":
-        return np.asarray(X, dtype=float)
-    if transform == "log1p":
-        return np.log1p(np.asarray(X, dtype=float))
-    raise ValueError(f"unknown transform {transform!r}")
-
-
-def original_scale(Z: np.ndarray, transform: str) -> np.ndarray:
-    """Inverse of :func:`working_scale`."""
-    if transform == "none":
-        return np.asarray(Z, dtype=float)
-    if transform == "log1p":
-        return np.expm1(np.asarray(Z, dtype=float))
-    raise ValueError(f"unknown transform {transform!r}")
-
-
-def _parse_time(label: str, col: str, path: Path) -> float:
-    try:
-        t = float(label)
-    except ValueError:
-        raise InputError(
-            f"{path}: column '{col}': time label '{label}' is not a number "
-            f"(expected columns named Gene1_Time_<t>/Gene2_Time_<t> with <t> a number of days, e.g. Gene1_Time_-4.5)."
-        ) from None
-    if not np.isfinite(t):
-        raise InputError(f"{path}: column '{col}': time label '{label}' is not a finite number.")
-    return t
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -195,94 +78,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
-def _numeric(df: pd.DataFrame, col: str, path: Path, allow_blank: bool) -> np.ndarray:
-    raw = df[col].astype(str).str.strip()
-    blank = raw.isin(["", "NA", "NaN", "nan", "N/A"])
-    vals = pd.to_numeric(raw.where(~blank, None), errors="coerce").astype(float)
-    bad = vals.isna() & ~blank
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"{path}: row {i + 2} (line {i + 2} counting the header), column '{col}': "
-            f"value '{df[col].iloc[i]}' is not a number; column '{col}' must be numeric."
-        )
-    if not allow_blank and blank.any():
-        i = int(np.flatnonzero(blank.to_numpy())[0])
-        raise InputError(f"{path}: row {i + 2}, column '{col}': value is empty; column '{col}' must be numeric.")
-    v = vals.to_numpy()
-    inf = ~np.isfinite(v) & ~np.isnan(v)
-    if inf.any():
-        i = int(np.flatnonzero(inf)[0])
-        raise InputError(f"{path}: row {i + 2}, column '{col}': value '{df[col].iloc[i]}' is infinite; expected a finite number.")
-    return v
-
-
-def check_times(X: np.ndarray, times: np.ndarray, labels: list[str], genes: list[str], cfg, path: Path,
-                notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Drop all-empty time points (``drop_empty_times``) and check partly missing ones (``allow_missing``).
-
-    ``X [T, N]``, ``times [T]``, ``labels [T]`` (column names for messages). Returns the kept ``(X, times)``.
-    """
-    empty = np.isnan(X).all(axis=1)
-    if empty.any():
-        dropped = [labels[k] for k in np.flatnonzero(empty)]
-        if not cfg.drop_empty_times:
-            raise InputError(f"{path}: time column(s) {', '.join(dropped)} are empty for every gene (data.drop_empty_times is false).")
-        log.warning("%s: dropping %d time point(s) that are empty for every gene: %s", path, int(empty.sum()), ", ".join(dropped))
-        notes.append(f"dropped empty time columns: {', '.join(dropped)}")
-        X = X[~empty]
-        times = times[~empty]
-        labels = [l for l, e in zip(labels, empty) if not e]
-    if len(times) == 0:
-        raise InputError(f"{path}: every time column is empty; nothing to model.")
-    partly = np.isnan(X)
-    if partly.any():
-        ti, gi = np.nonzero(partly)
-        where = ", ".join(f"{genes[g]} at {labels[t]}" for t, g in list(zip(ti, gi))[:8])
-        if not cfg.allow_missing:
-            raise InputError(
-                f"{path}: {int(partly.sum())} missing expression value(s) ({where}{' ...' if len(ti) > 8 else ''}); "
-                f"every gene needs a value at every time. Set data.allow_missing: true to mask them."
-            )
-        log.warning("%s: %d missing expression values will be masked: %s", path, int(partly.sum()), where)
-        notes.append(f"masked missing values: {int(partly.sum())}")
-    return X, times
-
-
-def load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
-    """Read and validate an interaction CSV or a dataset folder, then check that its values fit
-    ``cfg.transform`` (:func:`check_transform`): the one door every entry point goes through.
-
-    Parameters
-    ----------
-    path : the CSV (one row per gene pair, see the module docstring) or a dataset folder.
-    cfg : a :class:`step.config.DataConfig`; None uses its defaults.
-
-    Raises
-    ------
-    InputError naming the file, the row/column and the rule broken.
-    """
-    course = _load_interactions(path, cfg)
-    check_transform(course.X, getattr(cfg, "transform", "none"), path)
-    return course
-
-
-def check_transform(X: np.ndarray, transform: str, path) -> None:
-    """``log1p`` is for counts: any negative value (log ratios, already-logged data) is refused
-    with an error naming the file and the fix (``data.transform: none``)."""
-    if transform != "log1p":
-        return
-    with np.errstate(invalid="ignore"):
-        neg = np.asarray(X, dtype=float) < 0
-    if neg.any():
-        n = int(neg.sum())
-        raise InputError(
-            f"{path}: data.transform is log1p but {n} value(s) are negative (min {np.nanmin(X):g}); "
-            "log1p is for counts (values >= 0). Negative values mean the data are already on a log or "
-            "log-ratio scale: set data.transform: none in the config.")
-
-
-def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
+def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
     """Read and validate an interaction CSV.
 
     Parameters
@@ -299,15 +95,8 @@ def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
     ------
     InputError naming the file, the row/column and the rule broken.
     """
-    from step.config import DataConfig
-    from step.io import file_sha256
-
     cfg = cfg or DataConfig()
     path = Path(path)
-    if path.is_dir():
-        from step.dataset_dir import load_dataset_dir
-
-        return load_dataset_dir(path, cfg)
     df = _read_csv(path)
     cols = list(df.columns)
     missing = [c for c in REQUIRED + ["Gene1_Chromosome", "Gene2_Chromosome"] if c not in cols]
@@ -325,7 +114,7 @@ def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
         m = TIME_RE.match(c)
         if not m:
             continue
-        t = _parse_time(m.group(2), c, path)
+        t = parse_time_label(m.group(2), c, path)
         target = t1 if m.group(1) == "1" else t2
         if t in target:
             raise InputError(f"{path}: columns '{target[t]}' and '{c}' give the same time {t}; each time may appear once.")
@@ -348,17 +137,17 @@ def _load_interactions(path: str | Path, cfg=None) -> GeneTimeCourse:
     g2 = df["Gene2"].astype(str).str.strip().tolist()
 
     # ---- numeric columns
-    hic = _numeric(df, "HiC_Interaction", path, allow_blank=False)
+    hic = numeric_column(df, "HiC_Interaction", path, allow_blank=False)
     if (hic < 0).any():
         i = int(np.flatnonzero(hic < 0)[0])
         raise InputError(f"{path}: row {i + 2}, column 'HiC_Interaction': value {hic[i]} is negative; contact values must be >= 0.")
-    V1 = np.column_stack([_numeric(df, t1[t], path, allow_blank=True) for t in times])  # [R, T]
-    V2 = np.column_stack([_numeric(df, t2[t], path, allow_blank=True) for t in times])
+    V1 = np.column_stack([numeric_column(df, t1[t], path, allow_blank=True) for t in times])  # [R, T]
+    V2 = np.column_stack([numeric_column(df, t2[t], path, allow_blank=True) for t in times])
     feat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for f in NUMERIC_GENE_FIELDS:
         a, b = f"Gene1_{f}", f"Gene2_{f}"
         if a in cols and b in cols:
-            feat[f] = (_numeric(df, a, path, True), _numeric(df, b, path, True))
+            feat[f] = (numeric_column(df, a, path, True), numeric_column(df, b, path, True))
         elif a in cols or b in cols:
             raise InputError(f"{path}: column '{a if a in cols else b}' has no partner '{b if a in cols else a}'.")
     comp: tuple[list[str], list[str]] | None = None

@@ -1,4 +1,4 @@
-"""A STEP dataset folder -> validated :class:`~step.data.GeneTimeCourse`.
+"""A STEP dataset folder -> validated :class:`~step.course.GeneTimeCourse`.
 
 The folder is what ``python -m raw_data_conversion.genome`` writes (its docstring has the
 format): ``genes.tsv.gz``, ``expression.tsv.gz``, ``pairs.tsv.gz`` and ``dataset.json``.
@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from step.config import DataConfig
+from step.course import GeneTimeCourse, check_times, numeric_column, unique_display_names
 from step.errors import InputError
 from step.io import hash_parts
 
@@ -44,17 +46,6 @@ def _table(path: Path, required: list[str]) -> pd.DataFrame:
     return df
 
 
-def _numeric(df: pd.DataFrame, col: str, path: Path, blank_ok: bool) -> np.ndarray:
-    raw = df[col].str.strip()
-    missing = raw.isin(MISSING)
-    vals = pd.to_numeric(raw.where(~missing, "nan"), errors="coerce")
-    bad = (vals.isna() & (~missing if blank_ok else True)) | np.isinf(vals)
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"{path}: line {i + 2}, column '{col}': '{df[col].iloc[i]}' is not a finite number.")
-    return vals.to_numpy(float)
-
-
 def load_dataset_dir(folder: str | Path, cfg=None):
     """Read and check a dataset folder.
 
@@ -67,9 +58,6 @@ def load_dataset_dir(folder: str | Path, cfg=None):
     -------
     GeneTimeCourse with ``X [T, N]`` (genes in ``genes.tsv.gz`` order), ``pairs [P, 2]``.
     """
-    from step.config import DataConfig
-    from step.data import GeneTimeCourse, check_times, unique_display_names
-
     cfg = cfg or DataConfig()
     folder = Path(folder)
     meta_path = folder / "dataset.json"
@@ -114,7 +102,7 @@ def load_dataset_dir(folder: str | Path, cfg=None):
         absent = sorted(set(names) - set(egenes))[:5]
         raise InputError(f"{epath}: its gene column must list the genes of {gpath.name} in the same order "
                          f"(not in genes: {extra}; missing: {absent}).")
-    X = np.column_stack([_numeric(expr, c, epath, blank_ok=True) for c in time_cols]) if time_cols else np.zeros((len(names), 0))
+    X = np.column_stack([numeric_column(expr, c, epath, True, 'line') for c in time_cols]) if time_cols else np.zeros((len(names), 0))
     order = np.argsort(times_a, kind="stable")
     times_a, X = times_a[order], X[:, order].T  # [T, N]
     labels = [time_cols[k] for k in order]
@@ -129,7 +117,7 @@ def load_dataset_dir(folder: str | Path, cfg=None):
             i = int(np.flatnonzero(unknown.to_numpy())[0])
             raise InputError(f"{ppath}: line {i + 2}, column '{col}': gene '{s.iloc[i]}' is not in {gpath.name} "
                              f"({int(unknown.sum())} such row(s)).")
-    hic = _numeric(pairs_df, "hic", ppath, blank_ok=False)
+    hic = numeric_column(pairs_df, "hic", ppath, False, "line")
     if (hic < 0).any():
         i = int(np.flatnonzero(hic < 0)[0])
         raise InputError(f"{ppath}: line {i + 2}, column 'hic': {hic[i]} is negative; contact values must be >= 0.")
@@ -150,7 +138,7 @@ def load_dataset_dir(folder: str | Path, cfg=None):
     hic = hic[first]
 
     def col(name: str) -> np.ndarray:
-        return _numeric(genes_df, name, gpath, blank_ok=True) if name in genes_df.columns else np.full(len(names), np.nan)
+        return numeric_column(genes_df, name, gpath, True, 'line') if name in genes_df.columns else np.full(len(names), np.nan)
 
     comp = (genes_df["compartment"].str.strip() if "compartment" in genes_df.columns
             else pd.Series([""] * len(names)))

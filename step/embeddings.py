@@ -700,13 +700,14 @@ def build_embedding_cache(config_path: str | Path | None, data_path: str | None 
     and returns a summary dict. Raises InputError on bad input.
     """
     from step.config import load_config
-    from step.data import load_interactions, working_scale
+    from step.course import working_scale
+    from step.load import load_course
     from step.graphs import build_graphs
 
     t0 = time.perf_counter()
     cfg: RunConfig = load_config(config_path, overrides={"data.path": data_path, "train.seed": seed,
                                                          "embedding.processes": processes})
-    course = load_interactions(cfg.data.path, cfg.data)
+    course = load_course(cfg.data.path, cfg.data)
     X = working_scale(course.X, cfg.data.transform)
     graphs = build_graphs(course, cfg.graph, X)
     log.info("%s: %d genes x %d time points, %d Hi-C edges per graph",

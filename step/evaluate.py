@@ -9,7 +9,7 @@ import pandas as pd
 
 from step.baselines import BASELINES
 from step.config import RunConfig
-from step.data import GeneTimeCourse, working_scale
+from step.course import GeneTimeCourse, working_scale
 from step.forecast import Forecasts
 from step.metrics import compute_metrics, mse, naive_scale
 from step.windows import WindowSplit

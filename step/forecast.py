@@ -18,7 +18,7 @@ import torch
 
 from step.baselines import BASELINES, run_baselines
 from step.config import RunConfig
-from step.data import GeneTimeCourse, original_scale
+from step.course import GeneTimeCourse, original_scale
 from step.sparse_ops import neighbour_means
 from step.windows import Fold, Scaler, WindowSplit, make_windows
 

@@ -1,6 +1,6 @@
 """Per-time-point weighted gene graphs built from Hi-C features and expression.
 
-The edges are the Hi-C pairs of the :class:`~step.data.GeneTimeCourse` (``i < j``);
+The edges are the Hi-C pairs of the :class:`~step.course.GeneTimeCourse` (``i < j``);
 they are the same at every time point, only their weights change. The weight of
 pair ``(i, j)`` at time index ``t`` is the configurable weighted sum
 
@@ -32,7 +32,7 @@ from step.errors import InputError
 from step.io import hash_parts
 
 if TYPE_CHECKING:  # pragma: no cover
-    from step.data import GeneTimeCourse
+    from step.course import GeneTimeCourse
 
 log = logging.getLogger(__name__)
 

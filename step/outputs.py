@@ -12,7 +12,7 @@ import torch
 
 from step import report
 from step.config import RunConfig
-from step.data import GeneTimeCourse
+from step.course import GeneTimeCourse
 from step.evaluate import predictions_table
 from step.forecast import Features, Forecasts
 from step.io import save_npz, write_json, write_text, write_with

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from step.config import RunConfig
-from step.data import GeneTimeCourse, load_interactions, working_scale
+from step.course import GeneTimeCourse, working_scale
+from step.load import load_course
 from step.errors import InputError
 from step.evaluate import build_metrics, comparisons, evaluate_stage, predictions_table  # noqa: F401
 from step.forecast import (Features, FitResult, FoldData, Forecasts, baselines_stage,  # noqa: F401
@@ -38,7 +39,7 @@ class JobResult:
 
 def prepare_course(cfg: RunConfig) -> GeneTimeCourse:
     """Load and validate the data named by the config (nothing is written)."""
-    course = load_interactions(cfg.data.path, cfg.data)  # also refuses negative values under log1p
+    course = load_course(cfg.data.path, cfg.data)  # also refuses negative values under log1p
     if course.n_times <= cfg.split.history + 3:
         raise InputError(f"{cfg.data.path}: {course.n_times} time points are too few for history "
                          f"{cfg.split.history} (need at least {cfg.split.history + 4}).")

@@ -43,7 +43,7 @@ def _seed_runs(folder: Path) -> list[Path]:
 def pooled_dataset(folder: Path) -> dict:
     """Pool the seed runs of one dataset: RMSEs, comparisons against every baseline."""
     from step.baselines import BASELINES
-    from step.data import working_scale
+    from step.course import working_scale
     from step.uncertainty import compare_forecasts
 
     runs = _seed_runs(folder)

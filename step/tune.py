@@ -76,7 +76,7 @@ def validation_rmse(cfg: RunConfig, on_epoch=None) -> float:
     """Train the model once (seed ``train.seed``) and return its validation RMSE (working scale)."""
     import torch
 
-    from step.data import working_scale
+    from step.course import working_scale
     from step.pipeline import features_stage, forecast_stage, load_stage, plan_stage
 
     if cfg.train.torch_threads > 0:

@@ -14,11 +14,12 @@ SCRIPT = """
 import json, sys
 import numpy as np
 from step.config import load_config
-from step.data import load_interactions, working_scale
+from step.course import working_scale
+from step.load import load_course
 from step.graphs import build_graphs
 from step.embeddings import window_embeddings
 cfg = load_config("configs/test_tiny_mrna.yaml", {"embedding.cache_dir": sys.argv[1]})
-course = load_interactions(cfg.data.path, cfg.data)
+course = load_course(cfg.data.path, cfg.data)
 g = build_graphs(course, cfg.graph, working_scale(course.X, cfg.data.transform))
 info = {}
 emb = window_embeddings(g, cfg.split.history, cfg.embedding, cfg.train.seed, info=info)

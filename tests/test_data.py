@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from step.config import DataConfig
-from step.data import clean_gene_name, load_interactions, unique_display_names
+from step.course import clean_gene_name, unique_display_names
+from step.load import load_course
 from step.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ PUBLISHED_MIRNA = ROOT / "dataset/mirna/interaction_mirna.csv"
 
 def test_published_mrna_loads_and_logs_conflicts(caplog):
     with caplog.at_level(logging.WARNING):
-        c = load_interactions(PUBLISHED_MRNA)
+        c = load_course(PUBLISHED_MRNA)
     assert c.X.shape == (43, 50)
     assert np.all(np.diff(c.times) > 0) and c.times[0] == -4.5 and c.times[-1] == 28.0
     assert len(set(c.display)) == c.n_genes
@@ -35,12 +36,12 @@ def test_published_mrna_loads_and_logs_conflicts(caplog):
 
 def test_published_mrna_strict_is_an_error():
     with pytest.raises(InputError, match="strict"):
-        load_interactions(PUBLISHED_MRNA, DataConfig(strict=True))
+        load_course(PUBLISHED_MRNA, DataConfig(strict=True))
 
 
 def test_published_mirna_drops_empty_column(caplog):
     with caplog.at_level(logging.WARNING):
-        c = load_interactions(PUBLISHED_MIRNA)
+        c = load_course(PUBLISHED_MIRNA)
     assert c.X.shape == (159, 162)
     assert 154.0 not in c.times
     assert "Gene1_Time_154.0" in caplog.text
@@ -67,7 +68,7 @@ def _write(tmp_path: Path, df: pd.DataFrame, name: str = "bad.csv") -> Path:
 
 def _expect(path: Path, *fragments: str, cfg: DataConfig | None = None) -> str:
     with pytest.raises(InputError) as exc:
-        load_interactions(path, cfg)
+        load_course(path, cfg)
     msg = str(exc.value)
     assert str(path) in msg, msg
     for f in fragments:
@@ -131,7 +132,7 @@ def test_bad_compartment(tmp_path):
     _expect(_write(tmp_path, df), "row 2", "Gene1_Compartment", "'C'")
     df = _tiny()
     df.loc[0, "Gene1_Compartment"] = "Unknown"
-    c = load_interactions(_write(tmp_path, df, "ok.csv"))
+    c = load_course(_write(tmp_path, df, "ok.csv"))
     assert c.compartment[c.genes.index(df.loc[0, "Gene1"])] == ""
 
 
@@ -139,7 +140,7 @@ def test_partly_missing_time_column(tmp_path):
     df = _tiny()
     df.loc[0, "Gene1_Time_2.0"] = ""
     _expect(_write(tmp_path, df), "missing expression", "Gene1_Time_2.0")
-    c = load_interactions(_write(tmp_path, df, "masked.csv"), DataConfig(allow_missing=True))
+    c = load_course(_write(tmp_path, df, "masked.csv"), DataConfig(allow_missing=True))
     assert np.isnan(c.X).sum() == 1
 
 
@@ -150,7 +151,7 @@ def test_self_pair_dropped_and_logged(tmp_path, caplog):
     for col in [c for c in df.columns if c.startswith("Gene2_Time_")]:
         extra[col] = extra[col.replace("Gene2", "Gene1")]
     with caplog.at_level(logging.WARNING):
-        c = load_interactions(_write(tmp_path, pd.concat([df, extra], ignore_index=True)))
+        c = load_course(_write(tmp_path, pd.concat([df, extra], ignore_index=True)))
     assert "self-pair" in caplog.text
     assert (c.pairs[:, 0] != c.pairs[:, 1]).all()
 
@@ -208,7 +209,7 @@ def test_conflicting_per_gene_features_are_named_and_strict_refuses_them(tmp_pat
     path = _write(tmp_path, df)
     _expect(path, f"row {r + 2} column Gene1_Bin", "per-gene features", cfg=DataConfig(strict=True))
     with caplog.at_level(logging.WARNING):
-        c = load_interactions(path, DataConfig(strict=False))
+        c = load_course(path, DataConfig(strict=False))
     assert "per-gene features" in caplog.text and any("feature conflicts" in n for n in c.notes)
     assert c.bin[c.genes.index(g)] == float(df.loc[0, "Gene1_Bin"])  # the first row's value
 

@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from step.config import EmbeddingConfig, GraphConfig
-from step.data import GeneTimeCourse
+from step.course import GeneTimeCourse
 from step.embeddings import (
     _align,
     _align_components,

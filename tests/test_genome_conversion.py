@@ -15,7 +15,7 @@ import pytest
 cooler = pytest.importorskip("cooler")
 
 from raw_data_conversion import genome  # noqa: E402
-from step.data import load_interactions  # noqa: E402
+from step.load import load_course  # noqa: E402
 from step.errors import InputError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def test_pairs_are_each_genes_top_k_by_observed_over_expected(converted, raw):
 
 
 def test_loader_reads_the_folder(converted):
-    course = load_interactions(converted)
+    course = load_course(converted)
     assert course.n_genes == 300 and course.n_times == 12
     assert course.X.shape == (12, 300) and np.isfinite(course.X).all()
     assert (course.pairs[:, 0] < course.pairs[:, 1]).all()
@@ -327,7 +327,7 @@ def test_cli_writes_folder_and_csv(raw, tmp_path):
                       str(raw["genes"]), "--cool", str(raw["cool"]), "--out", str(tmp_path / "o"), "--k", "3",
                       "--csv", str(tmp_path / "o.csv")])
     assert rc == 0 and (tmp_path / "o" / "dataset.json").is_file()
-    assert load_interactions(tmp_path / "o.csv").n_genes > 250
+    assert load_course(tmp_path / "o.csv").n_genes > 250
 
 
 def test_cli_exit_1_with_one_line(raw, tmp_path, caplog):
@@ -353,7 +353,7 @@ def test_loader_rejects_pairs_with_unknown_genes(converted, tmp_path):
     pairs.loc[2, "gene2"] = "NotAGene"
     pairs.to_csv(d / "pairs.tsv.gz", sep="\t", index=False)
     with pytest.raises(InputError, match=r"pairs.tsv.gz: line 4, column 'gene2': gene 'NotAGene' is not in genes.tsv.gz"):
-        load_interactions(d)
+        load_course(d)
 
 
 def test_loader_rejects_expression_in_another_gene_order(converted, tmp_path):
@@ -362,14 +362,14 @@ def test_loader_rejects_expression_in_another_gene_order(converted, tmp_path):
     e.iloc[[0, 1]] = e.iloc[[1, 0]].to_numpy()
     e.to_csv(d / "expression.tsv.gz", sep="\t", index=False)
     with pytest.raises(InputError, match="same order"):
-        load_interactions(d)
+        load_course(d)
 
 
 def test_loader_names_a_missing_table(converted, tmp_path):
     d = _copy(converted, tmp_path / "d")
     (d / "pairs.tsv.gz").unlink()
     with pytest.raises(InputError, match="no pairs.tsv.gz"):
-        load_interactions(d)
+        load_course(d)
 
 
 # --------------------------------------------------------------------------- a job on the folder
@@ -408,7 +408,7 @@ def test_interaction_csv_export_reads_back_to_the_same_course(converted, tmp_pat
     """The published schema stays supported: the folder written as an interaction CSV loads to the
     same genes, series and pairs (isolated genes aside: the CSV cannot hold them)."""
     csv = genome.write_interaction_csv(converted, tmp_path / "interaction.csv")
-    a, b = load_interactions(converted), load_interactions(csv)
+    a, b = load_course(converted), load_course(csv)
     linked = sorted(set(a.pairs.ravel()))
     assert sorted(b.genes) == sorted(a.genes[k] for k in linked)
     idx = {g: k for k, g in enumerate(b.genes)}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from step.config import GraphConfig
-from step.data import GeneTimeCourse
+from step.course import GeneTimeCourse
 from step.errors import InputError
 from step.graphs import TemporalGraphs, build_graphs, edge_features, structural_adjacency
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from step.config import DataConfig, load_config
-from step.data import load_interactions, original_scale, working_scale
+from step.course import original_scale, working_scale
+from step.load import load_course
 from step.errors import InputError
 from step.metrics import metrics_from_predictions
 from step.pipeline import run_job
@@ -30,11 +31,11 @@ def _cfg(tmp_path: Path, **over):
 
 def test_empty_time_column_is_dropped_with_a_reason(caplog):
     with caplog.at_level(logging.WARNING):
-        c = load_interactions(TINY)
+        c = load_course(TINY)
     assert 24.0 not in c.times and len(c.times) == 29
     assert "Gene1_Time_24.0" in caplog.text and "empty for every gene" in caplog.text
     with pytest.raises(InputError, match="drop_empty_times"):
-        load_interactions(TINY, DataConfig(drop_empty_times=False))
+        load_course(TINY, DataConfig(drop_empty_times=False))
 
 
 def test_partly_missing_column_fails_unless_masking_allowed(tmp_path):
@@ -43,8 +44,8 @@ def test_partly_missing_column_fails_unless_masking_allowed(tmp_path):
     p = tmp_path / "partly.csv"
     df.to_csv(p, index=False)
     with pytest.raises(InputError, match="Gene1_Time_5.0"):
-        load_interactions(p)
-    c = load_interactions(p, DataConfig(allow_missing=True))
+        load_course(p)
+    c = load_course(p, DataConfig(allow_missing=True))
     assert np.isnan(c.X).sum() == 1
 
 
@@ -67,7 +68,7 @@ def test_mirna_run_outputs_counts_and_log1p_block(mirna_run):
     assert m["main_model"] == "STEPmi" and m["transform"] == "log1p" and "log1p" in m
     pred = pd.read_csv(d / "predictions.csv")
     # predictions are back in counts: y_true are the file's integer counts
-    raw = load_interactions(TINY)
+    raw = load_course(TINY)
     assert np.allclose(pred.y_true, np.round(pred.y_true)) and pred.y_true.min() >= 1
     assert set(pred.y_true.round()) <= set(np.round(raw.X.ravel()))
     assert (pred.y_pred > 0).all()

@@ -78,10 +78,10 @@ def test_corrected_mrna_tiny_end_to_end(tmp_path):
 
 
 def test_jobs_loader_accepts_corrected_output(tmp_path):
-    from step.data import load_interactions
+    from step.load import load_course
 
     assert run_cli(tiny_config(tmp_path), tmp_path / "out")[0] == 0
-    g = load_interactions(tmp_path / "out" / "interaction_mrna.csv")
+    g = load_course(tmp_path / "out" / "interaction_mrna.csv")
     assert g.n_genes == 5 and g.n_times == 4 and len(g.pairs) == 4
     np.testing.assert_array_equal(g.times, [-4.5, 0.5, 1.0, 1.5])
 

@@ -10,7 +10,8 @@ import pytest
 
 from step.baselines import BASELINES
 from step.config import load_config
-from step.data import load_interactions, working_scale
+from step.course import working_scale
+from step.load import load_course
 from step.pipeline import features_stage, forecast_stage, load_stage, plan_stage, standardise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +99,7 @@ def test_log1p_refuses_negative_values_in_every_entry_point(tmp_path):
     df.to_csv(bad, index=False)
     cfg = load_config(ROOT / "configs/test_tiny_mrna.yaml", {"data.path": str(bad), "data.transform": "log1p"})
     with pytest.raises(InputError, match=r"ratios\.csv.*negative.*data\.transform: none"):
-        load_interactions(bad, cfg.data)
+        load_course(bad, cfg.data)
     with pytest.raises(InputError, match=r"ratios\.csv.*negative.*data\.transform: none"):
         load_stage(cfg)
     cfg_path = tmp_path / "c.yaml"
@@ -107,4 +108,4 @@ def test_log1p_refuses_negative_values_in_every_entry_point(tmp_path):
     with pytest.raises(InputError, match=r"ratios\.csv.*negative"):
         build_embedding_cache(cfg_path, str(bad))
     # transform none accepts the same file
-    assert load_interactions(bad, load_config(ROOT / "configs/test_tiny_mrna.yaml").data).n_genes > 0
+    assert load_course(bad, load_config(ROOT / "configs/test_tiny_mrna.yaml").data).n_genes > 0

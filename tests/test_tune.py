@@ -55,11 +55,11 @@ def test_two_workers_share_one_sqlite_study_and_the_best_config_reruns(tmp_path)
 def test_tuning_windows_do_not_overlap_the_reported_test_targets(config):
     """A trial trains and validates only on windows whose target is before the first test target
     of the rolling protocol that the README reports, for every history a trial can pick."""
-    from step.data import load_interactions
+    from step.load import load_course
     from step.tune import tuning_windows
 
     base = load_config(ROOT / config)
-    n_times = load_interactions(ROOT / base.data.path, base.data).n_times
+    n_times = load_course(ROOT / base.data.path, base.data).n_times
     L = base.split.history
     for h in {v for v in (L - 1, L, L + 1) if 1 <= v <= base.embedding.span}:  # as step.tune.suggest
         cfg = tuning_config(ROOT / config, {"split.history": h}, {"data.path": str(ROOT / base.data.path)})
