@@ -74,7 +74,7 @@ def embedding_main(argv: list[str] | None, prog: str, default_config: str) -> in
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     setup_logging(args.verbose)
-    from step.embeddings import build_embedding_cache
+    from step.embedding_job import build_embedding_cache
     from step.io import write_json
 
     config = args.config or (f"configs/{args.dataset}.yaml" if args.dataset else default_config)

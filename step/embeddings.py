@@ -17,7 +17,7 @@ the previous node ``s``: weight ``w(v, x) * alpha`` with ``alpha = 1/p`` if
 sampled exactly by rejection (propose from the weight CDF, accept with
 probability ``alpha / max(alpha)``); with ``p = q = 1`` no rejection is needed.
 A walk stops (padded with -1) only at an isolated node, i.e. when it starts at one.
-:func:`reference_walks` is the same process written as a plain loop, for tests.
+``tests/reference_walks.py`` is the same process written as a plain loop, the tests' second route.
 
 Causal windows
 --------------
@@ -63,8 +63,14 @@ Cache
 -----
 The result is stored in ``<cache_dir>/<sha256>.npz`` (atomic write), keyed by the
 graphs (times, edges, weights), ``history``, every EmbeddingConfig field except
-``cache_dir`` and ``processes`` (neither changes the result), the seed and :data:`CODE_VERSION` (bump it whenever the output
-of this module changes for the same inputs).
+``cache_dir`` and ``processes`` (neither changes the result), the seed, the gensim / numpy
+(/ node2vec) versions and :data:`CODE_VERSION` (bump it whenever the output of this module
+changes for the same inputs).
+
+Size: about 650 lines, one algorithm kept together on purpose: the walks, the two fitting
+schemes (``windows`` with its process pool and Procrustes alignment, ``stream``) and the cache
+share private helpers (CSR checks, seeds, gensim set-up); the job around it is
+:mod:`step.embedding_job`, the plain-loop reference walker ``tests/reference_walks.py``.
 """
 from __future__ import annotations
 
@@ -78,7 +84,7 @@ import traceback
 import zlib
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,9 +96,6 @@ from step.config import EmbeddingConfig
 from step.errors import InputError
 from step.graphs import TemporalGraphs
 from step.io import hash_parts, save_npz
-
-if TYPE_CHECKING:  # pragma: no cover
-    from step.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -194,40 +197,6 @@ def biased_walks(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, star
                 todo = todo[~ok]
         walks[alive, s] = nxt
         prev, cur = cur, nxt
-    return walks
-
-
-def reference_walks(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, starts: np.ndarray,
-                    walk_length: int, p: float, q: float, rng: np.random.Generator) -> np.ndarray:
-    """Plain-loop version of :func:`biased_walks` (same semantics, different random stream).
-
-    Each step computes the biased weights of the current node's neighbours
-    explicitly and draws with ``rng.choice``. Slow; for tests only.
-    """
-    indptr, indices, data = _check_csr(indptr, indices, data)
-    starts = np.asarray(starts, dtype=np.int64)
-    walks = np.full((starts.size, max(int(walk_length), 0)), -1, dtype=np.int64)
-    for w, start in enumerate(starts):
-        if walk_length < 1:
-            break
-        walks[w, 0] = start
-        prev = -1
-        cur = int(start)
-        for s in range(1, walk_length):
-            nbr = indices[indptr[cur]:indptr[cur + 1]]
-            wts = data[indptr[cur]:indptr[cur + 1]].copy()
-            if nbr.size == 0:
-                break
-            if prev >= 0:
-                prev_nbr = set(indices[indptr[prev]:indptr[prev + 1]].tolist())
-                for k, x in enumerate(nbr):
-                    if x == prev:
-                        wts[k] /= p
-                    elif int(x) not in prev_nbr:
-                        wts[k] /= q
-            nxt = int(rng.choice(nbr, p=wts / wts.sum()))
-            walks[w, s] = nxt
-            prev, cur = cur, nxt
     return walks
 
 
@@ -687,45 +656,3 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     if info is not None:
         info.update(cache_path=str(path), cache_hit=hit, seconds=secs, key=key)
     return out
-
-
-# --------------------------------------------------------------------------- job
-def build_embedding_cache(config_path: str | Path | None, data_path: str | None = None,
-                          seed: int | None = None, processes: int | None = None) -> dict[str, Any]:
-    """The body of the ``create_graph_and_embedding_*`` scripts (``processes`` overrides
-    ``embedding.processes``; it does not change the result).
-
-    Loads the config and the interaction CSV, builds the per-time graphs in the
-    working scale and computes (or loads) the causal window embeddings. Logs
-    and returns a summary dict. Raises InputError on bad input.
-    """
-    from step.config import load_config
-    from step.course import working_scale
-    from step.load import load_course
-    from step.graphs import build_graphs
-
-    t0 = time.perf_counter()
-    cfg: RunConfig = load_config(config_path, overrides={"data.path": data_path, "train.seed": seed,
-                                                         "embedding.processes": processes})
-    course = load_course(cfg.data.path, cfg.data)
-    X = working_scale(course.X, cfg.data.transform)
-    graphs = build_graphs(course, cfg.graph, X)
-    log.info("%s: %d genes x %d time points, %d Hi-C edges per graph",
-             cfg.data.path, graphs.n_genes, graphs.n_times, graphs.n_edges)
-    if not cfg.embedding.enabled:
-        log.info("embedding.enabled is false: graphs built, no embeddings computed")
-        return {"data": str(cfg.data.path), "genes": graphs.n_genes, "times": graphs.n_times,
-                "edges": graphs.n_edges, "embedding": "disabled"}
-    info: dict[str, Any] = {}
-    emb = window_embeddings(graphs, cfg.split.history, cfg.embedding, cfg.train.seed, info=info)
-    summary = {
-        "data": str(cfg.data.path), "genes": graphs.n_genes, "times": graphs.n_times,
-        "edges": graphs.n_edges, "history": cfg.split.history, "shape": list(emb.shape),
-        "cache_path": info["cache_path"], "cache_hit": info["cache_hit"],
-        "embedding_seconds": round(info["seconds"], 3),
-        "total_seconds": round(time.perf_counter() - t0, 3),
-    }
-    log.info("embeddings %s: %s (%s) in %.2f s (total %.2f s)", summary["shape"], summary["cache_path"],
-             "cache hit" if summary["cache_hit"] else "computed", summary["embedding_seconds"],
-             summary["total_seconds"])
-    return summary

@@ -18,12 +18,16 @@ from step.embeddings import (
     _align_components,
     biased_walks,
     fit_temporal_node2vec,
-    reference_walks,
     temporal_graph,
     window_embeddings,
     window_ends,
 )
 from step.graphs import TemporalGraphs, build_graphs
+
+try:
+    from reference_walks import reference_walks
+except ImportError:  # tests/ imported as a package
+    from tests.reference_walks import reference_walks
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -89,7 +89,7 @@ def test_without_the_floor_and_clip_the_graph_ridge_explodes(tmp_path):
 def test_log1p_refuses_negative_values_in_every_entry_point(tmp_path):
     """Log ratios under data.transform: log1p: the loader (train/test jobs, ablation, tuning) and the
     embedding job stop with an error naming the file and the fix."""
-    from step.embeddings import build_embedding_cache
+    from step.embedding_job import build_embedding_cache
     from step.errors import InputError
 
     df = pd.read_csv(ROOT / "tests/data/tiny_mrna.csv")
