@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from raw_data_conversion.textio import Rows, numeric_block, read_rows
+from step.course import parse_time_label as course_time_label
 from step.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -103,16 +104,8 @@ def read_sample_table(path: str | Path, id_column: str, annotation_columns: list
 
 def parse_time_label(label: str, path: Path, column: int) -> float:
     """A numeric time label (days), e.g. ``-4.5``, ``1.0``; pandas' ``.1`` duplicate suffixes are not accepted."""
-    try:
-        t = float(label)
-    except ValueError:
-        raise InputError(
-            f"{path}: line 1, column {column}: time label '{label}' does not parse as a number of days "
-            f"(rule: sample columns of a 'table' expression file are headed by their time, e.g. -4.5 or 1.0)."
-        ) from None
-    if not np.isfinite(t):
-        raise InputError(f"{path}: line 1, column {column}: time label '{label}' is not finite.")
-    return t
+    return course_time_label(label, path, f"line 1, column {column}",
+                             "rule: sample columns of a 'table' expression file are headed by their time, e.g. -4.5 or 1.0")
 
 
 def parse_stage(label: str, birth_embryonic_day: float, path: Path, column: int) -> float:

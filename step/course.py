@@ -124,16 +124,15 @@ def original_scale(Z: np.ndarray, transform: str) -> np.ndarray:
     raise ValueError(f"unknown transform {transform!r}")
 
 
-def parse_time_label(label: str, col: str, path: Path) -> float:
+def parse_time_label(label: str, path: Path | str, where: str, rule: str) -> float:
+    """A numeric time label (days), e.g. ``-4.5``; an error names the file, ``where`` (the column or
+    line) and the ``rule`` the label breaks."""
     try:
         t = float(label)
     except ValueError:
-        raise InputError(
-            f"{path}: column '{col}': time label '{label}' is not a number "
-            f"(expected columns named Gene1_Time_<t>/Gene2_Time_<t> with <t> a number of days, e.g. Gene1_Time_-4.5)."
-        ) from None
+        raise InputError(f"{path}: {where}: time label '{label}' is not a number of days ({rule}).") from None
     if not np.isfinite(t):
-        raise InputError(f"{path}: column '{col}': time label '{label}' is not a finite number.")
+        raise InputError(f"{path}: {where}: time label '{label}' is not a finite number.")
     return t
 
 

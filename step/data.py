@@ -114,7 +114,8 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
         m = TIME_RE.match(c)
         if not m:
             continue
-        t = parse_time_label(m.group(2), c, path)
+        t = parse_time_label(m.group(2), path, f"column '{c}'", "expected columns named Gene1_Time_<t>/Gene2_Time_<t> "
+                                 "with <t> a number of days, e.g. Gene1_Time_-4.5")
         target = t1 if m.group(1) == "1" else t2
         if t in target:
             raise InputError(f"{path}: columns '{target[t]}' and '{c}' give the same time {t}; each time may appear once.")

@@ -136,7 +136,7 @@ def test_non_numeric_value(tmp_path):
 def test_unparseable_time_label(tmp_path):
     p = write(tmp_path / "m.txt", "id\t1.0\tday2\nA\t1\t2\n")
     table = expression.read_sample_table(p, "id", [])
-    with pytest.raises(InputError, match=r"m.txt: line 1, column 3: time label 'day2' does not parse"):
+    with pytest.raises(InputError, match=r"m.txt: line 1, column 3: time label 'day2' is not a number of days"):
         expression.label_mean(table)
 
 
