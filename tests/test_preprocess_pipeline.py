@@ -139,7 +139,7 @@ def test_no_cache_flag_writes_no_cache(tmp_path):
 @pytest.mark.parametrize("bad, message", [
     ("ragged", "line 3 has 2 fields but the header has 7"),
     ("text", "line 2, column '0.5': value 'high' is not a number"),
-    ("label", "time label 'week1' does not parse"),
+    ("label", "time label 'week1' is not a number of days"),
 ])
 def test_bad_expression_leaves_no_output(tmp_path, caplog, bad, message):
     src = (FIX / "tiny_mrna.txt").read_text().splitlines()
