@@ -17,6 +17,7 @@ from raw_data_conversion.assemble import write_csv
 from raw_data_conversion.compare import compare_tables
 from raw_data_conversion.config import load_config
 from raw_data_conversion.pipeline import run
+from step.cli import setup_logging
 from step.errors import InputError
 from step.io import file_sha256, write_json, write_with
 
@@ -35,8 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging(args.verbose)
     try:
         cfg = load_config(args.config)
         cache_dir = None if args.no_cache else (args.cache_dir or cfg.cache_dir)

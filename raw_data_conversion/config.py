@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from step.errors import InputError
+from step.io import read_yaml_mapping
 
 
 @dataclass
@@ -153,12 +153,7 @@ def _build(cls, data: Any, where: str, source: str):
 def load_config(path: str | Path) -> PreprocessConfig:
     """Read a preprocessing YAML into a :class:`PreprocessConfig`."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: config file not found.")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc}).") from None
+    data = read_yaml_mapping(path, "a mapping of sections")
     cfg = _build(PreprocessConfig, data, "", str(path))
     cfg.source = str(path)
     cfg.hic.chromosomes = [str(c) for c in cfg.hic.chromosomes]

@@ -56,13 +56,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from tqdm import tqdm
 
 from raw_data_conversion import features, hic
 from raw_data_conversion.expression import STAGE_RE
+from step.cli import setup_logging
 from step.errors import InputError
-from step.io import file_sha256
+from step.io import file_sha256, read_yaml_mapping
 
 log = logging.getLogger("raw_data_conversion.genome")
 
@@ -95,15 +95,7 @@ def load_genome_config(path: str | Path | None, overrides: dict[str, Any]) -> Ge
     """A YAML (optional) plus CLI overrides (``None`` values ignored) -> :class:`GenomeConfig`."""
     data: dict[str, Any] = {}
     if path:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{p}: config file not found.")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InputError(f"{p}: not valid YAML ({exc}).") from None
-        if not isinstance(data, dict):
-            raise InputError(f"{p}: expected a mapping of keys to values.")
+        data = read_yaml_mapping(path)
     data.update({k: v for k, v in overrides.items() if v is not None})
     names = {f.name for f in dataclasses.fields(GenomeConfig)}
     unknown = sorted(set(data) - names)
@@ -722,8 +714,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    setup_logging(args.verbose)
     balance: Any = args.balance
     if balance in ("true", "false"):
         balance = balance == "true"

@@ -343,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=None, help="YAML config for the analysis/output settings "
                     "(default: the run's config.yaml)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from step.cli import setup_logging
+
+    setup_logging()
     try:
         analysis, output = _configs_for(args.run_dir, args.config, args.online)
         out = analyze_run(args.run_dir, analysis, output)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from step.errors import InputError
+from step.io import read_yaml_mapping
 
 
 @dataclass
@@ -416,16 +416,9 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
 
 def _read_yaml(p: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     """A config file as a dict; ``extends: other.yaml`` (relative to the file) is read first."""
-    if not p.is_file():
-        raise InputError(f"{p}: config file not found.")
-    if p.resolve() in chain:
+    if p.is_file() and p.resolve() in chain:
         raise InputError(f"{p}: 'extends' loops back to itself.")
-    try:
-        loaded = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{p}: not valid YAML ({exc}).") from None
-    if not isinstance(loaded, dict):
-        raise InputError(f"{p}: expected a mapping of sections at the top level.")
+    loaded = read_yaml_mapping(p, "a mapping of sections")
     base = loaded.pop("extends", None)
     if base is None:
         return loaded

@@ -15,6 +15,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from step.errors import InputError
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -98,3 +100,20 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_yaml_mapping(path: str | Path, what: str = "a mapping of keys to values") -> dict[str, Any]:
+    """A YAML file that must hold a mapping (an empty file is ``{}``); errors name the file: not
+    found, not valid YAML, not a mapping. The one YAML reader of the run and conversion configs."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: config file not found.")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: not valid YAML ({exc}).") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{p}: expected {what} at the top level.")
+    return data
