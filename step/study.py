@@ -95,7 +95,8 @@ def table_markdown(rows: list[dict]) -> str:
     from step.baselines import BASELINES
 
     head = ["data", "protocol (test targets, fits)", "model RMSE (mean ± sd over seeds)"] + list(BASELINES) + \
-        ["model - best baseline (95 % CI)", "verdict vs best", "model - mean_last (95 % CI): verdict",
+        ["model MASE (best baseline's)", "95 % interval coverage: model / mean_last",
+         "model - best baseline (95 % CI)", "verdict vs best", "model - mean_last (95 % CI): verdict",
          "Hi-C: real - randomised graph (95 % CI)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
@@ -114,6 +115,10 @@ def table_markdown(rows: list[dict]) -> str:
         for b in BASELINES:
             v = f"{blk[b][rep]['rmse']:.3f}"
             cells.append(f"**{v}**" if b == best else v)
+        cells.append(f"{blk[main][rep].get('mase', float('nan')):.3f} ({blk[best][rep].get('mase', float('nan')):.3f})")
+        iv = m.get("intervals", {}).get("models", {})
+        cov = [iv.get(k, {}).get("95", {}).get("coverage", float("nan")) for k in (main, "mean_last")]
+        cells.append(f"{cov[0]:.3f} / {cov[1]:.3f}")
         c = m["comparisons"]["vs_baselines"][best]
         cells.append(f"{c['rmse_diff']:+.3f} [{c['rmse_diff_ci95'][0]:+.3f}, {c['rmse_diff_ci95'][1]:+.3f}]")
         cells.append(c["verdict"])
