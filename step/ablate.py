@@ -162,7 +162,7 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     """Run every variant x seed and write the ablation folder (under ``out_root``, or
     exactly at ``exact_dir``); returns its path."""
     from step.io import write_json, write_text, write_with
-    from step.runs import RunFolder, dump_yaml, new_run_id, provenance
+    from step.runs import publish_run
     from step.uncertainty import compare_forecasts
 
     from step.pipeline import load_stage
@@ -236,22 +236,16 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
             "skill_vs_best_baseline": skill_ci}
     verdict["_about"] = meta
 
-    run = (RunFolder.at(Path(exact_dir)) if exact_dir
-           else RunFolder(Path(out_root), "ablation-" + new_run_id(cfg.short_hash())))
-    try:
-        d = run.path
+    def write(d: Path) -> None:
         write_with(d / "ablation.csv", lambda p: table.to_csv(p, index=False))
         write_json(d / "verdict.json", verdict)
         write_with(d / "predictions.csv", lambda p: pd.concat(pred_frames).to_csv(p, index=False))
-        prov = provenance(cfg.to_dict(), seeds, {str(cfg.data.path): course.checksum},
-                          {"variants": variants, "ablation_wall_s": round(wall, 1)})
-        write_text(d / "config.yaml", dump_yaml(prov))
         _plot(d / "ablation.png", variants, skill_ci, table, cfg, meta)
         write_text(d / "summary.txt", summary_text(cfg, verdict, table))
-        final = run.publish()
-    except BaseException:
-        run.discard()
-        raise
+
+    final, _ = publish_run(cfg, Path(out_root), "ablation-", write, seeds, {str(cfg.data.path): course.checksum},
+                           {"variants": variants, "ablation_wall_s": round(wall, 1)},
+                           exact_dir=Path(exact_dir) if exact_dir else None)
     return final
 
 

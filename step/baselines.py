@@ -33,19 +33,17 @@ def mean_last(inputs: np.ndarray) -> np.ndarray:
 
 
 def neighbour_mean(inputs: np.ndarray, pairs: np.ndarray, n_genes: int) -> np.ndarray:
-    """Mean over each gene's Hi-C partners of their lags; 0 for genes without partners.
+    """Plain (unweighted) mean over each gene's Hi-C partners of their lags; 0 for genes without
+    partners: the neighbour-mean operator of :mod:`step.sparse_ops` with unit edge weights.
 
     ``inputs [W, L, N] -> [W, L, N]``.
     """
-    import scipy.sparse as sp
+    from step.sparse_ops import window_operators  # here: step.rundata reads BASELINES without torch
 
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    deg = np.bincount(rows, minlength=n_genes).astype(float)
-    M = sp.csr_matrix((1.0 / deg[rows], (rows, cols)), shape=(n_genes, n_genes))  # sparse row means
-    W, L, N = inputs.shape
-    return (M @ inputs.reshape(W * L, N).T).T.reshape(W, L, N)
+    if not len(pairs):
+        return np.zeros_like(np.asarray(inputs, dtype=float))
+    return window_operators(pairs, np.ones((1, len(pairs))), n_genes).neighbour_means(inputs)
 
 
 def _fit_ridge(Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray | None, yva: np.ndarray | None,

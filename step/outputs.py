@@ -15,8 +15,8 @@ from step.config import RunConfig
 from step.course import GeneTimeCourse
 from step.evaluate import predictions_table
 from step.forecast import Features, Forecasts
-from step.io import save_npz, write_json, write_text, write_with
-from step.runs import RunFolder, dump_yaml, new_run_id, provenance
+from step.io import save_npz, write_json, write_with
+from step.runs import publish_run
 from step.windows import Scaler, WindowSplit
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,8 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
     pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, base_o, model_o, cfg.train.seed,
                                 base_iv, model_iv, list(cfg.evaluation.interval_levels))
     root = Path(out_root) if out_root else Path(cfg.output.results_dir) / cfg.dataset
-    run = RunFolder.at(Path(run_dir)) if run_dir else RunFolder(root, new_run_id(cfg.short_hash()))
-    try:
-        d = run.path
+
+    def write(d: Path) -> str:
         handler = logging.FileHandler(d / "run.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
@@ -48,11 +47,11 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
         finally:
             logging.getLogger().removeHandler(handler)
             handler.close()
-        final = run.publish()
-    except BaseException:
-        run.discard()
-        raise
-    return final, summary
+        return summary
+
+    return publish_run(cfg, root, "", write, seeds, {str(cfg.data.path): course.checksum},
+                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times},
+                       exact_dir=Path(run_dir) if run_dir else None)
 
 def _run_plots(d: Path, cfg: RunConfig) -> None:
     """The run plots; a failure is logged and noted in results.txt, never raised."""
@@ -137,10 +136,7 @@ def _gene_plots(d: Path) -> None:
 def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSplit, scaler: Scaler,
                   seeds: list[int], pred_df: pd.DataFrame, metrics: dict, hist_rows: list[dict],
                   emb: np.ndarray | None, states: dict, model_args: dict, Xw: np.ndarray) -> None:
-    prov = provenance(cfg.to_dict(), seeds, {str(cfg.data.path): course.checksum},
-                      {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times})
-    write_text(d / "config.yaml", dump_yaml(prov))
-    write_json(d / "metrics.json", metrics)
+    write_json(d / "metrics.json", metrics)  # config.yaml (provenance) is written by step.runs.publish_run
     keep = list(cfg.output.prediction_splits)
     if set(keep) != {"train", "val", "test"}:
         log.info("predictions.csv holds the %s windows only (output.prediction_splits; metrics.json has every split)",

@@ -14,7 +14,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Callable, Any
 
 import yaml
 
@@ -112,3 +112,24 @@ def provenance(cfg_dict: dict[str, Any], seeds: list[int], data_files: dict[str,
 
 def dump_yaml(obj: Any) -> str:
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=None, width=100)
+
+
+def publish_run(cfg, out_root: Path, prefix: str, write: "Callable[[Path], Any]", seeds: list[int],
+                data_files: dict[str, str], extra: dict[str, Any] | None = None,
+                exact_dir: Path | None = None) -> tuple[Path, Any]:
+    """The one writer of result folders (train/test runs, ablations): stage
+    ``out_root/<prefix><run-id>/`` (or exactly ``exact_dir``), write ``config.yaml`` (resolved
+    config, seeds, data checksums, package versions), call ``write(folder)``, publish atomically;
+    on any error nothing is left behind. Returns the final path and what ``write`` returned."""
+    run = RunFolder.at(Path(exact_dir)) if exact_dir else RunFolder(Path(out_root), prefix + new_run_id(cfg.short_hash()))
+    try:
+        d = run.path
+        from step.io import write_text
+
+        write_text(d / "config.yaml", dump_yaml(provenance(cfg.to_dict(), seeds, data_files, extra)))
+        out = write(d)
+        final = run.publish()
+    except BaseException:
+        run.discard()
+        raise
+    return final, out
