@@ -17,7 +17,7 @@ from raw_data_conversion.assemble import write_csv
 from raw_data_conversion.compare import compare_tables
 from raw_data_conversion.config import load_config
 from raw_data_conversion.pipeline import run
-from step.cli import setup_logging
+from step.logs import setup_logging
 from step.errors import InputError
 from step.io import file_sha256, write_json, write_with
 

@@ -60,7 +60,7 @@ from tqdm import tqdm
 
 from raw_data_conversion import features, hic
 from raw_data_conversion.expression import STAGE_RE
-from step.cli import setup_logging
+from step.logs import setup_logging
 from step.errors import InputError
 from step.io import file_sha256, read_yaml_mapping
 

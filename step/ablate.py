@@ -303,7 +303,7 @@ def _plot(path: Path, variants: list[str], skill_ci: dict, table: pd.DataFrame, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from step.cli import setup_logging
+    from step.logs import setup_logging
 
     ap = argparse.ArgumentParser(prog="python -m step.ablate", description="Does the Hi-C graph help? "
                                  "Variants x seeds with paired intervals.")

@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=None, help="YAML config for the analysis/output settings "
                     "(default: the run's config.yaml)")
     args = ap.parse_args(argv)
-    from step.cli import setup_logging
+    from step.logs import setup_logging
 
     setup_logging()
     try:

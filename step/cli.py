@@ -7,15 +7,11 @@ import sys
 from pathlib import Path
 
 from step.errors import InputError
+from step.logs import setup_logging  # noqa: F401  (re-exported)
 
 log = logging.getLogger("step")
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("gensim", "matplotlib", "PIL", "fontTools"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParser:

@@ -162,7 +162,7 @@ def rewrite_readme(readme: Path, block: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from step.cli import setup_logging
+    from step.logs import setup_logging
     from step.io import write_json, write_text
 
     ap = argparse.ArgumentParser(prog="python -m step.study", description=__doc__.split("\n\n")[0])

@@ -149,7 +149,7 @@ def write_summary(run_folders: list[Path], ablation_folders: list[Path], out: Pa
 
 
 def main(argv: list[str] | None = None) -> int:
-    from step.cli import setup_logging
+    from step.logs import setup_logging
 
     ap = argparse.ArgumentParser(prog="python -m step.summary", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", nargs="+", required=True, type=Path, help="one folder of seed runs per dataset")

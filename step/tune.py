@@ -212,7 +212,7 @@ def _plots(study, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from step.cli import setup_logging
+    from step.logs import setup_logging
 
     ap = argparse.ArgumentParser(prog="python -m step.tune", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="base run config (YAML)")
