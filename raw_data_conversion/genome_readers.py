@@ -1,0 +1,246 @@
+"""Readers of the genome-scale conversion: expression matrix, sample sheet, gene annotation (BED/GTF)."""
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from raw_data_conversion.expression import STAGE_RE
+from raw_data_conversion.genome_config import GenomeConfig, _REPLICATE_SUFFIX, _chrom, _exists, _sep
+from step.errors import InputError
+
+
+log = logging.getLogger("raw_data_conversion.genome")
+
+
+@dataclass
+class Expression:
+    """Replicate-averaged expression. ``X [N, T]``, ``times [T]`` sorted."""
+
+    genes: list[str]
+    times: np.ndarray
+    X: np.ndarray
+    counts: dict[str, Any] = field(default_factory=dict)
+
+def _read_table(path: Path, sep: str, header: bool, role: str) -> pd.DataFrame:
+    """A delimited text table as strings (quoting honoured); a malformed file is an InputError."""
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                           header=0 if header else None, index_col=False, comment=None)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, OSError) as exc:
+        raise InputError(f"{path}: not a readable {role} ({type(exc).__name__}: {exc}); expected "
+                         f"{'tab' if sep == chr(9) else 'comma'}-separated columns, the same number on every line.") from None
+
+def read_matrix(path: str | Path, gene_column: str | None) -> tuple[list[str], list[str], np.ndarray]:
+    """Genes x samples table -> ``(genes, samples, V [N, S])``; blanks/NA are NaN.
+
+    Raises InputError for duplicate gene or sample names, ragged lines and non-numeric or
+    infinite cells (file, line, column).
+    """
+    path = _exists(path, "expression matrix")
+    sep = _sep(path)
+    raw = _read_table(path, sep, header=False, role="expression matrix")
+    if raw.empty:
+        raise InputError(f"{path}: line 1: empty file; expected a gene column and one column per sample.")
+    head = [str(c).strip().lstrip("\ufeff") for c in raw.iloc[0]]
+    gcol = gene_column or head[0]
+    if gcol not in head:
+        raise InputError(f"{path}: line 1: no gene column '{gcol}' (columns: {', '.join(head[:8])} ...).")
+    samples = [c for c in head if c != gcol]
+    if "" in samples:
+        raise InputError(f"{path}: line 1, column {head.index('') + 1}: empty sample name; every column needs a header.")
+    dup = sorted({c for c in samples if samples.count(c) > 1})
+    if dup:
+        raise InputError(f"{path}: line 1: duplicate sample column name(s) {', '.join(dup[:10])}; each sample needs its own name.")
+    if not samples:
+        raise InputError(f"{path}: line 1: no sample columns besides the gene column '{gcol}'.")
+    df = raw.iloc[1:].reset_index(drop=True)
+    df.columns = head
+    genes = df[gcol].str.strip().tolist()
+    blank = [i for i, g in enumerate(genes) if not g]
+    if blank:
+        raise InputError(f"{path}: line {blank[0] + 2}, column '{gcol}': empty gene name.")
+    seen: dict[str, int] = {}
+    dups: list[str] = []
+    for i, g in enumerate(genes):
+        if g in seen:
+            dups.append(f"{g} (lines {seen[g] + 2} and {i + 2})")
+        else:
+            seen[g] = i
+    if dups:
+        raise InputError(f"{path}: {len(dups)} duplicate gene name(s): {'; '.join(dups[:10])}"
+                         f"{' ...' if len(dups) > 10 else ''}; each gene must appear once (sum or pick them before converting).")
+    V = np.empty((len(genes), len(samples)))
+    for k, s in enumerate(samples):
+        cells = df[s].str.strip()
+        missing = cells.isin(["", "NA", "NaN", "nan", "na"])
+        vals = pd.to_numeric(cells.where(~missing, "nan"), errors="coerce")
+        bad = vals.isna() & ~missing
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{path}: line {i + 2}, column '{s}': value '{cells.iloc[i]}' is not a number.")
+        V[:, k] = vals.to_numpy(float)
+        inf = np.isinf(V[:, k])
+        if inf.any():
+            i = int(np.flatnonzero(inf)[0])
+            raise InputError(f"{path}: line {i + 2}, column '{s}': value '{cells.iloc[i]}' is infinite.")
+    return genes, samples, V
+
+def _header_time(label: str, birth: float, path: Path, column: int) -> float:
+    text = label
+    for candidate in (label, (_REPLICATE_SUFFIX.match(label) or [None, None])[1]):
+        if candidate is None:
+            continue
+        m = STAGE_RE.match(candidate)
+        if m:
+            day = float(m.group(2))
+            return day - birth if m.group(1) in "Ee" else day
+        try:
+            t = float(candidate)
+        except ValueError:
+            continue
+        if np.isfinite(t):
+            return t
+    raise InputError(
+        f"{path}: line 1, column {column}: sample '{text}' has no time label (expected <time> or <time>_<replicate> with "
+        f"<time> a number of days or a stage like E16.5 / P3); or give a sample sheet (--samples) with columns sample,time."
+    )
+
+def sample_times(samples: list[str], sheet: str | None, matrix_path: Path, birth: float
+                 ) -> tuple[np.ndarray, list[str]]:
+    """Time of every matrix sample column (NaN = not used) and the names of the unused columns."""
+    if sheet is None:
+        return np.array([_header_time(s, birth, matrix_path, k + 2) for k, s in enumerate(samples)]), []
+    sp = _exists(sheet, "sample sheet")
+    df = _read_table(sp, _sep(sp), header=True, role="sample sheet")
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    for col in ("sample", "time"):
+        if col not in df.columns:
+            raise InputError(f"{sp}: line 1: missing column '{col}' (expected columns sample and time; found {', '.join(df.columns)}).")
+    names = df["sample"].str.strip().tolist()
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"{sp}: sample(s) {', '.join(dup[:10])} listed more than once.")
+    t = pd.to_numeric(df["time"].str.strip(), errors="coerce").to_numpy(float)
+    if not np.isfinite(t).all():
+        i = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise InputError(f"{sp}: line {i + 2}, column 'time': '{df['time'].iloc[i]}' is not a number of days.")
+    in_matrix = set(samples)
+    absent = [n for n in names if n not in in_matrix]
+    if absent:
+        raise InputError(f"{sp}: {len(absent)} sample(s) of the sheet are not columns of {matrix_path}: "
+                         f"{', '.join(absent[:10])}{' ...' if len(absent) > 10 else ''}.")
+    time_of = dict(zip(names, t))
+    times = np.array([time_of.get(s, np.nan) for s in samples])
+    unused = [s for s in samples if s not in time_of]
+    return times, unused
+
+def read_expression(cfg: GenomeConfig) -> Expression:
+    """Matrix + sample sheet -> replicate means ``X [N, T]`` (NaN where every replicate is missing)."""
+    mpath = Path(cfg.matrix)
+    genes, samples, V = read_matrix(mpath, cfg.gene_column)
+    times, unused = sample_times(samples, cfg.samples, mpath, cfg.birth_embryonic_day)
+    if unused:
+        log.warning("%s: %d sample column(s) not in the sample sheet, not used: %s", mpath, len(unused), unused[:10])
+    used = np.isfinite(times)
+    uniq = np.unique(times[used])
+    if len(uniq) < 3:
+        raise InputError(f"{mpath}: only {len(uniq)} distinct time point(s); forecasting needs at least 3.")
+    X = np.full((len(genes), len(uniq)), np.nan)
+    reps = []
+    for k, t in enumerate(uniq):
+        block = V[:, used & (times == t)]
+        reps.append(block.shape[1])
+        with np.errstate(all="ignore"):
+            ok = np.isfinite(block).sum(axis=1) > 0
+            X[ok, k] = np.nanmean(block[ok], axis=1)
+    n_missing = int(np.isnan(V[:, used]).sum())
+    if n_missing:
+        log.warning("%s: %d empty expression cell(s); replicate means use the others (NaN where none)", mpath, n_missing)
+    counts = {"genes_in_matrix": len(genes), "samples_in_matrix": len(samples), "samples_used": int(used.sum()),
+              "samples_not_in_sheet": unused, "time_points": len(uniq), "replicates_per_time": reps,
+              "empty_cells": n_missing}
+    log.info("%s: %d genes x %d samples -> %d time points (%g .. %g), %d-%d replicates each", mpath, len(genes),
+             len(samples), len(uniq), uniq[0], uniq[-1], min(reps), max(reps))
+    return Expression(genes=genes, times=uniq, X=X, counts=counts)
+
+def read_gene_positions(path: str | Path) -> pd.DataFrame:
+    """BED or GTF -> DataFrame ``gene, chromosome (no chr), tss[, gene_id]`` (first record of a name kept).
+
+    A GTF gives both names of a gene: ``gene`` (``gene_name``, else ``gene_id``) and ``gene_id``
+    without its version suffix; :func:`convert` joins the matrix on whichever matches more genes.
+    """
+    p = _exists(path, "gene annotation")
+    name_l = p.name.lower().removesuffix(".gz")
+    if name_l.endswith((".gff", ".gff3")):
+        raise InputError(f"{p}: GFF3 is not read (its attributes differ from GTF's); give a GTF (.gtf) or a BED of TSSs.")
+    is_gtf = name_l.endswith(".gtf")
+    opener = gzip.open if p.name.endswith(".gz") else open
+    keep: list[str] = []
+    try:
+        with opener(p, "rt") as fh:  # drop comment/track lines (and, in a GTF, every non-gene record)
+            for line in fh:
+                if not line.strip() or line.startswith(("#", "track", "browser")):
+                    continue
+                if is_gtf and line.split("\t", 3)[2:3] != ["gene"]:
+                    continue
+                keep.append(line)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not a readable text file ({exc}).") from None
+    if not keep:
+        raise InputError(f"{p}: no {'gene records (column 3 = gene)' if is_gtf else 'records'} in the annotation.")
+    try:
+        df = pd.read_csv(io.StringIO("".join(keep)), sep="\t", header=None, dtype=str, keep_default_na=False,
+                         na_filter=False, quoting=3)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{p}: records with different numbers of tab-separated columns ({exc}).") from None
+    ids = None
+    if is_gtf:
+        if df.shape[1] < 9:
+            raise InputError(f"{p}: a GTF needs 9 tab-separated columns; found {df.shape[1]}.")
+        attr = df[8]
+        gid = attr.str.extract(r'gene_id "([^"]+)"')[0]
+        name = attr.str.extract(r'gene_name "([^"]+)"')[0].fillna(gid)
+        if name.isna().any():
+            i = int(np.flatnonzero(name.isna().to_numpy())[0])
+            raise InputError(f"{p}: gene record {i + 1} has neither gene_name nor gene_id in column 9.")
+        ids = gid.fillna(name).str.replace(r"\.\d+$", "", regex=True)
+        start = pd.to_numeric(df[3], errors="coerce")
+        end = pd.to_numeric(df[4], errors="coerce")
+        strand = df[6]
+        tss = np.where(strand == "-", end - 1, start - 1)  # GTF is 1-based, closed
+        chrom, bad_pos = df[0], start.isna() | end.isna()
+    else:
+        if df.shape[1] < 4:
+            raise InputError(f"{p}: a BED gene annotation needs at least 4 columns (chrom start end name[ score strand]); "
+                             f"found {df.shape[1]}.")
+        start = pd.to_numeric(df[1], errors="coerce")
+        end = pd.to_numeric(df[2], errors="coerce")
+        strand = df[5] if df.shape[1] >= 6 else pd.Series("+", index=df.index)
+        tss = np.where(strand == "-", end - 1, start)
+        chrom, name, bad_pos = df[0], df[3], start.isna() | end.isna()
+    if bad_pos.any():
+        i = int(np.flatnonzero(bad_pos.to_numpy())[0])
+        raise InputError(f"{p}: record {i + 1} ({name.iloc[i]}): start/end are not integers.")
+    out = pd.DataFrame({"gene": name.str.strip().to_numpy(), "chromosome": [_chrom(c) for c in chrom],
+                        "tss": np.asarray(tss, dtype=np.int64)})
+    if ids is not None:
+        out["gene_id"] = ids.to_numpy()
+    if (out["tss"] < 0).any():
+        i = int(np.flatnonzero(out["tss"].to_numpy() < 0)[0])
+        raise InputError(f"{p}: record {i + 1} ({out['gene'].iloc[i]}): negative position.")
+    return out
+
+def _by_name(ann: pd.DataFrame, key: str, path: str) -> pd.DataFrame:
+    """The annotation indexed by ``key``; repeated names keep their first record (logged)."""
+    dup = ann[key].duplicated()
+    if dup.any():
+        log.warning("%s: %d repeated gene name(s) in column %s (e.g. %s): the first record of each is used", path,
+                    int(dup.sum()), key, ", ".join(ann.loc[dup, key].head(5)))
+    return ann[~dup].set_index(key)
