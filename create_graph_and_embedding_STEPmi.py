@@ -1,18 +1,7 @@
-"""Build and cache the per-time-point graphs and causal temporal Node2Vec embeddings (mirna).
-
-    python create_graph_and_embedding_STEPmi.py [--config configs/mirna.yaml] [--data CSV]
-
-Logs graph sizes, the cache file, hit or miss and the time taken; exit status 1 on bad input.
-The mirna train/test job reads the same cache, so running this first makes the job start warm.
-"""
-import sys
+"""The published script name for the miRNA embeddings: ``python -m step.embed --dataset mirna``."""
+from sys import exit
 
 from step.cli import embedding_main
 
-
-def main(argv: list[str] | None = None) -> int:
-    return embedding_main(argv, "create_graph_and_embedding_STEPmi.py", "configs/mirna.yaml")
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    exit(embedding_main(None, "create_graph_and_embedding_STEPmi.py", "configs/mirna.yaml"))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from step.config import DataConfig
-from step.course import GeneTimeCourse, check_times, numeric_column, unique_display_names
+from step.course import GeneTimeCourse, check_times, numeric_column, parse_time_label, unique_display_names
 from step.errors import InputError
 from step.io import hash_parts
 
@@ -85,15 +85,9 @@ def load_dataset_dir(folder: str | Path, cfg=None):
 
     expr = _table(epath, ["gene"])
     time_cols = [c for c in expr.columns if c != "gene"]
-    times = []
-    for k, c in enumerate(time_cols):
-        try:
-            t = float(c)
-        except ValueError:
-            raise InputError(f"{epath}: line 1, column {k + 2}: '{c}' is not a time (columns after 'gene' are the "
-                             f"time points in days).") from None
-        times.append(t)
-    times_a = np.array(times)
+    times_a = np.array([parse_time_label(c, epath, f"line 1, column {k + 2}",
+                                         "columns after 'gene' are the time points in days")
+                        for k, c in enumerate(time_cols)])
     if len(np.unique(times_a)) != len(times_a) or not np.isfinite(times_a).all():
         raise InputError(f"{epath}: line 1: time columns must be distinct finite numbers (got {', '.join(time_cols[:10])}).")
     egenes = expr["gene"].str.strip().tolist()

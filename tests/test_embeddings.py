@@ -273,12 +273,11 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path, caplog):
 
 @pytest.mark.parametrize("script", ["create_graph_and_embedding_STEPmr",
                                     "create_graph_and_embedding_STEPmi"])
-def test_scripts_exit_1_on_bad_input(script, tmp_path, caplog):
-    import importlib
-
-    mod = importlib.import_module(script)
-    assert mod.main(["--config", str(tmp_path / "missing.yaml")]) == 1
-    assert "config file not found" in caplog.text
+def test_scripts_exit_1_on_bad_input(script, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, f"{script}.py", "--config", str(tmp_path / "missing.yaml")], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "config file not found" in out.stderr
 
 
 # ----------------------------------------------------------------- parallel fitting
@@ -435,7 +434,10 @@ def test_script_processes_flag_overrides_config_and_keeps_the_cache_entry(tmp_pa
     import json
 
     import step.embeddings as E
-    from create_graph_and_embedding_STEPmr import main
+    from step.cli import embedding_main
+
+    def main(argv):
+        return embedding_main(argv, "create_graph_and_embedding_STEPmr.py", "configs/mrna.yaml")
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"extends: {Path('configs/test_tiny_mrna.yaml').resolve()}\n"
@@ -452,3 +454,19 @@ def test_script_processes_flag_overrides_config_and_keeps_the_cache_entry(tmp_pa
     assert used == [2]  # the first call fitted with a 2-process pool, the second was a cache hit
     assert not summaries[0]["cache_hit"] and summaries[1]["cache_hit"]
     assert summaries[0]["cache_path"] == summaries[1]["cache_path"]
+
+
+@pytest.mark.parametrize("cmd", [["-m", "step.embed", "--dataset", "test_tiny_mrna"],
+                                 ["create_graph_and_embedding_STEPmr.py", "--config", "configs/test_tiny_mrna.yaml"],
+                                 ["create_graph_and_embedding_STEPmi.py", "--config", "configs/test_tiny_mirna.yaml"]])
+def test_one_embedding_command_and_the_published_script_names(tmp_path, cmd):
+    env = dict(os.environ)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable] + cmd + ["--summary", str(tmp_path / "s.json")], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "s.json").is_file()
+    bad = subprocess.run([sys.executable, "-m", "step.embed", "--dataset", "no_such_dataset"], cwd=root,
+                         capture_output=True, text=True, timeout=120) if cmd[0] == "-m" else None
+    if bad is not None:
+        assert bad.returncode == 1 and "no config configs/no_such_dataset.yaml" in bad.stderr
