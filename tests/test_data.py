@@ -231,3 +231,13 @@ def test_dataset_folder_duplicate_names_are_checked_after_stripping(tmp_path):
         genes.to_csv(fh, sep="\t", index=False)
     with pytest.raises(InputError, match="listed twice.*without surrounding spaces"):
         load_dataset_dir(d, DataConfig())
+
+
+def test_model_name_inside_the_model_section_is_an_error_not_ignored(tmp_path):
+    """``model: {name: STEPmi}`` used to be silently ignored; the model is chosen by model_name."""
+    from step.config import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  name: STEPmi\n")
+    with pytest.raises(InputError, match="unknown setting 'name'"):
+        load_config(p)

@@ -470,3 +470,16 @@ def test_one_embedding_command_and_the_published_script_names(tmp_path, cmd):
                          capture_output=True, text=True, timeout=120) if cmd[0] == "-m" else None
     if bad is not None:
         assert bad.returncode == 1 and "no config configs/no_such_dataset.yaml" in bad.stderr
+
+
+def test_cache_key_changes_with_the_library_versions(monkeypatch):
+    """An entry written by another gensim / numpy version is not reused."""
+    import step.embeddings as E
+
+    course = random_course(N=6, T=10, seed=1)
+    g = build_graphs(course, GraphConfig(), course.X)
+    cfg = EmbeddingConfig()
+    k0 = E.embedding_cache_key(g, 3, cfg, 0)
+    assert k0 == E.embedding_cache_key(g, 3, cfg, 0)
+    monkeypatch.setattr(E, "_library_versions", lambda backend: {"gensim": "0.0-other", "numpy": "0"})
+    assert E.embedding_cache_key(g, 3, cfg, 0) != k0
