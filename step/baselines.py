@@ -63,7 +63,8 @@ def _fit_ridge(Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray | None, yva: np
 
 
 def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np.ndarray | None,
-             alphas: list[float], pooled: bool, extra: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+             alphas: list[float], pooled: bool, extra: np.ndarray | None = None,
+             predictors: dict | None = None, name: str = "") -> tuple[np.ndarray, dict]:
     """Ridge autoregression on each gene's own lags (``pooled=False``: one model per
     gene; ``True``: one model for all genes), optionally with extra lag features.
 
@@ -75,7 +76,9 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
 
     Returns
     -------
-    predictions ``[W, N]`` for every window, and a dict of the chosen alphas.
+    predictions ``[W, N]`` for every window, and a dict of the chosen alphas. With
+    ``predictors`` (a dict), ``predictors[name]`` is set to the fitted forecaster
+    ``f(inputs [V, L, N], extra [V, L, N] | None) -> [V, N]`` for new windows (multi-step recursion).
     """
     W, L, N = inputs.shape
     feats = inputs if extra is None else np.concatenate([inputs, extra], axis=1)  # [W, F, N]
@@ -93,6 +96,11 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
         model, alpha = _fit_ridge(Xtr, ytr, Xva, yva, alphas)
         allX = feats.transpose(0, 2, 1).reshape(-1, feats.shape[1])
         preds = last + model.predict(allX).reshape(W, N)
+        if predictors is not None:
+            def f_pooled(z: np.ndarray, nb: np.ndarray | None) -> np.ndarray:
+                F = z if extra is None else np.concatenate([z, nb], axis=1)
+                return z[:, -1, :] + model.predict(F.transpose(0, 2, 1).reshape(-1, F.shape[1])).reshape(z.shape[0], N)
+            predictors[name] = f_pooled
         return preds, {"alpha": alpha}
     # per gene: choose one alpha for all genes on the pooled validation error
     ridge = _PerGeneRidge(feats, resid, train)
@@ -102,6 +110,9 @@ def ridge_ar(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, val: np
         score = float(np.nanmean((P[val] - targets[val]) ** 2)) if has_val else _loo_score(feats, resid, train, a)
         cand.append((score, a, P))
     score, alpha, preds = min(cand, key=lambda c: (c[0], c[1]))
+    if predictors is not None:
+        predictors[name] = lambda z, nb, a=alpha: z[:, -1, :] + ridge.predict_new(z if extra is None else
+                                                                                  np.concatenate([z, nb], axis=1), a)
     return preds, {"alpha": alpha}
 
 
@@ -137,6 +148,14 @@ class _PerGeneRidge:
         out[:, ~self.ok] = 0.0
         return out
 
+    def predict_new(self, feats: np.ndarray, alpha: float) -> np.ndarray:
+        """Residual predictions ``[V, N]`` for new windows ``feats [V, F, N]`` at strength ``alpha``."""
+        F = self.G.shape[1]
+        w = np.linalg.solve(self.G + alpha * np.eye(F), self.h[:, :, None])[:, :, 0]   # [N, F]
+        out = np.einsum("nvf,nf->vn", np.transpose(feats, (2, 0, 1)) - self.xm[:, None, :], w) + self.ym[None, :]
+        out[:, ~self.ok] = 0.0
+        return out
+
 
 def _loo_score(feats: np.ndarray, resid: np.ndarray, train: np.ndarray, alpha: float) -> float:
     from sklearn.linear_model import RidgeCV
@@ -156,7 +175,8 @@ def run_baselines(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, va
                   targets_idx: np.ndarray | None = None,
                   fit_end: int | None = None,
                   ets_models: tuple[str, ...] = ("ANN",),
-                  neighbours: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+                  neighbours: np.ndarray | None = None,
+                  predictors: dict | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """Every baseline's predictions ``[W, N]`` (standardised scale) and its fitted settings.
 
     ``neighbours [W, L, N]``: the neighbour means ``ridge_ar_graph`` reads (the jobs pass the
@@ -171,10 +191,16 @@ def run_baselines(inputs: np.ndarray, targets: np.ndarray, train: np.ndarray, va
     N = inputs.shape[2]
     out: dict[str, np.ndarray] = {"persistence": persistence(inputs), "mean_last": mean_last(inputs)}
     info: dict[str, dict] = {"persistence": {}, "mean_last": {}}
-    out["ridge_ar_gene"], info["ridge_ar_gene"] = ridge_ar(inputs, targets, train, val, alphas, pooled=False)
-    out["ridge_ar_pooled"], info["ridge_ar_pooled"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True)
+    out["ridge_ar_gene"], info["ridge_ar_gene"] = ridge_ar(inputs, targets, train, val, alphas, pooled=False,
+                                                           predictors=predictors, name="ridge_ar_gene")
+    out["ridge_ar_pooled"], info["ridge_ar_pooled"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True,
+                                                               predictors=predictors, name="ridge_ar_pooled")
     nb = neighbour_mean(inputs, pairs, N) if neighbours is None else neighbours
-    out["ridge_ar_graph"], info["ridge_ar_graph"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True, extra=nb)
+    out["ridge_ar_graph"], info["ridge_ar_graph"] = ridge_ar(inputs, targets, train, val, alphas, pooled=True, extra=nb,
+                                                             predictors=predictors, name="ridge_ar_graph")
+    if predictors is not None:
+        predictors["persistence"] = lambda z, nb: persistence(z)
+        predictors["mean_last"] = lambda z, nb: mean_last(z)
     if series is not None and targets_idx is not None and fit_end is not None:
         from step.ets import ets_forecasts
 

@@ -25,6 +25,7 @@ def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParse
     p.add_argument("--epochs", type=int, help="maximum training epochs")
     p.add_argument("--protocol", choices=["chronological", "paper", "rolling"], help="evaluation protocol (rolling: rolling-origin backtest)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="torch device")
+    p.add_argument("--horizon", type=int, help="forecast t+1 .. t+H from every origin (recursive; default 1)")
     p.add_argument("--no-plots", action="store_true", help="skip plots")
     p.add_argument("--no-analysis", action="store_true", help="skip the biological analysis")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -38,7 +39,8 @@ def main(argv: list[str] | None, prog: str, default_config: str, model: str) -> 
     from step.pipeline import run_job
 
     overrides = {"data.path": args.data, "train.seed": args.seed, "train.seeds": args.seeds,
-                 "train.epochs": args.epochs, "split.protocol": args.protocol, "train.device": args.device}
+                 "train.epochs": args.epochs, "split.protocol": args.protocol, "train.device": args.device,
+                 "split.horizon": args.horizon}
     if args.no_plots:
         overrides["output.plots"] = False
     if args.no_analysis:

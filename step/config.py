@@ -172,6 +172,9 @@ class SplitConfig:
     # rolling: a refit starts from the previous fit's weights and trains at most
     # train.finetune_epochs epochs (false = every refit starts from scratch)
     warm_start: bool = False
+    # forecast t+1 .. t+horizon from every origin, recursively (each step's forecast becomes the next
+    # step's last input; graph operator and embedding of the origin window); 1 = one step (as before)
+    horizon: int = 1
 
 
 @dataclass
@@ -363,6 +366,11 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
         raise InputError(f"{where}: split.rolling_test_frac must be in (0, 1), got {s.rolling_test_frac}.")
     if s.refit_every < 1:
         raise InputError(f"{where}: split.refit_every must be >= 1, got {s.refit_every}.")
+    if s.horizon < 1:
+        raise InputError(f"{where}: split.horizon must be >= 1, got {s.horizon}.")
+    if s.horizon > 1 and s.protocol == "paper":
+        raise InputError(f"{where}: split.horizon > 1 needs an origin in time: use --protocol rolling or "
+                         "chronological (the paper protocol's windows are in random order).")
     if cfg.embedding.span < s.history:
         raise InputError(f"{where}: embedding.span ({cfg.embedding.span}) must be >= split.history ({s.history}).")
     if not 0 <= cfg.data.scale_floor < 1:

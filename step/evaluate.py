@@ -29,6 +29,8 @@ def evaluate_stage(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, fc: 
                                                     fc.sel_split)["models"]}
     metrics["comparisons"] = comparisons(cfg, ws, y_true_w, fc.base, fc.model, best)
     metrics["intervals"] = interval_metrics(cfg, ws, y_true_w, fc)
+    if cfg.split.horizon > 1:
+        metrics["horizons"] = horizon_metrics(cfg, ws, y_true_w, fc, best)
     rep = metrics["comparisons"]["vs_baselines"][best]
     metrics["beats_best_baseline"] = rep["verdict"] == "better"
     metrics["verdict_vs_best_baseline"] = rep["verdict"]
@@ -69,9 +71,11 @@ def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[
 def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,
                       base: dict[str, np.ndarray], model: dict[int, np.ndarray], base_seed: int,
                       base_iv: dict | None = None, model_iv: dict | None = None,
-                      levels: list[float] | None = None) -> pd.DataFrame:
+                      levels: list[float] | None = None, horizons: dict | None = None) -> pd.DataFrame:
     """Long table ``model, seed, split, target_time, gene, y_true, y_pred`` (original scale), then
-    ``lo_<L>, hi_<L>`` per interval level (``lo_80, hi_80, lo_95, hi_95``; NaN without an interval)."""
+    ``lo_<L>, hi_<L>`` per interval level (``lo_80, hi_80, lo_95, hi_95``; NaN without an interval)
+    and ``horizon`` (1; with ``horizons = {h: (base, model)}`` also the h-step rows of the reported
+    split, without intervals)."""
     from step.intervals import level_key
 
     W, N = y_true.shape
@@ -79,7 +83,7 @@ def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, 
     frames = []
     levels = list(levels or [])
 
-    def block(name: str, seed: int, P: np.ndarray, iv: dict | None) -> pd.DataFrame:
+    def block(name: str, seed: int, P: np.ndarray, iv: dict | None, h: int = 1) -> pd.DataFrame:
         cols = {
             "model": name, "seed": seed,
             "split": np.repeat(ws.split, N),
@@ -90,12 +94,22 @@ def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, 
         for lv in levels:
             lo, hi = (iv or {}).get(lv, (np.full((W, N), np.nan), np.full((W, N), np.nan)))
             cols[f"lo_{level_key(lv)}"], cols[f"hi_{level_key(lv)}"] = lo.reshape(-1), hi.reshape(-1)
+        cols["horizon"] = h
         return pd.DataFrame(cols)
 
     for sd, P in model.items():
         frames.append(block(model_name, sd, P, (model_iv or {}).get(sd)))
     for name in BASELINES:
         frames.append(block(name, base_seed, base[name], (base_iv or {}).get(name)))
+    rep = np.repeat(ws.split == ws.report, N)
+    for h, (hb, hm) in sorted((horizons or {}).items()):
+        for sd, P in hm.items():
+            f = block(model_name, sd, P, None, h)
+            frames.append(f[rep & f["y_pred"].notna().to_numpy()])
+        for name in BASELINES:
+            if name in hb:
+                f = block(name, base_seed, hb[name], None, h)
+                frames.append(f[rep & f["y_pred"].notna().to_numpy()])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -163,3 +177,51 @@ def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_tru
         "best_baseline": best,
         "best_baseline_chosen_on": sel_split,
     }
+
+
+def horizon_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Forecasts, best: str) -> dict:
+    """Per horizon ``h = 1 .. split.horizon``: RMSE, MAE, MASE of every forecaster on the reported
+    split's targets that have an h-step forecast from an out-of-sample origin, and the main model's
+    comparisons (the verdict rule) against every baseline; then each forecaster's RMSE averaged over
+    horizons. Working scale (log1p for counts)."""
+    from step.uncertainty import compare_forecasts
+
+    ev = cfg.evaluation
+    rep = ws.idx(ws.report)
+    tr = ws.idx("train")
+    scale = naive_scale(y_work[tr], fc.base["persistence"][tr]) if len(tr) else None
+    out: dict = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
+                 "method": "recursive: each step's forecast is the next step's last input (origin window's graph "
+                           "and embedding); ets keeps its one-step forecast", "per_horizon": {}}
+    for h in range(1, cfg.split.horizon + 1):
+        if h == 1:
+            base, model = fc.base, fc.model
+        else:
+            base, model = fc.horizon_base.get(h, {}), fc.horizon_model.get(h, {})
+        if not model:
+            continue
+        have = np.ones(len(y_work), dtype=bool)
+        for P in list(model.values()) + list(base.values()):
+            have &= np.isfinite(P).any(axis=1)
+        i = np.intersect1d(rep, np.flatnonzero(have))
+        if not len(i):
+            continue
+        yt = y_work[i]
+        row: dict = {"n_windows": int(len(i)), "target_times_index": [int(k) for k in ws.targets[i]], "models": {}}
+        pm = np.stack([P[i] for P in model.values()])
+        for name, P in [(cfg.model_name, None)] + list(base.items()):
+            arrs = pm if P is None else P[i][None]
+            e = arrs - yt[None]
+            row["models"][name] = {
+                "rmse": float(np.sqrt(np.nanmean(e ** 2))), "mae": float(np.nanmean(np.abs(e))),
+                "mase": float(np.nanmean(np.abs(e) / scale[None, None, :])) if scale is not None else float("nan")}
+        row["comparisons"] = {b: compare_forecasts(yt, pm, P[i], n_boot=ev.n_boot, seed=cfg.train.seed,
+                                                   level=ev.level, min_times=ev.min_target_times)
+                              for b, P in base.items()}
+        row["best_baseline"] = best
+        out["per_horizon"][str(h)] = row
+    names = {n for r in out["per_horizon"].values() for n in r["models"]}
+    out["mean_over_horizons"] = {
+        n: {"rmse": float(np.mean([r["models"][n]["rmse"] for r in out["per_horizon"].values() if n in r["models"]]))}
+        for n in sorted(names)}
+    return out

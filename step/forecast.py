@@ -71,6 +71,9 @@ class Forecasts:
     # conformal intervals (step/intervals.py), working scale: name or seed -> level -> (lo, hi) [W, N]
     base_intervals: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     model_intervals: dict[int, dict[float, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    # split.horizon > 1: h-step forecasts (h >= 2), working scale, indexed by the target window
+    horizon_base: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    horizon_model: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
 
     def original(self, course: GeneTimeCourse, history: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         """Baseline and model forecasts in the original scale. Persistence is exactly the previous
@@ -81,6 +84,11 @@ class Forecasts:
         if "persistence" in base:
             base["persistence"] = np.where(np.isfinite(raw), raw, base["persistence"])
         return base, {k: original_scale(v, self.transform) for k, v in self.model.items()}
+
+    def horizons_original(self) -> dict[int, tuple[dict, dict]]:
+        """The h-step forecasts (h >= 2) in the original scale: ``{h: (baselines, model seeds)}``."""
+        conv = lambda d: {k: original_scale(v, self.transform) for k, v in d.items()}  # noqa: E731
+        return {h: (conv(self.horizon_base.get(h, {})), conv(m)) for h, m in self.horizon_model.items()}
 
     def intervals_original(self) -> tuple[dict, dict]:
         """The conformal intervals in the original scale (the transform is monotone)."""
@@ -113,9 +121,10 @@ def standardise(cfg: RunConfig, feats: Features, fold: Fold) -> FoldData:
     inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
     return FoldData(fold, scaler, Z, inputs, targets, neighbour_means(feats.nbr, inputs))
 
-def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData) -> tuple[dict[str, np.ndarray], dict]:
+def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData,
+                    predictors: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Stage 3: every baseline's predictions ``[W, N]`` (standardised scale, within the clip range)
-    for one fit."""
+    for one fit; ``predictors`` (a dict) receives each baseline as a forecaster of new windows."""
     ws = fd.fold.split
     has_val = len(fd.idx("val")) and ws.report != "val"
     if ws.report == "val":
@@ -125,8 +134,56 @@ def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData) -> tuple[dict
     fit_end = int(ws.targets[fd.idx("train")].max()) + 1
     out, info = run_baselines(fd.inputs, fd.targets, fd.idx("train"), fd.idx("val") if has_val else None,
                               feats.course.pairs, cfg.baselines.ridge_alphas, series=fd.Z, targets_idx=ws.targets,
-                              fit_end=fit_end, ets_models=tuple(cfg.baselines.ets_models), neighbours=fd.nb)
+                              fit_end=fit_end, ets_models=tuple(cfg.baselines.ets_models), neighbours=fd.nb,
+                              predictors=predictors)
     return {k: fd.scaler.bound(v) for k, v in out.items()}, info
+
+
+def recursive_forecasts(fn, fd: FoldData, feats: Features, origins: np.ndarray, horizon: int) -> dict[int, np.ndarray]:
+    """Forecasts ``h = 1 .. horizon`` steps ahead from the windows ``origins`` (standardised scale).
+
+    ``fn(z [V, L, N], nb [V, L, N], origins [V]) -> [V, N]`` is one forecaster; step ``s`` feeds it
+    the origin window's inputs with the forecasts of steps ``1 .. s-1`` appended (the oldest lags
+    dropped), and the neighbour means of those inputs under the origin window's graph: nothing
+    after the origin is read. Returns ``{h: [V, N]}``; ``h = 1`` is the one-step forecast.
+    """
+    from step.sparse_ops import neighbour_means_at
+
+    z = fd.inputs[origins].copy()
+    out: dict[int, np.ndarray] = {}
+    for h in range(1, horizon + 1):
+        nb = neighbour_means_at(feats.nbr, z, origins)
+        out[h] = fd.scaler.bound(fn(z, nb, origins))
+        z = np.concatenate([z[:, 1:], out[h][:, None]], axis=1)
+    return out
+
+
+def _model_forecaster(cfg: RunConfig, feats: Features, model_args: dict, state: dict):
+    """The fitted model (with its reported correction or none) as a forecaster of new windows: the
+    embedding and graph operator of each origin window."""
+    from step.models import build_model
+
+    model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
+    model.load_state_dict(state)
+    model.eval()
+
+    @torch.no_grad()
+    def fn(z: np.ndarray, nb: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        chans = [z[:, None]] + ([nb[:, None]] if cfg.model.linear_graph else [])
+        x = torch.as_tensor(np.concatenate(chans, axis=1), dtype=torch.float32)
+        if feats.emb is not None:
+            x = torch.cat([x, torch.as_tensor(feats.emb[origins], dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)
+        x = x.to(cfg.train.device)
+        lap = feats.lap.to(cfg.train.device) if hasattr(feats.lap, "to") and not isinstance(feats.lap, torch.Tensor) \
+            else torch.as_tensor(feats.lap).to(cfg.train.device)
+        out = []
+        for s0 in range(0, len(origins), 64):
+            b = torch.as_tensor(origins[s0:s0 + 64], dtype=torch.long)
+            lb = lap.batch(b.to(cfg.train.device)) if hasattr(lap, "batch") else (lap[b] if lap.dim() == 3 else lap)
+            out.append(model(x[s0:s0 + 64], lb)[:, 0, 0, :].cpu())
+        return torch.cat(out).numpy().astype(float)
+
+    return fn
 
 def evidence_kind(cfg: RunConfig, ws: WindowSplit) -> str:
     """"prequential" or "validation" (the paper protocol's random windows: always validation)."""
@@ -304,8 +361,10 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         kind = evidence_kind(cfg, fold.split)
         f, oos_w = fold.forecast, fold.split.idx("test")
         t0 = time.perf_counter()
+        H = cfg.split.horizon
+        preds_fn: dict | None = {} if H > 1 else None
         if baselines:
-            base, info = baselines_stage(cfg, feats, fd)
+            base, info = baselines_stage(cfg, feats, fd, preds_fn)
             for b in BASELINES:
                 fc.base[b][f] = to_work(base[b][f])
             fc.base_info.append({"origin_time_index": fold.origin, **info})
@@ -353,6 +412,9 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
                 for key in ("head.out.weight", "head.out.bias"):
                     if key in res.states[sd]:
                         res.states[sd][key] = torch.zeros_like(res.states[sd][key])
+        if H > 1 and len(oos_w):
+            _horizon_stage(cfg, feats, fd, fc, res, preds_fn if baselines else {}, base if baselines else {},
+                           oos_w, W, N)
         fc.states, fc.scaler = res.states, fd.scaler
         fc.hist_rows += res.rows
         warm = res.states if cfg.split.warm_start else None
@@ -368,6 +430,31 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     prev = feats.Xw[np.arange(cfg.split.history, feats.course.n_times) - 1]
     fc.base["persistence"] = np.where(np.isfinite(prev), prev, fc.base["persistence"])
     return fc
+
+def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, res: "FitResult",
+                   predictors: dict, base: dict, origins: np.ndarray, W: int, N: int) -> None:
+    """Forecasts 2 .. split.horizon steps ahead from the fit's out-of-sample origins
+    (:func:`recursive_forecasts`), every baseline and the model (each seed with its reported
+    correction), into ``fc.horizon_base`` / ``fc.horizon_model`` (working scale) at their target
+    windows. ``ets`` keeps its one-step forecast from the origin for every horizon (its recursive
+    forecast: exact for ANN, simple exponential smoothing, whose forecast is flat)."""
+    H = cfg.split.horizon
+    fns = {k: (lambda z, nb, o, f=f: f(z, nb)) for k, f in predictors.items()}
+    if "ets" in base:
+        fns["ets"] = lambda z, nb, o: base["ets"][o]
+    for sd in res.states:
+        fns[("model", sd)] = _model_forecaster(cfg, feats, res.model_args, res.states[sd])
+    for name, fn in fns.items():
+        rec = recursive_forecasts(fn, fd, feats, origins, H)
+        for h in range(2, H + 1):
+            tgt = origins + h - 1
+            ok = tgt < W
+            store = (fc.horizon_model.setdefault(h, {}) if isinstance(name, tuple)
+                     else fc.horizon_base.setdefault(h, {}))
+            key = name[1] if isinstance(name, tuple) else name
+            arr = store.setdefault(key, np.full((W, N), np.nan))
+            arr[tgt[ok]] = fd.scaler.inverse(rec[h][ok])
+
 
 def _start_info(start) -> dict:
     if start is None:

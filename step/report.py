@@ -119,6 +119,9 @@ def write_results_txt(d: Path, metrics: dict, pred: pd.DataFrame, cfg) -> str:
     iv = interval_table(metrics)
     if iv:
         summary += "\n\n" + iv
+    hz = horizon_table(metrics)
+    if hz:
+        summary += "\n\n" + hz
     parts = [summary, ""]
     genes = per_gene_skill(pred, rep, metrics["main_model"], metrics["best_baseline"], metrics["transform"])
     k = min(10, len(genes))
@@ -135,6 +138,27 @@ def write_results_txt(d: Path, metrics: dict, pred: pd.DataFrame, cfg) -> str:
         parts += ["", "Data notes:"] + [f"  - {n}" for n in notes]
     write_text(d / "results.txt", "\n".join(parts) + "\n")
     return summary
+
+
+def horizon_table(metrics: dict) -> str:
+    """RMSE per horizon of every forecaster, its mean over horizons, and the main model's verdict
+    against the best baseline per horizon (metrics["horizons"])."""
+    hz = metrics.get("horizons")
+    if not hz or not hz.get("per_horizon"):
+        return ""
+    hs = sorted(hz["per_horizon"], key=int)
+    main, best = metrics["main_model"], metrics["best_baseline"]
+    names = [main] + [n for n in hz["per_horizon"][hs[0]]["models"] if n != main]
+    lines = [f"RMSE per horizon on the {hz['split']} split ({hz['scale']} scale; {hz['method']}):",
+             f"  {'model':<16}" + "".join(f"{'h=' + h:>10}" for h in hs) + f"{'mean':>10}"]
+    for n in names:
+        cells = "".join(f"{hz['per_horizon'][h]['models'].get(n, {}).get('rmse', float('nan')):>10.4f}" for h in hs)
+        lines.append(f"  {n + (' *' if n == best else ''):<16}{cells}{hz['mean_over_horizons'].get(n, {}).get('rmse', float('nan')):>10.4f}")
+    lines.append(f"  {main} vs {best} per horizon: " + "; ".join(
+        f"h={h}: {hz['per_horizon'][h]['comparisons'][best]['verdict']} "
+        f"({hz['per_horizon'][h]['comparisons'][best]['rmse_diff']:+.4f}, {hz['per_horizon'][h]['n_windows']} targets)"
+        for h in hs if best in hz["per_horizon"][h]["comparisons"]))
+    return "\n".join(lines)
 
 
 def interval_table(metrics: dict) -> str:

@@ -100,6 +100,8 @@ def load_run(run_dir: str | Path) -> RunData:
     if not d.is_dir():
         raise InputError(f"{d}: run folder not found.")
     pred = _read_csv(d / "predictions.csv", PRED_COLUMNS, "per-window predictions of every model")
+    if "horizon" in pred.columns:  # multi-step runs: the analysis and the plots read the one-step forecasts
+        pred = pred[pd.to_numeric(pred["horizon"], errors="coerce") == 1].reset_index(drop=True)
     for col in ("target_time", "y_true", "y_pred", "seed"):
         if not pd.api.types.is_numeric_dtype(pred[col]):
             raise InputError(f"{d / 'predictions.csv'}: column {col} must be numeric.")

@@ -25,7 +25,8 @@ from torch import Tensor
 from step.graphs import structural_adjacency, structural_weights
 from step.layers import scaled_laplacian
 
-__all__ = ["WindowOperators", "SparseBatch", "window_operators", "build_window_operators", "neighbour_means"]
+__all__ = ["WindowOperators", "SparseBatch", "window_operators", "build_window_operators", "neighbour_means",
+           "neighbour_means_at"]
 
 
 @dataclass
@@ -167,6 +168,17 @@ def build_window_operators(graphs, ws_targets: np.ndarray, history: int, operato
     deg = A.sum(-1, keepdims=True)
     P = np.divide(A, deg, out=np.zeros_like(A), where=deg > 0)
     return scaled_laplacian(torch.as_tensor(A, dtype=torch.float32)), P
+
+def neighbour_means_at(P, inputs: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """:func:`neighbour_means` of ``inputs [V, L, N]`` with the operators of the windows
+    ``windows [V]`` (multi-step recursion: every step uses its origin window's graph)."""
+    windows = np.asarray(windows, dtype=int)
+    if hasattr(P, "neighbour_means"):
+        sub = P if P.mean.shape[0] == 1 else WindowOperators(P.edge_index, P.lap[torch.as_tensor(windows)],
+                                                               P.mean[windows], P.n_nodes)
+        return sub.neighbour_means(inputs)
+    return neighbour_means(P[windows] if P.ndim == 3 else P, inputs)
+
 
 def neighbour_means(P, inputs: np.ndarray) -> np.ndarray:
     """Weighted mean of each gene's Hi-C partners at every input time (0 without partners).

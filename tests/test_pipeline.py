@@ -58,7 +58,7 @@ def test_run_writes_every_output(full_run):
 def test_predictions_table_and_persistence(full_run):
     pred = _preds(full_run.run_dir)
     assert list(pred.columns) == ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred",
-                                  "lo_80", "hi_80", "lo_95", "hi_95"]
+                                  "lo_80", "hi_80", "lo_95", "hi_95", "horizon"]
     assert set(pred.model) == {"STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets"}
     assert set(pred.split) == {"train", "val", "test"}
     # persistence = the previous observed value, in the original scale

@@ -69,7 +69,7 @@ def test_rolling_outputs_keep_their_shape(rolling_run):
     assert m["protocol"] == "rolling" and m["report_split"] == "test" and not m["optimistic"]
     pred = pd.read_csv(d / "predictions.csv")
     assert list(pred.columns) == ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred",
-                                  "lo_80", "hi_80", "lo_95", "hi_95"]
+                                  "lo_80", "hi_80", "lo_95", "hi_95", "horizon"]
     # intervals only on out-of-sample (test) rows, inside which the forecast lies
     assert pred.loc[pred.split != "test", ["lo_95", "hi_95"]].isna().all().all()
     t = pred[(pred.split == "test") & pred.lo_95.notna()]
