@@ -174,8 +174,7 @@ def _model_forecaster(cfg: RunConfig, feats: Features, model_args: dict, state: 
         if feats.emb is not None:
             x = torch.cat([x, torch.as_tensor(feats.emb[origins], dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)
         x = x.to(cfg.train.device)
-        lap = feats.lap.to(cfg.train.device) if hasattr(feats.lap, "to") and not isinstance(feats.lap, torch.Tensor) \
-            else torch.as_tensor(feats.lap).to(cfg.train.device)
+        lap = feats.lap.to(cfg.train.device)  # a WindowOperators or a dense tensor
         out = []
         for s0 in range(0, len(origins), 64):
             b = torch.as_tensor(origins[s0:s0 + 64], dtype=torch.long)
@@ -246,9 +245,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
     start = linear_start_stage(cfg, fd)
     # the trained epoch competes with the start on validation; whether the correction is kept is
     # decided by forecast_stage on the evidence of every earlier origin (train.selection there)
-    train_cfg = dataclasses.replace(cfg.train, selection="best")
-    if warm:
-        train_cfg = dataclasses.replace(train_cfg, epochs=cfg.train.finetune_epochs)
+    train_cfg = dataclasses.replace(cfg.train, epochs=cfg.train.finetune_epochs) if warm else cfg.train
     res = FitResult({}, {}, {}, [], model_args, start)
     tr, va = fd.idx("train"), fd.idx("val")
     for seed in seeds:

@@ -184,7 +184,7 @@ def partial_pooled_fit(S: np.ndarray, s: np.ndarray, cnt: np.ndarray, alpha_gene
 
 # --------------------------------------------------------------------------- the choice
 
-def _candidates(graph_ok: bool, alphas: list[float], poolings: list[float]) -> tuple[list[bool], list[float]]:
+def _candidates(graph_ok: bool, poolings: list[float]) -> tuple[list[bool], list[float]]:
     sets = [False, True] if graph_ok else [False]
     pool = sorted({float(p) for p in poolings} | {0.0, float("inf")})
     return sets, pool
@@ -219,7 +219,7 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
     last = inputs[:, -1, :]
     resid = targets - last
     graph_ok = nb is not None
-    sets, pools = _candidates(graph_ok, alphas, poolings)
+    sets, pools = _candidates(graph_ok, poolings)
     designs = {g: _design(inputs, nb, g) for g in sets}
     past = np.sort(np.concatenate([np.asarray(train), np.asarray(val)])).astype(int)
     ma = inputs.mean(axis=1)

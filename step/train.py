@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from step.linear_fit import clearly_better  # noqa: F401  (re-exported)
 from step_losses import step_loss
 
 log = logging.getLogger(__name__)
@@ -108,11 +107,10 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
 
     The model must have ``forward_parts(x, lap) -> (linear [B, N], correction [B, N])``;
     the correction is penalised by ``loss_cfg.w_correction``. With validation
-    windows, the starting weights (epoch 0) compete too: if no epoch improves the
-    validation MSE on them -- by more than ``train_cfg.selection_z`` standard
-    errors of the paired per-window difference when ``train_cfg.selection ==
-    "se"`` -- the model
-    is returned as it came in.
+    windows, the starting weights (epoch 0) compete too: if no epoch lowers the
+    validation MSE, the model is returned as it came in. Whether the trained
+    correction is kept at all is decided on more evidence by
+    :func:`step.forecast.forecast_stage` (``train.selection``).
 
     ``on_epoch(epoch, val_mse)``, if given, is called after every epoch (an
     Optuna pruner raises from it to stop an unpromising trial).
@@ -141,10 +139,8 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
 
     # epoch 0 is the starting point (an untrained model is the moving average): training
     # has to beat it on validation to replace it
-    start_state, best_epoch, bad = copy.deepcopy(model.state_dict()), 0, 0
-    best_state = start_state
-    start_err = best_err = val_errors() if len(va) else None
-    best_val = val_mse(start_err) if len(va) else np.inf
+    best_state, best_epoch, bad = copy.deepcopy(model.state_dict()), 0, 0
+    best_val = val_mse(val_errors()) if len(va) else np.inf
     bar = tqdm(range(1, train_cfg.epochs + 1), desc=desc, leave=False, disable=None)
     for epoch in bar:
         model.train()
@@ -170,7 +166,7 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         history.append(row)
         score = row["val_loss"] if len(va) else row["train_loss"]
         if score < best_val - 1e-9:
-            best_val, best_epoch, bad, best_err = score, epoch, 0, err
+            best_val, best_epoch, bad = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad += 1
@@ -181,11 +177,6 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         if bad >= train_cfg.patience:
             log.info("%s: early stop at epoch %d (best %d, val MSE %.5f)", desc, epoch, best_epoch, best_val)
             break
-    if (len(va) and best_epoch > 0 and getattr(train_cfg, "selection", "best") == "se"
-            and not clearly_better(best_err, start_err, getattr(train_cfg, "selection_z", 2.0))):
-        log.info("%s: epoch %d is not better than the start by %g standard errors on validation; "
-                 "keeping the start", desc, best_epoch, getattr(train_cfg, "selection_z", 2.0))
-        best_state, best_epoch, best_val = start_state, 0, val_mse(start_err)
     model.load_state_dict(best_state)
     log.info("%s: best epoch %d of %d, %s %.5f", desc, best_epoch, len(history),
              "val MSE" if len(va) else "train loss", best_val)
