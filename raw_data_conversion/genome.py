@@ -50,9 +50,10 @@ from typing import Any
 # the conversion's parts, one module each; re-exported here as the public API of the converter
 from raw_data_conversion.genome_config import FORMAT, VERSION, GenomeConfig, load_genome_config  # noqa: F401
 from raw_data_conversion.genome_convert import Dataset, convert  # noqa: F401
-from raw_data_conversion.genome_hic import expected_cis, open_cooler, top_partners  # noqa: F401
+from raw_data_conversion.contacts import canonical_chrom, open_contacts  # noqa: F401
+from raw_data_conversion.genome_hic import top_partners_sparse  # noqa: F401
 from raw_data_conversion.genome_readers import (read_expression, read_gene_positions,  # noqa: F401
-                                                read_matrix, sample_times)
+                                                read_h5ad, read_matrix, sample_times)
 from raw_data_conversion.genome_write import write_dataset, write_interaction_csv
 from step.logs import setup_logging
 from step.errors import InputError
@@ -66,7 +67,7 @@ def run(cfg: GenomeConfig, out: str | Path) -> Path:
     """Convert and write; returns the folder."""
     ds = convert(cfg)
     inputs = {}
-    for role, p in (("matrix", cfg.matrix), ("samples", cfg.samples), ("genes", cfg.genes), ("cool", cfg.cool)):
+    for role, p in (("matrix", cfg.matrix), ("samples", cfg.samples), ("genes", cfg.genes), ("contacts", cfg.contacts)):
         if p:
             path = str(p).split("::")[0]
             inputs[role] = {"path": str(p), "sha256": file_sha256(path)}
@@ -81,11 +82,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--matrix", help="genes x samples expression table (TSV/CSV, may be gzipped)")
     p.add_argument("--samples", help="sample sheet with columns sample,time (default: times from the matrix header)")
     p.add_argument("--genes", help="gene annotation: BED (TSS) or GTF")
-    p.add_argument("--cool", help=".cool or .mcool::resolutions/N")
+    p.add_argument("--contacts", help="Hi-C contacts: .cool, .mcool[::resolutions/N] or .hic")
+    p.add_argument("--cool", help="same as --contacts (a .cool or .mcool)")
+    p.add_argument("--hic", help="same as --contacts (a Juicer .hic)")
     p.add_argument("--out", required=True, help="output dataset folder")
     p.add_argument("--gene-column", help="name of the matrix's gene column (default: the first)")
-    p.add_argument("--bin-size", type=int, help="expected bin size in bp (picks the .mcool resolution)")
-    p.add_argument("--balance", help="auto (default), true, false or a weight column name")
+    p.add_argument("--gene-key", help=".h5ad: var column with the gene names (default: the var index)")
+    p.add_argument("--time-key", help=".h5ad: obs column with each sample's time (days or stage like E16.5)")
+    p.add_argument("--layer", help=".h5ad: the layer to read (default: X)")
+    p.add_argument("--match-case", choices=["exact", "insensitive"],
+                   help="match matrix genes to annotation genes exactly (default) or ignoring letter case")
+    p.add_argument("--bin-size", type=int, help="resolution in bp (picks the .mcool / .hic level; checked on a .cool)")
+    p.add_argument("--normalization", "--normalisation",
+                   help="auto (default: cooler 'weight', .hic KR/SCALE/VC_SQRT/VC, else none), none, ICE, KR, VC, "
+                        "SCALE or a cooler weight column")
+    p.add_argument("--balance", help=argparse.SUPPRESS)  # old name of --normalization (true/false/auto/column)
+    p.add_argument("--max-distance", type=int, dest="max_distance_bp",
+                   help="farthest pair in bp (default max(2 Mb, 200 bins); 0 = whole chromosomes)")
+    p.add_argument("--compartment-bin-size", type=int,
+                   help="resolution of the A/B compartment call (default: the working one up to 5,000 bins on the longest chromosome, else 100 kb: the file's level, else coarsened)")
     p.add_argument("--chromosomes", help="comma-separated chromosomes to use (default: all with genes)")
     p.add_argument("--k", type=int, help="Hi-C partners chosen per gene (default 10)")
     p.add_argument("--min-oe", type=float, help="minimum observed/expected contact of a pair (default 0)")
@@ -96,11 +111,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    balance: Any = args.balance
-    if balance in ("true", "false"):
-        balance = balance == "true"
-    overrides = {"matrix": args.matrix, "samples": args.samples, "genes": args.genes, "cool": args.cool,
-                 "gene_column": args.gene_column, "bin_size": args.bin_size, "balance": balance,
+    given = [f for f, v in (("--contacts", args.contacts), ("--cool", args.cool), ("--hic", args.hic)) if v]
+    if len(given) > 1:
+        log.error("give the contacts once: %s are the same option", " and ".join(given))
+        return 1
+    if args.balance is not None and args.normalization is not None:
+        log.error("give --normalization only (--balance is its old name)")
+        return 1
+    overrides = {"matrix": args.matrix, "samples": args.samples, "genes": args.genes,
+                 "contacts": args.contacts or args.cool or args.hic, "gene_column": args.gene_column,
+                 "gene_key": args.gene_key, "time_key": args.time_key, "layer": args.layer,
+                 "match_case": args.match_case, "bin_size": args.bin_size,
+                 "normalization": args.normalization if args.normalization is not None else args.balance,
+                 "max_distance_bp": args.max_distance_bp, "compartment_bin_size": args.compartment_bin_size,
                  "chromosomes": args.chromosomes.split(",") if args.chromosomes else None,
                  "k": args.k, "min_oe": args.min_oe}
     try:

@@ -4,17 +4,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from raw_data_conversion import hic
-from raw_data_conversion.genome_config import FORMAT, VERSION, GenomeConfig, _chrom, _chrom_order, _time_name
+from raw_data_conversion.contacts import canonical_chrom, harmonise_chromosomes, open_contacts
+from raw_data_conversion.genome_config import FORMAT, VERSION, GenomeConfig, _chrom_order, _time_name
 from raw_data_conversion.genome_readers import _by_name, read_expression, read_gene_positions
-from raw_data_conversion.genome_hic import _weight, convert_chromosome, open_cooler
+from raw_data_conversion.genome_hic import (compartment_track, convert_chromosome, expected_by_distance,
+                                            insulation_table)
 from step.errors import InputError
 
 
@@ -30,15 +33,53 @@ class Dataset:
     pairs: pd.DataFrame
     meta: dict[str, Any]
 
+def _match_genes(genes: list[str], pos_of: pd.DataFrame, cfg: GenomeConfig) -> pd.DataFrame:
+    """The annotation rows of the matrix genes (index = the matrix's names), exact or case-insensitive."""
+    exact = pos_of.index.intersection(pd.Index(genes))
+    folded: dict[str, list[str]] = {}
+    for name in pos_of.index:
+        folded.setdefault(str(name).casefold(), []).append(name)
+    by_case = {g: folded[g.casefold()] for g in genes if g not in exact and g.casefold() in folded}
+    if cfg.match_case == "exact":
+        if len(exact) == 0 and by_case:
+            g = next(iter(by_case))
+            raise InputError(f"{cfg.genes}: none of the {len(genes)} genes of {cfg.matrix} is in the annotation with the "
+                             f"same spelling, but {len(by_case)} differ only in letter case (e.g. {g} vs {by_case[g][0]}); "
+                             f"use --match-case insensitive (match_case: insensitive).")
+        if by_case:
+            g = next(iter(by_case))
+            log.warning("%s: %d matrix gene(s) match an annotation gene only up to letter case (e.g. %s vs %s) and are "
+                        "not matched; --match-case insensitive would match them", cfg.matrix, len(by_case), g,
+                        by_case[g][0])
+        return pos_of.loc[[g for g in genes if g in exact]]
+    ambiguous = {g: c for g, c in by_case.items() if len(c) > 1}
+    if ambiguous:
+        g = next(iter(ambiguous))
+        log.warning("%s: %d matrix gene(s) match several annotation genes up to case (e.g. %s: %s) and are not matched",
+                    cfg.matrix, len(ambiguous), g, ", ".join(ambiguous[g]))
+    rows, names = [], []
+    for g in genes:
+        if g in exact:
+            rows.append(g), names.append(g)
+        elif g in by_case and len(by_case[g]) == 1:
+            rows.append(by_case[g][0]), names.append(g)
+    n_case = sum(1 for g in names if g not in exact)
+    if n_case:
+        log.info("%s: %d gene(s) matched to the annotation up to letter case (--match-case insensitive)", cfg.matrix, n_case)
+    out = pos_of.loc[rows].copy()
+    out.index = pd.Index(names, name=pos_of.index.name)
+    return out
+
+
 def convert(cfg: GenomeConfig) -> Dataset:
-    """Read, check and join the inputs; features and pairs per chromosome."""
+    """Read, check and join the inputs; features and pairs per chromosome (sparse, see ``genome_hic``)."""
+    with tempfile.TemporaryDirectory(prefix="step-contacts-") as work:
+        return _convert(cfg, Path(work))
+
+
+def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
     expr = read_expression(cfg)
     ann = read_gene_positions(cfg.genes)
-    clr = open_cooler(cfg.cool, cfg.bin_size)
-    weight = _weight(clr, cfg.balance, cfg.cool)
-    bin_size = int(clr.binsize)
-    cool_names = {_chrom(n): n for n in clr.chromnames}
-    sizes = {_chrom(n): int(s) for n, s in clr.chromsizes.items()}
 
     pos_of = _by_name(ann, "gene", cfg.genes)
     if "gene_id" in ann:  # GTF: join on gene names or on (unversioned) gene ids, whichever matches more
@@ -52,8 +93,9 @@ def convert(cfg: GenomeConfig) -> Dataset:
             pos_of.index = [g for g in expr.genes if stripped[g] in by_id.index]
     pos_of = pos_of.drop(columns=[c for c in ("gene", "gene_id") if c in pos_of.columns])
     pos_of.index.name = "gene"  # genes keep the matrix's names
-    in_ann = [g for g in expr.genes if g in pos_of.index]
-    no_ann = [g for g in expr.genes if g not in pos_of.index]
+    matched = _match_genes(expr.genes, pos_of, cfg)
+    in_ann = list(matched.index)
+    no_ann = [g for g in expr.genes if g not in set(in_ann)]
     if not in_ann:
         raise InputError(f"{cfg.genes}: none of the {len(expr.genes)} genes of {cfg.matrix} is in the annotation "
                          f"(e.g. {', '.join(expr.genes[:3])} vs {', '.join(map(str, ann['gene'].head(3)))}); "
@@ -61,30 +103,43 @@ def convert(cfg: GenomeConfig) -> Dataset:
     if no_ann:
         log.warning("%s: %d of %d matrix gene(s) are not in the annotation %s and are dropped: %s%s", cfg.matrix,
                     len(no_ann), len(expr.genes), cfg.genes, ", ".join(no_ann[:10]), " ..." if len(no_ann) > 10 else "")
-    ann_chroms = set(pos_of.loc[in_ann, "chromosome"])
-    shared = ann_chroms & set(cool_names)
-    if not shared:
-        raise InputError(f"{cfg.cool}: none of the annotation's chromosomes ({', '.join(sorted(ann_chroms)[:8])}) is in "
-                         f"the cooler ({', '.join(clr.chromnames[:8])}); different assemblies or naming?")
-    chroms = cfg.chromosomes if cfg.chromosomes is not None else sorted(shared, key=_chrom_order)
-    missing = [c for c in chroms if c not in cool_names]
-    if missing:
-        raise InputError(f"{cfg.cool}: chromosome(s) {', '.join(missing)} (chromosomes) are not in the cooler "
-                         f"(has {', '.join(clr.chromnames)}).")
-    sub = pos_of.loc[in_ann]
+
+    # the working map's pair distance is needed before a .hic is read (only that band is copied)
+    maps = open_contacts(cfg.contacts, cfg.bin_size, cfg.normalization, cfg.compartment_resolution,
+                         _band(cfg), work)
+    clr = maps.clr
+    bin_size = maps.bin_size
+    ann_chroms = set(matched["chromosome"])
+    to_file = harmonise_chromosomes(ann_chroms, maps, str(cfg.genes))
+    sizes = {canonical_chrom(n): int(s) for n, s in clr.chromsizes.items()}
+    if not to_file:
+        raise InputError(f"{cfg.contacts}: none of the annotation's chromosomes ({', '.join(sorted(ann_chroms)[:8])}) is "
+                         f"in the contact file ({', '.join(clr.chromnames[:8])}); different assemblies or naming?")
+    shared = {canonical_chrom(c) for c in to_file}
+    file_name = {canonical_chrom(c): f for c, f in to_file.items()}
+    sub = matched.copy()
+    sub["chromosome"] = [canonical_chrom(c) for c in sub["chromosome"]]
+    if cfg.chromosomes is not None:
+        chroms = [canonical_chrom(c) for c in cfg.chromosomes]
+        missing = [c for c, k in zip(cfg.chromosomes, chroms) if k not in maps.names]
+        if missing:
+            raise InputError(f"{cfg.contacts}: chromosome(s) {', '.join(missing)} (chromosomes) are not in the contact "
+                             f"file (has {', '.join(clr.chromnames)}).")
+    else:
+        chroms = sorted(shared, key=_chrom_order)
     beyond = sub[sub["chromosome"].isin(chroms) & (sub["tss"] >= sub["chromosome"].map(sizes).fillna(np.inf))]
     if len(beyond):
         g = beyond.index[0]
         raise InputError(
-            f"{cfg.genes}: {len(beyond)} gene(s) lie beyond the end of their chromosome in {cfg.cool} (e.g. {g} at "
-            f"chr{beyond.loc[g, 'chromosome']}:{int(beyond.loc[g, 'tss']):,}, chromosome length "
-            f"{sizes[beyond.loc[g, 'chromosome']]:,} bp): the annotation and the cooler are on different assemblies."
+            f"{cfg.genes}: {len(beyond)} gene(s) lie beyond the end of their chromosome in {cfg.contacts} (e.g. {g} at "
+            f"{beyond.loc[g, 'chromosome']}:{int(beyond.loc[g, 'tss']):,}, chromosome length "
+            f"{sizes[beyond.loc[g, 'chromosome']]:,} bp): the annotation and the contacts are on different assemblies."
         )
     off = [g for g in in_ann if sub.loc[g, "chromosome"] not in chroms]
     if off:
         by = pd.Series([sub.loc[g, "chromosome"] for g in off]).value_counts()
-        log.warning("%d gene(s) on chromosomes not used (not in the cooler or not selected) are dropped: %s", len(off),
-                    ", ".join(f"chr{c}: {n}" for c, n in by.items()))
+        log.warning("%d gene(s) on chromosomes not used (not in the contact file or not selected) are dropped: %s",
+                    len(off), ", ".join(f"{c}: {n}" for c, n in by.items()))
     keep = [g for g in in_ann if sub.loc[g, "chromosome"] in chroms]
     if not keep:
         raise InputError(f"{cfg.genes}: no gene of {cfg.matrix} lies on the chromosomes used ({', '.join(chroms)}).")
@@ -92,9 +147,16 @@ def convert(cfg: GenomeConfig) -> Dataset:
     gtab = sub.loc[keep].reset_index()
     gtab["order"] = [_chrom_order(c) for c in gtab["chromosome"]]
     gtab = gtab.sort_values(["order", "tss", "gene"], kind="stable").drop(columns="order").reset_index(drop=True)
+    file_chrom = np.array([file_name.get(c, maps.names.get(c, c)) for c in gtab["chromosome"]], dtype=object)
 
+    max_bins = cfg.max_bins(bin_size, max(-(-s // bin_size) for s in clr.chromsizes))
+    log.info("%s: %s bp bins, normalisation %s, partners up to %d bins (%s bp) apart", cfg.contacts, f"{bin_size:,}",
+             maps.meta["normalization"], max_bins, f"{max_bins * bin_size:,}")
+    expected = expected_by_distance(maps)
+    ins = insulation_table(maps, cfg.insulation_window_bins, cfg.ignore_diags, cfg.boundary_threshold)
+    e1 = compartment_track(maps, file_chrom, gtab["tss"].to_numpy(np.int64))
     comp = np.full(len(gtab), "", dtype=object)
-    ins = np.full(len(gtab), np.nan)
+    insul = np.full(len(gtab), np.nan)
     tad = np.full(len(gtab), np.nan)
     bins = np.zeros(len(gtab), np.int64)
     pi, pj, poe, pobs = [], [], [], []
@@ -103,14 +165,16 @@ def convert(cfg: GenomeConfig) -> Dataset:
         idx = np.flatnonzero(gtab["chromosome"].to_numpy() == c)
         if idx.size == 0:
             continue
+        name = file_name.get(c, maps.names.get(c))
         pos = gtab["tss"].to_numpy()[idx]
-        M = hic.fetch_cis(clr, cool_names[c], weight)
-        density = np.bincount(pos // bin_size, minlength=M.shape[0]).astype(float)[: M.shape[0]]
-        r = convert_chromosome(M, pos, bin_size, density, cfg)
-        comp[idx], ins[idx], tad[idx], bins[idx] = r.compartment, r.insulation, r.tad_distance, r.bins
+        r = convert_chromosome(maps, name, pos, expected.get(name, np.zeros(0)), ins[ins["chrom"] == name],
+                               e1.loc[e1["chrom"] == name, "E1"].to_numpy(), cfg.k, cfg.min_oe, max_bins,
+                               cfg.chunk_pixels)
+        comp[idx], insul[idx], tad[idx], bins[idx] = r.compartment, r.insulation, r.tad_distance, r.bins
         pi.append(idx[r.i]), pj.append(idx[r.j]), poe.append(r.oe), pobs.append(r.observed)
-        per_chrom[c] = {"genes": int(idx.size), "bins": int(M.shape[0]), "bins_without_contacts": r.bins_without_contacts,
-                        "tad_boundaries": r.boundaries, "pairs_chosen": int(r.i.size)}
+        lo, hi = clr.extent(name)
+        per_chrom[c] = {"genes": int(idx.size), "bins": int(hi - lo), "bins_without_contacts": r.bins_without_contacts,
+                        "tad_boundaries": r.boundaries, "pairs_chosen": int(r.i.size), "pixels_read": r.pixels_read}
     i, j = np.concatenate(pi), np.concatenate(pj)
     oe, obs = np.concatenate(poe), np.concatenate(pobs)
     a, b = np.minimum(i, j), np.maximum(i, j)
@@ -127,7 +191,7 @@ def convert(cfg: GenomeConfig) -> Dataset:
         log.warning("%d gene(s) have no Hi-C partner (bins without contacts, alone on a chromosome, or below min_oe); "
                     "kept as isolated genes: %s%s", isolated.size, ", ".join(isolated[:10]), " ..." if isolated.size > 10 else "")
     genes = pd.DataFrame({"gene": names, "chromosome": gtab["chromosome"], "tss": tss, "bin": bins,
-                          "compartment": comp, "insulation": ins, "tad_distance": tad})
+                          "compartment": comp, "insulation": insul, "tad_distance": tad})
     X = expr.X[[row_of[g] for g in names]]
     expression = pd.DataFrame(X, columns=[_time_name(t) for t in expr.times])
     expression.insert(0, "gene", names)
@@ -137,9 +201,20 @@ def convert(cfg: GenomeConfig) -> Dataset:
               "genes_without_pairs": int(isolated.size), "pairs_chosen_directed": int(i.size),
               "pairs_kept": int(len(pairs)), "mean_partners_per_gene": round(float(deg.mean()), 3) if len(deg) else 0.0}
     meta = {"format": FORMAT, "version": VERSION, "times": [float(t) for t in expr.times], "counts": counts,
-            "bin_size": bin_size, "balance": weight, "chromosomes": per_chrom,
+            "bin_size": bin_size, "contacts": maps.meta, "max_distance_bins": max_bins, "chromosomes": per_chrom,
             "settings": dataclasses.asdict(cfg)}
     log.info("kept %d genes (%d not in the annotation, %d on unused chromosomes, %d without a partner), %d pairs "
              "(k=%d, min_oe=%g, mean %.1f partners per gene)", len(gtab), len(no_ann), len(off), isolated.size,
              len(pairs), cfg.k, cfg.min_oe, counts["mean_partners_per_gene"])
     return Dataset(genes=genes, expression=expression, pairs=pairs, meta=meta)
+
+
+
+def _band(cfg: GenomeConfig):
+    """Resolution -> the pixel band a temporary copy needs, in bins (None = whole chromosomes): the
+    farthest pair and at least the insulation diamond."""
+    def band(res: int) -> int | None:
+        if cfg.max_distance_bp == 0:
+            return None
+        return max(cfg.max_bins(res, 10**9), 2 * cfg.insulation_window_bins)
+    return band

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from raw_data_conversion.expression import STAGE_RE
-from raw_data_conversion.genome_config import GenomeConfig, _REPLICATE_SUFFIX, _chrom, _exists, _sep
+from raw_data_conversion.genome_config import GenomeConfig, _REPLICATE_SUFFIX, _exists, _sep
 from step.errors import InputError
 
 
@@ -141,11 +141,85 @@ def sample_times(samples: list[str], sheet: str | None, matrix_path: Path, birth
     unused = [s for s in samples if s not in time_of]
     return times, unused
 
+def _time_value(value: Any, birth: float) -> float:
+    """A sample's time: a number of days or a stage (``E16.5`` -> days from birth, ``P3``); NaN if neither."""
+    text = str(value).strip()
+    m = STAGE_RE.match(text)
+    if m:
+        day = float(m.group(2))
+        return day - birth if m.group(1) in "Ee" else day
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.ndarray, list[str]]:
+    """An AnnData ``.h5ad`` (samples x genes) -> ``(genes, samples, V [N, S], times [S], unused samples)``.
+
+    Genes are ``var[gene_key]`` (default ``var_names``), samples ``obs_names``, each sample's time
+    ``obs[time_key]`` (days or a stage) or a sample sheet; values from ``X`` or ``layers[layer]``.
+    """
+    import anndata
+
+    path = _exists(cfg.matrix, "expression matrix")
+    try:
+        ad = anndata.read_h5ad(path, backed=None)
+    except Exception as exc:  # anndata/h5py raise several types for a bad file
+        raise InputError(f"{path}: not a readable AnnData .h5ad ({type(exc).__name__}: {exc}).") from None
+    if cfg.gene_key is None:
+        genes = [str(g).strip() for g in ad.var_names]
+    elif cfg.gene_key not in ad.var.columns:
+        raise InputError(f"{path}: var has no column '{cfg.gene_key}' (--gene-key); var columns: "
+                         f"{', '.join(map(str, ad.var.columns)) or 'none'} (default: the var index).")
+    else:
+        genes = [str(g).strip() for g in ad.var[cfg.gene_key]]
+    dup = pd.Series(genes)[pd.Series(genes).duplicated()].unique().tolist()
+    if dup:
+        raise InputError(f"{path}: {len(dup)} duplicate gene name(s) in var{'[' + cfg.gene_key + ']' if cfg.gene_key else ' index'} "
+                         f"(e.g. {', '.join(dup[:5])}); each gene must appear once (--gene-key picks another column).")
+    if cfg.layer is None:
+        M = ad.X
+    elif cfg.layer not in ad.layers:
+        raise InputError(f"{path}: no layer '{cfg.layer}' (--layer); layers: {', '.join(ad.layers.keys()) or 'none'} "
+                         f"(default: X).")
+    else:
+        M = ad.layers[cfg.layer]
+    M = M.toarray() if hasattr(M, "toarray") else np.asarray(M)
+    V = np.asarray(M, dtype=float).T
+    samples = [str(s) for s in ad.obs_names]
+    if np.isinf(V).any():
+        g, s = (int(x[0]) for x in np.nonzero(np.isinf(V)))
+        raise InputError(f"{path}: {cfg.layer or 'X'}[{samples[s]!r}, {genes[g]!r}] is infinite.")
+    if cfg.samples is not None:
+        times, unused = sample_times(samples, cfg.samples, path, cfg.birth_embryonic_day)
+        return genes, samples, V, times, unused
+    if cfg.time_key is None or cfg.time_key not in ad.obs.columns:
+        what = "no --time-key given" if cfg.time_key is None else f"obs has no column '{cfg.time_key}'"
+        raise InputError(f"{path}: {what}; name the obs column with each sample's time in days or stage "
+                         f"(obs columns: {', '.join(map(str, ad.obs.columns)) or 'none'}), or give --samples.")
+    raw = ad.obs[cfg.time_key].astype(str).tolist()
+    times = np.array([_time_value(v, cfg.birth_embryonic_day) for v in raw])
+    bad = ~np.isfinite(times)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: obs['{cfg.time_key}'] of sample '{samples[i]}' is '{raw[i]}', not a number of days "
+                         f"or a stage like E16.5 / P3.")
+    return genes, samples, V, times, []
+
+
 def read_expression(cfg: GenomeConfig) -> Expression:
-    """Matrix + sample sheet -> replicate means ``X [N, T]`` (NaN where every replicate is missing)."""
+    """Matrix + sample sheet (or an ``.h5ad``) -> replicate means ``X [N, T]`` (NaN where every replicate is missing)."""
     mpath = Path(cfg.matrix)
-    genes, samples, V = read_matrix(mpath, cfg.gene_column)
-    times, unused = sample_times(samples, cfg.samples, mpath, cfg.birth_embryonic_day)
+    if mpath.name.lower().endswith(".h5ad"):
+        genes, samples, V, times, unused = read_h5ad(cfg)
+    else:
+        for key in ("gene_key", "time_key", "layer"):
+            if getattr(cfg, key) is not None:
+                raise InputError(f"{mpath}: --{key.replace('_', '-')} is for .h5ad matrices; a table takes "
+                                 f"--gene-column and --samples.")
+        genes, samples, V = read_matrix(mpath, cfg.gene_column)
+        times, unused = sample_times(samples, cfg.samples, mpath, cfg.birth_embryonic_day)
     if unused:
         log.warning("%s: %d sample column(s) not in the sample sheet, not used: %s", mpath, len(unused), unused[:10])
     used = np.isfinite(times)
@@ -171,7 +245,7 @@ def read_expression(cfg: GenomeConfig) -> Expression:
     return Expression(genes=genes, times=uniq, X=X, counts=counts)
 
 def read_gene_positions(path: str | Path) -> pd.DataFrame:
-    """BED or GTF -> DataFrame ``gene, chromosome (no chr), tss[, gene_id]`` (first record of a name kept).
+    """BED or GTF -> DataFrame ``gene, chromosome (as written), tss[, gene_id]`` (first record of a name kept).
 
     A GTF gives both names of a gene: ``gene`` (``gene_name``, else ``gene_id``) and ``gene_id``
     without its version suffix; :func:`convert` joins the matrix on whichever matches more genes.
@@ -228,7 +302,7 @@ def read_gene_positions(path: str | Path) -> pd.DataFrame:
     if bad_pos.any():
         i = int(np.flatnonzero(bad_pos.to_numpy())[0])
         raise InputError(f"{p}: record {i + 1} ({name.iloc[i]}): start/end are not integers.")
-    out = pd.DataFrame({"gene": name.str.strip().to_numpy(), "chromosome": [_chrom(c) for c in chrom],
+    out = pd.DataFrame({"gene": name.str.strip().to_numpy(), "chromosome": [str(c).strip() for c in chrom],
                         "tss": np.asarray(tss, dtype=np.int64)})
     if ids is not None:
         out["gene_id"] = ids.to_numpy()

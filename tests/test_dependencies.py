@@ -17,7 +17,8 @@ LOCAL = {"step", "raw_data_conversion", "mrna", "mirna", "step_losses", "create_
          "create_graph_and_embedding_STEPmi"}
 # declared for a reason other than an import in the package code
 NOT_IMPORTED_OK = {"snakemake": "runs the workflow (make workflow, a command line tool)",
-                   "pytest": "the test extra", "psutil": "the genome-scale benchmark (benchmarks/bench_scale.py)"}
+                   "pytest": "the test extra", "psutil": "the genome-scale benchmark (benchmarks/bench_scale.py)",
+                   "pyarrow": "hictkpy's pixel tables (hictkpy[pyarrow] in pyproject.toml)"}
 # optional extras imported inside a guarded import (the cluster path)
 OPTIONAL = {"psycopg2", "psycopg2-binary", "snakemake-executor-plugin-slurm",
             "node2vec"}  # embedding.backend: node2vec, installed by the Makefile with --no-deps
