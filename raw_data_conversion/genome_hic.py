@@ -112,10 +112,7 @@ def gene_bin_pixels(maps: ContactMaps, chrom: str, gene_bins: np.ndarray, max_bi
     sel = clr.matrix(balance=maps.weight or False, as_pixels=True, join=False)
     col = "balanced" if maps.weight else "count"
     P, Q, V = [], [], []
-    for a in range(0, n, rows):
-        b = min(n, a + rows)
-        if not has[a:b].any():
-            continue
+    for a, b in _row_blocks(np.flatnonzero(has), rows, gap=max(16, max_bins // 4)):
         c = min(n, b + max_bins)
         px = sel[lo + a:lo + b, lo + a:lo + c]
         if px.empty:
@@ -127,6 +124,23 @@ def gene_bin_pixels(maps: ContactMaps, chrom: str, gene_bins: np.ndarray, max_bi
     if not P:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     return np.concatenate(P), np.concatenate(Q), np.concatenate(V)
+
+
+def _row_blocks(gene_rows: np.ndarray, rows: int, gap: int) -> list[tuple[int, int]]:
+    """Row ranges ``[a, b)`` covering the sorted ``gene_rows``: runs split where two gene rows are more
+    than ``gap`` apart (rows without genes are not read) and at most ``rows`` long (one block's memory)."""
+    out: list[tuple[int, int]] = []
+    if gene_rows.size == 0:
+        return out
+    a = prev = int(gene_rows[0])
+    for r in gene_rows[1:]:
+        r = int(r)
+        if r - prev > gap or r + 1 - a > rows:
+            out.append((a, prev + 1))
+            a = r
+        prev = r
+    out.append((a, prev + 1))
+    return out
 
 
 def top_partners_sparse(bins: np.ndarray, pos: np.ndarray, p: np.ndarray, q: np.ndarray, oe: np.ndarray,

@@ -57,7 +57,7 @@ def _imported_distributions() -> set[str]:
 def _pyproject() -> set[str]:
     text = (ROOT / "pyproject.toml").read_text()
     block = text[text.index("dependencies = ["):]
-    block = block[:block.index("]")]
+    block = block[:block.index("\n]")]
     return {_norm(re.split(r"[<>=!~\[ ]", d.strip().strip('",'))[0]) for d in re.findall(r'"([^"]+)"', block)}
 
 
