@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale results ablate workflow tune clean-cache
+.PHONY: venv run test mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic results ablate workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -69,6 +69,12 @@ bench-synthetic: $(STAMP)
 ## 20,000 genes x 40 time points; wall time and peak RSS -> benchmarks/results/scale.json
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_scale.py --csv 2000,5000 $(ARGS)
+	$(BIN)/python benchmarks/bench_hic.py
+
+## bench-hic: the converter on a synthetic whole-mouse .mcool at 1 Mb, 100 kb, 10 kb and 5 kb
+## (benchmarks/hic_scale_data.py; wall time and peak RSS -> benchmarks/results/hic_scale.json)
+bench-hic: $(STAMP)
+	$(BIN)/python benchmarks/bench_hic.py $(ARGS)
 
 ## workflow: the whole study as a Snakemake workflow on this machine's cores
 ## (report: results/summary/index.md; cluster: see README "Workflows and sweeps")
