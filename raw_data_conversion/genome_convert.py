@@ -35,7 +35,7 @@ class Dataset:
 
 def _match_genes(genes: list[str], pos_of: pd.DataFrame, cfg: GenomeConfig) -> pd.DataFrame:
     """The annotation rows of the matrix genes (index = the matrix's names), exact or case-insensitive."""
-    exact = pos_of.index.intersection(pd.Index(genes))
+    exact = set(pos_of.index.intersection(pd.Index(genes)))
     folded: dict[str, list[str]] = {}
     for name in pos_of.index:
         folded.setdefault(str(name).casefold(), []).append(name)
@@ -95,7 +95,8 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
     pos_of.index.name = "gene"  # genes keep the matrix's names
     matched = _match_genes(expr.genes, pos_of, cfg)
     in_ann = list(matched.index)
-    no_ann = [g for g in expr.genes if g not in set(in_ann)]
+    matched_set = set(in_ann)
+    no_ann = [g for g in expr.genes if g not in matched_set]
     if not in_ann:
         raise InputError(f"{cfg.genes}: none of the {len(expr.genes)} genes of {cfg.matrix} is in the annotation "
                          f"(e.g. {', '.join(expr.genes[:3])} vs {', '.join(map(str, ann['gene'].head(3)))}); "
@@ -135,12 +136,13 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
             f"{beyond.loc[g, 'chromosome']}:{int(beyond.loc[g, 'tss']):,}, chromosome length "
             f"{sizes[beyond.loc[g, 'chromosome']]:,} bp): the annotation and the contacts are on different assemblies."
         )
-    off = [g for g in in_ann if sub.loc[g, "chromosome"] not in chroms]
+    used = sub["chromosome"].isin(chroms).to_numpy()
+    off = list(sub.index[~used])
     if off:
-        by = pd.Series([sub.loc[g, "chromosome"] for g in off]).value_counts()
+        by = sub.loc[~used, "chromosome"].value_counts()
         log.warning("%d gene(s) on chromosomes not used (not in the contact file or not selected) are dropped: %s",
                     len(off), ", ".join(f"{c}: {n}" for c, n in by.items()))
-    keep = [g for g in in_ann if sub.loc[g, "chromosome"] in chroms]
+    keep = list(sub.index[used])
     if not keep:
         raise InputError(f"{cfg.genes}: no gene of {cfg.matrix} lies on the chromosomes used ({', '.join(chroms)}).")
     row_of = {g: i for i, g in enumerate(expr.genes)}

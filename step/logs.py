@@ -8,5 +8,5 @@ def setup_logging(verbose: bool = False) -> None:
     """INFO (DEBUG with ``verbose``) to stderr as ``HH:MM:SS LEVEL logger: message``."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("gensim", "matplotlib", "PIL", "fontTools"):
+    for noisy in ("gensim", "matplotlib", "PIL", "fontTools", "numba", "h5py", "cooler", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
