@@ -1,19 +1,23 @@
-"""Genome-scale conversion: expression matrix + sample sheet + gene annotation + Hi-C cooler
--> a STEP dataset folder (``step/dataset_dir.py`` reads it; both jobs take ``--data DIR``).
+"""Genome-scale conversion: expression matrix (or AnnData) + sample sheet + gene annotation + Hi-C
+contacts (.cool / .mcool / .hic) -> a STEP dataset folder (``step/dataset_dir.py`` reads it; both
+jobs take ``--data DIR``).
 
 Layout: this module is the command line and :func:`run`; the settings are in
-``genome_config.py``, the readers (matrix, sample sheet, annotation) in ``genome_readers.py``, the
-cooler access and partner selection in ``genome_hic.py``, the conversion in ``genome_convert.py``
-and the writers (folder, interaction CSV) in ``genome_write.py``.
+``genome_config.py``, the readers (matrix, AnnData, sample sheet, annotation) in
+``genome_readers.py``, the contact files in ``contacts.py``, the sparse Hi-C features and partner
+search in ``genome_hic.py``, the conversion in ``genome_convert.py`` and the writers (folder,
+interaction CSV) in ``genome_write.py``.
 
     python -m raw_data_conversion.genome --matrix expression.tsv --samples samples.tsv \
-        --genes genes.bed --cool contacts.mcool::resolutions/100000 --out dataset/mine
+        --genes genes.bed --contacts contacts.mcool --bin-size 10000 --out dataset/mine
 
 Inputs
 ------
 * ``--matrix``: genes x samples, tab- (``.tsv``/``.txt``) or comma-separated (``.csv``), may be
   gzipped; the first column (or ``--gene-column``) holds the gene names, every other column is a
-  sample. Duplicate gene or sample names are an error.
+  sample. Duplicate gene or sample names are an error. Or an AnnData ``.h5ad`` (samples x genes):
+  genes from ``var[--gene-key]`` (default the var index), times from ``obs[--time-key]`` (or a
+  sample sheet keyed by ``obs_names``), values from ``X`` or ``--layer``.
 * ``--samples``: sample sheet with columns ``sample`` and ``time`` (days; any other column is
   ignored). Replicates (samples sharing a time) are averaged. Samples of the sheet missing from the
   matrix are an error; matrix columns not in the sheet are dropped and logged. Without a sheet each
@@ -21,22 +25,28 @@ Inputs
   a stage (``E16.5``, ``P3``).
 * ``--genes``: BED (chrom, start, end, name[, score, strand]; the TSS is ``start`` on ``+`` and
   ``end - 1`` on ``-``) or GTF (``.gtf``/``.gtf.gz``: ``gene`` records, ``gene_name`` else
-  ``gene_id``). Matrix genes absent from it are dropped and logged.
-* ``--cool``: ``.cool`` or ``.mcool::resolutions/N`` (an ``.mcool`` without ``::`` takes
-  ``--bin-size``). Balanced weights are used when present (``--balance``).
+  ``gene_id``). Matrix genes absent from it are dropped and logged; ``--match-case insensitive``
+  also matches names that differ only in letter case.
+* ``--contacts`` (or ``--cool`` / ``--hic``): ``.cool``, ``.mcool[::resolutions/N]`` (``--bin-size``
+  picks the level) or ``.hic``; ``--normalization`` picks the balancing (``auto``: a cooler's
+  ``weight``, a ``.hic``'s KR/SCALE/VC_SQRT/VC, else none). Chromosome names are harmonised
+  (``chr1`` = ``1``, ``chrM`` = ``MT``) and renamings logged.
 
-Pairs: cis (same-chromosome) only. For each gene, its ``k`` partners with the highest
-observed/expected contact between their bins (expected = mean of the contact diagonal at that
-distance), ties broken by genomic distance then name order; a pair is kept when either gene chose
-it and its O/E is positive and at least ``--min-oe``. Same-bin pairs are candidates like any other.
-Genes in bins without contacts keep their expression and features but get no pairs (logged).
+Pairs: cis (same-chromosome) only, at most ``--max-distance`` bp apart (default max(2 Mb, 200
+bins)). For each gene, its ``k`` partners with the highest observed/expected contact between their
+bins (expected = ``cooltools.expected_cis``), ties broken by genomic distance then name order; a
+pair is kept when either gene chose it and its O/E is positive and at least ``--min-oe``. Same-bin
+pairs are candidates like any other. Genes in bins without contacts keep their expression and
+features but get no pairs (logged). Features: ``cooltools.insulation`` (score and boundaries) and
+``cooltools.eigs_cis`` (compartments, at ``--compartment-bin-size``); see ``genome_hic.py``.
 
 Output folder (written to a temporary folder and renamed into place)
 -------------------------------------------------------------------
 ``genes.tsv.gz`` (gene, chromosome, tss, bin, compartment, insulation, tad_distance),
 ``expression.tsv.gz`` (gene, then one column per time, named by the time in days, replicates
 averaged), ``pairs.tsv.gz`` (gene1, gene2, hic = O/E, observed, distance_bp) and ``dataset.json``
-(format, times, counts of everything kept and dropped and why, input checksums, settings).
+(format, times, counts of everything kept and dropped and why, the contact file and how it was
+read, input checksums, settings).
 """
 from __future__ import annotations
 
