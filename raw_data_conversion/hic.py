@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from raw_data_conversion.textio import numeric_block, read_rows
+
+#: the panel preprocessing's dense per-chromosome matrices stop here (10,000 bins = 0.75 GB in float64)
+DENSE_MAX_BINS = 10_000
 from step.errors import InputError
 
 
@@ -230,6 +233,13 @@ def read_cool(uri: str, chrom: str, balance: str | bool, bin_size: int, chrom_si
     size = int(clr.chromsizes[names[chrom]])
     if size != chrom_size:
         raise InputError(f"{uri}: chromosome {names[chrom]} is {size:,} bp but the chromosome sizes file says {chrom_size:,}; different assemblies?")
+    n_bins = -(-size // bin_size)
+    if n_bins > DENSE_MAX_BINS:
+        raise InputError(f"{uri}: chromosome {names[chrom]} has {n_bins:,} bins at {bin_size:,} bp; the panel "
+                         f"preprocessing holds each chromosome as a dense matrix ({n_bins ** 2 * 8 / 2**30:.1f} GB) and "
+                         f"stops above {DENSE_MAX_BINS:,} bins. Use a coarser level of the file (hic.bin_size), or the "
+                         f"sparse genome-scale converter: python -m raw_data_conversion.genome --contacts FILE "
+                         f"--bin-size {bin_size} (README \"Your own data\").")
     weight = "weight" if balance is True else balance
     if weight and weight not in clr.bins().columns:
         raise InputError(f"{uri}: no bin weight column '{weight}' (hic.balance); balance the cooler or set hic.balance: false.")

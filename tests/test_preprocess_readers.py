@@ -111,6 +111,20 @@ def test_cool_file_through_cooler(tmp_path):
         hic.read_cool(uri, "2", False, 2_000_000, 14_000_000)
 
 
+def test_a_fine_cool_is_refused_by_the_dense_panel_path(tmp_path, monkeypatch):
+    cooler = pytest.importorskip("cooler")
+    import pandas as pd
+
+    bins = pd.DataFrame({"chrom": "chr2", "start": np.arange(13) * 1_000_000,
+                         "end": np.minimum(np.arange(1, 14) * 1_000_000, 13_000_000)})
+    uri = str(tmp_path / "fine.cool")
+    cooler.create_cooler(uri, bins, pd.DataFrame({"bin1_id": [0], "bin2_id": [1], "count": [1.0]}),
+                         dtypes={"count": float}, ordered=True)
+    monkeypatch.setattr(hic, "DENSE_MAX_BINS", 12)
+    with pytest.raises(InputError, match=r"13 bins at 1,000,000 bp.*python -m raw_data_conversion.genome --contacts"):
+        hic.read_cool(uri, "2", False, 1_000_000, 13_000_000)
+
+
 def test_published_bin_snaps_and_clamps():
     union = np.arange(1, 10) * 1e6
     assert published_bin(4_500_000, union, 1e6) == 4e6
