@@ -6,7 +6,7 @@ For each size, synthetic inputs are generated (benchmarks/scale_data.py; not tim
 the pipeline), then two commands run as a user runs them, each in a fresh process with a cold
 embedding cache:
 
-1. ``python -m raw_data_conversion.genome --matrix ... --samples ... --genes ... --cool ... --out DIR``
+1. ``python -m raw_data_conversion.genome --matrix ... --samples ... --genes ... --contacts ... --out DIR``
 2. ``python -m mrna.STEPmr_train_test --config configs/genome.yaml --data DIR``
 
 Wall time and peak RSS (the child's maximum resident set, from ``os.wait4``) of each, and their
@@ -96,7 +96,7 @@ def bench_size(n: int, n_times: int, csv: bool, work: Path) -> dict:
     cfg_path.write_text(yaml.safe_dump(cfg))
     ds, csv_path = work / f"dataset_{n}", work / f"interaction_{n}.csv"
     conv_cmd = [sys.executable, "-m", "raw_data_conversion.genome", "--matrix", str(paths["expression"]),
-                "--samples", str(paths["samples"]), "--genes", str(paths["genes"]), "--cool", str(paths["cool"]),
+                "--samples", str(paths["samples"]), "--genes", str(paths["genes"]), "--contacts", str(paths["cool"]),
                 "--out", str(ds)]
     conv = timed(conv_cmd, work / f"convert_{n}.log")
     job_cmd = [sys.executable, "-m", "mrna.STEPmr_train_test", "--config", str(cfg_path), "--data", str(ds),
