@@ -20,6 +20,7 @@ over 127.0.0.1 on free high ports, with their own munge key, state, spool, PID a
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import re
@@ -42,6 +43,8 @@ def missing() -> str | None:
     if absent:
         return (f"SLURM/munge not installed ({', '.join(absent)} not on PATH; Debian: apt-get install slurm-wlm munge, "
                 "which make test-services does as root)")
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        return "Snakemake's SLURM executor plugin is not installed (pip install -e '.[cluster]')"
     if os.geteuid() != 0:
         return "slurmd must run as root (it starts each job as its user): run make test-services as root"
     return None
