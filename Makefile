@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic results ablate workflow tune clean-cache
+.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic results ablate workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -25,6 +25,17 @@ run: $(STAMP)
 ## test: the whole test suite on CPU
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+## test-services: the cluster path for real, minutes, not part of `make test`: a throw-away
+## PostgreSQL server (two step.tune workers on one study) and a one-node SLURM cluster (the tiny
+## workflow through workflow/profiles/slurm), started in /tmp and stopped afterwards; installs the
+## `cluster` extra and, as root, slurm-wlm + munge (apt-get) when missing. Prints the trials counted
+## in PostgreSQL and the jobs that went through SLURM; also in results/services/report.json
+test-services: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
+	bash tests/services/install_slurm.sh
+	STEP_SERVICES=1 STEP_SERVICES_REPORT=$(CURDIR)/results/services/report.json \
+		$(BIN)/python -m pytest tests/services -o addopts="" -v -rs $(ARGS)
 
 ## mirna: the default miRNA job
 mirna: $(STAMP)

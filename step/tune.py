@@ -1,7 +1,7 @@
 """Hyper-parameter sweeps with Optuna, on validation error only.
 
     python -m step.tune --config CONFIG --trials N [--storage URL] [--study NAME]
-        [--out DIR] [--seed N] [--epochs N]
+        [--out DIR] [--seed N] [--epochs N] [--sampler-seed N] [--storage-wait S]
 
 Each trial trains the configured model with suggested settings (hidden size,
 learning rate, dropout, loss weights, embedding dimension, history length) and
@@ -18,8 +18,10 @@ validation error (median pruner). A study resumes where it stopped: the same
 ``--study`` on the same ``--storage`` adds ``--trials`` more trials.
 
 Storage: ``sqlite:///<out>/<study>.db`` by default (one machine, several
-worker processes); a PostgreSQL URL (``postgresql://user:pass@host/db``, with
-``psycopg2`` installed) lets many workers on many machines share one study.
+worker processes); a PostgreSQL URL (``postgresql://user:pass@host:port/db``, in
+``--storage`` or ``$STEP_TUNE_STORAGE``, with the ``cluster`` extra installed) lets
+many workers on many machines share one study (:mod:`step.tune_storage`: URL
+checks, retries while the database starts or another worker creates its tables).
 
 Writes, under ``--out`` (default ``results/tune``):
 ``<study>_best.yaml`` (``extends:`` the base config, plus the best settings:
@@ -104,39 +106,38 @@ def tuning_windows(cfg: RunConfig, n_times: int) -> tuple[np.ndarray, np.ndarray
     return ws.targets[f.idx("train")], ws.targets[f.idx("val")], ws.targets[ws.idx("test")]
 
 
-def _storage(url: str | None, out: Path, study: str):
-    import optuna
-
-    if url is None:
-        out.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{(out / f'{study}.db').resolve()}"
-    if url.startswith("sqlite"):
-        # several local workers on one file: wait for the lock instead of failing
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 120}})
-    return url
-
-
 def run_tuning(config: str | Path, trials: int, storage: str | None, study_name: str, out: Path,
-               extra: dict[str, Any] | None = None, sampler_seed: int | None = 0) -> dict:
+               extra: dict[str, Any] | None = None, sampler_seed: int | None = 0,
+               storage_wait_s: float = 120.0) -> dict:
     """Add ``trials`` trials to the study and write the best config and plots. ``sampler_seed``
     seeds the TPE sampler (the same seed, storage state and trials reproduce a study; give
-    parallel workers different seeds, or they suggest the same settings)."""
+    parallel workers different seeds, or they suggest the same settings). ``storage_wait_s``: how
+    long opening a shared database is retried (:func:`step.tune_storage.retrying`)."""
     import optuna
+
+    from step.tune_storage import check_url, describe, open_storage, retrying, storage_url
 
     base = load_config(config, extra)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(storage, out, study_name)
+    check_url(url)
+    log.info("study %s on %s", study_name, describe(url))
+
+    def open_study():
+        return optuna.create_study(study_name=study_name, storage=open_storage(url), direction="minimize",
+                                   load_if_exists=True, sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                   pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=5))
+
     # workers starting at once on a new SQLite file would race to create its schema: serialise
-    # opening the storage and creating the study with a lock file next to it
+    # opening the storage and creating the study with a lock file next to it. Workers on several
+    # machines cannot share a lock: on a server database the same race is retried instead
     out.mkdir(parents=True, exist_ok=True)
     with open(out / f".{study_name}.lock", "w") as lock:
-        if storage is None or str(storage).startswith("sqlite"):
+        if url.startswith("sqlite"):
             import fcntl
 
             fcntl.flock(lock, fcntl.LOCK_EX)
-        study = optuna.create_study(study_name=study_name, storage=_storage(storage, out, study_name),
-                                    direction="minimize", load_if_exists=True,
-                                    sampler=optuna.samplers.TPESampler(seed=sampler_seed),
-                                    pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=5))
+        study = retrying(open_study, f"opening study {study_name} on {describe(url)}", storage_wait_s)
 
     def objective(trial) -> float:
         cfg = tuning_config(config, suggest(trial, base), extra)
@@ -217,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m step.tune", description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True, help="base run config (YAML)")
     ap.add_argument("--trials", type=int, required=True, help="trials this worker adds to the study")
-    ap.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///<out>/<study>.db)")
+    ap.add_argument("--storage", default=None,
+                    help="Optuna storage URL (default $STEP_TUNE_STORAGE, else sqlite:///<out>/<study>.db)")
+    ap.add_argument("--storage-wait", type=float, default=120.0,
+                    help="seconds to keep retrying while a shared database is unreachable or another "
+                         "worker creates its tables (default 120)")
     ap.add_argument("--study", default=None, help="study name (default: tune-<config name>)")
     ap.add_argument("--out", type=Path, default=Path("results/tune"))
     ap.add_argument("--data", help="interaction CSV or dataset folder (overrides data.path)")
@@ -234,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     study = args.study or f"tune-{Path(args.config).stem}"
     extra = {"data.path": args.data, "train.seed": args.seed, "train.epochs": args.epochs}
     try:
-        res = run_tuning(args.config, args.trials, args.storage, study, args.out, extra, args.sampler_seed)
+        res = run_tuning(args.config, args.trials, args.storage, study, args.out, extra, args.sampler_seed,
+                         args.storage_wait)
     except InputError as exc:
         log.error("%s", exc)
         return 1

@@ -1,4 +1,6 @@
 # Shared wiring: paths and the inputs each step depends on.
+import shlex
+import sys
 import yaml
 from pathlib import Path
 
@@ -6,7 +8,10 @@ R = config["results"]
 # which dataset and preprocessing blocks of the config to use (a test config swaps in tiny ones)
 DATASETS = config[config.get("datasets_key", "datasets")]
 PREPROCESS = config[config.get("preprocess_key", "preprocess")]
-PY = "python"   # the venv's python: `make workflow` puts .venv/bin first on PATH
+# the python that runs Snakemake (.venv's), also inside a cluster job: the SLURM plugin re-runs
+# Snakemake there with this same interpreter, but the job's PATH is the login shell's, whose
+# `python` may be another one without the project installed (seen on the test cluster)
+PY = shlex.quote(sys.executable)
 
 
 def preprocess_inputs(cfg_path):
