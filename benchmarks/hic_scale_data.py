@@ -10,9 +10,9 @@ Files written into ``DIR``
     5 kb, then ``cooler.zoomify_cooler`` to 10, 25, 50, 100, 250, 500 kb and 1 Mb. Cis pixels
     up to 2 Mb (400 bins at 5 kb), upper triangle, counts > 0:
     ``count ~ Poisson(scale / (d + 1) x tad)`` with ``d`` the distance in 5 kb bins and ``tad``
-    1.5 inside random 100-500 kb blocks. With the default ``--scale 140`` that is about 500
+    1.5 inside random 100-500 kb blocks. With the default ``--scale 140`` that is about 570
     million cis contacts within 2 Mb (a moderately deep map; 4DN's deepest mESC maps have a few
-    billion) and about 130 million pixels at 5 kb. Every level has a multiplicative ``weight``
+    billion) and about 120 million pixels at 5 kb. Every level has a multiplicative ``weight``
     column (square-root vanilla coverage, ``1 / sqrt(marginal / mean marginal)``; coarse
     marginals are sums of 5 kb marginals), so the maps read as balanced.
 ``genes.bed``, ``expression.tsv``, ``samples.tsv``
