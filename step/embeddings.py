@@ -92,6 +92,7 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
+from step.auto import resolve_embedding
 from step.config import EmbeddingConfig
 from step.errors import InputError
 from step.graphs import TemporalGraphs
@@ -579,8 +580,12 @@ def _align_window(graphs: TemporalGraphs, cfg: EmbeddingConfig, e: int, fit: np.
 
 def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> str:
     """sha256 of everything :func:`window_embeddings` depends on."""
-    # cache_dir and processes do not change the result (processes: bit-identical by construction)
-    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("cache_dir", "processes")}
+    # cache_dir and processes do not change the result (processes: bit-identical by construction),
+    # nor do the auto_* settings once method is resolved (the settings auto chose are in the key)
+    if cfg.method == "auto":
+        raise ValueError("embedding.method 'auto' must be resolved first (step.auto.resolve_embedding)")
+    params = {k: v for k, v in dataclasses.asdict(cfg).items()
+              if k not in ("cache_dir", "processes") and not k.startswith("auto_")}
     if cfg.method == "stream":
         params["stream_version"] = STREAM_VERSION
     # an entry written by another gensim / numpy / walk backend version is not reused
@@ -610,7 +615,8 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     ----------
     graphs : per-time gene graphs ``[T]``.
     history : window length ``L``; windows end at ``e = L-1 .. T-2`` (:func:`window_ends`).
-    cfg : embedding settings; ``cfg.span >= history`` time points are fitted per window.
+    cfg : embedding settings; ``cfg.span >= history`` time points are fitted per window;
+        ``method: auto`` is resolved by ``graphs.n_genes`` (:func:`step.auto.resolve_embedding`).
     seed : base seed (per-window seeds are derived from it and ``e``).
     info : optional dict filled with ``cache_path``, ``cache_hit`` and ``seconds``.
 
@@ -620,6 +626,7 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     ``e_w - L + 1 + k``, computed from data at times ``<= e_w`` only. Cached on disk.
     """
     t0 = time.perf_counter()
+    cfg, _ = resolve_embedding(cfg, graphs.n_genes, history)  # no-op when the caller resolved it
     _check_embedding_cfg(cfg)
     if history < 1:
         raise InputError(f"history must be >= 1, got {history}.")

@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, ws: WindowSplit,
                 seeds: list[int], fc: Forecasts, metrics: dict, feats: Features,
-                t_start: float, run_dir: Path | None = None) -> tuple[Path, str]:
-    """Stage 6: the run folder, staged and published atomically (plots and analysis after)."""
+                t_start: float, run_dir: Path | None = None, auto: dict[str, str] | None = None
+                ) -> tuple[Path, str]:
+    """Stage 6: the run folder, staged and published atomically (plots and analysis after).
+    ``auto``: what the config's ``auto`` settings resolved to (:func:`step.auto.resolve_auto`),
+    recorded in config.yaml beside the resolved config."""
     y_true_o = course.X[ws.targets]
     base_o, model_o = fc.original(course, ws.history)  # written in the data's own scale
     base_iv, model_iv = fc.intervals_original()
@@ -50,7 +53,8 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
         return summary
 
     return publish_run(cfg, root, "", write, seeds, {str(cfg.data.path): course.checksum},
-                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times},
+                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times,
+                        "auto": dict(auto or {})},
                        exact_dir=Path(run_dir) if run_dir else None)
 
 def _run_plots(d: Path, cfg: RunConfig) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from step.auto import resolve_auto
 from step.config import RunConfig
 from step.course import GeneTimeCourse, working_scale
 from step.load import load_course
@@ -54,11 +55,12 @@ def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     from step.embeddings import window_embeddings
     from step.graphs import build_graphs
 
+    cfg, _ = resolve_auto(cfg, course.n_genes)  # a no-op when the caller resolved it (run_job does)
     L = cfg.split.history
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     graphs = build_graphs(course, cfg.graph, Xw)
     emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed) if cfg.embedding.enabled else None
-    sparse = cfg.graph.sparse == "sparse" or (cfg.graph.sparse == "auto" and course.n_genes > 1000)
+    sparse = cfg.graph.sparse == "sparse"
     lap, nbr = build_window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, course,
                                       cfg.graph, sparse)
     return Features(course, Xw, emb, lap, nbr, course.degree())
@@ -77,7 +79,9 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     """Run one configured job end to end and publish its run folder.
 
     Stages: load -> features -> (baselines, fit) per fit of the protocol ->
-    evaluate -> write. Input validation happens before anything is written; the
+    evaluate -> write. The ``auto`` settings are resolved by the data's size right after
+    loading (:func:`step.auto.resolve_auto`); the run folder's config.yaml records the resolved
+    config and what each ``auto`` became. Input validation happens before anything is written; the
     run folder is staged and renamed into place only when complete: under
     ``out_root`` as ``<run-id>/``, or exactly at ``run_dir`` (replacing an
     earlier run there; for workflows).
@@ -86,9 +90,10 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     timings: dict[str, float] = {}
     if cfg.train.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu.")
+    course = load_stage(cfg)
+    cfg, auto = resolve_auto(cfg, course.n_genes)  # the size-dependent settings, recorded in config.yaml
     if cfg.train.torch_threads > 0:
         torch.set_num_threads(cfg.train.torch_threads)
-    course = load_stage(cfg)
     ws, folds = plan_stage(cfg, course)
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
     t0 = time.perf_counter()
@@ -98,6 +103,6 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     metrics = evaluate_stage(cfg, ws, course, fc)
     timings["total_before_outputs"] = time.perf_counter() - t_start
     metrics["runtime_s"] = {k: round(v, 3) for k, v in timings.items()}
-    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir)
+    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir, auto)
     log.info("results written to %s", final)
     return JobResult(final, metrics, summary, timings)
