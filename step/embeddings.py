@@ -582,8 +582,7 @@ def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConf
     """sha256 of everything :func:`window_embeddings` depends on."""
     # cache_dir and processes do not change the result (processes: bit-identical by construction),
     # nor do the auto_* settings once method is resolved (the settings auto chose are in the key)
-    if cfg.method == "auto":
-        raise ValueError("embedding.method 'auto' must be resolved first (step.auto.resolve_embedding)")
+    cfg, _ = resolve_embedding(cfg, graphs.n_genes, history)
     params = {k: v for k, v in dataclasses.asdict(cfg).items()
               if k not in ("cache_dir", "processes") and not k.startswith("auto_")}
     if cfg.method == "stream":
