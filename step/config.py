@@ -66,7 +66,7 @@ class EmbeddingConfig:
     # the threshold is measured in benchmarks/results/defaults.json, README "Defaults that scale").
     # The resolved method and settings are recorded in the run's config.yaml.
     method: str = "auto"
-    auto_stream_genes: int = 500
+    auto_stream_genes: int = 200
     # walk settings of a stream chosen by "auto" (those of configs/genome.yaml); an explicit
     # "stream" uses walks_per_node / walk_length / window / span as given. The span is at least
     # split.history.

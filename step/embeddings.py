@@ -84,7 +84,7 @@ import traceback
 import zlib
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -459,8 +459,9 @@ def _pool_context() -> mp.context.BaseContext:
 
 
 def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndarray,
-          processes: int) -> Iterator[np.ndarray]:
-    """The float32 fit of each window, in window order (in-process or from a process pool)."""
+          processes: int, meanwhile: Callable[[], None] | None = None) -> Iterator[np.ndarray]:
+    """The float32 fit of each window, in window order (in-process or from a process pool;
+    ``meanwhile`` runs in this process once every fit is handed to the pool)."""
     if processes <= 1:
         for e in ends:
             lo, hi = _window_span(int(e), cfg.span)
@@ -475,7 +476,10 @@ def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndar
     ex = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context(),
                              initializer=_init_worker, initargs=(graphs, cfg, seed))
     try:
-        yield from ex.map(_fit_window, [int(e) for e in ends], chunksize=chunk)
+        results = ex.map(_fit_window, [int(e) for e in ends], chunksize=chunk)  # all submitted
+        if meanwhile is not None:
+            meanwhile()
+        yield from results
     except BrokenProcessPool as exc:
         raise RuntimeError(f"embedding: a worker process of the {processes}-process fitting pool "
                            f"died ({exc}); no embeddings were written. Rerun with "
@@ -537,7 +541,8 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
     return out
 
 
-def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
+def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
+                     meanwhile: Callable[[], None] | None = None) -> np.ndarray:
     if cfg.method == "stream":
         return _compute_stream(graphs, history, cfg, seed)
     ends = window_ends(graphs.n_times, history)
@@ -549,7 +554,7 @@ def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig,
     processes = _n_processes(graphs, cfg, ends.size)
     log.info("embedding: fitting %d windows with %d process%s", ends.size, processes,
              "" if processes == 1 else "es")
-    fits = _fits(graphs, cfg, seed, ends, processes)
+    fits = _fits(graphs, cfg, seed, ends, processes, meanwhile)
     with closing(fits):  # an error here also shuts the pool down at once
         for w, (e, fit) in enumerate(zip(ends, tqdm(fits, total=ends.size, desc="embedding windows",
                                                      unit="win", leave=False, disable=None))):
@@ -607,7 +612,8 @@ def _library_versions(backend: str) -> dict[str, str]:
 
 
 def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
-                      info: dict[str, Any] | None = None) -> np.ndarray:
+                      info: dict[str, Any] | None = None, meanwhile: Callable[[], None] | None = None
+                      ) -> np.ndarray:
     """Causal, aligned temporal Node2Vec embedding of every forecast window.
 
     Parameters
@@ -618,6 +624,8 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
         ``method: auto`` is resolved by ``graphs.n_genes`` (:func:`step.auto.resolve_embedding`).
     seed : base seed (per-window seeds are derived from it and ``e``).
     info : optional dict filled with ``cache_path``, ``cache_hit`` and ``seconds``.
+    meanwhile : optional work for this process while a process pool fits the windows (the job
+        imports what its later stages need); not called otherwise. It cannot change the result.
 
     Returns
     -------
@@ -652,7 +660,7 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     if out is None:
         log.info("embedding cache miss: %s", path)
         with _quiet_gensim():
-            out = _compute_windows(graphs, history, cfg, seed)
+            out = _compute_windows(graphs, history, cfg, seed, meanwhile)
         save_npz(path, embeddings=out, window_ends=window_ends(graphs.n_times, history),
                  key=np.array(key))
     else:

@@ -59,11 +59,28 @@ def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     L = cfg.split.history
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     graphs = build_graphs(course, cfg.graph, Xw)
-    emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed) if cfg.embedding.enabled else None
+    emb = (window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed, meanwhile=lambda: warm_imports(cfg))
+           if cfg.embedding.enabled else None)
     sparse = cfg.graph.sparse == "sparse"
     lap, nbr = build_window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, course,
                                       cfg.graph, sparse)
     return Features(course, Xw, emb, lap, nbr, course.degree())
+
+def warm_imports(cfg: RunConfig) -> None:
+    """Import the libraries the later stages import on first use (torch's optimiser pulls in
+    torch._dynamo; ETS, the ridges, the bootstrap, the plots, the enrichment): about 2 s of a small
+    job, done while the embedding's process pool keeps the other CPUs busy. A module that fails to
+    import here fails again, with its message, where it is used."""
+    import importlib
+
+    names = ["torch._dynamo", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model", "arch.bootstrap"]
+    names += ["step.plots"] if cfg.output.plots else []
+    names += ["gseapy", "step.analyze"] if cfg.analysis.enabled else []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("warm import of %s failed (%s); it is imported where it is used", name, exc)
 
 def plan_stage(cfg: RunConfig, course: GeneTimeCourse) -> tuple[WindowSplit, list[Fold]]:
     """The reported split and the fits that produce its forecasts."""
