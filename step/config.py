@@ -131,6 +131,12 @@ class TrainConfig:
     weight_decay: float = 1e-4
     batch_size: int = 8
     patience: int = 30
+    # above auto_patience_genes genes, early stopping waits at most auto_patience epochs (step/auto.py,
+    # recorded in config.yaml): an epoch costs ~ genes x windows (about 1.2 s at 2,000 genes here),
+    # and a validation error averaged over thousands of genes varies far less between epochs than
+    # over a panel of 50; 3 is configs/genome.yaml's patience. auto_patience = 0: patience at any size
+    auto_patience_genes: int = 1000
+    auto_patience: int = 3
     finetune_epochs: int = 30  # epochs of a warm-started rolling refit (split.warm_start)
     seed: int = 0
     seeds: int = 1
@@ -252,6 +258,12 @@ class OutputConfig:
     # splits whose windows go into predictions.csv (genome scale: [val, test] keeps the file ~3x
     # smaller; plots and the analysis read val/test only, metrics.json always has every split)
     prediction_splits: list[str] = field(default_factory=lambda: ["train", "val", "test"])
+    # above auto_genes genes (step/auto.py, recorded in config.yaml): predictions.csv without the
+    # training windows and time-course pages for at most auto_timecourse_genes genes (the best and
+    # worst halves), configs/genome.yaml's output settings: neither changes a number, and at 20,000
+    # genes the training rows alone are ~4 million; auto_genes = 0: as set above at any size
+    auto_genes: int = 1000
+    auto_timecourse_genes: int = 48
 
 
 @dataclass
@@ -405,6 +417,8 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     for name in ("epochs", "batch_size", "seeds"):
         if getattr(cfg.train, name) < 1:
             raise InputError(f"{where}: train.{name} must be >= 1.")
+    if cfg.train.auto_patience < 0:
+        raise InputError(f"{where}: train.auto_patience must be >= 0 (0 = train.patience at any size).")
     if cfg.model.hidden % max(cfg.model.heads, 1) != 0:
         raise InputError(f"{where}: model.hidden ({cfg.model.hidden}) must be divisible by model.heads ({cfg.model.heads}).")
     return cfg
