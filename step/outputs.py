@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from step import report
 from step.config import RunConfig
@@ -89,6 +88,8 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
                  emb=emb[:, -1].astype(np.float32))
 
     def _save_model(p: Path) -> None:
+        import torch
+
         torch.save({"model_name": cfg.model_name, "model_args": model_args, "state_dicts": states,
                     "scaler": {"mean": scaler.mean, "std": scaler.std}, "genes": course.genes,
                     "transform": cfg.data.transform, "history": ws.history}, p)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from step.auto import resolve_auto
 from step.config import RunConfig
@@ -25,7 +24,6 @@ from step.evaluate import build_metrics, comparisons, evaluate_stage, prediction
 from step.forecast import (Features, FitResult, FoldData, Forecasts, baselines_stage,  # noqa: F401
                            fit_stage, forecast_stage, standardise)
 from step.outputs import write_outputs, write_stage  # noqa: F401
-from step.sparse_ops import build_window_operators, neighbour_means  # noqa: F401
 from step.windows import Fold, WindowSplit, rolling_folds, single_fold, split_windows
 
 log = logging.getLogger(__name__)
@@ -61,10 +59,22 @@ def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     graphs = build_graphs(course, cfg.graph, Xw)
     emb = (window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed, meanwhile=lambda: warm_imports(cfg))
            if cfg.embedding.enabled else None)
+    torch_threads(cfg)  # torch's first computation follows (its import overlapped the embedding)
+    from step.sparse_ops import build_window_operators
+
     sparse = cfg.graph.sparse == "sparse"
     lap, nbr = build_window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, course,
                                       cfg.graph, sparse)
     return Features(course, Xw, emb, lap, nbr, course.degree())
+
+def torch_threads(cfg: RunConfig) -> None:
+    """``train.torch_threads`` (0 = torch's default), set before torch's first computation. torch
+    itself is imported only then (or while the embedding's pool fits, :func:`warm_imports`): the
+    loading and the embedding do not need it."""
+    import torch
+
+    if cfg.train.torch_threads > 0:
+        torch.set_num_threads(cfg.train.torch_threads)
 
 def warm_imports(cfg: RunConfig) -> None:
     """Import the libraries the later stages import on first use (torch's optimiser pulls in
@@ -73,7 +83,7 @@ def warm_imports(cfg: RunConfig) -> None:
     import here fails again, with its message, where it is used."""
     import importlib
 
-    names = ["torch._dynamo", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model", "arch.bootstrap"]
+    names = ["torch", "torch._dynamo", "scipy.stats", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model", "arch.bootstrap"]
     names += ["step.plots"] if cfg.output.plots else []
     names += ["gseapy", "step.analyze"] if cfg.analysis.enabled else []
     for name in names:
@@ -105,12 +115,13 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    if cfg.train.device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu.")
+    if cfg.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu.")
     course = load_stage(cfg)
     cfg, auto = resolve_auto(cfg, course.n_genes)  # the size-dependent settings, recorded in config.yaml
-    if cfg.train.torch_threads > 0:
-        torch.set_num_threads(cfg.train.torch_threads)
     ws, folds = plan_stage(cfg, course)
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
     t0 = time.perf_counter()

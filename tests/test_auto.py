@@ -107,6 +107,26 @@ def test_job_records_auto_and_equals_the_explicit_config(tmp_path):
                                   pd.read_csv(r4.run_dir / "predictions.csv"))
 
 
+def test_patience_and_outputs_at_scale():
+    """Above their gene counts: patience capped, predictions.csv without training windows, fewer
+    time-course pages; at or below, the config as given (the published panels)."""
+    cfg = load_config(CONFIG, {"train.patience": 30, "train.auto_patience_genes": 7, "output.auto_genes": 7,
+                               "output.timecourse_genes": 200, "embedding.method": "windows", "graph.sparse": "dense"})
+    same, rec = resolve_auto(cfg, n_genes=7)
+    assert rec == {} and same is cfg
+    big, rec = resolve_auto(cfg, n_genes=8)
+    assert big.train.patience == 3 and rec["train.patience"].startswith("3 (auto: 8 genes > train.auto_patience_genes = 7")
+    assert big.output.prediction_splits == ["val", "test"] and big.output.timecourse_genes == 48
+    assert set(rec) == {"train.patience", "output.prediction_splits", "output.timecourse_genes"}
+    assert resolve_auto(big, 8) == (big, {})
+    off = load_config(CONFIG, {"train.patience": 30, "train.auto_patience": 0, "output.auto_genes": 0,
+                               "embedding.method": "windows", "graph.sparse": "dense"})
+    assert resolve_auto(off, 10**6) == (off, {})
+    low = load_config(CONFIG, {"train.patience": 2, "train.auto_patience_genes": 7, "output.auto_genes": 0,
+                               "embedding.method": "windows", "graph.sparse": "dense"})
+    assert resolve_auto(low, 8) == (low, {})  # a patience below the cap is kept
+
+
 def test_auto_stream_settings_are_checked():
     from step.errors import InputError
 
@@ -114,3 +134,5 @@ def test_auto_stream_settings_are_checked():
         load_config(CONFIG, {"embedding.auto_stream_walk_length": 0})
     with pytest.raises(InputError, match="embedding.method"):
         load_config(CONFIG, {"embedding.method": "fast"})
+    with pytest.raises(InputError, match="auto_patience"):
+        load_config(CONFIG, {"train.auto_patience": -1})
