@@ -459,9 +459,8 @@ def _pool_context() -> mp.context.BaseContext:
 
 
 def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndarray,
-          processes: int, meanwhile: Callable[[], None] | None = None) -> Iterator[np.ndarray]:
-    """The float32 fit of each window, in window order (in-process or from a process pool;
-    ``meanwhile`` runs in this process once every fit is handed to the pool)."""
+          processes: int) -> Iterator[np.ndarray]:
+    """The float32 fit of each window, in window order (in-process or from a process pool)."""
     if processes <= 1:
         for e in ends:
             lo, hi = _window_span(int(e), cfg.span)
@@ -476,10 +475,7 @@ def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndar
     ex = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context(),
                              initializer=_init_worker, initargs=(graphs, cfg, seed))
     try:
-        results = ex.map(_fit_window, [int(e) for e in ends], chunksize=chunk)  # all submitted
-        if meanwhile is not None:
-            meanwhile()
-        yield from results
+        yield from ex.map(_fit_window, [int(e) for e in ends], chunksize=chunk)
     except BrokenProcessPool as exc:
         raise RuntimeError(f"embedding: a worker process of the {processes}-process fitting pool "
                            f"died ({exc}); no embeddings were written. Rerun with "
@@ -554,12 +550,14 @@ def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig,
     processes = _n_processes(graphs, cfg, ends.size)
     log.info("embedding: fitting %d windows with %d process%s", ends.size, processes,
              "" if processes == 1 else "es")
-    fits = _fits(graphs, cfg, seed, ends, processes, meanwhile)
+    fits = _fits(graphs, cfg, seed, ends, processes)
     with closing(fits):  # an error here also shuts the pool down at once
         for w, (e, fit) in enumerate(zip(ends, tqdm(fits, total=ends.size, desc="embedding windows",
                                                      unit="win", leave=False, disable=None))):
             prev, prev_lo, warned = _align_window(graphs, cfg, int(e), fit, prev, prev_lo, warned)
             out[w] = prev[-L:].astype(np.float32)
+            if w == 0 and processes > 1 and meanwhile is not None:
+                meanwhile()  # every fit is with the pool by now (map submits them all first)
     return out
 
 
