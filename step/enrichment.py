@@ -75,8 +75,9 @@ def load_gmt(path: str | Path) -> dict[str, list[str]]:
                         f"{path}: line {lineno} is not a GMT record (expected a tab-separated "
                         f"set name, description and at least one gene; got {len(parts)} field(s))."
                     )
-                genes = list(dict.fromkeys(g.strip() for g in parts[2:] if g.strip()))
-                sets[parts[0].strip()] = genes
+                genes = dict.fromkeys(map(str.strip, parts[2:]))  # first occurrences, in order
+                genes.pop("", None)
+                sets[parts[0].strip()] = list(genes)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise InputError(f"{path}: cannot read the gene-set file ({exc}).") from None
     if not sets:
