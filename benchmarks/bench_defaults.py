@@ -167,7 +167,8 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         th = [dict(r, meta=meta) for r in threshold(sizes(args.threshold), args.times, work)]
         jobs = [dict(default_job(n, args.times, work), meta=meta) for n in sizes(args.jobs)]
-    keep_th = [r for r in old.get("threshold", []) if (r["genes"], r["method"]) not in {(x["genes"], x["method"]) for x in th}]
+    new_th = {(x["genes"], x["method"]) for x in th}
+    keep_th = [r for r in old.get("threshold", []) if (r["genes"], r["method"]) not in new_th]
     keep_jobs = [r for r in old.get("default_job", []) if r["genes"] not in {x["genes"] for x in jobs}]
     out = {"threshold": sorted(keep_th + th, key=lambda r: (r["genes"], r["method"])),
            "default_job": sorted(keep_jobs + jobs, key=lambda r: r["genes"])}

@@ -210,10 +210,11 @@ def extreme_page(run: RunData, tab: pd.DataFrame, k: int, run_dir: Path, best: b
     n_show = min(max(k, 1), 6)
     genes = tab.loc[tab["rank"].notna(), "gene"]
     by = ranked_on or "nothing: not ranked"
+    d = Path(run_dir) / "plots"
     if best:
-        return plots.timecourse_page(run, list(genes.head(n_show)), Path(run_dir) / "plots" / "genes_best_timecourses.png",
+        return plots.timecourse_page(run, list(genes.head(n_show)), d / "genes_best_timecourses.png",
                                      title=f"Most predictable genes (by {by})")
-    return plots.timecourse_page(run, list(genes.tail(n_show))[::-1], Path(run_dir) / "plots" / "genes_worst_timecourses.png",
+    return plots.timecourse_page(run, list(genes.tail(n_show))[::-1], d / "genes_worst_timecourses.png",
                                  title=f"Least predictable genes (by {by})")
 
 

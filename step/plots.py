@@ -6,8 +6,9 @@ into the run folder's ``plots/`` (enrichment dot plots into ``enrichment/``).
 
 Entry point: :func:`make_run_plots` (loss curves, predicted-vs-true scatter,
 per-gene time-course pages, change distributions, gene analysis, embedding
-trajectories); :func:`run_plot_tasks` gives the same figures as a list of tasks. :mod:`step.analyze` reuses the gene-analysis, time-course and
-dot-plot functions.
+trajectories); :func:`run_plot_tasks` gives the same figures as a list of tasks
+(:mod:`step.post` shares it between two processes). :mod:`step.analyze` reuses the
+gene-analysis, time-course and dot-plot functions.
 """
 from __future__ import annotations
 
@@ -462,9 +463,9 @@ def run_plot_tasks(run_dir: Path, output_cfg: "OutputConfig", run: "RunData", ge
     for n, start in enumerate(page_starts, start=1):
         page = genes[start:start + per]
         title = f"time courses, page {n}/{len(page_starts)}, {which} (observed; val/test predictions)"
-        tasks.append(_task(f"timecourses_{n:02d}", 0.07 * len(page),
-                           lambda page=page, n=n, title=title: timecourse_page(run, page, d / f"timecourses_{n:02d}.png",
-                                                                               title=title)))
+        path = d / f"timecourses_{n:02d}.png"
+        tasks.append(_task(path.stem, 0.07 * len(page),
+                           lambda page=page, path=path, title=title: timecourse_page(run, page, path, title=title)))
     tasks.append(_task(f"change_distributions_{split}", 0.085 * n_models,
                        lambda: change_distributions(run, split, d / f"change_distributions_{split}.png")))
     if gene_plots:

@@ -115,7 +115,8 @@ def test_patience_and_outputs_at_scale():
     same, rec = resolve_auto(cfg, n_genes=7)
     assert rec == {} and same is cfg
     big, rec = resolve_auto(cfg, n_genes=8)
-    assert big.train.patience == 3 and rec["train.patience"].startswith("3 (auto: 8 genes > train.auto_patience_genes = 7")
+    assert big.train.patience == 3
+    assert rec["train.patience"].startswith("3 (auto: 8 genes > train.auto_patience_genes = 7")
     assert big.output.prediction_splits == ["val", "test"] and big.output.timecourse_genes == 48
     assert set(rec) == {"train.patience", "output.prediction_splits", "output.timecourse_genes"}
     assert resolve_auto(big, 8) == (big, {})
