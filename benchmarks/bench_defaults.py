@@ -110,7 +110,7 @@ def threshold(sizes: list[int], n_times: int, work: Path) -> list[dict]:
             if r.returncode != 0:
                 sys.stderr.write(r.stderr[-3000:])
                 raise SystemExit(1)
-            row = json.loads(r.stdout.strip().splitlines()[-1])
+            row = {"genes_requested": n, **json.loads(r.stdout.strip().splitlines()[-1])}
             rows.append(row)
             print(f"{n:6d} genes: {method:7s} {row['seconds']:7.1f} s  peak RSS {row['peak_rss_mb']:7.1f} MB",
                   flush=True)
@@ -130,8 +130,10 @@ def default_job(n: int, n_times: int, work: Path) -> dict:
     job = timed(cmd, work / f"job_{n}.log")
     metrics = sorted(out.glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
     m = json.loads(metrics[-1].read_text()) if metrics else {}
-    row = {"genes": n, "times": n_times, "csv_mb": round(csv.stat().st_size / 2**20, 1), **job,
-           "stages_s": m.get("runtime_s", {}), "auto": m.get("auto", {}),
+    prov = yaml.safe_load((metrics[-1].parent / "config.yaml").read_text()) if metrics else {}
+    row = {"genes_requested": n, "genes": prov.get("n_genes"), "times": n_times,
+           "csv_mb": round(csv.stat().st_size / 2**20, 1), **job,
+           "stages_s": m.get("runtime_s", {}), "auto": prov.get("auto", {}),
            "command": "python -m mrna.STEPmr_train_test --data CSV (configs/mrna.yaml, cache_dir -> temp)"}
     target = TARGETS.get(n)
     if target:
@@ -169,8 +171,10 @@ def main() -> int:
         jobs = [dict(default_job(n, args.times, work), meta=meta) for n in sizes(args.jobs)]
     new_th = {(x["genes"], x["method"]) for x in th}
     keep_th = [r for r in old.get("threshold", []) if (r["genes"], r["method"]) not in new_th]
-    keep_jobs = [r for r in old.get("default_job", []) if r["genes"] not in {x["genes"] for x in jobs}]
-    out = {"threshold": sorted(keep_th + th, key=lambda r: (r["genes"], r["method"])),
+    keep_jobs = [r for r in old.get("default_job", []) if r["genes_requested"] not in {x["genes_requested"] for x in jobs}]
+    out = {"note": "genes_requested: synthetic genes generated (benchmarks/scale_data.py); genes: kept by the "
+                   "converter and read by the job",
+           "threshold": sorted(keep_th + th, key=lambda r: (r["genes"], r["method"])),
            "default_job": sorted(keep_jobs + jobs, key=lambda r: r["genes"])}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
