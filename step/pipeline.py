@@ -77,15 +77,14 @@ def torch_threads(cfg: RunConfig) -> None:
         torch.set_num_threads(cfg.train.torch_threads)
 
 def warm_imports(cfg: RunConfig) -> None:
-    """Import the libraries the later stages import on first use (torch, whose optimiser pulls in
-    torch._dynamo; scipy.stats; ETS, the ridges, the bootstrap, the plots, the enrichment): about
-    3.5 s of CPU in a small job, done while the embedding's process pool fits (the pool calls this
-    once its first fit is back). A module that fails to import here fails again, with its message,
-    where it is used."""
+    """Import the libraries the later stages import on first use (torch, scipy.stats, ETS, the
+    ridges, the bootstrap, the plots, the enrichment): about 2.5 s of CPU in a small job, done while
+    the embedding's process pool fits (the pool calls this once its first fit is back). A module
+    that fails to import here fails again, with its message, where it is used."""
     import importlib
 
-    names = ["torch", "torch._dynamo", "scipy.stats", "statsmodels.tsa.exponential_smoothing.ets",
-             "sklearn.linear_model", "arch.bootstrap"]
+    names = ["torch", "scipy.stats", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model",
+             "arch.bootstrap"]
     names += ["step.plots"] if cfg.output.plots else []
     names += ["gseapy", "step.analyze"] if cfg.analysis.enabled else []
     for name in names:
