@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic results ablate workflow tune clean-cache
+.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-defaults results ablate workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -86,6 +86,11 @@ bench-scale: $(STAMP)
 ## (benchmarks/hic_scale_data.py; wall time and peak RSS -> benchmarks/results/hic_scale.json)
 bench-hic: $(STAMP)
 	$(BIN)/python benchmarks/bench_hic.py $(ARGS)
+
+## bench-defaults: the default job (no --config) on 2,000 and 20,000 synthetic genes x 40 times in the
+## interaction-CSV schema, and the embedding.method auto threshold -> benchmarks/results/defaults.json
+bench-defaults: $(STAMP)
+	$(BIN)/python benchmarks/bench_defaults.py --threshold 200,500,1000,2000 --jobs 2000,20000 $(ARGS)
 
 ## workflow: the whole study as a Snakemake workflow on this machine's cores
 ## (report: results/summary/index.md; cluster: see README "Workflows and sweeps")

@@ -167,7 +167,10 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
 
     from step.pipeline import load_stage
 
+    from step.auto import resolve_auto
+
     course = load_stage(cfg)  # validate the data once, before any work
+    cfg, auto = resolve_auto(cfg, course.n_genes)  # every variant runs the resolved settings
     variants = variants_of(cfg)
     tasks = [(cfg, v, s) for v in variants for s in seeds]
     jobs = jobs or os.cpu_count() or 1
@@ -244,7 +247,7 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
         write_text(d / "summary.txt", summary_text(cfg, verdict, table))
 
     final, _ = publish_run(cfg, Path(out_root), "ablation-", write, seeds, {str(cfg.data.path): course.checksum},
-                           {"variants": variants, "ablation_wall_s": round(wall, 1)},
+                           {"variants": variants, "ablation_wall_s": round(wall, 1), "auto": auto},
                            exact_dir=Path(exact_dir) if exact_dir else None)
     return final
 

@@ -195,7 +195,43 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
 
 # --------------------------------------------------------------------------- main step
 
-def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) -> dict[str, Any]:
+def analysis_table(run: RunData, cfg: AnalysisConfig, table: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int]:
+    """The ranked gene table with its top / bottom groups (``genes.csv``) and the group size ``k``.
+
+    ``table``: :func:`gene_table` of ``run`` at ``cfg.skill_tolerance`` when the caller has it."""
+    tab = gene_table(run, cfg.skill_tolerance) if table is None else table
+    return assign_groups(tab, cfg.group_frac)
+
+
+def extreme_page(run: RunData, tab: pd.DataFrame, k: int, run_dir: Path, best: bool) -> Path:
+    """The time courses of the most (``best``) or the least predictable genes (up to 6) of the
+    analysis table: ``plots/genes_best_timecourses.png`` / ``plots/genes_worst_timecourses.png``."""
+    ranked_on = str(tab["ranked_on"].iloc[0]) if len(tab) else ""
+    n_show = min(max(k, 1), 6)
+    genes = tab.loc[tab["rank"].notna(), "gene"]
+    by = ranked_on or "nothing: not ranked"
+    d = Path(run_dir) / "plots"
+    if best:
+        return plots.timecourse_page(run, list(genes.head(n_show)), d / "genes_best_timecourses.png",
+                                     title=f"Most predictable genes (by {by})")
+    return plots.timecourse_page(run, list(genes.tail(n_show))[::-1], d / "genes_worst_timecourses.png",
+                                 title=f"Least predictable genes (by {by})")
+
+
+def gene_figure_tasks(run: RunData, tab: pd.DataFrame, k: int, run_dir: Path) -> list[plots.PlotTask]:
+    """The analysis figures that need only its table (not the enrichment), as tasks: the best and
+    the worst genes' time courses and the per-gene skill plots (with the top / bottom groups)."""
+    ranked_on = str(tab["ranked_on"].iloc[0]) if len(tab) else ""
+    key = ranked_on or f"{run.primary_split}_skill_vs_persistence"
+    cost = 0.07 * min(max(k, 1), 6)
+    return [plots.PlotTask("genes_best_timecourses", cost, lambda: [extreme_page(run, tab, k, run_dir, True)]),
+            plots.PlotTask("genes_worst_timecourses", cost, lambda: [extreme_page(run, tab, k, run_dir, False)]),
+            plots.PlotTask("genes_skill_plots", 0.6,
+                           lambda: plots.gene_analysis_plots(tab, Path(run_dir) / "plots", key))]
+
+
+def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig, run: RunData | None = None,
+                table: tuple[pd.DataFrame, int] | None = None, gene_figures: bool = True) -> dict[str, Any]:
     """Run the biological analysis on a finished run folder and write its outputs there.
 
     Parameters
@@ -203,6 +239,11 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
     run_dir : the run folder (see DESIGN.md "Outputs of a run").
     cfg : analysis settings (group size, gene-set size limits, FDR, gene sets, aliases, online).
     output_cfg : ``plots`` switches the PNGs off.
+    run : the run folder already read (:func:`load_run`), or None to read it here.
+    table : :func:`analysis_table` of ``run`` when the caller computed it, else None.
+    gene_figures : also draw :func:`gene_figure_tasks` (the per-gene skill plots and the best / worst
+        genes' time courses); False when the caller draws them (:mod:`step.post`, beside the run's
+        plots). The enrichment dot plots are always drawn here (with ``output_cfg.plots``).
 
     Returns
     -------
@@ -213,9 +254,8 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
     if not cfg.enabled:
         log.info("biological analysis disabled (analysis.enabled: false)")
         return {"skipped": True}
-    run = load_run(run_dir)
-    tab = gene_table(run, cfg.skill_tolerance)
-    tab, k = assign_groups(tab, cfg.group_frac)
+    run = load_run(run_dir) if run is None else run
+    tab, k = analysis_table(run, cfg) if table is None else table
     ranked_on = str(tab["ranked_on"].iloc[0]) if len(tab) else ""
     if ranked_on:
         log.info("analysis: %d genes ranked on %s (%s; best baseline %s); groups of up to %d",
@@ -252,12 +292,16 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
         log.warning("only %d of %d genes are in the gene sets of %s: the gene sets do not fit this organism "
                     "or naming; enrichment not tested. Set analysis.genesets_dir to a folder of GMT files for "
                     "your organism.", n_mapped, len(mapping), cfg.genesets_dir)
+    testable = None
     for name in (("top", "bottom") if (k and fits) else ()):
         members = list(tab.loc[tab["group"] == name, "gene"])
         # unmapped genes are in the background, so they count in the group too (never as hits);
         # leaving them out of the group only would inflate every overlap's significance
         query = sorted({sym_of[g] for g in members})
-        table, n_tested = enr.enrich_group(query, background, collections, cfg.min_set_size, cfg.max_set_size)
+        if testable is None:  # the same sets for both groups (same background)
+            testable = enr.testable_sets(background, collections, cfg.min_set_size, cfg.max_set_size)
+        table, n_tested = enr.enrich_group(query, background, collections, cfg.min_set_size, cfg.max_set_size,
+                                           testable=testable)
         groups[name] = enr.GroupResult(name, members, sorted({sym_of[g] for g in members if mapped[g]}),
                                        table, n_tested, n_group=len(query))
         path = edir / f"{name}.csv"
@@ -290,16 +334,8 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig) ->
         for name, res in groups.items():
             plot_paths.append(plots.enrichment_dotplot(res.table, edir / f"{name}_dotplot.png",
                                                        title=f"{name} {len(res.genes)} genes by {ranked_on}", fdr=cfg.fdr))
-        plot_paths += plots.gene_analysis_plots(tab, run_dir / "plots",
-                                                ranked_on or f"{run.primary_split}_skill_vs_persistence")
-        n_show = min(max(k, 1), 6)
-        ranked = tab[tab["rank"].notna()]
-        plot_paths.append(plots.timecourse_page(run, list(ranked["gene"].head(n_show)),
-                                                run_dir / "plots" / "genes_best_timecourses.png",
-                                                title=f"Most predictable genes (by {ranked_on or 'nothing: not ranked'})"))
-        plot_paths.append(plots.timecourse_page(run, list(ranked["gene"].tail(n_show))[::-1],
-                                                run_dir / "plots" / "genes_worst_timecourses.png",
-                                                title=f"Least predictable genes (by {ranked_on or 'nothing: not ranked'})"))
+        if gene_figures:
+            plot_paths += [p for task in gene_figure_tasks(run, tab, k, run_dir) for p in task.draw()]
 
     section = summary_text(run, tab, k, groups, mapping, cfg)
     replace_section(run_dir / "results.txt", section)

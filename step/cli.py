@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from step.errors import InputError
 from step.logs import setup_logging  # noqa: F401  (re-exported)
@@ -12,6 +14,22 @@ from step.logs import setup_logging  # noqa: F401  (re-exported)
 log = logging.getLogger("step")
 
 
+def exit_now(code: int) -> NoReturn:
+    """End a command line process with ``code`` without the interpreter's teardown.
+
+    Tearing down the modules of a job (torch, scipy, statsmodels, sklearn, arch, gseapy) took
+    about 1 s of a 12 s job on a 2-core machine. By the time a command returns, every file it
+    writes has been written atomically and closed, and no child process is left; the output
+    streams and the logging handlers are flushed here. Only the ``__main__`` blocks call this
+    (``main`` itself returns normally, for callers in-process such as the tests).
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            pass
+    os._exit(code)
 
 
 def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParser:

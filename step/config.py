@@ -47,8 +47,10 @@ class GraphConfig:
     w_expression: float = 0.2
     operator: str = "window"  # "window": mean of the window's input-time graphs | "structural"
     # graph operators: "sparse" (torch.sparse, O(W E) memory), "dense" ([W, N, N]; faster for small
-    # panels), "auto" = dense up to 1,000 genes, sparse above; both give the same numbers (tests)
+    # panels), "auto" = dense up to auto_sparse_genes genes, sparse above; both give the same numbers
+    # (tests); the resolved choice is recorded in the run's config.yaml (step/auto.py)
     sparse: str = "auto"
+    auto_sparse_genes: int = 1000
 
 
 @dataclass
@@ -59,8 +61,19 @@ class EmbeddingConfig:
     # "windows": one temporal Node2Vec fit per forecast window over its trailing span, aligned to the
     # previous window by Procrustes (cost ~ windows x span x genes); "stream": one Word2Vec trained on
     # as time goes on, each window adding walks from its newest time slice only (cost ~ times x genes,
-    # aligned by construction; the genome-scale choice)
-    method: str = "windows"
+    # aligned by construction; the genome-scale choice); "auto" (default): "windows" up to
+    # auto_stream_genes genes, "stream" above, with the auto_stream_* walk settings below (step/auto.py;
+    # the threshold is measured in benchmarks/results/defaults.json, README "Defaults that scale").
+    # The resolved method and settings are recorded in the run's config.yaml.
+    method: str = "auto"
+    auto_stream_genes: int = 200
+    # walk settings of a stream chosen by "auto" (those of configs/genome.yaml); an explicit
+    # "stream" uses walks_per_node / walk_length / window / span as given. The span is at least
+    # split.history.
+    auto_stream_walks_per_node: int = 1
+    auto_stream_walk_length: int = 10
+    auto_stream_window: int = 3
+    auto_stream_span: int = 3
     backend: str = "numpy"  # walks: "numpy" (vectorised, default) | "node2vec" (the PyPI package; slow)
     dim: int = 16
     walk_length: int = 20
@@ -118,6 +131,12 @@ class TrainConfig:
     weight_decay: float = 1e-4
     batch_size: int = 8
     patience: int = 30
+    # above auto_patience_genes genes, early stopping waits at most auto_patience epochs (step/auto.py,
+    # recorded in config.yaml): an epoch costs ~ genes x windows (about 1.2 s at 2,000 genes here),
+    # and a validation error averaged over thousands of genes varies far less between epochs than
+    # over a panel of 50; 3 is configs/genome.yaml's patience. auto_patience = 0: patience at any size
+    auto_patience_genes: int = 1000
+    auto_patience: int = 3
     finetune_epochs: int = 30  # epochs of a warm-started rolling refit (split.warm_start)
     seed: int = 0
     seeds: int = 1
@@ -239,6 +258,12 @@ class OutputConfig:
     # splits whose windows go into predictions.csv (genome scale: [val, test] keeps the file ~3x
     # smaller; plots and the analysis read val/test only, metrics.json always has every split)
     prediction_splits: list[str] = field(default_factory=lambda: ["train", "val", "test"])
+    # above auto_genes genes (step/auto.py, recorded in config.yaml): predictions.csv without the
+    # training windows and time-course pages for at most auto_timecourse_genes genes (the best and
+    # worst halves), configs/genome.yaml's output settings: neither changes a number, and at 20,000
+    # genes the training rows alone are ~4 million; auto_genes = 0: as set above at any size
+    auto_genes: int = 1000
+    auto_timecourse_genes: int = 48
 
 
 @dataclass
@@ -329,7 +354,7 @@ _CHOICES = {
     ("data", "transform"): ("none", "log1p"),
     ("graph", "operator"): ("window", "structural"),
     ("graph", "sparse"): ("auto", "sparse", "dense"),
-    ("embedding", "method"): ("windows", "stream"),
+    ("embedding", "method"): ("auto", "windows", "stream"),
     ("embedding", "backend"): ("numpy", "node2vec"),
     ("loss", "base"): ("mse", "l1"),
     ("split", "protocol"): ("chronological", "paper", "rolling"),
@@ -373,6 +398,9 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
                          "chronological (the paper protocol's windows are in random order).")
     if cfg.embedding.span < s.history:
         raise InputError(f"{where}: embedding.span ({cfg.embedding.span}) must be >= split.history ({s.history}).")
+    for name in ("walks_per_node", "walk_length", "window", "span"):
+        if getattr(cfg.embedding, f"auto_stream_{name}") < 1:
+            raise InputError(f"{where}: embedding.auto_stream_{name} must be >= 1.")
     if not 0 <= cfg.data.scale_floor < 1:
         raise InputError(f"{where}: data.scale_floor must be in [0, 1), got {cfg.data.scale_floor}.")
     ev = cfg.evaluation
@@ -389,6 +417,8 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     for name in ("epochs", "batch_size", "seeds"):
         if getattr(cfg.train, name) < 1:
             raise InputError(f"{where}: train.{name} must be >= 1.")
+    if cfg.train.auto_patience < 0:
+        raise InputError(f"{where}: train.auto_patience must be >= 0 (0 = train.patience at any size).")
     if cfg.model.hidden % max(cfg.model.heads, 1) != 0:
         raise InputError(f"{where}: model.hidden ({cfg.model.hidden}) must be divisible by model.heads ({cfg.model.heads}).")
     return cfg

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from step.auto import resolve_auto
 from step.config import RunConfig, load_config
 from step.course import working_scale
 from step.embeddings import window_embeddings
@@ -30,6 +31,7 @@ def build_embedding_cache(config_path: str | Path | None, data_path: str | None 
     cfg: RunConfig = load_config(config_path, overrides={"data.path": data_path, "train.seed": seed,
                                                          "embedding.processes": processes})
     course = load_stage(cfg)  # the job's own loading and checks (transform, enough time points)
+    cfg, _ = resolve_auto(cfg, course.n_genes)  # the job's own auto choices: the same cache entry
     X = working_scale(course.X, cfg.data.transform)
     graphs = build_graphs(course, cfg.graph, X)
     log.info("%s: %d genes x %d time points, %d Hi-C edges per graph",

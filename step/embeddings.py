@@ -84,7 +84,7 @@ import traceback
 import zlib
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -92,6 +92,7 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
+from step.auto import resolve_embedding
 from step.config import EmbeddingConfig
 from step.errors import InputError
 from step.graphs import TemporalGraphs
@@ -536,7 +537,8 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
     return out
 
 
-def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
+def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
+                     meanwhile: Callable[[], None] | None = None) -> np.ndarray:
     if cfg.method == "stream":
         return _compute_stream(graphs, history, cfg, seed)
     ends = window_ends(graphs.n_times, history)
@@ -554,6 +556,8 @@ def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig,
                                                      unit="win", leave=False, disable=None))):
             prev, prev_lo, warned = _align_window(graphs, cfg, int(e), fit, prev, prev_lo, warned)
             out[w] = prev[-L:].astype(np.float32)
+            if w == 0 and processes > 1 and meanwhile is not None:
+                meanwhile()  # every fit is with the pool by now (map submits them all first)
     return out
 
 
@@ -579,8 +583,11 @@ def _align_window(graphs: TemporalGraphs, cfg: EmbeddingConfig, e: int, fit: np.
 
 def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> str:
     """sha256 of everything :func:`window_embeddings` depends on."""
-    # cache_dir and processes do not change the result (processes: bit-identical by construction)
-    params = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("cache_dir", "processes")}
+    # cache_dir and processes do not change the result (processes: bit-identical by construction),
+    # nor do the auto_* settings once method is resolved (the settings auto chose are in the key)
+    cfg, _ = resolve_embedding(cfg, graphs.n_genes, history)
+    params = {k: v for k, v in dataclasses.asdict(cfg).items()
+              if k not in ("cache_dir", "processes") and not k.startswith("auto_")}
     if cfg.method == "stream":
         params["stream_version"] = STREAM_VERSION
     # an entry written by another gensim / numpy / walk backend version is not reused
@@ -603,16 +610,20 @@ def _library_versions(backend: str) -> dict[str, str]:
 
 
 def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
-                      info: dict[str, Any] | None = None) -> np.ndarray:
+                      info: dict[str, Any] | None = None, meanwhile: Callable[[], None] | None = None
+                      ) -> np.ndarray:
     """Causal, aligned temporal Node2Vec embedding of every forecast window.
 
     Parameters
     ----------
     graphs : per-time gene graphs ``[T]``.
     history : window length ``L``; windows end at ``e = L-1 .. T-2`` (:func:`window_ends`).
-    cfg : embedding settings; ``cfg.span >= history`` time points are fitted per window.
+    cfg : embedding settings; ``cfg.span >= history`` time points are fitted per window;
+        ``method: auto`` is resolved by ``graphs.n_genes`` (:func:`step.auto.resolve_embedding`).
     seed : base seed (per-window seeds are derived from it and ``e``).
     info : optional dict filled with ``cache_path``, ``cache_hit`` and ``seconds``.
+    meanwhile : optional work for this process while a process pool fits the windows (the job
+        imports what its later stages need); not called otherwise. It cannot change the result.
 
     Returns
     -------
@@ -620,6 +631,7 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     ``e_w - L + 1 + k``, computed from data at times ``<= e_w`` only. Cached on disk.
     """
     t0 = time.perf_counter()
+    cfg, _ = resolve_embedding(cfg, graphs.n_genes, history)  # no-op when the caller resolved it
     _check_embedding_cfg(cfg)
     if history < 1:
         raise InputError(f"history must be >= 1, got {history}.")
@@ -646,7 +658,7 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     if out is None:
         log.info("embedding cache miss: %s", path)
         with _quiet_gensim():
-            out = _compute_windows(graphs, history, cfg, seed)
+            out = _compute_windows(graphs, history, cfg, seed, meanwhile)
         save_npz(path, embeddings=out, window_ends=window_ends(graphs.n_times, history),
                  key=np.array(key))
     else:

@@ -75,8 +75,9 @@ def load_gmt(path: str | Path) -> dict[str, list[str]]:
                         f"{path}: line {lineno} is not a GMT record (expected a tab-separated "
                         f"set name, description and at least one gene; got {len(parts)} field(s))."
                     )
-                genes = list(dict.fromkeys(g.strip() for g in parts[2:] if g.strip()))
-                sets[parts[0].strip()] = genes
+                genes = dict.fromkeys(map(str.strip, parts[2:]))  # first occurrences, in order
+                genes.pop("", None)
+                sets[parts[0].strip()] = list(genes)
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise InputError(f"{path}: cannot read the gene-set file ({exc}).") from None
     if not sets:
@@ -243,9 +244,19 @@ def bh_adjust(p: np.ndarray, n_tests: int | None = None) -> np.ndarray:
     return out
 
 
+def testable_sets(background: Iterable[str], collections: Mapping[str, Mapping[str, Sequence[str]]],
+                  min_size: int = 5, max_size: int = 500) -> dict[str, dict[str, list[str]]]:
+    """:func:`filter_sets` of every collection: label -> the sets a group of this background is
+    tested against (the same for every group; compute once, pass to :func:`enrich_group`)."""
+    bg = set(background)
+    return {label: filter_sets(sets, bg, min_size, max_size) for label, sets in collections.items()}
+
+
 def enrich_group(query: Iterable[str], background: Iterable[str],
                  collections: Mapping[str, Mapping[str, Sequence[str]]],
-                 min_size: int = 5, max_size: int = 500) -> tuple[pd.DataFrame, dict[str, int]]:
+                 min_size: int = 5, max_size: int = 500,
+                 testable: Mapping[str, Mapping[str, Sequence[str]]] | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Hypergeometric test (``gseapy.enrich``) of one gene group against each collection.
 
     Parameters
@@ -253,6 +264,8 @@ def enrich_group(query: Iterable[str], background: Iterable[str],
     query : symbols of the group (those outside the background are ignored).
     background : symbols of all dataset genes (the universe, N = its size).
     collections : label -> {term: genes}.
+    testable : :func:`testable_sets` of this background, collections and sizes when the caller
+        tests several groups (else computed here).
 
     Returns
     -------
@@ -266,12 +279,14 @@ def enrich_group(query: Iterable[str], background: Iterable[str],
     q = sorted(set(query) & bg)
     frames = []
     n_tested: dict[str, int] = {}
-    for label, sets in collections.items():
-        testable = filter_sets(sets, bg, min_size, max_size)
-        n_tested[label] = len(testable)
-        if not q or not testable:
+    if testable is None:
+        testable = testable_sets(bg, collections, min_size, max_size)
+    for label in collections:
+        sets = testable[label]
+        n_tested[label] = len(sets)
+        if not q or not sets:
             continue
-        enr = gseapy.enrich(gene_list=q, gene_sets=testable, background=sorted(bg),
+        enr = gseapy.enrich(gene_list=q, gene_sets=dict(sets), background=sorted(bg),
                             outdir=None, no_plot=True, verbose=False)
         res = getattr(enr, "res2d", None)
         if res is None or len(res) == 0:

@@ -14,12 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from step.baselines import BASELINES, run_baselines
 from step.config import RunConfig
 from step.course import GeneTimeCourse, original_scale
-from step.sparse_ops import neighbour_means
 from step.windows import Fold, Scaler, WindowSplit, make_windows
 
 log = logging.getLogger(__name__)
@@ -115,6 +113,8 @@ class FoldData:
 
 def standardise(cfg: RunConfig, feats: Features, fold: Fold) -> FoldData:
     """Scaler fitted on the fit's own training time points (floored, clipped), then the window arrays."""
+    from step.sparse_ops import neighbour_means  # torch: imported once the embedding is under way
+
     scaler = Scaler.fit(feats.Xw, fold.split.train_time_indices(), cfg.data.scale_floor, cfg.data.z_clip)
     Z = scaler.transform(feats.Xw)  # NaN only where data.allow_missing masks a value
     inputs, targets, _ = make_windows(Z, cfg.split.history)  # [W, L, N], [W, N]
@@ -161,6 +161,8 @@ def recursive_forecasts(fn, fd: FoldData, feats: Features, origins: np.ndarray, 
 def _model_forecaster(cfg: RunConfig, feats: Features, model_args: dict, state: dict):
     """The fitted model (with its reported correction or none) as a forecaster of new windows: the
     embedding and graph operator of each origin window."""
+    import torch
+
     from step.models import build_model
 
     model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
@@ -222,6 +224,8 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
     validation windows. ``warm`` (rolling, ``split.warm_start``) holds the previous fit's weights
     per seed.
     """
+    import torch
+
     from step.models import build_model
     from step.train import WindowTensors, predict_parts, seed_everything, train_model
 
@@ -336,6 +340,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     passed to :func:`step.train.train_model`; ``baselines=False`` skips the baselines (a tuning
     trial needs only the model's validation error).
     """
+    import torch
     from tqdm.auto import tqdm
 
     from step.linear_fit import clearly_better, recency_weights, wmean

@@ -1,5 +1,6 @@
 """The files of a run: the run folder staged and published atomically, its tables, provenance
-and model, then the plots (forked processes) and the biological analysis, read back from the files."""
+and model, then the plots and the biological analysis, read back from the files in one pass
+(:mod:`step.post`)."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from step import report
 from step.config import RunConfig
@@ -16,6 +16,7 @@ from step.course import GeneTimeCourse
 from step.evaluate import predictions_table
 from step.forecast import Features, Forecasts
 from step.io import save_npz, write_json, write_with
+from step.post import post_steps
 from step.runs import publish_run
 from step.windows import Scaler, WindowSplit
 
@@ -24,8 +25,11 @@ log = logging.getLogger(__name__)
 
 def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, ws: WindowSplit,
                 seeds: list[int], fc: Forecasts, metrics: dict, feats: Features,
-                t_start: float, run_dir: Path | None = None) -> tuple[Path, str]:
-    """Stage 6: the run folder, staged and published atomically (plots and analysis after)."""
+                t_start: float, run_dir: Path | None = None, auto: dict[str, str] | None = None
+                ) -> tuple[Path, str]:
+    """Stage 6: the run folder, staged and published atomically (plots and analysis after).
+    ``auto``: what the config's ``auto`` settings resolved to (:func:`step.auto.resolve_auto`),
+    recorded in config.yaml beside the resolved config."""
     y_true_o = course.X[ws.targets]
     base_o, model_o = fc.original(course, ws.history)  # written in the data's own scale
     base_iv, model_iv = fc.intervals_original()
@@ -41,7 +45,7 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
             write_outputs(d, cfg, course, ws, fc.scaler, seeds, pred_df, metrics, fc.hist_rows, feats.emb,
                           fc.states, fc.model_args, feats.Xw)
             summary = report.write_results_txt(d, metrics, pred_df, cfg)
-            _post_steps(d, cfg)
+            post_steps(d, cfg)
             metrics["runtime_s"]["total"] = round(time.perf_counter() - t_start, 3)
             write_json(d / "metrics.json", metrics)
         finally:
@@ -50,88 +54,9 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
         return summary
 
     return publish_run(cfg, root, "", write, seeds, {str(cfg.data.path): course.checksum},
-                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times},
+                       {"data_notes": course.notes, "n_genes": course.n_genes, "n_times": course.n_times,
+                        "auto": dict(auto or {})},
                        exact_dir=Path(run_dir) if run_dir else None)
-
-def _run_plots(d: Path, cfg: RunConfig) -> None:
-    """The run plots; a failure is logged and noted in results.txt, never raised."""
-    try:
-        from step.plots import make_run_plots
-
-        # the per-gene skill plots come from the analysis (with its groups) when it runs
-        make_run_plots(d, cfg.output, gene_plots=not cfg.analysis.enabled)
-    except Exception as exc:  # a plot must not lose the run's numbers
-        log.exception("plots failed: %s", exc)
-        report.append_note(d, f"plots failed: {exc}")
-
-def _plots_child(d: Path, cfg: RunConfig, part: str) -> None:
-    """Body of a plotting process: a failure is logged and becomes exit status 1 (the parent
-    notes it in results.txt, which only the parent writes)."""
-    import sys
-
-    try:
-        from step.plots import make_run_plots
-
-        make_run_plots(d, cfg.output, gene_plots=False, part=part)
-    except Exception as exc:  # noqa: BLE001
-        log.exception("plots failed: %s", exc)
-        sys.exit(1)
-
-def _plots_in_background(d: Path, cfg: RunConfig) -> list:
-    """Start the run plots in two forked processes (time-course pages / the rest; they only read
-    the run folder and write PNGs the analysis does not write), so that they overlap the analysis
-    on a multi-core machine. Returns the processes; [] where forking is not available (the caller
-    then draws in-process)."""
-    import multiprocessing as mp
-    import os
-    import sys
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cpus < 2 or not sys.platform.startswith("linux") or mp.current_process().daemon:
-        return []
-    procs = [mp.get_context("fork").Process(target=_plots_child, args=(d, cfg, part), name=f"step-plots-{part}")
-             for part in ("pages", "other")]
-    for p in procs:
-        p.start()
-    return procs
-
-def _post_steps(d: Path, cfg: RunConfig) -> None:
-    """Plots and biological analysis, read back from the saved files."""
-    procs: list = []
-    if cfg.output.plots:
-        procs = _plots_in_background(d, cfg) if cfg.analysis.enabled else []
-        if not procs:
-            _run_plots(d, cfg)
-    try:
-        if not _analysis(d, cfg) and cfg.output.plots and cfg.analysis.enabled:
-            _gene_plots(d)  # the analysis failed before its per-gene skill plots: draw them here
-    finally:
-        for proc in procs:
-            proc.join()
-            if proc.exitcode != 0:
-                log.error("the plotting process %s ended with exit code %s", proc.name, proc.exitcode)
-                report.append_note(d, f"plots failed: {proc.name} exit code {proc.exitcode}")
-
-def _analysis(d: Path, cfg: RunConfig) -> bool:
-    """The biological analysis; False if it failed (logged and noted in results.txt)."""
-    if cfg.analysis.enabled:
-        try:
-            from step.analyze import analyze_run
-
-            analyze_run(d, cfg.analysis, cfg.output)
-        except Exception as exc:
-            log.exception("biological analysis failed: %s", exc)
-            report.append_note(d, f"biological analysis failed: {exc}")
-            return False
-    return True
-
-def _gene_plots(d: Path) -> None:
-    try:
-        from step.plots import draw_gene_plots
-
-        draw_gene_plots(d)
-    except Exception as exc:  # noqa: BLE001
-        log.exception("per-gene skill plots failed: %s", exc)
 
 def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSplit, scaler: Scaler,
                   seeds: list[int], pred_df: pd.DataFrame, metrics: dict, hist_rows: list[dict],
@@ -163,6 +88,8 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
                  emb=emb[:, -1].astype(np.float32))
 
     def _save_model(p: Path) -> None:
+        import torch
+
         torch.save({"model_name": cfg.model_name, "model_args": model_args, "state_dicts": states,
                     "scaler": {"mean": scaler.mean, "std": scaler.std}, "genes": course.genes,
                     "transform": cfg.data.transform, "history": ws.history}, p)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from step.auto import resolve_auto
 from step.config import RunConfig
 from step.course import GeneTimeCourse, working_scale
 from step.load import load_course
@@ -24,7 +24,6 @@ from step.evaluate import build_metrics, comparisons, evaluate_stage, prediction
 from step.forecast import (Features, FitResult, FoldData, Forecasts, baselines_stage,  # noqa: F401
                            fit_stage, forecast_stage, standardise)
 from step.outputs import write_outputs, write_stage  # noqa: F401
-from step.sparse_ops import build_window_operators, neighbour_means  # noqa: F401
 from step.windows import Fold, WindowSplit, rolling_folds, single_fold, split_windows
 
 log = logging.getLogger(__name__)
@@ -54,14 +53,45 @@ def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     from step.embeddings import window_embeddings
     from step.graphs import build_graphs
 
+    cfg, _ = resolve_auto(cfg, course.n_genes)  # a no-op when the caller resolved it (run_job does)
     L = cfg.split.history
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     graphs = build_graphs(course, cfg.graph, Xw)
-    emb = window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed) if cfg.embedding.enabled else None
-    sparse = cfg.graph.sparse == "sparse" or (cfg.graph.sparse == "auto" and course.n_genes > 1000)
+    emb = (window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed, meanwhile=lambda: warm_imports(cfg))
+           if cfg.embedding.enabled else None)
+    torch_threads(cfg)  # torch's first computation follows (its import overlapped the embedding)
+    from step.sparse_ops import build_window_operators
+
+    sparse = cfg.graph.sparse == "sparse"
     lap, nbr = build_window_operators(graphs, np.arange(L, course.n_times), L, cfg.graph.operator, course,
                                       cfg.graph, sparse)
     return Features(course, Xw, emb, lap, nbr, course.degree())
+
+def torch_threads(cfg: RunConfig) -> None:
+    """``train.torch_threads`` (0 = torch's default), set before torch's first computation. torch
+    itself is imported only then (or while the embedding's pool fits, :func:`warm_imports`): the
+    loading and the embedding do not need it."""
+    import torch
+
+    if cfg.train.torch_threads > 0:
+        torch.set_num_threads(cfg.train.torch_threads)
+
+def warm_imports(cfg: RunConfig) -> None:
+    """Import the libraries the later stages import on first use (torch, scipy.stats, ETS, the
+    ridges, the bootstrap, the plots, the enrichment): about 2.5 s of CPU in a small job, done while
+    the embedding's process pool fits (the pool calls this once its first fit is back). A module
+    that fails to import here fails again, with its message, where it is used."""
+    import importlib
+
+    names = ["torch", "scipy.stats", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model",
+             "arch.bootstrap"]
+    names += ["step.plots"] if cfg.output.plots else []
+    names += ["gseapy", "step.analyze"] if cfg.analysis.enabled else []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("warm import of %s failed (%s); it is imported where it is used", name, exc)
 
 def plan_stage(cfg: RunConfig, course: GeneTimeCourse) -> tuple[WindowSplit, list[Fold]]:
     """The reported split and the fits that produce its forecasts."""
@@ -77,18 +107,22 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     """Run one configured job end to end and publish its run folder.
 
     Stages: load -> features -> (baselines, fit) per fit of the protocol ->
-    evaluate -> write. Input validation happens before anything is written; the
+    evaluate -> write. The ``auto`` settings are resolved by the data's size right after
+    loading (:func:`step.auto.resolve_auto`); the run folder's config.yaml records the resolved
+    config and what each ``auto`` became. Input validation happens before anything is written; the
     run folder is staged and renamed into place only when complete: under
     ``out_root`` as ``<run-id>/``, or exactly at ``run_dir`` (replacing an
     earlier run there; for workflows).
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    if cfg.train.device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu.")
-    if cfg.train.torch_threads > 0:
-        torch.set_num_threads(cfg.train.torch_threads)
+    if cfg.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for but torch sees no CUDA device; use --device cpu.")
     course = load_stage(cfg)
+    cfg, auto = resolve_auto(cfg, course.n_genes)  # the size-dependent settings, recorded in config.yaml
     ws, folds = plan_stage(cfg, course)
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
     t0 = time.perf_counter()
@@ -98,6 +132,6 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     metrics = evaluate_stage(cfg, ws, course, fc)
     timings["total_before_outputs"] = time.perf_counter() - t_start
     metrics["runtime_s"] = {k: round(v, 3) for k, v in timings.items()}
-    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir)
+    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir, auto)
     log.info("results written to %s", final)
     return JobResult(final, metrics, summary, timings)

@@ -6,15 +6,17 @@ into the run folder's ``plots/`` (enrichment dot plots into ``enrichment/``).
 
 Entry point: :func:`make_run_plots` (loss curves, predicted-vs-true scatter,
 per-gene time-course pages, change distributions, gene analysis, embedding
-trajectories). :mod:`step.analyze` reuses the gene-analysis, time-course and
-dot-plot functions.
+trajectories); :func:`run_plot_tasks` gives the same figures as a list of tasks
+(:mod:`step.post` shares it between two processes). :mod:`step.analyze` reuses the
+gene-analysis, time-course and dot-plot functions.
 """
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,11 +45,13 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save(fig: Figure, path: str | Path, tight: bool = True) -> Path:
-    """Save a figure as PNG atomically and release it (``tight``: crop to the drawn extent, slower)."""
+    """Save a figure as PNG atomically (``tight``: crop to the drawn extent, slower).
+
+    The figure is not cleared afterwards (``Figure.clear`` clears every Axes first, about 5 % of a
+    page's drawing time): nothing else refers to it, so it is freed with its caller's reference."""
     path = Path(path)
     kw = {"bbox_inches": "tight"} if tight else {}
     write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, **kw))
-    fig.clear()
     return path
 
 
@@ -415,8 +419,68 @@ def draw_gene_plots(run_dir: Path, run: "RunData | None" = None) -> list[Path]:
     return gene_analysis_plots(tab, run_dir / "plots", key)
 
 
+@dataclass
+class PlotTask:
+    """One figure to draw: ``draw()`` writes it and returns its paths; ``cost`` is a rough guess of
+    its seconds (panels drawn), so that two processes sharing a list start with the largest."""
+
+    name: str
+    cost: float
+    draw: Callable[[], list[Path]]
+
+
+def _task(name: str, cost: float, fn: Callable[[], Path | list[Path] | None]) -> PlotTask:
+    def draw() -> list[Path]:
+        out = fn()
+        return [] if out is None else list(out) if isinstance(out, list) else [out]
+    return PlotTask(name, cost, draw)
+
+
+def run_plot_tasks(run_dir: Path, output_cfg: "OutputConfig", run: "RunData", gene_plots: bool = True,
+                   ranking: pd.DataFrame | None = None) -> list[PlotTask]:
+    """The figures of :func:`make_run_plots` as tasks, largest first (nothing drawn yet)."""
+    run_dir = Path(run_dir)
+    d = run_dir / "plots"
+    split = run.primary_split
+    n_models = max(1, run.predictions["model"].nunique())
+    tasks: list[PlotTask] = []
+    if run.history is not None and len(run.history):
+        tasks.append(_task("loss_curves", 0.25, lambda: loss_curves(run.history, d / "loss_curves.png")))
+    else:
+        log.info("%s: no history.csv; loss curves skipped", run_dir)
+    tasks.append(_task(f"scatter_{split}", 0.05 * n_models,
+                       lambda: scatter_pred_true(run, split, d / f"scatter_{split}.png")))
+    genes = list(run.features["gene"]) or list(dict.fromkeys(run.predictions["gene"]))
+    which = "all genes"
+    limit = int(getattr(output_cfg, "timecourse_genes", 0))
+    if 0 < limit < len(genes):  # at scale: the best and worst genes by skill only
+        ranked = list((gene_table(run) if ranking is None else ranking)["gene"])
+        genes = list(dict.fromkeys(ranked[:(limit + 1) // 2] + ranked[::-1][:limit // 2]))
+        which = f"the {(limit + 1) // 2} best and {limit // 2} worst of {len(ranked)} genes by skill"
+        log.info("time-course pages for %s (output.timecourse_genes = %d)", which, limit)
+    per = max(1, int(output_cfg.genes_per_page))
+    page_starts = range(0, len(genes), per)
+    for n, start in enumerate(page_starts, start=1):
+        page = genes[start:start + per]
+        title = f"time courses, page {n}/{len(page_starts)}, {which} (observed; val/test predictions)"
+        path = d / f"timecourses_{n:02d}.png"
+        tasks.append(_task(path.stem, 0.07 * len(page),
+                           lambda page=page, path=path, title=title: timecourse_page(run, page, path, title=title)))
+    tasks.append(_task(f"change_distributions_{split}", 0.085 * n_models,
+                       lambda: change_distributions(run, split, d / f"change_distributions_{split}.png")))
+    if gene_plots:
+        tasks.append(_task("gene_plots", 0.6, lambda: draw_gene_plots(run_dir, run)))
+    npz = run_dir / "embeddings.npz"
+    if npz.is_file():
+        tasks.append(_task("embedding_trajectories", 0.5,
+                           lambda: embedding_trajectories(npz, run.display, d / "embedding_trajectories.png")))
+    else:
+        log.info("%s: no embeddings.npz (embeddings disabled?); embedding trajectories skipped", run_dir)
+    return sorted(tasks, key=lambda t: -t.cost)  # stable: equal costs keep their order
+
+
 def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool = True,
-                   part: str = "all") -> list[Path]:
+                   run: "RunData | None" = None, ranking: pd.DataFrame | None = None) -> list[Path]:
     """Draw every plot of a run folder into ``run_dir/plots`` from its saved files.
 
     Parameters
@@ -428,54 +492,20 @@ def make_run_plots(run_dir: Path, output_cfg: "OutputConfig", gene_plots: bool =
         worst half of that many by skill only; 0 = every gene).
     gene_plots : also draw the per-gene skill plots (False when step.analyze draws
         them, with its top/bottom groups, in the same run).
-    part : "all", or "pages" (the time-course pages only) / "other" (everything else), so
-        that two processes can share the drawing.
+    run : the run folder already read (:func:`step.rundata.load_run`), or None to read it here.
+    ranking : :func:`step.rundata.gene_table` of ``run`` (default tolerance) when the caller has
+        it; only needed for the best / worst pages at scale.
 
     Returns
     -------
-    The written PNG paths.
+    The written PNG paths. (:mod:`step.post` shares the same tasks, :func:`run_plot_tasks`,
+    between two processes.)
     """
     if not output_cfg.plots:
         log.info("plots disabled (output.plots: false)")
         return []
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
-    d = run_dir / "plots"
-    split = run.primary_split
-    out: list[Path] = []
-    pages, other = part in ("all", "pages"), part in ("all", "other")
-    if other and run.history is not None and len(run.history):
-        out.append(loss_curves(run.history, d / "loss_curves.png"))
-    elif other:
-        log.info("%s: no history.csv; loss curves skipped", run_dir)
-    if other:
-        out.append(scatter_pred_true(run, split, d / f"scatter_{split}.png"))
-    genes = list(run.features["gene"]) or list(dict.fromkeys(run.predictions["gene"]))
-    which = "all genes"
-    limit = int(getattr(output_cfg, "timecourse_genes", 0))
-    if pages and 0 < limit < len(genes):  # at scale: the best and worst genes by skill only
-        ranked = list(gene_table(run)["gene"])
-        genes = list(dict.fromkeys(ranked[:(limit + 1) // 2] + ranked[::-1][:limit // 2]))
-        which = f"the {(limit + 1) // 2} best and {limit // 2} worst of {len(ranked)} genes by skill"
-        log.info("time-course pages for %s (output.timecourse_genes = %d)", which, limit)
-    per = max(1, int(output_cfg.genes_per_page))
-    page_starts = range(0, len(genes), per) if pages else range(0)
-    for n, start in enumerate(page_starts, start=1):
-        out.append(timecourse_page(run, genes[start:start + per], d / f"timecourses_{n:02d}.png",
-                                   title=f"time courses, page {n}/{len(page_starts)}, {which} "
-                                         f"(observed; val/test predictions)"))
-    if not other:
-        log.info("%d time-course pages written to %s", len(out), d)
-        return out
-    out.append(change_distributions(run, split, d / f"change_distributions_{split}.png"))
-    if gene_plots:
-        out += draw_gene_plots(run_dir, run)
-    npz = run_dir / "embeddings.npz"
-    if npz.is_file():
-        p = embedding_trajectories(npz, run.display, d / "embedding_trajectories.png")
-        if p is not None:
-            out.append(p)
-    else:
-        log.info("%s: no embeddings.npz (embeddings disabled?); embedding trajectories skipped", run_dir)
-    log.info("%d plots written to %s", len(out), d)
+    run = load_run(run_dir) if run is None else run
+    out = [p for t in run_plot_tasks(run_dir, output_cfg, run, gene_plots, ranking) for p in t.draw()]
+    log.info("%d plots written to %s", len(out), run_dir / "plots")
     return out

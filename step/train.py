@@ -33,6 +33,40 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
             torch.backends.cudnn.benchmark = False
 
 
+class Adam:
+    """``torch.optim.Adam(params, lr, weight_decay=...)`` (betas 0.9 / 0.999, eps 1e-8, no amsgrad)
+    without constructing a ``torch.optim.Optimizer``: in torch 2.13 that imports ``torch._dynamo``
+    (torch.compile's machinery, ~1 s of a small job here; nothing here is compiled). The update is
+    torch's own functional ``torch.optim.adam.adam``, the function ``torch.optim.Adam.step`` calls,
+    on the same state (step count, first and second moments, created at a parameter's first step);
+    ``tests/test_optim.py`` checks the parameters are bit-identical to torch.optim.Adam's."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.weight_decay, self.betas, self.eps = float(lr), float(weight_decay), betas, float(eps)
+        self.state: dict[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.adam import adam
+
+        live = [p for p in self.params if p.grad is not None]
+        for p in live:
+            if p not in self.state:  # as torch.optim.Adam: step a scalar tensor, moments zeros_like
+                scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+                zeros = lambda: torch.zeros_like(p, memory_format=torch.preserve_format)  # noqa: E731
+                self.state[p] = (torch.tensor(0.0, dtype=scalar), zeros(), zeros())
+        steps, m, v = ([self.state[p][k] for p in live] for k in range(3))
+        adam(live, [p.grad for p in live], m, v, [], steps, has_complex=any(torch.is_complex(p) for p in live),
+             amsgrad=False, beta1=self.betas[0], beta2=self.betas[1], lr=self.lr, weight_decay=self.weight_decay,
+             eps=self.eps, maximize=False)
+
+
 @dataclass
 class WindowTensors:
     """Everything the model sees, for all W windows.
@@ -122,7 +156,7 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
 
     device = data.x.device
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    opt = Adam(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     tr = torch.as_tensor(np.asarray(train_idx), dtype=torch.long)
     va = torch.as_tensor(np.asarray(val_idx), dtype=torch.long)
@@ -152,7 +186,7 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
             base, delta = model.forward_parts(data.x[b], data.lap_of(b))  # [B, N] each
             pred = torch.where(data.mask[b], base + delta, data.y[b])  # a missing target contributes nothing
             loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg, correction=delta)
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()

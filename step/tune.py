@@ -81,9 +81,12 @@ def validation_rmse(cfg: RunConfig, on_epoch=None) -> float:
     from step.course import working_scale
     from step.pipeline import features_stage, forecast_stage, load_stage, plan_stage
 
+    from step.auto import resolve_auto
+
+    course = load_stage(cfg)
+    cfg, _ = resolve_auto(cfg, course.n_genes)
     if cfg.train.torch_threads > 0:
         torch.set_num_threads(cfg.train.torch_threads)
-    course = load_stage(cfg)
     ws, folds = plan_stage(cfg, course)
     feats = features_stage(cfg, course)
     seed = cfg.train.seed

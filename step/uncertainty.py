@@ -40,6 +40,7 @@ together). ``bootstrap_verdict`` says what the interval alone would conclude.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -157,6 +158,20 @@ def diebold_mariano(d: np.ndarray, nu: int | None = None) -> tuple[float, float]
     return float(dm), float(p)
 
 
+@functools.lru_cache(maxsize=16)
+def _bootstrap_indices(w: int, block: int, n_boot: int, seed) -> np.ndarray:
+    """The ``[n_boot, w]`` resampled target-time indices of ``arch``'s stationary bootstrap (mean
+    block ``block``, ``np.random.default_rng(seed)``). A pure function of its arguments, so the
+    comparisons of one run (every baseline, every horizon: the same ``w`` and seed) draw them
+    once; read-only (shared between calls)."""
+    from arch.bootstrap import StationaryBootstrap
+
+    bs = StationaryBootstrap(block, np.arange(w), seed=np.random.default_rng(seed))
+    idx = np.stack([np.asarray(data[0][0], dtype=int) for data in bs.bootstrap(n_boot)])
+    idx.setflags(write=False)
+    return idx
+
+
 def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
                       level: float = 0.95, rel_tol: float = 1e-6, min_times: int = 2) -> dict:
     """Paired comparison of forecaster A against reference B on the same target times.
@@ -187,8 +202,6 @@ def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
         :data:`VERDICTS`, by the DM rule), ``bootstrap_verdict`` (by the interval),
         ``verdict_rule``.
     """
-    from arch.bootstrap import StationaryBootstrap
-
     n_boot = int(n_boot)
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
@@ -211,8 +224,8 @@ def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
     block = max(1, int(round(w ** (1.0 / 3.0)))) if w else 0
     verdict = boot_verdict = VERDICTS[1]
     if w >= 2:
-        bs = StationaryBootstrap(block, np.arange(w), seed=np.random.default_rng(seed))
-        idx = np.stack([np.asarray(data[0][0], dtype=int) for data in bs.bootstrap(n_boot)])  # [n_boot, w]
+        draw = _bootstrap_indices if isinstance(seed, (int, np.integer)) else _bootstrap_indices.__wrapped__
+        idx = draw(w, block, n_boot, seed)  # [n_boot, w]
         b_diff, b_skill = _rmse_diff_and_skill(sse_a[idx].sum(axis=1), sse_b[idx].sum(axis=1),
                                                count[idx].sum(axis=1))
         q = [100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0]
