@@ -33,8 +33,10 @@ def test_adam_is_bit_identical_to_torch_optim_adam():
 
 
 def test_training_does_not_import_dynamo():
-    code = ("import sys, torch; from step.train import Adam; p = torch.nn.Parameter(torch.ones(3)); "
-            "o = Adam([p], lr=0.1); p.sum().backward(); o.step(); o.zero_grad(); "
-            "print('torch._dynamo' in sys.modules, float(p[0]))")
+    """Neither the optimiser nor the deterministic switch imports torch._dynamo, and the switch is on."""
+    code = ("import sys, torch; from step.train import Adam, seed_everything; seed_everything(0); "
+            "p = torch.nn.Parameter(torch.ones(3)); o = Adam([p], lr=0.1); p.sum().backward(); o.step(); "
+            "o.zero_grad(); print('torch._dynamo' in sys.modules, float(p[0]), "
+            "torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == "False" and float(out[1]) < 1.0
+    assert out[0] == "False" and float(out[1]) < 1.0 and out[2:] == ["True", "True"]
