@@ -22,11 +22,12 @@ import pandas as pd
 
 from raw_data_conversion import features
 from raw_data_conversion.contacts import ContactMaps
+from raw_data_conversion.genome_config import GenomeConfig
 
 log = logging.getLogger("raw_data_conversion.genome")
 
 #: pixels per read block (rows x (max_bins + 1) cells); bounds the memory of one block
-PIXEL_CHUNK = 20_000_000
+PIXEL_CHUNK = GenomeConfig.chunk_pixels
 
 
 def expected_by_distance(maps: ContactMaps) -> dict[str, np.ndarray]:

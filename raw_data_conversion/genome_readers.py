@@ -97,14 +97,7 @@ def _header_time(label: str, birth: float, path: Path, column: int) -> float:
     for candidate in (label, (_REPLICATE_SUFFIX.match(label) or [None, None])[1]):
         if candidate is None:
             continue
-        m = STAGE_RE.match(candidate)
-        if m:
-            day = float(m.group(2))
-            return day - birth if m.group(1) in "Ee" else day
-        try:
-            t = float(candidate)
-        except ValueError:
-            continue
+        t = _time_value(candidate, birth)
         if np.isfinite(t):
             return t
     raise InputError(
@@ -142,7 +135,8 @@ def sample_times(samples: list[str], sheet: str | None, matrix_path: Path, birth
     return times, unused
 
 def _time_value(value: Any, birth: float) -> float:
-    """A sample's time: a number of days or a stage (``E16.5`` -> days from birth, ``P3``); NaN if neither."""
+    """A sample's time: a number of days or a stage (``E16.5`` -> days from birth, ``P3``); NaN if neither
+    (the one parser of time labels here: matrix headers and AnnData ``obs`` columns)."""
     text = str(value).strip()
     m = STAGE_RE.match(text)
     if m:
