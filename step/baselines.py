@@ -19,7 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
+# every name a forecaster of step/forecasters.py may have in a run (the baselines, then the library peers)
+BASELINES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets",
+             "auto_ets", "global_linear", "global_gbm")
 
 
 def persistence(inputs: np.ndarray) -> np.ndarray:

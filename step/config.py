@@ -170,6 +170,15 @@ class TrainConfig:
     # the standard-error rule on per-window log errors (a consistent relative gain across windows)
     # rather than on their differences, which the few windows with the largest errors dominate
     selection_relative: bool = True
+    # a candidate also replaces the moving average when it wins consistently: lower error in so many
+    # evidence windows that a one-sided sign test gives p < selection_consistent_p (0 = off)
+    selection_consistent_p: float = 0.05
+    # the scale the evidence errors are measured in: "working" (the data.transform scale, that of
+    # the reported metrics) or "standardised" (every gene weighted the same)
+    evidence_scale: str = "working"
+    # global learners (fitted across genes on raw lags) the model's start may be, besides its linear
+    # family; chosen on the same prequential evidence (step/forecasters.py); [] = the linear family only
+    global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm"])
     # train the linear path's weights with the correction (false: it stays at its start, the
     # validated ridge fit or the moving average, and training fits the correction only)
     train_linear: bool = False
@@ -202,6 +211,11 @@ class BaselineConfig:
     # ETS candidates per gene, chosen by AICc on the fit period: ANN (simple exponential
     # smoothing), AAN (Holt), AAdN (damped trend); see step/ets.py
     ets_models: list[str] = field(default_factory=lambda: ["ANN"])  # ANN alone: lower val RMSE on mRNA
+    # the library peers run beside the baselines (step/forecasters.py): statsforecast's AutoETS per
+    # gene, a global linear regression and a global LightGBM on raw lags; [] = none
+    peers: list[str] = field(default_factory=lambda: ["auto_ets", "global_linear", "global_gbm"])
+    global_lags: int = 3            # lags 1..global_lags of the global learners (at most split.history)
+    per_gene_peer_max_genes: int = 5000  # above this many genes the per-gene peers (auto_ets) are skipped
 
 
 @dataclass
@@ -361,6 +375,7 @@ _CHOICES = {
     ("train", "device"): ("cpu", "cuda"),
     ("train", "selection"): ("se", "best"),
     ("train", "evidence"): ("prequential", "validation"),
+    ("train", "evidence_scale"): ("working", "standardised"),
 }
 
 
@@ -380,6 +395,16 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     ps = cfg.output.prediction_splits
     if not ps or any(x not in ("train", "val", "test") for x in ps) or not ({"val", "test"} <= set(ps)):
         raise InputError(f"{where}: output.prediction_splits must list val and test (and optionally train); got {ps}.")
+    from step.forecasters import GLOBAL, PEERS
+
+    bad_p = [m for m in cfg.baselines.peers if m not in PEERS]
+    if bad_p:
+        raise InputError(f"{where}: baselines.peers has unknown {bad_p}; expected some of {', '.join(PEERS)}.")
+    bad_g = [m for m in cfg.train.global_bases if m not in GLOBAL]
+    if bad_g:
+        raise InputError(f"{where}: train.global_bases has unknown {bad_g}; expected some of {', '.join(GLOBAL)}.")
+    if cfg.baselines.global_lags < 1 or not 0 <= cfg.train.selection_consistent_p < 1:
+        raise InputError(f"{where}: baselines.global_lags must be >= 1 and train.selection_consistent_p in [0, 1).")
     bad = [m for m in cfg.baselines.ets_models if m not in ("ANN", "AAN", "AAdN")]
     if bad or not cfg.baselines.ets_models:
         raise InputError(f"{where}: baselines.ets_models must list ANN, AAN and/or AAdN; got {cfg.baselines.ets_models}.")

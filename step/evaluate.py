@@ -48,6 +48,11 @@ def evaluate_stage(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, fc: 
                               "origins": [float(course.times[b["origin_time_index"]]) for b in fc.base_info]}
     return metrics
 
+def _names(base: dict) -> list[str]:
+    """The forecasters a run has, in the registry's order (step.baselines.BASELINES)."""
+    return [b for b in BASELINES if b in base]
+
+
 def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[str, np.ndarray],
                 model: dict[int, np.ndarray], best: str) -> dict:
     """Main model vs every baseline on the reported split, in the working scale (every array
@@ -63,7 +68,7 @@ def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[
            "method": (f"verdict: HAC Diebold-Mariano (HLN) at {1 - ev.level:g}, at least {ev.min_target_times} target "
                       f"times; beside it a stationary block bootstrap over target times ({ev.n_boot} resamples)"),
            "best_baseline": best, "vs_baselines": {}}
-    for b in BASELINES:
+    for b in _names(base):
         out["vs_baselines"][b] = compare_forecasts(yt, pm, base[b][i], n_boot=ev.n_boot, seed=cfg.train.seed,
                                                      level=ev.level, min_times=ev.min_target_times)
     return out
@@ -99,7 +104,7 @@ def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, 
 
     for sd, P in model.items():
         frames.append(block(model_name, sd, P, (model_iv or {}).get(sd)))
-    for name in BASELINES:
+    for name in _names(base):
         frames.append(block(name, base_seed, base[name], (base_iv or {}).get(name)))
     rep = np.repeat(ws.split == ws.report, N)
     for h, (hb, hm) in sorted((horizons or {}).items()):
@@ -130,7 +135,7 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
         if per_seed:
             out["models"].setdefault(cfg.model_name, {})[key] = {
                 k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
-        for b in BASELINES:
+        for b in _names(fc.base):
             iv = fc.base_intervals.get(b, {})
             if lv in iv:
                 out["models"].setdefault(b, {})[key] = coverage_and_winkler(y_work[i], iv[lv][0][i], iv[lv][1][i], lv)
@@ -144,7 +149,7 @@ def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_tru
     scale = naive_scale(y_true[tr], persistence[tr]) if len(tr) else None  # MASE: in-sample naive error
     models: dict[str, dict] = {}
     splits = [s for s in ("train", "val", "test") if len(ws.idx(s))]
-    for name in BASELINES:
+    for name in _names(base):
         models[name] = {}
         for sp in splits:
             i = ws.idx(sp)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from step.baselines import BASELINES, run_baselines
 from step.config import RunConfig
 from step.course import GeneTimeCourse, original_scale
 from step.windows import Fold, Scaler, WindowSplit, make_windows
@@ -40,6 +39,7 @@ class Features:
     lap: object
     nbr: object
     degree: np.ndarray
+    ctx: object = None  # step.forecasters.JobContext, built on first use (forecast.job_context)
 
 @dataclass
 class Forecasts:
@@ -121,22 +121,52 @@ def standardise(cfg: RunConfig, feats: Features, fold: Fold) -> FoldData:
     inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
     return FoldData(fold, scaler, Z, inputs, targets, neighbour_means(feats.nbr, inputs))
 
-def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData,
-                    predictors: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """Stage 3: every baseline's predictions ``[W, N]`` (standardised scale, within the clip range)
-    for one fit; ``predictors`` (a dict) receives each baseline as a forecaster of new windows."""
+def job_context(cfg: RunConfig, feats: Features):
+    """The forecasters' shared context of a job (:class:`step.forecasters.JobContext`), built once
+    (its global-learner cache is shared by every fit, the model's start choice and the peers)."""
+    from step.forecasters import GlobalCache, JobContext
+
+    if feats.ctx is None:
+        L = cfg.split.history
+        cache = GlobalCache(feats.Xw, L, cfg.baselines.global_lags, cfg.train.seed)
+        feats.ctx = JobContext(list(cfg.baselines.ridge_alphas), tuple(cfg.baselines.ets_models),
+                               cfg.baselines.global_lags, cfg.train.seed, feats.Xw, L, cache, feats.course.pairs)
+    return feats.ctx
+
+
+def fit_data(fd: FoldData, want_val_oos: bool = True):
+    """One fold as :class:`step.forecasters.FitData`: fitted on every window at or before the
+    origin (training and validation), except under the paper protocol (its validation windows
+    are the reported ones): the training windows."""
+    from step.forecasters import FitData
+
     ws = fd.fold.split
-    has_val = len(fd.idx("val")) and ws.report != "val"
-    if ws.report == "val":
+    tr, va = fd.idx("train"), fd.idx("val")
+    fit = tr if ws.report == "val" else np.sort(np.concatenate([tr, va]))
+    return FitData(fd.inputs, fd.targets, fd.nb, fd.Z, fd.scaler, ws.targets, tr, va, fit, want_val_oos)
+
+
+def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData, predictors: dict | None = None,
+                    want_val_oos: bool = True) -> tuple[dict[str, np.ndarray], dict]:
+    """Stage 3: every registered forecaster of the job (:mod:`step.forecasters`: the baselines and
+    the library peers), fitted on the same windows; predictions ``[W, N]`` (standardised scale,
+    within the clip range). ``predictors`` (a dict) receives each as ``f(z, nb, origins)`` for
+    new windows; ``info["_val_oos"]`` holds each one's out-of-sample validation forecasts."""
+    from step.forecasters import enabled_names, fit_all
+
+    ctx = job_context(cfg, feats)
+    d = fit_data(fd, want_val_oos)
+    if fd.fold.split.report == "val":
         log.info("paper protocol: ridge strengths chosen by leave-one-out on training windows")
-    # ETS parameters from the training windows' time points only, like the ridge fits: its
-    # validation forecasts (which choose the best baseline) are then out of sample too
-    fit_end = int(ws.targets[fd.idx("train")].max()) + 1
-    out, info = run_baselines(fd.inputs, fd.targets, fd.idx("train"), fd.idx("val") if has_val else None,
-                              feats.course.pairs, cfg.baselines.ridge_alphas, series=fd.Z, targets_idx=ws.targets,
-                              fit_end=fit_end, ets_models=tuple(cfg.baselines.ets_models), neighbours=fd.nb,
-                              predictors=predictors)
-    return {k: fd.scaler.bound(v) for k, v in out.items()}, info
+    names = enabled_names(list(cfg.baselines.peers), feats.course.n_genes, cfg.baselines.per_gene_peer_max_genes)
+    fitted = fit_all(names, ctx, d)
+    allw = np.arange(fd.inputs.shape[0])
+    out = {k: fd.scaler.bound(f.predict(fd.inputs, fd.nb, allw)) for k, f in fitted.items()}
+    if predictors is not None:
+        predictors.update({k: f.predict for k, f in fitted.items()})
+    info = {k: f.info for k, f in fitted.items()}
+    info["_val_oos"] = {k: f.val_oos for k, f in fitted.items() if f.val_oos is not None}
+    return out, info
 
 
 def recursive_forecasts(fn, fd: FoldData, feats: Features, origins: np.ndarray, horizon: int) -> dict[int, np.ndarray]:
@@ -158,9 +188,10 @@ def recursive_forecasts(fn, fd: FoldData, feats: Features, origins: np.ndarray, 
     return out
 
 
-def _model_forecaster(cfg: RunConfig, feats: Features, model_args: dict, state: dict):
+def _model_forecaster(cfg: RunConfig, feats: Features, model_args: dict, state: dict, base_fn=None):
     """The fitted model (with its reported correction or none) as a forecaster of new windows: the
-    embedding and graph operator of each origin window."""
+    embedding and graph operator of each origin window; ``base_fn(z, nb, origins)`` the global
+    learner its start is (its forecast is added), or None."""
     import torch
 
     from step.models import build_model
@@ -182,7 +213,8 @@ def _model_forecaster(cfg: RunConfig, feats: Features, model_args: dict, state: 
             b = torch.as_tensor(origins[s0:s0 + 64], dtype=torch.long)
             lb = lap.batch(b.to(cfg.train.device)) if hasattr(lap, "batch") else (lap[b] if lap.dim() == 3 else lap)
             out.append(model(x[s0:s0 + 64], lb)[:, 0, 0, :].cpu())
-        return torch.cat(out).numpy().astype(float)
+        pred = torch.cat(out).numpy().astype(float)
+        return pred if base_fn is None else pred + base_fn(z, nb, origins)
 
     return fn
 
@@ -190,18 +222,58 @@ def evidence_kind(cfg: RunConfig, ws: WindowSplit) -> str:
     """"prequential" or "validation" (the paper protocol's random windows: always validation)."""
     return "validation" if ws.protocol == "paper" else cfg.train.evidence
 
-def linear_start_stage(cfg: RunConfig, fd: FoldData):
-    """The linear path's start for one fit (:func:`step.linear_fit.choose_linear_start`), or
-    None when ``train.linear_init`` is off (the moving average)."""
+def linear_start_stage(cfg: RunConfig, fd: FoldData, feats: Features | None = None):
+    """The model's start for one fit (:func:`step.linear_fit.choose_linear_start`): the moving
+    average, a point of the linear family, or (``train.global_bases``, prequential evidence only) a
+    global learner of :mod:`step.forecasters`, each judged on the same out-of-sample evidence in the
+    working scale (``train.evidence_scale``). None when ``train.linear_init`` is off."""
     from step.linear_fit import choose_linear_start
 
     if not cfg.train.linear_init:
         return None
     t = cfg.train
+    kind = evidence_kind(cfg, fd.fold.split)
+    external = global_evidence(cfg, feats, fd) if feats is not None and kind == "prequential" else None
     return choose_linear_start(fd.inputs, fd.nb if cfg.model.linear_graph else None, fd.targets,
                                fd.idx("train"), fd.idx("val"), list(t.linear_alphas), list(t.linear_poolings),
-                               evidence_kind(cfg, fd.fold.split), t.prequential_min_train, t.selection,
-                               t.selection_z, t.evidence_halflife, t.selection_relative)
+                               kind, t.prequential_min_train, t.selection,
+                               t.selection_z, t.evidence_halflife, t.selection_relative, external,
+                               fd.scaler.std if t.evidence_scale == "working" else None, t.selection_consistent_p)
+
+
+def global_evidence(cfg: RunConfig, feats: Features, fd: FoldData) -> dict[str, np.ndarray]:
+    """``{name: [W, N]}`` standardised forecasts of the fit's past windows by each global base, each
+    window from the learner fitted on the windows before it (NaN elsewhere)."""
+    names = list(cfg.train.global_bases)
+    if not names:
+        return {}
+    cache = job_context(cfg, feats).cache
+    past = np.sort(np.concatenate([fd.idx("train"), fd.idx("val")])).astype(int)
+    W, N = fd.targets.shape
+    out = {}
+    for name in names:
+        F = np.full((W, N), np.nan)
+        F[past] = fd.scaler.bound((cache.prequential(name, past) - fd.scaler.mean) / fd.scaler.std)
+        out[name] = F
+    return out
+
+
+def base_offset(cfg: RunConfig, feats: Features, fd: FoldData, name: str):
+    """The fixed base ``[W, N]`` (standardised) of a model whose start is the global learner
+    ``name``: on the fit's past windows their out-of-sample (prequential) forecasts, so the
+    correction learns from the base's true errors; on every later window the forecast of the
+    learner fitted on every window at or before the origin. Returns (that fitted learner, offset)."""
+    from step.forecasters import REGISTRY
+
+    f = REGISTRY[name](job_context(cfg, feats)).fit(fit_data(fd, want_val_oos=False))
+    W = fd.targets.shape[0]
+    off = fd.scaler.bound(f.predict(fd.inputs, fd.nb, np.arange(W)))
+    pre = global_evidence(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, global_bases=[name])),
+                          feats, fd)[name]
+    ok = np.isfinite(pre).all(axis=1)
+    off[ok] = pre[ok]
+    return f, off
+
 
 @dataclass
 class FitResult:
@@ -214,6 +286,7 @@ class FitResult:
     rows: list[dict]
     model_args: dict
     start: object = None
+    base_fn: object = None  # the fitted global learner when the start is one (its .predict)
 
 def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
               warm: dict[int, dict] | None = None, on_epoch=None) -> FitResult:
@@ -246,11 +319,15 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
                       degree=[float(d) for d in feats.degree], linear_graph=m.linear_graph)
     if cfg.model_name == "STEPmi":
         model_args.update(lstm_layers=m.lstm_layers, attn_layers=m.attn_layers, heads=m.heads)
-    start = linear_start_stage(cfg, fd)
+    start = linear_start_stage(cfg, fd, feats)
+    if start is not None and start.base is not None:  # a global learner as the start: a fixed offset
+        base_f, off = base_offset(cfg, feats, fd, start.base)
+        data.offset = torch.as_tensor(off, dtype=torch.float32).to(cfg.train.device)
     # the trained epoch competes with the start on validation; whether the correction is kept is
     # decided by forecast_stage on the evidence of every earlier origin (train.selection there)
     train_cfg = dataclasses.replace(cfg.train, epochs=cfg.train.finetune_epochs) if warm else cfg.train
     res = FitResult({}, {}, {}, [], model_args, start)
+    res.base_fn = base_f if start is not None and start.base is not None else None
     tr, va = fd.idx("train"), fd.idx("val")
     for seed in seeds:
         seed_everything(seed, cfg.train.deterministic)
@@ -262,7 +339,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
         elif warm:
             model.linear.set_weights(np.full((feats.course.n_genes, L), 1.0 / L),
                                      np.zeros((feats.course.n_genes, L)), np.zeros(feats.course.n_genes))
-        model.linear.requires_grad_(cfg.train.train_linear)
+        model.linear.requires_grad_(cfg.train.train_linear and (start is None or start.base is None))
         model, hist = train_model(model, data, tr, va, cfg.loss, train_cfg, seed,
                                   desc=f"{cfg.model_name} seed {seed} origin {fd.fold.origin}", on_epoch=on_epoch)
         lin, delta = predict_parts(model, data)
@@ -347,13 +424,13 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
 
     W, N = feats.course.n_times - cfg.split.history, feats.course.n_genes
     nan = lambda: np.full((W, N), np.nan)  # noqa: E731
-    fc = Forecasts({b: nan() for b in BASELINES}, {sd: nan() for sd in seeds}, transform=cfg.data.transform)
+    fc = Forecasts({}, {sd: nan() for sd in seeds}, transform=cfg.data.transform)
     fc.correction_used = {sd: [] for sd in seeds}
     timings.setdefault("baselines", 0.0)
     timings.setdefault("training", 0.0)
     y_work = feats.Xw[np.arange(cfg.split.history, feats.course.n_times)]  # [W, N] working scale
     halflife = cfg.train.evidence_halflife if cfg.train.evidence == "prequential" else 0.0
-    oos_base = {b: nan() for b in BASELINES}            # out-of-sample forecasts (working scale)
+    oos_base: dict[str, np.ndarray] = {}                # out-of-sample forecasts (working scale)
     oos_model = {sd: {"full": nan(), "linear": nan(), "reported": nan()} for sd in seeds}
     best_votes: list[str] = []
     warm = None
@@ -366,23 +443,33 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         H = cfg.split.horizon
         preds_fn: dict | None = {} if H > 1 else None
         if baselines:
-            base, info = baselines_stage(cfg, feats, fd, preds_fn)
-            for b in BASELINES:
-                fc.base[b][f] = to_work(base[b][f])
+            base, info = baselines_stage(cfg, feats, fd, preds_fn, want_val_oos=i == 0 or kind == "validation")
+            val_oos = info.pop("_val_oos")
+            names = list(base)
+            for b in names:
+                fc.base.setdefault(b, nan())[f] = to_work(base[b][f])
+                oos_base.setdefault(b, nan())
             fc.base_info.append({"origin_time_index": fold.origin, **info})
             if fold.split.report == "val":  # paper: the reported split is the validation one
                 sel = fd.idx("train")
-                errs = {b: _window_mse(to_work(base[b][sel]), y_work[sel]) for b in BASELINES}
+                errs = {b: _window_mse(to_work(base[b][sel]), y_work[sel]) for b in names}
                 fc.sel_split = "train"
             else:
-                win, errs = _evidence_errors(kind, fd, y_work, oos_base, {b: to_work(base[b]) for b in BASELINES})
+                # evidence: earlier fits' out-of-sample forecasts, else the validation windows'
+                # forecasts of each forecaster's training-only fit (its fitted ones if it has none)
+                now_ev = {}
+                for b in names:
+                    now_ev[b] = to_work(base[b])
+                    if b in val_oos:
+                        now_ev[b][fd.idx("val")] = to_work(fd.scaler.bound(val_oos[b]))
+                win, errs = _evidence_errors(kind, fd, y_work, oos_base, now_ev)
                 wts = recency_weights(win, halflife)
                 fc.sel_split = ("val" if kind == "validation" or fold.split.protocol != "rolling"
                                 else "prequential (earlier origins' forecasts, else the fit's validation)")
             score = {b: wmean(e, wts) if fold.split.report != "val" else wmean(e) for b, e in errs.items()}
             score = {b: v if np.isfinite(v) else np.inf for b, v in score.items()}
-            best_votes.append(min(BASELINES, key=lambda b: score[b]))
-            for b in BASELINES:
+            best_votes.append(min(names, key=lambda b: score[b]))
+            for b in names:
                 now_b = to_work(base[b])
                 _intervals(cfg, kind, fd, y_work, oos_base[b], now_b, oos_w, fc.base_intervals.setdefault(b, {}))
                 oos_base[b][oos_w] = now_b[oos_w]
@@ -436,16 +523,14 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
 def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, res: "FitResult",
                    predictors: dict, base: dict, origins: np.ndarray, W: int, N: int) -> None:
     """Forecasts 2 .. split.horizon steps ahead from the fit's out-of-sample origins
-    (:func:`recursive_forecasts`), every baseline and the model (each seed with its reported
-    correction), into ``fc.horizon_base`` / ``fc.horizon_model`` (working scale) at their target
-    windows. ``ets`` keeps its one-step forecast from the origin for every horizon (its recursive
-    forecast: exact for ANN, simple exponential smoothing, whose forecast is flat)."""
+    (:func:`recursive_forecasts`), every registered forecaster (``predictors``: name ->
+    ``predict(z, nb, origins)``, the same calls as their one-step forecasts) and the model (each
+    seed with its reported correction), into ``fc.horizon_base`` / ``fc.horizon_model`` (working
+    scale) at their target windows."""
     H = cfg.split.horizon
-    fns = {k: (lambda z, nb, o, f=f: f(z, nb)) for k, f in predictors.items()}
-    if "ets" in base:
-        fns["ets"] = lambda z, nb, o: base["ets"][o]
+    fns: dict = dict(predictors)
     for sd in res.states:
-        fns[("model", sd)] = _model_forecaster(cfg, feats, res.model_args, res.states[sd])
+        fns[("model", sd)] = _model_forecaster(cfg, feats, res.model_args, res.states[sd], res.base_fn)
     for name, fn in fns.items():
         rec = recursive_forecasts(fn, fd, feats, origins, H)
         for h in range(2, H + 1):
@@ -461,5 +546,6 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
 def _start_info(start) -> dict:
     if start is None:
         return {"start": "moving_average (train.linear_init off)"}
-    return {"start": start.candidate.label(), "evidence": start.evidence, "n_evidence": start.n_evidence,
+    return {"start": start.candidate.label(), "rule": start.rule, "evidence": start.evidence,
+            "n_evidence": start.n_evidence,
             "evidence_mse": {k: round(v, 6) for k, v in start.scores.items()}}

@@ -37,7 +37,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 __all__ = ["Candidate", "LinearStart", "partial_pooled_fit", "pooled_fit", "choose_linear_start",
-           "clearly_better", "recency_weights", "wmean"]
+           "clearly_better", "consistently_better", "recency_weights", "wmean"]
 
 
 def recency_weights(windows: np.ndarray, halflife: float) -> np.ndarray:
@@ -87,6 +87,22 @@ def clearly_better(err_new: np.ndarray, err_ref: np.ndarray, z: float = 2.0,
     return bool(m + z * np.sqrt(var / n_eff) < 0)
 
 
+def consistently_better(err_new: np.ndarray, err_ref: np.ndarray, p: float = 0.05) -> bool:
+    """Sign rule on paired per-window errors ``[V]``: ``err_new`` wins when it is lower in so many
+    windows that a one-sided sign test (ties dropped) gives a p-value below ``p``, and its mean is
+    lower too. Insensitive to the size of the few largest errors, so a small gain that holds in
+    (nearly) every window is followed; under a null of exchangeable errors it switches in at most
+    ``p`` of cases. ``p <= 0``: never."""
+    from scipy.stats import binom
+
+    a, b = np.asarray(err_new, dtype=float), np.asarray(err_ref, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b) & (a != b)
+    if p <= 0 or ok.sum() < 2 or not np.mean(a[ok]) < np.mean(b[ok]):
+        return False
+    wins, n = int((a[ok] < b[ok]).sum()), int(ok.sum())
+    return bool(binom.sf(wins - 1, n, 0.5) < p)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One point of the linear family (``None`` fields: the moving average)."""
@@ -95,12 +111,15 @@ class Candidate:
     alpha_gene: float | None = None
     alpha_pool: float | None = None
     pooling: float | None = None
+    base: str | None = None  # a global learner (step/forecasters.py) as the start: a fixed offset
 
     @property
     def is_moving_average(self) -> bool:
-        return self.pooling is None
+        return self.pooling is None and self.base is None
 
     def label(self) -> str:
+        if self.base is not None:
+            return self.base
         if self.is_moving_average:
             return "moving_average"
         p = "inf" if np.isinf(self.pooling) else f"{self.pooling:g}"
@@ -123,6 +142,11 @@ class LinearStart:
     evidence: str
     n_evidence: int
     scores: dict[str, float]
+    rule: str = ""
+
+    @property
+    def base(self) -> str | None:
+        return self.candidate.base
 
 
 # --------------------------------------------------------------------------- sufficient statistics
@@ -194,7 +218,8 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
                         train: np.ndarray, val: np.ndarray, alphas: list[float],
                         poolings: list[float], evidence: str = "prequential", min_train: int = 3,
                         selection: str = "se", z: float = 2.0, halflife: float = 0.0,
-                        relative: bool = True) -> LinearStart:
+                        relative: bool = True, external: dict[str, np.ndarray] | None = None,
+                        scale: np.ndarray | None = None, consistent_p: float = 0.0) -> LinearStart:
     """Choose the linear path's start among the moving average and the partially pooled ridges.
 
     Parameters
@@ -214,6 +239,15 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
     strength between them, then the feature set (own lags, or own + neighbour lags). Evidence
     windows are weighted by :func:`recency_weights` (``halflife``, prequential only); the
     standard-error rule compares log errors per window when ``relative``.
+
+    external : ``{name: [W, N]}`` forecasts of other starts (the global learners), each window
+        forecast out of sample (by a fit on the windows before it; NaN where none): candidates
+        on the same evidence windows. One that wins is the start as a fixed offset
+        (``LinearStart.base``; its linear weights are zero).
+    scale : ``[N]`` per-gene scale of the errors (the scaler's std: errors in the working scale,
+        that of the reported metrics); None = standardised errors.
+    consistent_p : the best candidate also replaces the moving average when
+        :func:`consistently_better` at this level (0 = the standard-error rule alone).
     """
     W, L, N = inputs.shape
     last = inputs[:, -1, :]
@@ -224,8 +258,10 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
     past = np.sort(np.concatenate([np.asarray(train), np.asarray(val)])).astype(int)
     ma = inputs.mean(axis=1)
 
+    sc = np.ones(N) if scale is None else np.asarray(scale, dtype=float)
+
     def cell_err(pred_resid: np.ndarray, k: int) -> float:
-        e = (last[k] + pred_resid - targets[k]) ** 2
+        e = ((last[k] + pred_resid - targets[k]) * sc) ** 2
         return float(np.nanmean(e)) if np.isfinite(e).any() else np.nan
 
     # (graph, alpha_gene, alpha_pool, pooling) -> per-evidence-window errors
@@ -289,15 +325,30 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
             scores[cand.label()] = m
             if best is None or m < best[0] - 1e-15:
                 best = (m, cand, e)
+    for name, F in (external or {}).items():
+        e = np.array([cell_err(F[k] - last[k], k) for k in ev_arr])
+        cand = Candidate(base=name)
+        scores[name] = score(e)
+        if np.isfinite(e).all() and scores[name] < best[0] - 1e-15:
+            best = (scores[name], cand, e)
     assert best is not None
     m, cand, e = best
-    if (selection == "se" and not clearly_better(e, ma_err, z, wts, relative)) or not m < scores["moving_average"]:
+    se_ok = selection != "se" or clearly_better(e, ma_err, z, wts, relative)
+    rule = "best" if selection != "se" else "se" if se_ok else ""
+    if not se_ok and consistently_better(e, ma_err, consistent_p):
+        se_ok, rule = True, "consistent"
+    if not se_ok or not m < scores["moving_average"]:
         log.info("linear start: best candidate %s (evidence MSE %.5f) is not better than the moving "
-                 "average (%.5f) by %g standard errors on %d %s window(s); staying at the moving average",
-                 cand.label(), m, scores["moving_average"], z, len(ev_arr), evidence)
+                 "average (%.5f) by %g standard errors nor consistently on %d %s window(s); staying at the "
+                 "moving average", cand.label(), m, scores["moving_average"], z, len(ev_arr), evidence)
         out = _moving_average(L, N, evidence, len(ev_arr))
         out.scores = scores
         return out
+    if cand.base is not None:
+        log.info("linear start: %s (evidence MSE %.5f vs moving average %.5f, %d %s window(s), rule %s)",
+                 cand.label(), m, scores["moving_average"], len(ev_arr), evidence, rule)
+        return LinearStart(cand, np.zeros((N, L)), np.zeros((N, L)), np.zeros(N), evidence, len(ev_arr),
+                           scores, rule)
     # the chosen candidate, refitted as its evidence was: prequential -> on every window before
     # the origin (training and validation), as each evidence window was forecast from all
     # windows before it; validation -> on the training windows
@@ -312,7 +363,7 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
     neighbour = th[:, L:2 * L].copy() if cand.graph else np.zeros((N, L))
     log.info("linear start: %s (evidence MSE %.5f vs moving average %.5f, %d %s window(s))",
              cand.label(), m, scores["moving_average"], len(ev_arr), evidence)
-    return LinearStart(cand, own, neighbour, th[:, -1].copy(), evidence, len(ev_arr), scores)
+    return LinearStart(cand, own, neighbour, th[:, -1].copy(), evidence, len(ev_arr), scores, rule)
 
 
 def _moving_average(L: int, N: int, evidence: str, n_ev: int) -> LinearStart:

@@ -113,6 +113,9 @@ def table_markdown(rows: list[dict]) -> str:
                  f"{m['protocol']} ({len(m['splits'][rep])}, {m.get('rolling', {}).get('n_fits', 1)})",
                  model_cell]
         for b in BASELINES:
+            if b not in blk:
+                cells.append("-")
+                continue
             v = f"{blk[b][rep]['rmse']:.3f}"
             cells.append(f"**{v}**" if b == best else v)
         cells.append(f"{blk[main][rep].get('mase', float('nan')):.3f} ({blk[best][rep].get('mase', float('nan')):.3f})")

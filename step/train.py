@@ -90,7 +90,9 @@ class WindowTensors:
     lap : ``[W, N, N]`` per-window scaled Laplacian, ``[N, N]`` shared, or a
     :class:`step.sparse_ops.WindowOperators` (sparse, per window or shared);
     y : ``[W, N]`` standardised target; last : ``[W, N]``; hist : ``[W, L, N]``;
-    mask : ``[W, N]`` bool, False where the target is missing (excluded from losses).
+    mask : ``[W, N]`` bool, False where the target is missing (excluded from losses);
+    offset : ``[W, N]`` or None, a fixed base forecast added to the model's linear path (the
+    model's start when it is a global learner, :mod:`step.forecasters`).
     """
 
     x: torch.Tensor
@@ -99,9 +101,16 @@ class WindowTensors:
     last: torch.Tensor
     hist: torch.Tensor
     mask: torch.Tensor
+    offset: torch.Tensor | None = None
 
     def to(self, device: str) -> "WindowTensors":
-        return WindowTensors(*(t.to(device) for t in (self.x, self.lap, self.y, self.last, self.hist, self.mask)))
+        moved = [t.to(device) for t in (self.x, self.lap, self.y, self.last, self.hist, self.mask)]
+        return WindowTensors(*moved, None if self.offset is None else self.offset.to(device))
+
+    def parts(self, model: torch.nn.Module, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The base (linear path plus any offset) and the correction of windows ``b``, ``[B, N]`` each."""
+        base, delta = model.forward_parts(self.x[b], self.lap_of(b))
+        return (base if self.offset is None else base + self.offset[b]), delta
 
     def lap_of(self, idx: torch.Tensor):
         """The graph operator of windows ``idx``: dense ``[B, N, N]`` / ``[N, N]``, or a
@@ -121,7 +130,8 @@ def predict(model: torch.nn.Module, data: WindowTensors, idx: np.ndarray | None 
     out = []
     for s in range(0, len(idx_t), batch_size):
         b = idx_t[s:s + batch_size].to(data.x.device)
-        out.append(model(data.x[b], data.lap_of(b))[:, 0, 0, :].cpu())
+        base, delta = data.parts(model, b)
+        out.append((base + delta).cpu())
     return torch.cat(out).numpy().astype(float) if out else np.empty((0, data.y.shape[1]))
 
 
@@ -134,7 +144,7 @@ def predict_parts(model: torch.nn.Module, data: WindowTensors, batch_size: int =
     lin, dl = [], []
     for s in range(0, W, batch_size):
         b = torch.arange(s, min(s + batch_size, W), device=data.x.device)
-        base, delta = model.forward_parts(data.x[b], data.lap_of(b))
+        base, delta = data.parts(model, b)
         lin.append(base.cpu())
         dl.append(delta.cpu())
     if not lin:
@@ -198,7 +208,7 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
         n_seen = 0
         for s in range(0, len(perm), train_cfg.batch_size):
             b = perm[s:s + train_cfg.batch_size].to(device)
-            base, delta = model.forward_parts(data.x[b], data.lap_of(b))  # [B, N] each
+            base, delta = data.parts(model, b)  # [B, N] each
             pred = torch.where(data.mask[b], base + delta, data.y[b])  # a missing target contributes nothing
             loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg, correction=delta)
             opt.zero_grad()
