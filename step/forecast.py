@@ -327,7 +327,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
     # decided by forecast_stage on the evidence of every earlier origin (train.selection there)
     train_cfg = dataclasses.replace(cfg.train, epochs=cfg.train.finetune_epochs) if warm else cfg.train
     res = FitResult({}, {}, {}, [], model_args, start)
-    res.base_fn = base_f if start is not None and start.base is not None else None
+    res.base_fn = base_f.predict if start is not None and start.base is not None else None
     tr, va = fd.idx("train"), fd.idx("val")
     for seed in seeds:
         seed_everything(seed, cfg.train.deterministic)

@@ -1,0 +1,108 @@
+"""One contract for every registered forecaster (step/forecasters.py): shapes, the windows its fit
+saw, no look-ahead, determinism, constant genes; and the model's start choosing a global learner
+where it wins on evidence."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from step.forecasters import REGISTRY, FitData, GlobalCache, JobContext, enabled_names, fit_all
+from step.linear_fit import choose_linear_start, consistently_better
+from step.windows import Scaler, make_windows
+
+T, N, L = 22, 12, 3
+TRAIN, VAL = np.arange(0, 11), np.arange(11, 14)   # windows; the origin is window 13's target
+
+
+def _course(seed: int = 0, constant: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = np.cumsum(rng.normal(size=(T, N)), axis=0) * 0.3 + rng.normal(size=N) * 2
+    if constant:
+        X[:, 0] = 1.5
+    return X
+
+
+def _fit(Xw: np.ndarray, name: str):
+    scaler = Scaler.fit(Xw, np.arange(0, TRAIN.max() + L + 1))
+    Z = scaler.transform(Xw)
+    inputs, targets, _ = make_windows(Z, L)
+    nb = np.roll(inputs, 1, axis=2)
+    fit = np.sort(np.concatenate([TRAIN, VAL]))
+    d = FitData(inputs, targets, nb, Z, scaler, np.arange(L, T), TRAIN, VAL, fit)
+    ctx = JobContext([0.1, 1.0, 10.0], ("ANN",), 3, 0, Xw, L, GlobalCache(Xw, L, 3, 0), None)
+    f = REGISTRY[name](ctx).fit(d)
+    return f, d
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_contract(name):
+    Xw = _course()
+    f, d = _fit(Xw, name)
+    W = d.inputs.shape[0]
+    P = f.predict(d.inputs, d.nb, np.arange(W))
+    assert P.shape == (W, N) and np.isfinite(P).all()
+    # the fit saw exactly every window at or before the origin (training and validation)
+    assert np.array_equal(np.sort(f.fitted_windows), np.arange(0, VAL.max() + 1))
+    # deterministic
+    f2, _ = _fit(Xw, name)
+    assert np.array_equal(P, f2.predict(d.inputs, d.nb, np.arange(W)))
+    # no look-ahead: values after the origin change nothing up to the first forecast window
+    Xp = Xw.copy()
+    Xp[VAL.max() + L + 1:] += 50.0
+    fp, dp = _fit(Xp, name)
+    k = VAL.max() + 2  # windows 0 .. VAL.max()+1: inputs and fit data all at or before the origin
+    assert np.allclose(P[:k], fp.predict(dp.inputs, dp.nb, np.arange(W))[:k], atol=1e-10)
+    if f.val_oos is not None:
+        assert f.val_oos.shape == (len(VAL), N)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_constant_gene(name):
+    f, d = _fit(_course(1, constant=True), name)
+    P = f.predict(d.inputs, d.nb, np.arange(d.inputs.shape[0]))
+    assert np.isfinite(P).all()
+
+
+def test_ridge_refit_on_all_windows_differs_from_training_only_fit():
+    """The ridge baselines are refitted on the validation windows too (the same data as the model)."""
+    f, d = _fit(_course(2), "ridge_ar_pooled")
+    assert f.val_oos is not None
+    assert not np.allclose(f.val_oos, f.predict(d.inputs[VAL], d.nb[VAL], VAL))
+
+
+def test_enabled_names_skips_per_gene_peer_at_scale():
+    assert "auto_ets" in enabled_names(["auto_ets", "global_gbm"], 100, 5000)
+    assert "auto_ets" not in enabled_names(["auto_ets", "global_gbm"], 6000, 5000)
+
+
+def test_fit_all_paper_protocol_has_no_global_peers():
+    Xw = _course()
+    _, d = _fit(Xw, "persistence")
+    rng = np.random.default_rng(0)
+    d.fit = np.sort(rng.choice(d.inputs.shape[0], 10, replace=False))
+    ctx = JobContext([1.0], ("ANN",), 3, 0, Xw, L, GlobalCache(Xw, L, 3, 0), None)
+    out = fit_all(["persistence", "global_linear"], ctx, d)
+    assert "global_linear" not in out and "persistence" in out
+
+
+def test_consistently_better_sign_rule():
+    assert consistently_better(np.full(8, 0.9), np.ones(8), 0.05)        # 8 of 8: p = 1/256
+    assert not consistently_better(np.full(4, 0.9), np.ones(4), 0.05)    # 4 of 4: p = 1/16
+    assert not consistently_better(np.r_[np.full(5, 0.9), np.full(3, 1.1)], np.ones(8), 0.05)
+    assert not consistently_better(np.full(8, 0.9), np.ones(8), 0.0)
+
+
+def test_start_picks_global_learner_when_it_wins():
+    """Data whose next value is a shared linear function of the raw level: the external candidate
+    with the right forecasts wins; with useless forecasts the start stays in the linear family."""
+    rng = np.random.default_rng(3)
+    W, n = 30, 20
+    z = rng.normal(size=(W, L, n))
+    y = 0.8 * z[:, -1] + 0.05 * rng.normal(size=(W, n))
+    good = 0.8 * z[:, -1]
+    s = choose_linear_start(z, None, y, np.arange(24), np.arange(24, 30), [1.0], [10.0],
+                            external={"global_gbm": good}, consistent_p=0.05)
+    assert s.base == "global_gbm" and np.all(s.own == 0)
+    s = choose_linear_start(z, None, y, np.arange(24), np.arange(24, 30), [1.0], [10.0],
+                            external={"global_gbm": good + 5.0}, consistent_p=0.05)
+    assert s.base is None
