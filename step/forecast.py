@@ -517,7 +517,8 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     # persistence is exactly the previous value (no round trip through the scaler); where that value
     # is masked (data.allow_missing), the imputed input every forecaster sees
     prev = feats.Xw[np.arange(cfg.split.history, feats.course.n_times) - 1]
-    fc.base["persistence"] = np.where(np.isfinite(prev), prev, fc.base["persistence"])
+    if "persistence" in fc.base:
+        fc.base["persistence"] = np.where(np.isfinite(prev), prev, fc.base["persistence"])
     return fc
 
 def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, res: "FitResult",

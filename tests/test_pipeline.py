@@ -59,7 +59,8 @@ def test_predictions_table_and_persistence(full_run):
     pred = _preds(full_run.run_dir)
     assert list(pred.columns) == ["model", "seed", "split", "target_time", "gene", "y_true", "y_pred",
                                   "lo_80", "hi_80", "lo_95", "hi_95", "horizon"]
-    assert set(pred.model) == {"STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets"}
+    assert set(pred.model) == {"STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph",
+                               "ets", "auto_ets", "global_linear", "global_gbm"}
     assert set(pred.split) == {"train", "val", "test"}
     # persistence = the previous observed value, in the original scale
     series = pd.read_csv(full_run.run_dir / "series.csv").pivot(index="time", columns="gene", values="value")
@@ -134,7 +135,7 @@ def test_masked_missing_values_run_end_to_end(tmp_path):
     r = run_job(_cfg(tmp_path, **{"data.path": str(p), "data.allow_missing": True}), tmp_path / "m")
     pred = _preds(r.run_dir)
     missing = pred[(pred.gene == "Gene1") & (pred.target_time == 3.0)]
-    assert missing.y_true.isna().all() and len(missing) == 7  # STEPmr + 6 baselines
+    assert missing.y_true.isna().all() and len(missing) == 10  # STEPmr + 6 baselines + 3 peers
     assert np.isfinite(pred[pred.model == "STEPmr"].y_pred).all()
     for model, splits in r.metrics["models"].items():
         assert np.isfinite(splits["test"]["rmse"]) and np.isfinite(splits["train"]["rmse"]), model

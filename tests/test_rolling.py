@@ -78,7 +78,8 @@ def test_rolling_outputs_keep_their_shape(rolling_run):
     assert pred.y_pred.notna().all()
     assert m["rolling"]["n_fits"] == len(m["rolling"]["origins"]) >= 2
     comp = m["comparisons"]["vs_baselines"]
-    assert set(comp) == {"persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets"}
+    assert set(comp) == {"persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets",
+                         "auto_ets", "global_linear", "global_gbm"}
     for r in comp.values():  # the tiny fixture's test period is shorter than evaluation.min_target_times
         assert r["n_times"] == len(m["splits"]["test"]) < 15
         assert r["verdict"] == "too few target times to tell"
