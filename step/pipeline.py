@@ -82,9 +82,13 @@ def warm_imports(cfg: RunConfig) -> None:
     the embedding's process pool fits (the pool calls this once its first fit is back). A module
     that fails to import here fails again, with its message, where it is used."""
     import importlib
+    import os
 
+    os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # statsforecast reads it at import (step/forecasters.py)
     names = ["torch", "scipy.stats", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model",
              "arch.bootstrap"]
+    names += ["statsforecast.models"] if "auto_ets" in cfg.baselines.peers else []
+    names += ["lightgbm"] if "global_gbm" in set(cfg.baselines.peers) | set(cfg.train.global_bases) else []
     names += ["step.plots"] if cfg.output.plots else []
     names += ["gseapy", "step.analyze"] if cfg.analysis.enabled else []
     for name in names:
