@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -41,8 +41,7 @@ log = logging.getLogger(__name__)
 
 BASELINE_NAMES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
 PEERS = ("auto_ets", "global_linear", "global_gbm")
-GLOBAL = ("global_linear", "global_gbm")
-ALL_NAMES = BASELINE_NAMES + PEERS
+GLOBAL = ("global_linear", "global_gbm")  # every name in run order: step.baselines.BASELINES
 
 
 @dataclass
@@ -388,6 +387,5 @@ def fit_all(names: list[str], ctx: JobContext, d: FitData) -> dict[str, Forecast
     return out
 
 
-PredictFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 __all__ = ["FitData", "JobContext", "Forecaster", "REGISTRY", "register", "GlobalCache", "fit_all",
-           "enabled_names", "BASELINE_NAMES", "PEERS", "GLOBAL", "ALL_NAMES", "field"]
+           "enabled_names", "BASELINE_NAMES", "PEERS", "GLOBAL"]
