@@ -39,7 +39,7 @@ from step.pipeline import run_job  # noqa: E402
 log = logging.getLogger("bench_synthetic")
 
 
-def one_mode(mode: str, work: Path, seeds: int, protocol: str, jobs: int) -> dict:
+def one_mode(mode: str, work: Path, seeds: int, protocol: str, jobs: int, ablation: bool = True) -> dict:
     syn = make_synthetic(mode=mode, seed=0)
     csv = write_synthetic(syn, work / f"{mode}.csv")
     over = {"data.path": str(csv), "split.protocol": protocol, "train.seeds": seeds,
@@ -56,15 +56,17 @@ def one_mode(mode: str, work: Path, seeds: int, protocol: str, jobs: int) -> dic
     rmse["oracle"] = float(np.sqrt(((t.y_oracle - t.y_true) ** 2).mean()))
     comp = res.metrics["comparisons"]["vs_baselines"]
     t0 = time.perf_counter()
-    abl = run_ablation(cfg, work / "ablation", [cfg.train.seed + i for i in range(seeds)], jobs)
+    abl, verdict = None, {"_skipped": "--no-ablation"}
+    if ablation:
+        abl = run_ablation(cfg, work / "ablation", [cfg.train.seed + i for i in range(seeds)], jobs)
+        verdict = json.loads((abl / "verdict.json").read_text())
+        verdict.pop("_about", None)
     abl_s = time.perf_counter() - t0
-    verdict = json.loads((abl / "verdict.json").read_text())
-    verdict.pop("_about", None)
     return {"test_rmse": rmse, "stepmr_over_oracle": rmse["STEPmr"] / rmse["oracle"] - 1,
             "verdicts_vs_baselines": {b: {"verdict": r["verdict"], "rmse_diff": r["rmse_diff"],
                                           "ci95": r["rmse_diff_ci95"]} for b, r in comp.items()},
             "ablation": verdict, "job_s": round(job_s, 1), "ablation_s": round(abl_s, 1),
-            "run_dir": str(res.run_dir), "ablation_dir": str(abl)}
+            "run_dir": str(res.run_dir), "ablation_dir": str(abl) if abl else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,13 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--protocol", default="rolling", choices=["chronological", "rolling"])
     ap.add_argument("--jobs", type=int, default=0)
     ap.add_argument("--modes", default="graph,null")
+    ap.add_argument("--no-ablation", action="store_true", help="the jobs only (no step.ablate)")
     ap.add_argument("--work", type=Path, default=ROOT / "results/synthetic")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     out = {"protocol": args.protocol, "seeds": args.seeds, "modes": {}}
     for mode in args.modes.split(","):
-        out["modes"][mode] = one_mode(mode, args.work, args.seeds, args.protocol, args.jobs)
+        out["modes"][mode] = one_mode(mode, args.work, args.seeds, args.protocol, args.jobs,
+                                     not args.no_ablation)
         log.info("%s: %s", mode, json.dumps(out["modes"][mode]["test_rmse"]))
     write_json(HERE / "results/synthetic.json", out)
     print(json.dumps(out, indent=1))

@@ -179,6 +179,13 @@ class TrainConfig:
     # global learners (fitted across genes on raw lags) the model's start may be, besides its linear
     # family; chosen on the same prequential evidence (step/forecasters.py); [] = the linear family only
     global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm"])
+    # how the start is made from those candidates (prequential evidence): "blend" = the moving
+    # average, the best linear candidate and the global bases combined with simplex weights fitted
+    # on the evidence, kept if its leave-one-window-out evidence error beats the moving average's
+    # (on at least blend_min_windows windows); "select" = one candidate, switched to from the moving
+    # average by the selection / selection_consistent_p rules
+    start_rule: str = "blend"
+    blend_min_windows: int = 3
     # train the linear path's weights with the correction (false: it stays at its start, the
     # validated ridge fit or the moving average, and training fits the correction only)
     train_linear: bool = False
@@ -375,6 +382,7 @@ _CHOICES = {
     ("train", "device"): ("cpu", "cuda"),
     ("train", "selection"): ("se", "best"),
     ("train", "evidence"): ("prequential", "validation"),
+    ("train", "start_rule"): ("blend", "select"),
     ("train", "evidence_scale"): ("working", "standardised"),
 }
 
@@ -403,6 +411,8 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     bad_g = [m for m in cfg.train.global_bases if m not in GLOBAL]
     if bad_g:
         raise InputError(f"{where}: train.global_bases has unknown {bad_g}; expected some of {', '.join(GLOBAL)}.")
+    if cfg.train.blend_min_windows < 2:
+        raise InputError(f"{where}: train.blend_min_windows = {cfg.train.blend_min_windows}; expected >= 2.")
     if cfg.baselines.global_lags < 1 or not 0 <= cfg.train.selection_consistent_p < 1:
         raise InputError(f"{where}: baselines.global_lags must be >= 1 and train.selection_consistent_p in [0, 1).")
     bad = [m for m in cfg.baselines.ets_models if m not in ("ANN", "AAN", "AAdN")]

@@ -238,7 +238,8 @@ def linear_start_stage(cfg: RunConfig, fd: FoldData, feats: Features | None = No
                                fd.idx("train"), fd.idx("val"), list(t.linear_alphas), list(t.linear_poolings),
                                kind, t.prequential_min_train, t.selection,
                                t.selection_z, t.evidence_halflife, t.selection_relative, external,
-                               fd.scaler.std if t.evidence_scale == "working" else None, t.selection_consistent_p)
+                               fd.scaler.std if t.evidence_scale == "working" else None, t.selection_consistent_p,
+                               t.start_rule, t.blend_min_windows)
 
 
 def global_evidence(cfg: RunConfig, feats: Features, fd: FoldData) -> dict[str, np.ndarray]:
@@ -256,6 +257,28 @@ def global_evidence(cfg: RunConfig, feats: Features, fd: FoldData) -> dict[str, 
         F[past] = fd.scaler.bound((cache.prequential(name, past) - fd.scaler.mean) / fd.scaler.std)
         out[name] = F
     return out
+
+
+class BlendedBase:
+    """A weighted sum of fitted global learners (a blended start's fixed offset): ``predict`` like
+    theirs, ``sum_k w_k f_k.predict(z, nb, windows)`` (each bounded by the fold's scaler)."""
+
+    def __init__(self, parts: list[tuple[float, object]], scaler):
+        self.parts, self.scaler = parts, scaler
+
+    def predict(self, z: np.ndarray, nb: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        return sum(w * self.scaler.bound(f.predict(z, nb, windows)) for w, f in self.parts)
+
+
+def blended_offset(cfg: RunConfig, feats: Features, fd: FoldData, weights: dict[str, float]):
+    """:func:`base_offset` of every global learner of a start, summed with its weight ``[W, N]``.
+    Returns (a :class:`BlendedBase` of the fitted learners, offset)."""
+    parts, total = [], None
+    for name, w in weights.items():
+        f, off = base_offset(cfg, feats, fd, name)
+        parts.append((float(w), f))
+        total = w * off if total is None else total + w * off
+    return BlendedBase(parts, fd.scaler), total
 
 
 def base_offset(cfg: RunConfig, feats: Features, fd: FoldData, name: str):
@@ -320,14 +343,14 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
     if cfg.model_name == "STEPmi":
         model_args.update(lstm_layers=m.lstm_layers, attn_layers=m.attn_layers, heads=m.heads)
     start = linear_start_stage(cfg, fd, feats)
-    if start is not None and start.base is not None:  # a global learner as the start: a fixed offset
-        base_f, off = base_offset(cfg, feats, fd, start.base)
+    if start is not None and start.offsets:  # global learners in the start: a fixed offset
+        base_f, off = blended_offset(cfg, feats, fd, start.offsets)
         data.offset = torch.as_tensor(off, dtype=torch.float32).to(cfg.train.device)
     # the trained epoch competes with the start on validation; whether the correction is kept is
     # decided by forecast_stage on the evidence of every earlier origin (train.selection there)
     train_cfg = dataclasses.replace(cfg.train, epochs=cfg.train.finetune_epochs) if warm else cfg.train
     res = FitResult({}, {}, {}, [], model_args, start)
-    res.base_fn = base_f.predict if start is not None and start.base is not None else None
+    res.base_fn = base_f.predict if start is not None and start.offsets else None
     tr, va = fd.idx("train"), fd.idx("val")
     for seed in seeds:
         seed_everything(seed, cfg.train.deterministic)
@@ -339,7 +362,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
         elif warm:
             model.linear.set_weights(np.full((feats.course.n_genes, L), 1.0 / L),
                                      np.zeros((feats.course.n_genes, L)), np.zeros(feats.course.n_genes))
-        model.linear.requires_grad_(cfg.train.train_linear and (start is None or start.base is None))
+        model.linear.requires_grad_(cfg.train.train_linear and (start is None or not start.offsets))
         model, hist = train_model(model, data, tr, va, cfg.loss, train_cfg, seed,
                                   desc=f"{cfg.model_name} seed {seed} origin {fd.fold.origin}", on_epoch=on_epoch)
         lin, delta = predict_parts(model, data)
@@ -547,6 +570,6 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
 def _start_info(start) -> dict:
     if start is None:
         return {"start": "moving_average (train.linear_init off)"}
-    return {"start": start.candidate.label(), "rule": start.rule, "evidence": start.evidence,
+    return {"start": start.label(), "weights": start.weights or {start.candidate.label(): 1.0}, "rule": start.rule, "evidence": start.evidence,
             "n_evidence": start.n_evidence,
             "evidence_mse": {k: round(v, 6) for k, v in start.scores.items()}}

@@ -143,10 +143,26 @@ class LinearStart:
     n_evidence: int
     scores: dict[str, float]
     rule: str = ""
+    # a blend (train.start_rule: blend): the global learners' weights (their forecasts a fixed
+    # offset, summed with these weights); own/neighbour/bias already hold the linear part's share
+    bases: dict[str, float] | None = None
+    weights: dict[str, float] | None = None  # every blended candidate's weight (labels), for the record
 
     @property
     def base(self) -> str | None:
         return self.candidate.base
+
+    @property
+    def offsets(self) -> dict[str, float]:
+        """``{global learner: weight}`` of the fixed offset (empty: none)."""
+        if self.bases:
+            return dict(self.bases)
+        return {self.candidate.base: 1.0} if self.candidate.base is not None else {}
+
+    def label(self) -> str:
+        if self.weights:
+            return "blend(" + ", ".join(f"{k} {v:.3f}" for k, v in self.weights.items()) + ")"
+        return self.candidate.label()
 
 
 # --------------------------------------------------------------------------- sufficient statistics
@@ -208,6 +224,45 @@ def partial_pooled_fit(S: np.ndarray, s: np.ndarray, cnt: np.ndarray, alpha_gene
 
 # --------------------------------------------------------------------------- the choice
 
+def simplex_weights(G: np.ndarray) -> np.ndarray:
+    """``argmin_w w' G w`` over the probability simplex (``w >= 0``, ``sum w = 1``) for a small
+    positive semi-definite ``G [K, K]``: every support set's equality-constrained solution, the
+    best feasible one (exact; ``K`` is a handful). Ties go to the earlier, smaller support."""
+    K = G.shape[0]
+    best_w, best_v = np.eye(K)[int(np.argmin(np.diag(G)))], float(np.min(np.diag(G)))
+    ridge = 1e-12 * max(float(np.trace(G)), 1e-300)
+    for mask in range(1, 2 ** K):
+        S = [k for k in range(K) if mask >> k & 1]
+        if len(S) < 2:
+            continue
+        Gs = G[np.ix_(S, S)] + ridge * np.eye(len(S))
+        try:
+            u = np.linalg.solve(Gs, np.ones(len(S)))
+        except np.linalg.LinAlgError:
+            continue
+        if not np.isfinite(u).all() or abs(u.sum()) < 1e-300:
+            continue
+        ws = u / u.sum()
+        if (ws < -1e-12).any():
+            continue
+        w = np.zeros(K)
+        w[S] = np.clip(ws, 0.0, None)
+        w /= w.sum()
+        v = float(w @ G @ w)
+        if v < best_v * (1 - 1e-9) - 1e-300:
+            best_w, best_v = w, v
+    return best_w
+
+
+def blend_fit(P: np.ndarray, y: np.ndarray, cell_w: np.ndarray) -> np.ndarray:
+    """Simplex weights ``[K]`` of the forecasts ``P [K, V, N]`` of targets ``y [V, N]`` that
+    minimise the weighted squared error ``sum cell_w (sum_k w_k P_k - y)^2`` (``cell_w [V, N]``;
+    NaN targets carry no weight). Since the weights sum to one the blend's error is the weighted
+    sum of the candidates' errors, so this is a quadratic form in their errors."""
+    E = np.nan_to_num((P - y[None]) * np.sqrt(cell_w)[None], nan=0.0).reshape(P.shape[0], -1)
+    return simplex_weights(E @ E.T)
+
+
 def _candidates(graph_ok: bool, poolings: list[float]) -> tuple[list[bool], list[float]]:
     sets = [False, True] if graph_ok else [False]
     pool = sorted({float(p) for p in poolings} | {0.0, float("inf")})
@@ -219,7 +274,8 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
                         poolings: list[float], evidence: str = "prequential", min_train: int = 3,
                         selection: str = "se", z: float = 2.0, halflife: float = 0.0,
                         relative: bool = True, external: dict[str, np.ndarray] | None = None,
-                        scale: np.ndarray | None = None, consistent_p: float = 0.0) -> LinearStart:
+                        scale: np.ndarray | None = None, consistent_p: float = 0.0,
+                        start_rule: str = "select", blend_min: int = 3) -> LinearStart:
     """Choose the linear path's start among the moving average and the partially pooled ridges.
 
     Parameters
@@ -248,6 +304,12 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         that of the reported metrics); None = standardised errors.
     consistent_p : the best candidate also replaces the moving average when
         :func:`consistently_better` at this level (0 = the standard-error rule alone).
+    start_rule : "select" (one candidate: the best, if it passes ``selection`` against the moving
+        average) or "blend" (prequential evidence only): the moving average, the best linear
+        candidate and every external forecaster combined with simplex weights fitted on the
+        evidence (:func:`blend_fit`), kept only if its leave-one-window-out evidence error (weights
+        refitted without the window, scored on it) is below the moving average's on at least
+        ``blend_min`` windows; else the moving average.
     """
     W, L, N = inputs.shape
     last = inputs[:, -1, :]
@@ -325,13 +387,34 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
             scores[cand.label()] = m
             if best is None or m < best[0] - 1e-15:
                 best = (m, cand, e)
+    best_linear = best
     for name, F in (external or {}).items():
         e = np.array([cell_err(F[k] - last[k], k) for k in ev_arr])
         cand = Candidate(base=name)
         scores[name] = score(e)
         if np.isfinite(e).all() and scores[name] < best[0] - 1e-15:
             best = (scores[name], cand, e)
-    assert best is not None
+    assert best is not None and best_linear is not None
+
+    def refit(cand: Candidate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The linear candidate refitted as its evidence was: prequential -> on every window before
+        the origin (training and validation), as each evidence window was forecast from all windows
+        before it; validation -> on the training windows. (own [N, L], neighbour [N, L], bias [N])."""
+        X = designs[cand.graph]
+        st = _Stats(N, X.shape[2])
+        for t in (past if evidence == "prequential" else np.asarray(train, dtype=int)):
+            st.add(X[t], resid[t])
+        th = partial_pooled_fit(st.S, st.s, st.cnt, cand.alpha_gene, pooled_fit(st.S, st.s, cand.alpha_pool),
+                                cand.pooling)
+        own = th[:, :L].copy()
+        own[:, -1] += 1.0  # the persistence anchor
+        return own, (th[:, L:2 * L].copy() if cand.graph else np.zeros((N, L))), th[:, -1].copy()
+
+    if start_rule == "blend" and evidence == "prequential":
+        return _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, best_linear[1],
+                            {k: F for k, F in (external or {}).items() if np.isfinite(F[ev_arr]).all()},
+                            lambda c: _linear_preds(designs[c.graph], stats_sequence(c.graph), c, last, N, len(ev_arr)),
+                            refit, blend_min, evidence)
     m, cand, e = best
     se_ok = selection != "se" or clearly_better(e, ma_err, z, wts, relative)
     rule = "best" if selection != "se" else "se" if se_ok else ""
@@ -349,21 +432,87 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
                  cand.label(), m, scores["moving_average"], len(ev_arr), evidence, rule)
         return LinearStart(cand, np.zeros((N, L)), np.zeros((N, L)), np.zeros(N), evidence, len(ev_arr),
                            scores, rule)
-    # the chosen candidate, refitted as its evidence was: prequential -> on every window before
-    # the origin (training and validation), as each evidence window was forecast from all
-    # windows before it; validation -> on the training windows
-    X = designs[cand.graph]
-    st = _Stats(N, X.shape[2])
-    for t in (past if evidence == "prequential" else np.asarray(train, dtype=int)):
-        st.add(X[t], resid[t])
-    th = partial_pooled_fit(st.S, st.s, st.cnt, cand.alpha_gene, pooled_fit(st.S, st.s, cand.alpha_pool),
-                            cand.pooling)
-    own = th[:, :L].copy()
-    own[:, -1] += 1.0  # the persistence anchor
-    neighbour = th[:, L:2 * L].copy() if cand.graph else np.zeros((N, L))
+    own, neighbour, bias = refit(cand)
     log.info("linear start: %s (evidence MSE %.5f vs moving average %.5f, %d %s window(s))",
              cand.label(), m, scores["moving_average"], len(ev_arr), evidence)
-    return LinearStart(cand, own, neighbour, th[:, -1].copy(), evidence, len(ev_arr), scores, rule)
+    return LinearStart(cand, own, neighbour, bias, evidence, len(ev_arr), scores, rule)
+
+
+def _linear_preds(X: np.ndarray, seq, cand: Candidate, last: np.ndarray, N: int, V: int) -> np.ndarray:
+    """Prequential forecasts ``[V, N]`` (standardised) of one linear candidate on the evidence
+    windows: window ``k`` from the fit on the windows before it (``seq``: ``stats_sequence``)."""
+    out = np.full((V, N), np.nan)
+    for i, (k, st) in enumerate(seq):
+        th = partial_pooled_fit(st.S, st.s, st.cnt, cand.alpha_gene, pooled_fit(st.S, st.s, cand.alpha_pool),
+                                cand.pooling)
+        out[i] = last[k] + np.einsum("nf,nf->n", X[k], th)
+    return out
+
+
+def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand, external, lin_preds, refit,
+                 blend_min: int, evidence: str) -> LinearStart:
+    """``start_rule: blend`` (:func:`choose_linear_start`). Candidates: the moving average, the best
+    linear candidate (if it is not the moving average) and the external forecasters; their
+    prequential forecasts ``[K, V, N]`` on the evidence windows are blended with simplex weights
+    (:func:`blend_fit`; cells weighted like the evidence score: each window by its recency weight
+    over its observed genes, each gene by its working-scale variance). The blend is kept only if
+    its leave-one-window-out error beats the moving average's on the same windows."""
+    W, L, N = inputs.shape
+    V = len(ev_arr)
+    names, P = ["moving_average"], [ma[ev_arr]]
+    if not lin_cand.is_moving_average and lin_cand.base is None:
+        names.append(lin_cand.label())
+        P.append(lin_preds(lin_cand))
+    for name, F in external.items():
+        names.append(name)
+        P.append(F[ev_arr])
+    P = np.stack(P)                                              # [K, V, N]
+    y = targets[ev_arr]                                          # [V, N]
+    obs = np.isfinite(y)
+    wv = np.asarray(wts, dtype=float) / np.maximum(obs.sum(1), 1)
+    cell_w = wv[:, None] * (sc[None, :] ** 2) * obs              # [V, N]
+
+    def window_err(pred: np.ndarray, i: int) -> float:
+        e = ((pred - y[i]) * sc) ** 2
+        return float(np.nanmean(e)) if np.isfinite(e).any() else np.nan
+
+    ma_only = _moving_average(L, N, evidence, V)
+    ma_only.scores = scores
+    if V < max(int(blend_min), 2) or len(names) < 2:
+        log.info("linear start: %d evidence window(s) (< train.blend_min_windows %d) or no candidate "
+                 "besides the moving average; staying at the moving average", V, blend_min)
+        return ma_only
+    lowo = np.full(V, np.nan)
+    for i in range(V):
+        keep = np.arange(V) != i
+        wi = blend_fit(P[:, keep], y[keep], cell_w[keep])
+        lowo[i] = window_err(np.tensordot(wi, P[:, i], axes=1), i)
+    w = blend_fit(P, y, cell_w)
+    scores["blend_lowo"] = wmean(lowo, wts)
+    scores["blend"] = wmean(np.array([window_err(np.tensordot(w, P[:, i], axes=1), i) for i in range(V)]), wts)
+    weights = {n: round(float(v), 6) for n, v in zip(names, w) if v > 1e-6}
+    if not scores["blend_lowo"] < wmean(ma_err, wts) or w[0] > 1 - 1e-6:
+        log.info("linear start: the blend %s (leave-one-window-out evidence MSE %.5f) does not beat the moving "
+                 "average (%.5f) on %d prequential window(s); staying at the moving average",
+                 weights, scores["blend_lowo"], scores["moving_average"], V)
+        return ma_only
+    own = np.full((N, L), w[0] / L)
+    neighbour, bias = np.zeros((N, L)), np.zeros(N)
+    k = 1
+    cand = Candidate()
+    if names[1:2] and names[1] == lin_cand.label():
+        k = 2
+        if w[1] > 1e-6:
+            o, nb_, b = refit(lin_cand)
+            own, neighbour, bias = own + w[1] * o, w[1] * nb_, w[1] * b
+            cand = lin_cand
+    bases = {n: float(v) for n, v in zip(names[k:], w[k:]) if v > 1e-6}
+    if cand.is_moving_average and bases:  # the record's single-candidate label: the heaviest learner
+        cand = Candidate(base=max(bases, key=bases.get))
+    log.info("linear start: blend %s (leave-one-window-out evidence MSE %.5f, in-sample %.5f, vs moving average "
+             "%.5f, %d prequential window(s))", weights, scores["blend_lowo"], scores["blend"],
+             scores["moving_average"], V)
+    return LinearStart(cand, own, neighbour, bias, evidence, V, scores, "blend", bases=bases, weights=weights)
 
 
 def _moving_average(L: int, N: int, evidence: str, n_ev: int) -> LinearStart:
