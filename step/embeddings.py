@@ -53,7 +53,8 @@ Parallel fitting
 ----------------
 The fits of step 1 are independent (each window's seed comes from ``(seed, e)``
 alone), so they run in a process pool of ``EmbeddingConfig.processes`` workers
-('fork' start method on Linux, one BLAS/OpenMP/torch thread each), delivered in
+('fork' start method from a clean parent on Linux, else 'forkserver': ``_pool_context``;
+one BLAS/OpenMP/torch thread each), delivered in
 window order; the alignment of step 2 is sequential and runs in the main process
 as the fits arrive. Each fit is the same function of the same inputs in any
 process, so the result is bit-identical for any number of processes. A failing
@@ -415,7 +416,7 @@ def _window_span(e: int, span: int) -> tuple[int, int]:
     return max(0, int(e) - span + 1), int(e)
 
 
-# State of a fitting worker process, set once by _init_worker (inherited, not pickled, under fork).
+# State of a fitting worker process, set once by _init_worker.
 _WORKER: dict[str, Any] = {}
 
 
@@ -453,8 +454,23 @@ def _fit_window(e: int) -> np.ndarray:
 
 
 def _pool_context() -> mp.context.BaseContext:
-    if sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
+    """'fork' from a clean parent (Linux; one thread, no torch/OpenMP runtime loaded: the job's
+    embedding stage, before torch is imported); else 'forkserver' (its server process is started
+    single-threaded and preloads this module), since forking a process whose other threads may hold
+    locks (a test session, a notebook, a caller that already ran torch or LightGBM) can deadlock
+    the child."""
+    import threading
+
+    methods = mp.get_all_start_methods()
+    if not sys.platform.startswith("linux"):
+        return mp.get_context()
+    risky = threading.active_count() > 1 or any(m in sys.modules for m in ("torch", "lightgbm"))
+    if "fork" in methods and not risky:
         return mp.get_context("fork")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["step.embeddings"])
+        return ctx
     return mp.get_context()
 
 

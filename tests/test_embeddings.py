@@ -321,35 +321,71 @@ def test_auto_processes_stays_in_process_for_small_inputs():
         window_embeddings(g, 3, dataclasses.replace(SMALL, processes=-1), seed=0)
 
 
-def test_failing_worker_raises_and_writes_no_cache(tmp_path, monkeypatch):
+_FAILING_WORKER = r"""
+import os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from test_embeddings import SMALL, random_course
+import dataclasses
+import step.embeddings as E
+from step.config import GraphConfig
+from step.graphs import build_graphs
+
+import tqdm
+tqdm.tqdm.monitor_interval = 0  # no monitor thread: the parent stays single-threaded, so the pool forks
+tmp = Path(sys.argv[2])
+assert E._pool_context().get_start_method() == "fork", "a clean parent forks"
+course = random_course(T=12)
+g = build_graphs(course, GraphConfig(), course.X)
+real = E.fit_temporal_node2vec
+cfg = dataclasses.replace(SMALL, processes=2, cache_dir=str(tmp))
+
+def flaky(graphs, lo, hi, cfg, seed):
+    if hi == 6:
+        raise ValueError("boom")
+    return real(graphs, lo, hi, cfg, seed)
+
+def dies(graphs, lo, hi, cfg, seed):  # a worker killed outright (e.g. out of memory)
+    if hi == 6:
+        os._exit(1)
+    return real(graphs, lo, hi, cfg, seed)
+
+for fn, expect in ((flaky, "ValueError: boom"), (dies, "died")):
+    E.fit_temporal_node2vec = fn  # inherited by the forked workers
+    try:
+        E.window_embeddings(g, 3, cfg, seed=0)
+    except RuntimeError as exc:
+        assert expect in str(exc) and (expect == "died" or "window e=6" in str(exc)), str(exc)
+    else:
+        raise AssertionError("no error")
+    assert not any(tmp.iterdir()), list(tmp.iterdir())
+print("OK")
+"""
+
+
+def test_failing_worker_raises_and_writes_no_cache(tmp_path):
+    """A fit that raises or a worker that dies: RuntimeError naming the window, no cache entry. Run
+    in a fresh interpreter (a clean parent, so the pool forks and the patched fit reaches it)."""
+    r = subprocess.run([sys.executable, "-c", _FAILING_WORKER, str(Path(__file__).parent), str(tmp_path)],
+                       capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stderr[-3000:]
+
+
+def test_pool_forks_only_from_a_clean_parent(monkeypatch):
+    """Forking a process with other threads (or torch's runtime) loaded can deadlock the child:
+    such a parent gets a forkserver pool."""
+    import threading
+
     import step.embeddings as E
 
-    course = random_course(T=12)
-    g = build_graphs(course, GraphConfig(), course.X)
-    real = E.fit_temporal_node2vec
-
-    def flaky(graphs, lo, hi, cfg, seed):
-        if hi == 6:
-            raise ValueError("boom")
-        return real(graphs, lo, hi, cfg, seed)
-
-    if E._pool_context().get_start_method() != "fork":
-        pytest.skip("the patched function only reaches forked workers")
-    monkeypatch.setattr(E, "fit_temporal_node2vec", flaky)  # inherited by the forked workers
-    cfg = dataclasses.replace(SMALL, processes=2, cache_dir=str(tmp_path))
-    with pytest.raises(RuntimeError, match=r"window e=6.*ValueError: boom"):
-        window_embeddings(g, 3, cfg, seed=0)
-    assert not any(tmp_path.iterdir())
-
-    def dies(graphs, lo, hi, cfg, seed):  # a worker killed outright (e.g. out of memory)
-        if hi == 6:
-            os._exit(1)
-        return real(graphs, lo, hi, cfg, seed)
-
-    monkeypatch.setattr(E, "fit_temporal_node2vec", dies)
-    with pytest.raises(RuntimeError, match="worker process .* died"):
-        window_embeddings(g, 3, cfg, seed=0)
-    assert not any(tmp_path.iterdir())
+    monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
+    assert E._pool_context().get_start_method() == "forkserver"
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.delitem(sys.modules, "lightgbm", raising=False)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert E._pool_context().get_start_method() == "fork"
+    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    assert E._pool_context().get_start_method() == "forkserver"
 
 
 def test_stream_embeddings_are_aligned_by_construction(tmp_path):
