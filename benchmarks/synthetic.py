@@ -43,7 +43,8 @@ class Synthetic:
 
 
 def make_synthetic(n_genes: int = 60, n_times: int = 80, mode: str = "graph", seed: int = 0,
-                   partners: int = 3, a: float = 0.3, b: float = 0.6, noise: float = 0.3) -> Synthetic:
+                   partners: int = 3, a: float = 0.3, b: float = 0.6, noise: float = 0.3,
+                   series_seed: int | None = None, common: float = 0.0) -> Synthetic:
     """Generate genes on 3 chromosomes, a sparse Hi-C pair set and the series.
 
     Parameters
@@ -52,6 +53,11 @@ def make_synthetic(n_genes: int = 60, n_times: int = 80, mode: str = "graph", se
     mode : "graph" (partners drive each gene) or "null" (independent AR(1), ``b = 0``, ``a = 0.7``).
     partners : Hi-C partners drawn per gene (same chromosome; the graph is symmetric).
     a, b, noise : own lag, neighbour-mean lag and innovation sd of the graph mode.
+    series_seed : draw the series' innovations from this seed instead (the genes, pairs and levels
+        stay those of ``seed``): replicate courses of one design.
+    common : sd of a shared AR(1) (coefficient 0.8) shock added to every gene's innovation: common
+        shocks make the loss differentials serially correlated (any neighbours then carry the shared
+        factor, Hi-C partners no more than random ones).
     """
     if mode not in ("graph", "null"):
         raise ValueError(f"mode must be 'graph' or 'null', got {mode!r}")
@@ -73,12 +79,15 @@ def make_synthetic(n_genes: int = 60, n_times: int = 80, mode: str = "graph", se
     mu = rng.normal(6.0, 1.0, n_genes)
     burn = 50
     D = np.zeros((n_times + burn, n_genes))
+    srng = rng if series_seed is None else np.random.default_rng([int(seed), int(series_seed)])
+    F = np.zeros(n_times + burn)  # the common shock's state
     for t in range(1, n_times + burn):
-        D[t] = a * D[t - 1] + b * M @ D[t - 1] + rng.normal(0, noise, n_genes)
-    D = D[burn:]
+        F[t] = 0.8 * F[t - 1] + (srng.normal(0, common) if common > 0 else 0.0)
+        D[t] = a * D[t - 1] + b * M @ D[t - 1] + srng.normal(0, noise, n_genes) + F[t]
+    D, F = D[burn:], F[burn:]
     X = mu + D
     oracle = np.full_like(X, np.nan)
-    oracle[1:] = mu + a * D[:-1] + b * D[:-1] @ M.T
+    oracle[1:] = mu + a * D[:-1] + b * D[:-1] @ M.T + 0.8 * F[:-1, None]
     times = np.arange(n_times, dtype=float)
     comp = rng.choice(["A", "B"], n_genes)
     ins = rng.normal(0, 1, n_genes).round(4)

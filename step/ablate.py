@@ -30,7 +30,12 @@ Writes one folder ``<out>/ablation-<timestamp>-<hash>/`` with
   the real graph's RMSE was lower, the seed-to-seed part of the uncertainty);
 - ``predictions.csv`` (``variant, seed, split, target_time, gene, y_true,
   y_pred``, original scale, reported split only) and ``config.yaml``
-  (provenance).
+  (provenance);
+- ``hic_test.json`` (``ablation.hic_test``, on by default): the model-independent Hi-C
+  information test of :mod:`step.hic_test` (a fixed global learner with own lags only, + Hi-C
+  neighbour lags, + randomised or expression-graph neighbour lags, refitted at every origin), with
+  each comparison's effect, interval, verdict and minimum detectable effect; its sentences close
+  ``summary.txt``.
 
 Variants x seeds are independent jobs run in a process pool (``--jobs``,
 default: the machine's cores), each on one torch thread.
@@ -171,6 +176,14 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
 
     course = load_stage(cfg)  # validate the data once, before any work
     cfg, auto = resolve_auto(cfg, course.n_genes)  # every variant runs the resolved settings
+    hic = None
+    if cfg.ablation.hic_test:  # the model-independent Hi-C information test (step/hic_test.py)
+        from step.hic_test import run_hic_test
+
+        try:
+            hic = run_hic_test(cfg, course)[0]
+        except InputError as exc:  # a course too short for it: said, the ablation goes on
+            log.warning("Hi-C information test not run: %s", exc)
     variants = variants_of(cfg)
     tasks = [(cfg, v, s) for v in variants for s in seeds]
     jobs = jobs or os.cpu_count() or 1
@@ -244,7 +257,9 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
         write_json(d / "verdict.json", verdict)
         write_with(d / "predictions.csv", lambda p: pd.concat(pred_frames).to_csv(p, index=False))
         _plot(d / "ablation.png", variants, skill_ci, table, cfg, meta)
-        write_text(d / "summary.txt", summary_text(cfg, verdict, table))
+        if hic is not None:
+            write_json(d / "hic_test.json", hic)
+        write_text(d / "summary.txt", summary_text(cfg, verdict, table, hic))
 
     final, _ = publish_run(cfg, Path(out_root), "ablation-", write, seeds, {str(cfg.data.path): course.checksum},
                            {"variants": variants, "ablation_wall_s": round(wall, 1), "auto": auto},
@@ -262,7 +277,7 @@ def _verdict_entry(res: dict, randomisations: int | None = None) -> dict:
     return out
 
 
-def summary_text(cfg: RunConfig, verdict: dict, table: pd.DataFrame) -> str:
+def summary_text(cfg: RunConfig, verdict: dict, table: pd.DataFrame, hic: dict | None = None) -> str:
     about = verdict["_about"]
     lines = [f"Ablation of {cfg.model_name} on {cfg.data.path} ({about['protocol']} protocol, "
              f"{about['split']} split, {about['n_target_times']} target times, seeds {about['seeds']}, "
@@ -274,6 +289,12 @@ def summary_text(cfg: RunConfig, verdict: dict, table: pd.DataFrame) -> str:
             continue
         lines.append(f"{k}: {v['verdict']} (RMSE difference real - other {v['rmse_diff']:+.4f}, "
                      f"95 % CI [{v['ci95'][0]:+.4f}, {v['ci95'][1]:+.4f}], Diebold-Mariano p = {v['dm_pvalue']:.3g})")
+    if hic is not None:
+        from step.hic_test import report_lines
+
+        lines += ["", "The variants above are the job's model, which may not read its neighbours at all (then "
+                  "they coincide); the test below refits a fixed family that does (hic_test.json):"]
+        lines += report_lines({cfg.dataset: hic}, None)
     return "\n".join(lines) + "\n"
 
 

@@ -248,6 +248,16 @@ class AblationConfig:
     randomisations: int = 3  # degree-preserving randomised graphs (K)
     seeds: int = 5
     variants: list[str] = field(default_factory=lambda: ["no_graph", "no_embedding", "hic_only", "expression_only"])
+    # the Hi-C information test (step/hic_test.py): a fixed global learner refitted at every origin
+    # with own lags only / + Hi-C neighbour lags / + randomised or expression-graph neighbour lags,
+    # on the last hic_test_frac of the windows
+    hic_test: bool = True
+    hic_learner: str = "global_linear"
+    # share of the windows forecast (the later ones); every fit keeps at least hic_min_fit_windows
+    # windows (a global learner has 2 p + 1 coefficients fitted on windows x genes rows)
+    hic_test_frac: float = 0.7
+    hic_min_fit_windows: int = 5
+    hic_expression_max_genes: int = 3000
 
 
 @dataclass
@@ -383,6 +393,7 @@ _CHOICES = {
     ("train", "selection"): ("se", "best"),
     ("train", "evidence"): ("prequential", "validation"),
     ("train", "start_rule"): ("blend", "select"),
+    ("ablation", "hic_learner"): ("global_linear", "global_gbm"),
     ("train", "evidence_scale"): ("working", "standardised"),
 }
 
@@ -411,6 +422,8 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     bad_g = [m for m in cfg.train.global_bases if m not in GLOBAL]
     if bad_g:
         raise InputError(f"{where}: train.global_bases has unknown {bad_g}; expected some of {', '.join(GLOBAL)}.")
+    if not 0 < cfg.ablation.hic_test_frac < 1:
+        raise InputError(f"{where}: ablation.hic_test_frac = {cfg.ablation.hic_test_frac}; expected in (0, 1).")
     if cfg.train.blend_min_windows < 2:
         raise InputError(f"{where}: train.blend_min_windows = {cfg.train.blend_min_windows}; expected >= 2.")
     if cfg.baselines.global_lags < 1 or not 0 <= cfg.train.selection_consistent_p < 1:

@@ -118,6 +118,16 @@ def ewc_df(t: int) -> int:
     return max(1, int(math.floor(0.4 * t ** (2.0 / 3.0)))) if t > 1 else 0
 
 
+def ewc_long_run_variance(d: np.ndarray, nu: int) -> float:
+    """The equal-weighted cosine (EWC) long-run variance of ``d [T]`` with ``nu`` cosine terms:
+    ``mean_j Lambda_j^2``, ``Lambda_j = sqrt(2 / T) sum_t d_t cos(pi j (t - 1/2) / T)``."""
+    d = np.asarray(d, dtype=float)
+    t = d.size
+    k = np.arange(1, int(nu) + 1)[:, None]
+    basis = np.sqrt(2.0 / t) * np.cos(np.pi * k * (np.arange(1, t + 1)[None, :] - 0.5) / t)  # [nu, T]
+    return float(np.mean((basis @ d) ** 2))
+
+
 def diebold_mariano(d: np.ndarray, nu: int | None = None) -> tuple[float, float]:
     """Diebold-Mariano test with a HAC long-run variance and fixed-b inference.
 
@@ -148,9 +158,7 @@ def diebold_mariano(d: np.ndarray, nu: int | None = None) -> tuple[float, float]
                         "Diebold-Mariano test is undefined and reported as stat 0, p 1", d[0])
         return 0.0, 1.0
     nu = ewc_df(t) if nu is None else int(nu)
-    k = np.arange(1, nu + 1)[:, None]
-    basis = np.sqrt(2.0 / t) * np.cos(np.pi * k * (np.arange(1, t + 1)[None, :] - 0.5) / t)  # [nu, T]
-    omega = float(np.mean((basis @ d) ** 2))
+    omega = ewc_long_run_variance(d, nu)
     if not omega > 0:
         return 0.0, 1.0
     dm = d.mean() / math.sqrt(omega / t) * math.sqrt((t - 1) / t)

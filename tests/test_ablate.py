@@ -52,6 +52,12 @@ def test_ablation_folder(tmp_path):
         assert v[key]["verdict"] == "too few target times to tell"
         assert len(v[key]["ci95"]) == 2
     assert (d / "ablation.png").stat().st_size > 1000
+    # the model-independent Hi-C test: a fixed family whose variants really differ, with power
+    h = json.loads((d / "hic_test.json").read_text())
+    assert h["_forecasts_differ"] and h["_about"]["learner"] == "global_linear"
+    for key in ("hic_vs_own", "hic_vs_randomised"):
+        assert h[key]["verdict"] in ("better", "worse", "no detectable difference", "too few target times to tell")
+        assert np.isfinite(h[key]["mde_pct"]) and h[key]["sentence"] in (d / "summary.txt").read_text()
     # rmse in the table agrees with the saved predictions
     p = pd.read_csv(d / "predictions.csv")
     real0 = p[(p.variant == "real") & (p.seed == 0)]

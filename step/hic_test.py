@@ -1,0 +1,409 @@
+"""Does Hi-C carry predictive information?  A test with power that does not depend on the job's model.
+
+    python -m step.hic_test --config configs/yeast.yaml [--config configs/yeast_elutriation.yaml ...]
+
+(``python -m step.ablate`` runs it too and writes ``hic_test.json`` into its folder.)
+
+A fixed forecaster family that reads neighbour information is refitted at every rolling origin on
+the same windows, in variants that differ only in where the neighbour lags come from:
+
+- ``own``: the gene's own lags ``1..p`` only (``p = baselines.global_lags``);
+- ``hic``: own lags + the lags of its Hi-C partners' mean;
+- ``randomised_1..K``: own lags + the partners' mean on a degree-preserving randomised graph
+  (:func:`step.ablate.randomise_pairs`; every gene keeps its number of partners);
+- ``expression``: own lags + the partners' mean on an expression-only graph: each gene's
+  ``degree`` most correlated genes (the same number of partners as in the Hi-C graph), the
+  correlations of the series up to the origin (causal; skipped above ``ablation.hic_expression_max_genes``).
+
+The learner (``ablation.hic_learner``) is a global one fitted across genes on the working scale:
+``global_linear`` (scikit-learn's ``LinearRegression``) or ``global_gbm`` (LightGBM defaults), the
+learners of :mod:`step.forecasters`. Neighbour values are centred by each gene's mean up to the
+origin, so a partner mean carries the partners' deviations, not their levels. The test targets are
+the last ``ablation.hic_test_frac`` of the windows, each forecast by the fits on every window before
+it, so every target is out of sample and every variant sees the same windows.
+
+Comparisons (HAC Diebold-Mariano rule with a stationary block bootstrap beside:
+:func:`step.uncertainty.compare_forecasts`): ``hic`` vs ``own`` (do the Hi-C neighbours add
+information?), ``hic`` vs ``randomised`` (is it the Hi-C structure, or any neighbours of the same
+degrees?) and ``hic`` vs ``expression``.
+
+Power: the minimum detectable effect (MDE) is the RMSE change (in % of the reference's RMSE) the
+test would find with 80 % power at its level, from the HAC (EWC) long-run variance of the observed
+loss differential and ``T`` target times: ``delta = (t_{1-a/2, nu} + t_{0.8, nu}) sqrt(Omega / T)``
+in MSE, turned into RMSE %. It is the analytical (HAC variance) MDE, not a simulation.
+
+Several courses of one organism with one Hi-C map (several ``--config``) are pooled: the relative
+loss differentials (``d_t / MSE_own``) of every course are averaged over all their target times,
+each course's variance from its own HAC estimate, so short courses add up.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from step.config import RunConfig, load_config
+from step.errors import InputError
+
+log = logging.getLogger(__name__)
+
+POWER = 0.8
+
+
+# --------------------------------------------------------------------------- neighbour operators
+
+def mean_operator(pairs: np.ndarray, n_genes: int):
+    """Row-normalised adjacency ``M [N, N]`` (sparse CSR) of an undirected pair set: ``(M x)_i`` is
+    the mean of gene i's partners (0 for a gene without partners)."""
+    import scipy.sparse as sp
+
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    rows = np.concatenate([p[:, 0], p[:, 1]])
+    cols = np.concatenate([p[:, 1], p[:, 0]])
+    A = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_genes, n_genes))
+    A.data[:] = 1.0  # repeated pairs count once
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1), 0.0)
+    return sp.diags(inv) @ A
+
+
+def expression_pairs(C: np.ndarray, degree: np.ndarray) -> np.ndarray:
+    """Each gene's ``degree[i]`` most correlated other genes over the rows of ``C [T, N]`` (centred
+    values up to the origin; NaN ignored as 0): pairs ``[P, 2]`` (``i < j``, unique)."""
+    Z = np.nan_to_num(C - np.nanmean(C, axis=0))
+    sd = np.sqrt((Z ** 2).sum(axis=0))
+    Z = Z / np.where(sd > 0, sd, 1.0)
+    R = Z.T @ Z
+    np.fill_diagonal(R, -np.inf)
+    R[:, sd == 0] = -np.inf
+    out = set()
+    for i in np.flatnonzero(degree > 0):
+        k = int(min(degree[i], len(R) - 1))
+        for j in np.argpartition(-R[i], k - 1)[:k]:
+            if np.isfinite(R[i, j]):
+                out.add((min(i, int(j)), max(i, int(j))))
+    return np.array(sorted(out), dtype=np.int64).reshape(-1, 2)
+
+
+# --------------------------------------------------------------------------- the rolling refits
+
+@dataclasses.dataclass
+class HicForecasts:
+    """Out-of-sample forecasts of every variant: ``preds[name] [V, N]`` of the targets ``y [V, N]``
+    (working scale) at the test windows ``windows [V]`` (target time index ``windows + L``)."""
+
+    y: np.ndarray
+    preds: dict[str, np.ndarray]
+    windows: np.ndarray
+    target_times: np.ndarray
+    n_pairs: dict[str, int]
+
+
+def _learner(name: str, seed: int):
+    if name == "global_linear":
+        from sklearn.linear_model import LinearRegression
+
+        return LinearRegression()
+    if name == "global_gbm":
+        from lightgbm import LGBMRegressor
+
+        return LGBMRegressor(random_state=seed, verbose=-1, n_jobs=1, deterministic=True, force_row_wise=True)
+    raise InputError(f"ablation.hic_learner = {name!r}; expected global_linear or global_gbm.")
+
+
+def _rows(Xf: np.ndarray, NB: np.ndarray | None, windows: np.ndarray, L: int, p: int) -> np.ndarray:
+    """Feature rows ``[len(windows) * N, p (+ p)]``: own lags 1..p, then neighbour lags 1..p."""
+    lag_idx = np.asarray(windows)[:, None] + L - 1 - np.arange(p)[None, :]   # [V, p], lag 1 first
+    own = Xf[lag_idx].transpose(0, 2, 1).reshape(-1, p)                       # [V*N, p]
+    if NB is None:
+        return own
+    return np.concatenate([own, NB[lag_idx].transpose(0, 2, 1).reshape(-1, p)], axis=1)
+
+
+def rolling_hic_forecasts(Xw: np.ndarray, pairs: np.ndarray, history: int, lags: int, test_frac: float,
+                          randomisations: int, learner: str = "global_linear", seed: int = 0,
+                          expression_max_genes: int = 3000, min_fit_windows: int = 5) -> HicForecasts:
+    """Refit every variant at every origin; forecast each test window out of sample.
+
+    Parameters
+    ----------
+    Xw : ``[T, N]`` working-scale values (NaN = missing: inputs carried forward, targets skipped).
+    pairs : ``[P, 2]`` Hi-C partner pairs (gene indices).
+    history : window length L; lags : lags p used (``<= L``); test_frac : share of windows forecast.
+    """
+    from step.ablate import randomise_pairs
+    from step.forecasters import _ffill
+
+    T, N = Xw.shape
+    L, p = int(history), int(min(lags, history))
+    W = T - L
+    if W < min_fit_windows + 2:
+        raise InputError(f"Hi-C test: {T} time points give {W} windows of history {L}; need at least "
+                         f"{min_fit_windows + 2}.")
+    first = max(min_fit_windows, int(math.floor(W * (1.0 - test_frac))))
+    test = np.arange(first, W)
+    Xf = _ffill(Xw)
+    graphs = {"own": None, "hic": np.asarray(pairs, dtype=np.int64).reshape(-1, 2)}
+    for k in range(randomisations):
+        graphs[f"randomised_{k + 1}"] = randomise_pairs(graphs["hic"], N, seed=1000 * (k + 1) + seed)
+    ops = {g: (mean_operator(P, N) if P is not None else None) for g, P in graphs.items()}
+    XM = {g: (np.asarray((M @ Xf.T).T) if M is not None else None) for g, M in ops.items()}   # [T, N]
+    deg = np.bincount(graphs["hic"].ravel(), minlength=N) if len(graphs["hic"]) else np.zeros(N, int)
+    use_expr = N <= expression_max_genes and deg.any()
+    if not use_expr:
+        log.info("Hi-C test: expression-graph variant skipped (%d genes > ablation.hic_expression_max_genes "
+                 "%d, or no Hi-C pairs)", N, expression_max_genes)
+    names = list(graphs) + (["expression"] if use_expr else [])
+    preds = {g: np.full((len(test), N), np.nan) for g in names}
+    y = Xw[test + L]
+    n_pairs = {g: int(len(P)) for g, P in graphs.items() if P is not None}
+    targets = Xw[L:]                                                              # [W, N]
+    for i, k in enumerate(test):
+        fit = np.arange(k)                     # every window whose target is before window k's
+        m = np.nanmean(Xw[:k + L], axis=0)     # each gene's mean up to the origin (time k + L - 1)
+        m = np.where(np.isfinite(m), m, 0.0)
+        yf = targets[fit].reshape(-1)
+        ok = np.isfinite(yf)
+        cur = {g: (XM[g] - np.asarray(ops[g] @ m)[None, :]) if ops[g] is not None else None for g in graphs}
+        if use_expr:
+            P = expression_pairs(Xf[:k + L] - m, deg)
+            n_pairs["expression"] = int(len(P))
+            M = mean_operator(P, N)
+            cur["expression"] = np.asarray((M @ (Xf - m).T).T)
+        for g in names:
+            NB = cur[g]
+            model = _learner(learner, seed).fit(_rows(Xf, NB, fit, L, p)[ok], yf[ok])
+            preds[g][i] = model.predict(_rows(Xf, NB, np.array([k]), L, p))
+    return HicForecasts(y, preds, test, test + L, n_pairs)
+
+
+# --------------------------------------------------------------------------- verdicts and power
+
+def _per_time(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+    """Loss differential per target time ``d [V]`` (MSE of a minus MSE of b over observed cells)
+    and the reference's MSE."""
+    ok = np.isfinite(y) & np.isfinite(a) & np.isfinite(b)
+    n = np.maximum(ok.sum(axis=1), 1)
+    ea = np.where(ok, (a - y) ** 2, 0.0).sum(axis=1) / n
+    eb = np.where(ok, (b - y) ** 2, 0.0).sum(axis=1) / n
+    keep = ok.any(axis=1)
+    return (ea - eb)[keep], float(np.where(ok, (b - y) ** 2, 0.0).sum() / max(ok.sum(), 1))
+
+
+def mde_percent(omega: float, n_times: int, nu: int, mse_ref: float, alpha: float = 0.05,
+                power: float = POWER) -> float:
+    """Smallest RMSE change (% of the reference's RMSE) found with ``power`` by a two-sided test at
+    ``alpha`` on ``n_times`` target times with long-run variance ``omega`` of the per-time MSE
+    differential and ``nu`` degrees of freedom (HAC: analytical, not simulated)."""
+    from scipy import stats
+
+    if n_times < 2 or not omega > 0 or not mse_ref > 0 or nu < 1:
+        return float("nan")
+    delta = (stats.t.ppf(1 - alpha / 2, nu) + stats.t.ppf(power, nu)) * math.sqrt(omega / n_times)
+    return float(100.0 * (1.0 - math.sqrt(max(0.0, 1.0 - delta / mse_ref)))) if delta < mse_ref else 100.0
+
+
+def compare(y: np.ndarray, a: np.ndarray, b: np.ndarray, cfg: RunConfig, name_a: str, name_b: str) -> dict:
+    """One comparison (A against reference B): the verdict of
+    :func:`step.uncertainty.compare_forecasts`, the effect in % of B's RMSE with its interval, the
+    minimum detectable effect and the sentence a user reads."""
+    from step.uncertainty import TOO_FEW, compare_forecasts, ewc_df, ewc_long_run_variance
+
+    ev = cfg.evaluation
+    res = compare_forecasts(y, a, b, n_boot=ev.n_boot, seed=cfg.train.seed, level=ev.level,
+                            min_times=ev.min_target_times)
+    from scipy import stats
+
+    d, mse_b = _per_time(y, a, b)
+    T = len(d)
+    nu = ewc_df(T)
+    omega = ewc_long_run_variance(d, nu) if T >= 2 else float("nan")
+    mde = mde_percent(omega, T, nu, mse_b, 1 - ev.level)
+    rb = res["rmse_b"]
+    eff = 100.0 * res["rmse_diff"] / rb if rb > 0 else float("nan")
+    # the interval of the test itself (it excludes 0 exactly when the DM rule rejects): mean MSE
+    # differential +- t_nu * HAC standard error (with the HLN factor), as RMSE % of the reference
+    ci = [float("nan"), float("nan")]
+    if T >= 2 and omega > 0 and mse_b > 0:
+        half = stats.t.ppf(0.5 + ev.level / 2, nu) * math.sqrt(omega / T) / math.sqrt((T - 1) / T)
+        ci = [100.0 * (math.sqrt(max(0.0, 1.0 + (d.mean() + s * half) / mse_b)) - 1.0) for s in (-1, 1)]
+    boot = [100.0 * c / rb if rb > 0 else float("nan") for c in res["rmse_diff_ci95"]]
+    out = {"a": name_a, "b": name_b, "rmse_a": res["rmse_a"], "rmse_b": rb, "effect_pct": eff, "ci_pct": ci,
+           "ci_method": "HAC (EWC) t interval of the mean MSE differential, HLN factor", "bootstrap_ci_pct": boot,
+           "dm_pvalue": res["dm_pvalue"], "verdict": res["verdict"], "bootstrap_verdict": res["bootstrap_verdict"],
+           "n_times": res["n_times"], "mde_pct": mde, "mde_method": "HAC (EWC) long-run variance, analytical",
+           "level": ev.level, "power": POWER}
+    out["sentence"] = sentence(out, TOO_FEW)
+    return out
+
+
+def sentence(r: dict, too_few: str) -> str:
+    """The wording the user reads (effect: negative = A has the lower RMSE)."""
+    what = f"{r['a']} vs {r['b']}"
+    mde = f"{r['mde_pct']:.1f} %" if math.isfinite(r["mde_pct"]) else "n/a"
+    eff = (f"RMSE {r['effect_pct']:+.1f} % [{r['ci_pct'][0]:+.1f}, {r['ci_pct'][1]:+.1f}]"
+           if math.isfinite(r["effect_pct"]) else "no effect estimate")
+    if r["verdict"] == too_few:
+        return (f"{what}: not enough target times ({r['n_times']} < {r.get('min_times', 15)}): only effects "
+                f">= {mde} could be seen ({eff}).")
+    if r["verdict"] == "better":
+        return f"{what}: {r['a']} improves RMSE by {-r['effect_pct']:.1f} % [{-r['ci_pct'][1]:.1f}, {-r['ci_pct'][0]:.1f}] (p = {r['dm_pvalue']:.3g})."
+    if r["verdict"] == "worse":
+        return f"{what}: {r['a']} is worse: RMSE {r['effect_pct']:+.1f} % [{r['ci_pct'][0]:+.1f}, {r['ci_pct'][1]:+.1f}] (p = {r['dm_pvalue']:.3g})."
+    return (f"{what}: no detectable difference ({eff}, p = {r['dm_pvalue']:.3g}); an effect of >= {mde} "
+            f"would have been detected with {int(POWER * 100)} % power.")
+
+
+def _mean_of(preds: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    return np.mean([preds[n] for n in names], axis=0)
+
+
+def course_result(fc: HicForecasts, cfg: RunConfig) -> dict:
+    """Every comparison of one course (``randomised``: the mean forecast over the K graphs)."""
+    rand = [g for g in fc.preds if g.startswith("randomised_")]
+    out = {"hic_vs_own": compare(fc.y, fc.preds["hic"], fc.preds["own"], cfg, "hic", "own")}
+    if rand:
+        out["hic_vs_randomised"] = compare(fc.y, fc.preds["hic"], _mean_of(fc.preds, rand), cfg, "hic",
+                                           f"randomised (mean of {len(rand)})")
+        out["randomised_vs_own"] = compare(fc.y, _mean_of(fc.preds, rand), fc.preds["own"], cfg,
+                                           f"randomised (mean of {len(rand)})", "own")
+    if "expression" in fc.preds:
+        out["hic_vs_expression"] = compare(fc.y, fc.preds["hic"], fc.preds["expression"], cfg, "hic", "expression")
+    for r in out.values():
+        r["min_times"] = cfg.evaluation.min_target_times
+        r["sentence"] = sentence(r, _too_few())
+    out["_rmse"] = {g: float(np.sqrt(np.nanmean((P - fc.y) ** 2))) for g, P in fc.preds.items()}
+    out["_forecasts_differ"] = bool(np.nanmax(np.abs(fc.preds["hic"] - fc.preds["own"])) > 0)
+    out["_n_pairs"] = fc.n_pairs
+    out["_target_times"] = int(len(fc.windows))
+    return out
+
+
+def _too_few() -> str:
+    from step.uncertainty import TOO_FEW
+
+    return TOO_FEW
+
+
+def pooled(diffs: list[tuple[np.ndarray, float]], level: float, min_times: int) -> dict:
+    """Pool relative loss differentials of several courses: ``diffs`` = ``[(d_c [T_c], MSE_ref_c)]``.
+    Mean of ``d / MSE_ref`` over every target time; variance ``sum_c T_c Omega_c / (sum T)^2`` from
+    each course's EWC long-run variance; Student t with ``sum nu_c`` degrees of freedom."""
+    from scipy import stats
+
+    from step.uncertainty import TOO_FEW, ewc_df, ewc_long_run_variance
+
+    rel = [np.asarray(d, dtype=float) / m for d, m in diffs if len(d) >= 2 and m > 0]
+    Ts = np.array([len(r) for r in rel])
+    total = int(Ts.sum())
+    if total < 2:
+        return {"n_times": total, "verdict": TOO_FEW}
+    nus = np.array([ewc_df(len(r)) for r in rel])
+    om = np.array([ewc_long_run_variance(r, ewc_df(len(r))) for r in rel])
+    mean = float(np.concatenate(rel).mean())
+    se = float(math.sqrt(np.sum(Ts * om)) / total)
+    nu = int(nus.sum())
+    stat = mean / se if se > 0 else 0.0
+    p = float(2 * stats.t.sf(abs(stat), nu)) if se > 0 else 1.0
+    q = stats.t.ppf(0.5 + level / 2, nu)
+    to_rmse = lambda r: 100.0 * (math.sqrt(max(0.0, 1.0 + r)) - 1.0)  # noqa: E731  relative MSE -> RMSE %
+    delta = (q + stats.t.ppf(POWER, nu)) * se
+    verdict = TOO_FEW if total < min_times else ("better" if p < 1 - level and mean < 0
+                                                  else "worse" if p < 1 - level else "no detectable difference")
+    return {"n_times": total, "courses": len(rel), "effect_pct": to_rmse(mean),
+            "ci_pct": [to_rmse(mean - q * se), to_rmse(mean + q * se)], "dm_pvalue": p, "df": nu,
+            "mde_pct": float(100.0 * (1.0 - math.sqrt(max(0.0, 1.0 - delta)))) if delta < 1 else 100.0,
+            "verdict": verdict, "mde_method": "HAC (EWC) long-run variance per course, analytical"}
+
+
+def run_hic_test(cfg: RunConfig, course=None) -> tuple[dict, HicForecasts]:
+    """The Hi-C test of one configured course (loaded unless given)."""
+    from step.course import working_scale
+    from step.pipeline import load_stage
+
+    course = load_stage(cfg) if course is None else course
+    a = cfg.ablation
+    t0 = time.perf_counter()
+    fc = rolling_hic_forecasts(working_scale(course.X, cfg.data.transform), course.pairs, cfg.split.history,
+                               cfg.baselines.global_lags, a.hic_test_frac, a.randomisations, a.hic_learner,
+                               cfg.train.seed, a.hic_expression_max_genes, a.hic_min_fit_windows)
+    res = course_result(fc, cfg)
+    res["_about"] = {"dataset": cfg.dataset, "data": str(cfg.data.path), "learner": a.hic_learner,
+                     "lags": int(min(cfg.baselines.global_lags, cfg.split.history)), "randomisations": a.randomisations,
+                     "test_frac": a.hic_test_frac, "n_genes": int(course.n_genes),
+                     "scale": "log1p" if cfg.data.transform == "log1p" else "data",
+                     "seconds": round(time.perf_counter() - t0, 2)}
+    return res, fc
+
+
+def report_lines(results: dict[str, dict], pool: dict | None) -> list[str]:
+    lines = []
+    for name, res in results.items():
+        ab = res["_about"]
+        lines.append(f"Hi-C information test on {name} ({ab['n_genes']} genes, {res['_target_times']} target times, "
+                     f"{ab['learner']} on lags 1..{ab['lags']}, {ab['randomisations']} randomised graphs):")
+        for k, r in res.items():
+            if not k.startswith("_"):
+                lines.append("  " + r["sentence"])
+        lines.append("  RMSE: " + ", ".join(f"{g} {v:.4f}" for g, v in res["_rmse"].items()))
+    if pool is not None:
+        mde = f"{pool['mde_pct']:.1f} %" if "mde_pct" in pool else "n/a"
+        if pool["verdict"] == _too_few():
+            lines.append(f"Pooled over {pool.get('courses', 0)} courses (hic vs own): not enough target times "
+                         f"({pool['n_times']}): only effects >= {mde} could be seen"
+                         + (f" (RMSE {pool['effect_pct']:+.1f} %)." if "effect_pct" in pool else "."))
+        else:
+            lines.append(f"Pooled over {pool['courses']} courses (hic vs own, {pool['n_times']} target times): "
+                         f"{pool['verdict']}: RMSE {pool['effect_pct']:+.1f} % "
+                         f"[{pool['ci_pct'][0]:+.1f}, {pool['ci_pct'][1]:+.1f}], p = {pool['dm_pvalue']:.3g}; "
+                         f"minimum detectable effect {mde}.")
+    return lines
+
+
+def run_many(cfgs: list[RunConfig]) -> tuple[dict[str, dict], dict | None]:
+    """Every course's test and, with two or more courses, the pooled hic-vs-own verdict."""
+    results, diffs = {}, []
+    for cfg in cfgs:
+        res, fc = run_hic_test(cfg)
+        results[cfg.dataset] = res
+        diffs.append(_per_time(fc.y, fc.preds["hic"], fc.preds["own"]))
+    pool = None
+    if len(cfgs) > 1:
+        ev = cfgs[0].evaluation
+        pool = pooled(diffs, ev.level, ev.min_target_times)
+    return results, pool
+
+
+def main(argv: list[str] | None = None) -> int:
+    from step.io import write_json
+    from step.logs import setup_logging
+
+    ap = argparse.ArgumentParser(prog="python -m step.hic_test", description="Do Hi-C neighbours carry "
+                                 "predictive information? Rolling refits of a fixed family, with power.")
+    ap.add_argument("--config", action="append", required=True,
+                    help="run config (YAML); repeat for several courses of one organism (pooled)")
+    ap.add_argument("--learner", choices=["global_linear", "global_gbm"], help="ablation.hic_learner")
+    ap.add_argument("--out", help="write the results here as JSON")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        cfgs = [load_config(c, {"ablation.hic_learner": args.learner}) for c in args.config]
+        results, pool = run_many(cfgs)
+    except InputError as exc:
+        log.error("%s", exc)
+        return 1
+    if args.out:
+        write_json(Path(args.out), {"courses": results, "pooled": pool})
+    sys.stdout.write("\n".join(report_lines(results, pool)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
