@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-defaults results ablate workflow tune clean-cache
+.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-defaults results ablate hic-test workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -67,6 +67,16 @@ results: $(STAMP)
 CONFIG ?= configs/mrna.yaml
 ablate: $(STAMP)
 	$(BIN)/python -m step.ablate --config $(CONFIG) $(ARGS)
+
+## hic-test: do Hi-C neighbours carry predictive information? (a fixed learner, with power; several
+## courses of one organism pooled), e.g. make hic-test CONFIGS="configs/yeast.yaml configs/yeast_elutriation.yaml"
+CONFIGS ?= configs/yeast.yaml configs/yeast_elutriation.yaml
+hic-test: $(STAMP)
+	$(BIN)/python -m step.hic_test $(foreach c,$(CONFIGS),--config $(c)) $(ARGS)
+
+## bench-hic-test: the Hi-C test's power, interval coverage and false-verdict rate on synthetic data
+bench-hic-test: $(STAMP)
+	$(BIN)/python benchmarks/bench_hic_test.py $(ARGS)
 
 ## bench-null: the verdict rule's false-verdict rate on null data and its power (benchmarks/results/)
 bench-null: $(STAMP)

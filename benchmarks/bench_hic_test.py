@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE))
 from synthetic import make_synthetic  # noqa: E402
 
 from step.config import RunConfig  # noqa: E402
-from step.hic_test import _per_time, course_result, rolling_hic_forecasts  # noqa: E402
+from step.hic_test import loss_differentials, course_result, rolling_hic_forecasts  # noqa: E402
 from step.io import write_json  # noqa: E402
 
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             false += r["verdict"] in ("better", "worse")
             mde.append(r["mde_pct"])
             other = fc.preds["randomised_1"] if key == "hic_vs_randomised" else fc.preds["own"]
-            acf.append(_acf1(_per_time(fc.y, fc.preds["hic"], other)[0]))
+            acf.append(_acf1(loss_differentials(fc.y, fc.preds["hic"], other)[0]))
         out[name] = {"comparison": key, "replicates": args.null, "false_verdicts": false / args.null,
                      "median_mde_pct": float(np.nanmedian(mde)), "mean_lag1_autocorrelation": float(np.nanmean(acf))}
         print(json.dumps(out[name]), flush=True)

@@ -185,60 +185,81 @@ def rolling_hic_forecasts(Xw: np.ndarray, pairs: np.ndarray, history: int, lags:
 
 # --------------------------------------------------------------------------- verdicts and power
 
-def _per_time(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
-    """Loss differential per target time ``d [V]`` (MSE of a minus MSE of b over observed cells)
-    and the reference's MSE."""
+def loss_differentials(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per target time over its observed cells: the loss differential ``d [V]`` (MSE of a minus MSE
+    of b), the Clark-West adjusted improvement of a over b ``f [V]`` (MSE of b minus MSE of a plus
+    the mean squared gap between the two forecasts; with b nested in a, its mean is 0 when a's
+    extra inputs carry nothing and positive when they help), and b's MSE."""
     ok = np.isfinite(y) & np.isfinite(a) & np.isfinite(b)
     n = np.maximum(ok.sum(axis=1), 1)
-    ea = np.where(ok, (a - y) ** 2, 0.0).sum(axis=1) / n
-    eb = np.where(ok, (b - y) ** 2, 0.0).sum(axis=1) / n
+    cell = lambda x: np.where(ok, x, 0.0).sum(axis=1) / n  # noqa: E731
+    ea, eb, gap = cell((a - y) ** 2), cell((b - y) ** 2), cell((a - b) ** 2)
     keep = ok.any(axis=1)
-    return (ea - eb)[keep], float(np.where(ok, (b - y) ** 2, 0.0).sum() / max(ok.sum(), 1))
+    return (ea - eb)[keep], (eb - ea + gap)[keep], float(np.where(ok, (b - y) ** 2, 0.0).sum() / max(ok.sum(), 1))
 
 
 def mde_percent(omega: float, n_times: int, nu: int, mse_ref: float, alpha: float = 0.05,
-                power: float = POWER) -> float:
-    """Smallest RMSE change (% of the reference's RMSE) found with ``power`` by a two-sided test at
-    ``alpha`` on ``n_times`` target times with long-run variance ``omega`` of the per-time MSE
+                power: float = POWER, sides: int = 2) -> float:
+    """Smallest RMSE improvement (% of the reference's RMSE) found with ``power`` by a ``sides``-sided
+    test at ``alpha`` on ``n_times`` target times with long-run variance ``omega`` of the per-time
     differential and ``nu`` degrees of freedom (HAC: analytical, not simulated)."""
     from scipy import stats
 
     if n_times < 2 or not omega > 0 or not mse_ref > 0 or nu < 1:
         return float("nan")
-    delta = (stats.t.ppf(1 - alpha / 2, nu) + stats.t.ppf(power, nu)) * math.sqrt(omega / n_times)
+    delta = (stats.t.ppf(1 - alpha / sides, nu) + stats.t.ppf(power, nu)) * math.sqrt(omega / n_times)
     return float(100.0 * (1.0 - math.sqrt(max(0.0, 1.0 - delta / mse_ref)))) if delta < mse_ref else 100.0
 
 
-def compare(y: np.ndarray, a: np.ndarray, b: np.ndarray, cfg: RunConfig, name_a: str, name_b: str) -> dict:
-    """One comparison (A against reference B): the verdict of
-    :func:`step.uncertainty.compare_forecasts`, the effect in % of B's RMSE with its interval, the
-    minimum detectable effect and the sentence a user reads."""
+def compare(y: np.ndarray, a: np.ndarray, b: np.ndarray, cfg: RunConfig, name_a: str, name_b: str,
+            nested: bool = False) -> dict:
+    """One comparison (A against reference B) with the effect in % of B's RMSE, its interval, the
+    verdict, the minimum detectable effect and the sentence a user reads.
+
+    ``nested`` (B's inputs are a subset of A's: own lags vs own + neighbour lags): the Clark-West
+    test, one-sided, of "A's extra inputs improve the forecast" (a plain Diebold-Mariano test is
+    biased towards the smaller model there: A pays for estimating coefficients that are zero under
+    the null); verdict ``better`` or ``no detectable difference``. Otherwise the two-sided HAC
+    Diebold-Mariano rule of :func:`step.uncertainty.compare_forecasts`. Both with the EWC HAC
+    variance, fixed-b Student t and the HLN factor; the interval is the t interval of the mean MSE
+    differential (HAC), as RMSE % of B's; the block-bootstrap interval is kept beside."""
+    from scipy import stats
+
     from step.uncertainty import TOO_FEW, compare_forecasts, ewc_df, ewc_long_run_variance
 
     ev = cfg.evaluation
+    alpha = 1 - ev.level
     res = compare_forecasts(y, a, b, n_boot=ev.n_boot, seed=cfg.train.seed, level=ev.level,
                             min_times=ev.min_target_times)
-    from scipy import stats
-
-    d, mse_b = _per_time(y, a, b)
+    d, f, mse_b = loss_differentials(y, a, b)
     T = len(d)
     nu = ewc_df(T)
+    hln = math.sqrt((T - 1) / T) if T > 1 else float("nan")
     omega = ewc_long_run_variance(d, nu) if T >= 2 else float("nan")
-    mde = mde_percent(omega, T, nu, mse_b, 1 - ev.level)
     rb = res["rmse_b"]
     eff = 100.0 * res["rmse_diff"] / rb if rb > 0 else float("nan")
-    # the interval of the test itself (it excludes 0 exactly when the DM rule rejects): mean MSE
-    # differential +- t_nu * HAC standard error (with the HLN factor), as RMSE % of the reference
     ci = [float("nan"), float("nan")]
     if T >= 2 and omega > 0 and mse_b > 0:
-        half = stats.t.ppf(0.5 + ev.level / 2, nu) * math.sqrt(omega / T) / math.sqrt((T - 1) / T)
+        half = stats.t.ppf(1 - alpha / 2, nu) * math.sqrt(omega / T) / hln
         ci = [100.0 * (math.sqrt(max(0.0, 1.0 + (d.mean() + s * half) / mse_b)) - 1.0) for s in (-1, 1)]
-    boot = [100.0 * c / rb if rb > 0 else float("nan") for c in res["rmse_diff_ci95"]]
     out = {"a": name_a, "b": name_b, "rmse_a": res["rmse_a"], "rmse_b": rb, "effect_pct": eff, "ci_pct": ci,
-           "ci_method": "HAC (EWC) t interval of the mean MSE differential, HLN factor", "bootstrap_ci_pct": boot,
-           "dm_pvalue": res["dm_pvalue"], "verdict": res["verdict"], "bootstrap_verdict": res["bootstrap_verdict"],
-           "n_times": res["n_times"], "mde_pct": mde, "mde_method": "HAC (EWC) long-run variance, analytical",
-           "level": ev.level, "power": POWER}
+           "ci_method": "HAC (EWC) t interval of the mean MSE differential, HLN factor",
+           "bootstrap_ci_pct": [100.0 * c / rb if rb > 0 else float("nan") for c in res["rmse_diff_ci95"]],
+           "dm_pvalue": res["dm_pvalue"], "n_times": res["n_times"], "level": ev.level, "power": POWER,
+           "mde_method": "HAC (EWC) long-run variance of the test's differential, analytical"}
+    if nested:
+        om_f = ewc_long_run_variance(f, nu) if T >= 2 else float("nan")
+        stat = f.mean() / math.sqrt(om_f / T) * hln if T >= 2 and om_f > 0 else 0.0
+        p = float(stats.t.sf(stat, nu)) if T >= 2 and om_f > 0 else 1.0
+        verdict = "better" if p < alpha else "no detectable difference"
+        out.update(test="Clark-West (nested), one-sided", pvalue=p, cw_stat=float(stat),
+                   mde_pct=mde_percent(om_f, T, nu, mse_b, alpha, sides=1))
+    else:
+        verdict = res["verdict"]
+        out.update(test="Diebold-Mariano, two-sided", pvalue=res["dm_pvalue"],
+                   mde_pct=mde_percent(omega, T, nu, mse_b, alpha, sides=2))
+    out["verdict"] = TOO_FEW if T < ev.min_target_times else verdict
+    out["min_times"] = ev.min_target_times
     out["sentence"] = sentence(out, TOO_FEW)
     return out
 
@@ -249,14 +270,17 @@ def sentence(r: dict, too_few: str) -> str:
     mde = f"{r['mde_pct']:.1f} %" if math.isfinite(r["mde_pct"]) else "n/a"
     eff = (f"RMSE {r['effect_pct']:+.1f} % [{r['ci_pct'][0]:+.1f}, {r['ci_pct'][1]:+.1f}]"
            if math.isfinite(r["effect_pct"]) else "no effect estimate")
+    test = "Clark-West" if r.get("test", "").startswith("Clark") else "Diebold-Mariano"
     if r["verdict"] == too_few:
         return (f"{what}: not enough target times ({r['n_times']} < {r.get('min_times', 15)}): only effects "
                 f">= {mde} could be seen ({eff}).")
     if r["verdict"] == "better":
-        return f"{what}: {r['a']} improves RMSE by {-r['effect_pct']:.1f} % [{-r['ci_pct'][1]:.1f}, {-r['ci_pct'][0]:.1f}] (p = {r['dm_pvalue']:.3g})."
+        return (f"{what}: {r['a']} improves RMSE by {-r['effect_pct']:.1f} % [{-r['ci_pct'][1]:.1f}, "
+                f"{-r['ci_pct'][0]:.1f}] ({test} p = {r['pvalue']:.3g}).")
     if r["verdict"] == "worse":
-        return f"{what}: {r['a']} is worse: RMSE {r['effect_pct']:+.1f} % [{r['ci_pct'][0]:+.1f}, {r['ci_pct'][1]:+.1f}] (p = {r['dm_pvalue']:.3g})."
-    return (f"{what}: no detectable difference ({eff}, p = {r['dm_pvalue']:.3g}); an effect of >= {mde} "
+        return (f"{what}: {r['a']} is worse: RMSE {r['effect_pct']:+.1f} % [{r['ci_pct'][0]:+.1f}, "
+                f"{r['ci_pct'][1]:+.1f}] ({test} p = {r['pvalue']:.3g}).")
+    return (f"{what}: no detectable difference ({eff}, {test} p = {r['pvalue']:.3g}); an effect of >= {mde} "
             f"would have been detected with {int(POWER * 100)} % power.")
 
 
@@ -265,19 +289,17 @@ def _mean_of(preds: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
 
 
 def course_result(fc: HicForecasts, cfg: RunConfig) -> dict:
-    """Every comparison of one course (``randomised``: the mean forecast over the K graphs)."""
+    """Every comparison of one course (``randomised``: the mean forecast over the K graphs).
+    Against ``own`` the comparisons are nested (Clark-West); between graphs they are not (DM)."""
     rand = [g for g in fc.preds if g.startswith("randomised_")]
-    out = {"hic_vs_own": compare(fc.y, fc.preds["hic"], fc.preds["own"], cfg, "hic", "own")}
+    out = {"hic_vs_own": compare(fc.y, fc.preds["hic"], fc.preds["own"], cfg, "hic", "own", nested=True)}
     if rand:
         out["hic_vs_randomised"] = compare(fc.y, fc.preds["hic"], _mean_of(fc.preds, rand), cfg, "hic",
                                            f"randomised (mean of {len(rand)})")
         out["randomised_vs_own"] = compare(fc.y, _mean_of(fc.preds, rand), fc.preds["own"], cfg,
-                                           f"randomised (mean of {len(rand)})", "own")
+                                           f"randomised (mean of {len(rand)})", "own", nested=True)
     if "expression" in fc.preds:
         out["hic_vs_expression"] = compare(fc.y, fc.preds["hic"], fc.preds["expression"], cfg, "hic", "expression")
-    for r in out.values():
-        r["min_times"] = cfg.evaluation.min_target_times
-        r["sentence"] = sentence(r, _too_few())
     out["_rmse"] = {g: float(np.sqrt(np.nanmean((P - fc.y) ** 2))) for g, P in fc.preds.items()}
     out["_forecasts_differ"] = bool(np.nanmax(np.abs(fc.preds["hic"] - fc.preds["own"])) > 0)
     out["_n_pairs"] = fc.n_pairs
@@ -291,33 +313,39 @@ def _too_few() -> str:
     return TOO_FEW
 
 
-def pooled(diffs: list[tuple[np.ndarray, float]], level: float, min_times: int) -> dict:
-    """Pool relative loss differentials of several courses: ``diffs`` = ``[(d_c [T_c], MSE_ref_c)]``.
-    Mean of ``d / MSE_ref`` over every target time; variance ``sum_c T_c Omega_c / (sum T)^2`` from
-    each course's EWC long-run variance; Student t with ``sum nu_c`` degrees of freedom."""
+def pooled(diffs: list[tuple[np.ndarray, np.ndarray, float]], level: float, min_times: int) -> dict:
+    """Pool the hic-vs-own comparison of several courses: ``diffs`` = ``[(d_c, f_c, MSE_own_c)]``
+    (:func:`loss_differentials`). Relative differentials (``/ MSE_own_c``) averaged over every target time;
+    variance ``sum_c T_c Omega_c / (sum T)^2`` from each course's EWC long-run variance; Student t
+    with ``sum nu_c`` degrees of freedom. The verdict is the one-sided Clark-West test on ``f``;
+    the effect and its interval are of ``d``."""
     from scipy import stats
 
     from step.uncertainty import TOO_FEW, ewc_df, ewc_long_run_variance
 
-    rel = [np.asarray(d, dtype=float) / m for d, m in diffs if len(d) >= 2 and m > 0]
-    Ts = np.array([len(r) for r in rel])
+    keep = [(np.asarray(d, float) / m, np.asarray(f, float) / m) for d, f, m in diffs if len(d) >= 2 and m > 0]
+    Ts = np.array([len(d) for d, _ in keep])
     total = int(Ts.sum())
     if total < 2:
         return {"n_times": total, "verdict": TOO_FEW}
-    nus = np.array([ewc_df(len(r)) for r in rel])
-    om = np.array([ewc_long_run_variance(r, ewc_df(len(r))) for r in rel])
-    mean = float(np.concatenate(rel).mean())
-    se = float(math.sqrt(np.sum(Ts * om)) / total)
+    nus = np.array([ewc_df(len(d)) for d, _ in keep])
     nu = int(nus.sum())
-    stat = mean / se if se > 0 else 0.0
-    p = float(2 * stats.t.sf(abs(stat), nu)) if se > 0 else 1.0
+
+    def mean_se(k: int) -> tuple[float, float]:
+        x = [v[k] for v in keep]
+        om = np.array([ewc_long_run_variance(v, ewc_df(len(v))) for v in x])
+        return float(np.concatenate(x).mean()), float(math.sqrt(np.sum(Ts * om)) / total)
+
+    md, sd = mean_se(0)
+    mf, sf = mean_se(1)
+    p = float(stats.t.sf(mf / sf, nu)) if sf > 0 else 1.0
     q = stats.t.ppf(0.5 + level / 2, nu)
     to_rmse = lambda r: 100.0 * (math.sqrt(max(0.0, 1.0 + r)) - 1.0)  # noqa: E731  relative MSE -> RMSE %
-    delta = (q + stats.t.ppf(POWER, nu)) * se
-    verdict = TOO_FEW if total < min_times else ("better" if p < 1 - level and mean < 0
-                                                  else "worse" if p < 1 - level else "no detectable difference")
-    return {"n_times": total, "courses": len(rel), "effect_pct": to_rmse(mean),
-            "ci_pct": [to_rmse(mean - q * se), to_rmse(mean + q * se)], "dm_pvalue": p, "df": nu,
+    delta = (stats.t.ppf(level, nu) + stats.t.ppf(POWER, nu)) * sf
+    verdict = TOO_FEW if total < min_times else ("better" if p < 1 - level else "no detectable difference")
+    return {"n_times": total, "courses": len(keep), "effect_pct": to_rmse(md),
+            "ci_pct": [to_rmse(md - q * sd), to_rmse(md + q * sd)], "pvalue": p, "df": nu,
+            "test": "Clark-West (nested), one-sided, pooled", "min_times": min_times,
             "mde_pct": float(100.0 * (1.0 - math.sqrt(max(0.0, 1.0 - delta)))) if delta < 1 else 100.0,
             "verdict": verdict, "mde_method": "HAC (EWC) long-run variance per course, analytical"}
 
@@ -361,7 +389,7 @@ def report_lines(results: dict[str, dict], pool: dict | None) -> list[str]:
         else:
             lines.append(f"Pooled over {pool['courses']} courses (hic vs own, {pool['n_times']} target times): "
                          f"{pool['verdict']}: RMSE {pool['effect_pct']:+.1f} % "
-                         f"[{pool['ci_pct'][0]:+.1f}, {pool['ci_pct'][1]:+.1f}], p = {pool['dm_pvalue']:.3g}; "
+                         f"[{pool['ci_pct'][0]:+.1f}, {pool['ci_pct'][1]:+.1f}], Clark-West p = {pool['pvalue']:.3g}; "
                          f"minimum detectable effect {mde}.")
     return lines
 
@@ -372,7 +400,7 @@ def run_many(cfgs: list[RunConfig]) -> tuple[dict[str, dict], dict | None]:
     for cfg in cfgs:
         res, fc = run_hic_test(cfg)
         results[cfg.dataset] = res
-        diffs.append(_per_time(fc.y, fc.preds["hic"], fc.preds["own"]))
+        diffs.append(loss_differentials(fc.y, fc.preds["hic"], fc.preds["own"]))
     pool = None
     if len(cfgs) > 1:
         ev = cfgs[0].evaluation

@@ -12,7 +12,7 @@ import pytest
 from step.ablate import randomise_pairs
 from step.config import RunConfig
 from step.hic_test import (course_result, mde_percent, mean_operator, pooled, rolling_hic_forecasts,
-                           _per_time)
+                           loss_differentials)
 from step.uncertainty import TOO_FEW, diebold_mariano, ewc_df, ewc_long_run_variance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_graph_driven_data_is_detected_with_the_truth_in_the_interval():
     res = course_result(fc, RunConfig())
     r = res["hic_vs_own"]
     assert res["_forecasts_differ"]
-    assert r["verdict"] == "better" and r["dm_pvalue"] < 0.05 and r["n_times"] >= 15
+    assert r["verdict"] == "better" and r["pvalue"] < 0.05 and r["n_times"] >= 15
     # the truth: the effect the test estimates, averaged over 12 replicate courses of this design
     # (the same genes and Hi-C graph, new innovations)
     eff = []
@@ -103,10 +103,10 @@ def test_pooling_adds_target_times_and_power():
     for seed in (0, 1):
         syn = synthetic.make_synthetic(mode="graph", seed=seed, n_times=20)
         fc = _test(syn.X, syn.pairs, K=0, expression=False)
-        diffs.append(_per_time(fc.y, fc.preds["hic"], fc.preds["own"]))
+        diffs.append(loss_differentials(fc.y, fc.preds["hic"], fc.preds["own"]))
     one = pooled(diffs[:1], 0.95, 15)
     both = pooled(diffs, 0.95, 15)
-    assert one["verdict"] == TOO_FEW and both["n_times"] == sum(len(d) for d, _ in diffs) >= 15
+    assert one["verdict"] == TOO_FEW and both["n_times"] == sum(len(d) for d, _, _ in diffs) >= 15
     assert both["verdict"] in ("better", "no detectable difference")
     assert both["mde_pct"] < one["mde_pct"]
 
