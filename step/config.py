@@ -34,6 +34,9 @@ class DataConfig:
     # every standardised value (inputs, neighbour means, targets) and every forecast, baselines and
     # models alike, is kept within +- z_clip training standard deviations of the gene's training mean
     z_clip: float = 10.0
+    # values beyond this magnitude are refused (naming gene and time): no assay gives them, and
+    # squared they overflow the float32 the models train in
+    max_abs_value: float = 1e15
 
 
 @dataclass

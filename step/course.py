@@ -192,6 +192,20 @@ def check_times(X: np.ndarray, times: np.ndarray, labels: list[str], genes: list
     return X, times
 
 
+def check_range(course: "GeneTimeCourse", max_abs: float, path) -> None:
+    """Refuse values whose magnitude exceeds ``max_abs`` (``data.max_abs_value``): an error naming
+    the file, the gene, the time and the value (every such value counted)."""
+    with np.errstate(invalid="ignore"):
+        big = np.abs(np.asarray(course.X, dtype=float)) > float(max_abs)
+    if big.any():
+        ti, gi = np.nonzero(big)
+        where = "; ".join(f"gene '{course.genes[g]}' at time {course.times[t]:g}: {course.X[t, g]:g}"
+                          for t, g in list(zip(ti, gi))[:5])
+        raise InputError(f"{path}: {int(big.sum())} expression value(s) beyond the plausible range |x| <= "
+                         f"{float(max_abs):g} (data.max_abs_value): {where}{' ...' if len(ti) > 5 else ''}. "
+                         "Check the file for a unit or parsing error.")
+
+
 def check_transform(X: np.ndarray, transform: str, path) -> None:
     """``log1p`` is for counts: any negative value (log ratios, already-logged data) is refused
     with an error naming the file and the fix (``data.transform: none``)."""

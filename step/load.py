@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from step.config import DataConfig
-from step.course import GeneTimeCourse, check_transform
+from step.course import GeneTimeCourse, check_range, check_transform
 from step.data import read_interaction_csv
 from step.dataset_dir import load_dataset_dir
 
@@ -16,7 +16,8 @@ __all__ = ["load_course"]
 def load_course(path: str | Path, cfg: DataConfig | None = None) -> GeneTimeCourse:
     """Read and validate an interaction CSV (:func:`step.data.read_interaction_csv`) or a dataset
     folder (:func:`step.dataset_dir.load_dataset_dir`), then check that its values fit
-    ``cfg.transform`` (:func:`step.course.check_transform`: log1p refuses negative values).
+    ``cfg.transform`` (:func:`step.course.check_transform`: log1p refuses negative values) and lie in
+    a plausible range (:func:`step.course.check_range`).
 
     Raises
     ------
@@ -25,5 +26,6 @@ def load_course(path: str | Path, cfg: DataConfig | None = None) -> GeneTimeCour
     cfg = cfg or DataConfig()
     p = Path(path)
     course = load_dataset_dir(p, cfg) if p.is_dir() else read_interaction_csv(p, cfg)
+    check_range(course, cfg.max_abs_value, path)
     check_transform(course.X, cfg.transform, path)
     return course

@@ -107,6 +107,21 @@ def plan_stage(cfg: RunConfig, course: GeneTimeCourse) -> tuple[WindowSplit, lis
                        s.paper_train_frac)
     return ws, [single_fold(ws)]
 
+def check_finite_metrics(cfg: RunConfig, metrics: dict) -> None:
+    """A run whose main model has a non-finite reported RMSE is not a result: raise (nothing is
+    written). A baseline with one is named in a warning (its row says nan)."""
+    rep = metrics.get("report_split", "test")
+    bad = [name for name, m in metrics.get("models", {}).items()
+           if not np.isfinite(float(m.get(rep, {}).get("rmse", np.nan)))]
+    if metrics.get("main_model") in bad:
+        raise InputError(f"{cfg.data.path}: the {metrics['main_model']} forecasts on the {rep} split are not finite "
+                         f"(RMSE nan; also {', '.join(b for b in bad if b != metrics['main_model']) or 'no baseline'}): "
+                         "the data hold values the models cannot work with (check data.max_abs_value and "
+                         "data.transform); no results were written.")
+    if bad:
+        log.warning("non-finite %s RMSE for: %s", rep, ", ".join(bad))
+
+
 def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None = None) -> JobResult:
     """Run one configured job end to end and publish its run folder.
 
@@ -134,6 +149,7 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     timings["embedding"] = time.perf_counter() - t0
     fc = forecast_stage(cfg, feats, folds, seeds, timings)
     metrics = evaluate_stage(cfg, ws, course, fc)
+    check_finite_metrics(cfg, metrics)
     timings["total_before_outputs"] = time.perf_counter() - t_start
     metrics["runtime_s"] = {k: round(v, 3) for k, v in timings.items()}
     final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir, auto)

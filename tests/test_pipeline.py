@@ -159,3 +159,28 @@ def test_gene_never_observed_in_training_still_runs(tmp_path):
     pred = _preds(r.run_dir)
     test = pred[(pred.split == "test") & (pred.gene == "Gene2")]
     assert len(test) and test.y_pred.notna().all()
+
+
+def test_an_implausible_value_is_refused_naming_gene_and_time(tmp_path):
+    """One value of 1e300 (a unit or parsing error): an error naming the file, gene and time, exit 1,
+    no run folder; a value within data.max_abs_value is accepted."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    src = Path(__file__).parent / "data" / "tiny_mrna.csv"
+    df = pd.read_csv(src)
+    col = [c for c in df.columns if c.startswith("Gene1_Time_")][2]
+    g = df.loc[3, "Gene1"]
+    df.loc[df.Gene1 == g, col] = 1e300                      # every row of the gene: no series conflict
+    df.loc[df.Gene2 == g, col.replace("Gene1_", "Gene2_")] = 1e300
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "mrna.STEPmr_train_test", "--config", "configs/test_tiny_mrna.yaml",
+                        "--data", str(bad), "--out", str(out), "--epochs", "1", "--no-plots", "--no-analysis"],
+                       capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "bad.csv" in r.stderr and "1e+300" in r.stderr and f"gene '{g}'" in r.stderr
+    assert not out.exists() or not any(p for p in out.rglob("metrics.json"))
