@@ -77,10 +77,17 @@ def contact_format(path: str | Path) -> str:
 
     p = str(path).split("::")[0]
     _exists(p, "Hi-C contacts")
-    if cooler.fileops.is_multires_file(p):
-        return "mcool"
-    if cooler.fileops.is_cooler(p) or "::" in str(path):
-        return "cool"
+    try:
+        if cooler.fileops.is_multires_file(p):
+            return "mcool"
+        if cooler.fileops.is_cooler(p) or "::" in str(path):
+            return "cool"
+    except OSError as exc:  # h5py: an HDF5 file it cannot open (truncated, damaged)
+        with open(p, "rb") as fh:
+            hdf5 = fh.read(8) == b"\x89HDF\r\n\x1a\n"
+        if hdf5:
+            raise InputError(f"{p}: cannot read this HDF5 (.cool/.mcool) file; it looks damaged or truncated "
+                             f"({exc}). Download or copy it again.") from None
     try:  # old coolers (format v2) lack the attribute is_cooler looks for but read fine
         cooler.Cooler(p)
         return "cool"
@@ -97,6 +104,17 @@ def contact_format(path: str | Path) -> str:
 
 
 def _levels(path: str, fmt: str) -> list[int]:
+    """The file's resolutions; a file its library cannot read is an InputError naming it as damaged."""
+    try:
+        return _read_levels(path, fmt)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (hictkpy, cooler and h5py raise several kinds)
+        raise InputError(f"{path}: cannot read this .{fmt} file; it looks damaged or truncated "
+                         f"({type(exc).__name__}: {exc}). Download or copy it again.") from None
+
+
+def _read_levels(path: str, fmt: str) -> list[int]:
     import cooler
 
     if fmt == "hic":

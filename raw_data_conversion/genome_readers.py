@@ -174,6 +174,10 @@ def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.n
                          f"(e.g. {', '.join(dup[:5])}); each gene must appear once (--gene-key picks another column).")
     if cfg.layer is None:
         M = ad.X
+        if M is None or getattr(M, "ndim", 2) != 2 or tuple(M.shape) != (ad.n_obs, ad.n_vars):
+            layers = ", ".join(ad.layers.keys()) or "none"
+            raise InputError(f"{path}: X holds no {ad.n_obs} x {ad.n_vars} matrix (samples x genes); the values may be "
+                             f"in a layer: name it with --layer (layers: {layers}).")
     elif cfg.layer not in ad.layers:
         raise InputError(f"{path}: no layer '{cfg.layer}' (--layer); layers: {', '.join(ad.layers.keys()) or 'none'} "
                          f"(default: X).")
@@ -182,6 +186,11 @@ def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.n
     M = M.toarray() if hasattr(M, "toarray") else np.asarray(M)
     V = np.asarray(M, dtype=float).T
     samples = [str(s) for s in ad.obs_names]
+    dup_s = pd.Series(samples)[pd.Series(samples).duplicated()].unique().tolist()
+    if dup_s:  # a sample sheet keyed by these names would give one row's time to all of them
+        raise InputError(f"{path}: {len(dup_s)} duplicate sample name(s) in obs_names (e.g. "
+                         f"{', '.join(dup_s[:5])}); each sample must have its own name (anndata's "
+                         "obs_names_make_unique() renames them).")
     if np.isinf(V).any():
         g, s = (int(x[0]) for x in np.nonzero(np.isinf(V)))
         raise InputError(f"{path}: {cfg.layer or 'X'}[{samples[s]!r}, {genes[g]!r}] is infinite.")

@@ -250,3 +250,29 @@ def test_yeast_converts_at_10kb_without_a_dense_chromosome_matrix(tmp_path, monk
     old = pd.read_csv(ROOT / "dataset/yeast/converted/pairs.tsv.gz", sep="\t")
     new = pd.read_csv(tmp_path / "yeast/pairs.tsv.gz", sep="\t")
     assert len(new) == len(old) > 5000
+
+
+def test_h5ad_with_values_only_in_a_layer_or_duplicate_samples_is_a_clear_error(inputs, tmp_path):
+    import anndata
+
+    ad = anndata.read_h5ad(inputs["h5ad"])
+    only_layer = anndata.AnnData(X=None, obs=ad.obs.copy(), var=ad.var.copy(), layers={"norm": ad.layers["norm"]})
+    p = tmp_path / "layer_only.h5ad"
+    only_layer.write_h5ad(p)
+    with pytest.raises(InputError, match=r"layer_only.h5ad: X holds no .* name it with --layer \(layers: norm\)"):
+        _run(inputs, tmp_path / "x", matrix=str(p), samples=None, gene_key="symbol", time_key="day")
+    dup = ad.copy()
+    dup.obs_names = [dup.obs_names[0]] * 2 + list(dup.obs_names[2:])
+    p = tmp_path / "dup.h5ad"
+    dup.write_h5ad(p)
+    with pytest.raises(InputError, match=r"dup.h5ad: 1 duplicate sample name\(s\) in obs_names"):
+        _run(inputs, tmp_path / "y", matrix=str(p), samples=None, gene_key="symbol", time_key="day", layer="norm")
+
+
+@pytest.mark.parametrize("fmt", ["hic", "mcool"])
+def test_a_truncated_contact_file_is_named_as_damaged(inputs, tmp_path, fmt):
+    data = Path(inputs[fmt]).read_bytes()
+    p = tmp_path / f"cut.{fmt}"
+    p.write_bytes(data[: len(data) // 3])
+    with pytest.raises(InputError, match=rf"cut.{fmt}: cannot read this .*file; it looks damaged or truncated"):
+        _run(inputs, tmp_path / "x", contacts=str(p), compartment_bin_size=50_000)
