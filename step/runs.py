@@ -50,6 +50,39 @@ def new_run_id(config_hash: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{config_hash}"
 
 
+def _partial_suffix() -> str:
+    """``.partial-<host>-<pid>``: whose staging folder it is, so a dead one can be told from a live one."""
+    import socket
+
+    return f".partial-{socket.gethostname()}-{os.getpid()}"
+
+
+def clear_stale_partials(root: Path) -> list[Path]:
+    """Remove the staging folders under ``root`` left by a run of this host that died (killed, out of
+    memory) before publishing; a live run's (its process exists) and other hosts' are kept. Each
+    removal is logged. Returns the removed paths."""
+    import socket
+
+    host = socket.gethostname()
+    gone = []
+    for d in Path(root).glob(".*.partial-*"):
+        tail = d.name.rsplit(".partial-", 1)[-1]
+        h, _, pid = tail.rpartition("-")
+        if h != host or not pid.isdigit() or not d.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # alive, another user's
+        shutil.rmtree(d, ignore_errors=True)
+        log.warning("removed the unfinished folder %s of a run that did not finish (process %s ended)", d, pid)
+        gone.append(d)
+    return gone
+
+
 class RunFolder:
     """``root/<run-id>/`` built in ``root/.<run-id>.partial`` and published by :meth:`publish`."""
 
@@ -61,7 +94,9 @@ class RunFolder:
         while self.final.exists():
             self.final = self.root / f"{run_id}-{k}"
             k += 1
-        self.staging = self.root / f".{self.final.name}.partial"
+        self.root.mkdir(parents=True, exist_ok=True)
+        clear_stale_partials(self.root)
+        self.staging = self.root / f".{self.final.name}{_partial_suffix()}"
         self.staging.mkdir(parents=True, exist_ok=False)
 
     @classmethod
@@ -73,8 +108,10 @@ class RunFolder:
         self = cls.__new__(cls)
         self.final = Path(path)
         self.root, self.run_id = self.final.parent, self.final.name
-        self.staging = self.root / f".{self.final.name}.partial-{os.getpid()}"
+        self.staging = self.root / f".{self.final.name}{_partial_suffix()}"
         shutil.rmtree(self.staging, ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        clear_stale_partials(self.root)
         self.staging.mkdir(parents=True)
         return self
 

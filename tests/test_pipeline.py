@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_run_writes_every_output(full_run):
     for name in ("config.yaml", "metrics.json", "predictions.csv", "results.txt", "model.pt", "history.csv",
                  "gene_features.csv", "series.csv", "splits.json", "embeddings.npz", "run.log"):
         assert (d / name).is_file(), name
-    assert not list(d.parent.glob(".*.partial"))
+    assert not list(d.parent.glob(".*.partial*"))
     plots = list((d / "plots").glob("*.png"))
     assert len(plots) >= 5
     assert (d / "genes.csv").is_file()
@@ -184,3 +185,27 @@ def test_an_implausible_value_is_refused_naming_gene_and_time(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "bad.csv" in r.stderr and "1e+300" in r.stderr and f"gene '{g}'" in r.stderr
     assert not out.exists() or not any(p for p in out.rglob("metrics.json"))
+
+
+def test_a_dead_runs_unfinished_folder_is_cleared_and_a_live_ones_kept(tmp_path):
+    """A run killed before publishing leaves only a hidden staging folder; the next run removes it
+    (its process is gone) and keeps one whose process is alive (a run going on beside it)."""
+    import socket
+    import subprocess
+    import sys
+
+    from step.runs import RunFolder
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    stale = tmp_path / f".20260101-000000-abc.partial-{host}-{dead.pid}"
+    live = tmp_path / f".20260101-000001-abc.partial-{host}-{os.getpid()}"
+    other = tmp_path / f".20260101-000002-abc.partial-elsewhere-{dead.pid}"
+    for d in (stale, live, other):
+        (d / "plots").mkdir(parents=True)
+    run = RunFolder(tmp_path, "20260101-000003-abc")
+    assert not stale.exists() and live.exists() and other.exists()
+    assert run.path.name.startswith(".20260101-000003-abc.partial-") and run.path.exists()
+    final = run.publish()
+    assert final.name == "20260101-000003-abc" and not run.path.exists()
