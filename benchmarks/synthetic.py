@@ -55,9 +55,8 @@ def make_synthetic(n_genes: int = 60, n_times: int = 80, mode: str = "graph", se
     a, b, noise : own lag, neighbour-mean lag and innovation sd of the graph mode.
     series_seed : draw the series' innovations from this seed instead (the genes, pairs and levels
         stay those of ``seed``): replicate courses of one design.
-    common : sd of a shared AR(1) (coefficient 0.8) shock added to every gene's innovation: common
-        shocks make the loss differentials serially correlated (any neighbours then carry the shared
-        factor, Hi-C partners no more than random ones).
+    common : sd of a shared AR(1) (coefficient 0.8) shock added to every gene's innovation (any
+        neighbours then carry the shared factor, Hi-C partners no more than random ones).
     """
     if mode not in ("graph", "null"):
         raise ValueError(f"mode must be 'graph' or 'null', got {mode!r}")
