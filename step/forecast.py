@@ -541,7 +541,12 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     # is masked (data.allow_missing), the imputed input every forecaster sees
     prev = feats.Xw[np.arange(cfg.split.history, feats.course.n_times) - 1]
     if "persistence" in fc.base:
-        fc.base["persistence"] = np.where(np.isfinite(prev), prev, fc.base["persistence"])
+        old = fc.base["persistence"]
+        fc.base["persistence"] = np.where(np.isfinite(prev), prev, old)
+        shift = np.nan_to_num(fc.base["persistence"] - old)  # its intervals centred on what is reported
+        for lo, hi in fc.base_intervals.get("persistence", {}).values():
+            lo += shift
+            hi += shift
     return fc
 
 def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, res: "FitResult",
