@@ -425,6 +425,8 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     bad_g = [m for m in cfg.train.global_bases if m not in GLOBAL]
     if bad_g:
         raise InputError(f"{where}: train.global_bases has unknown {bad_g}; expected some of {', '.join(GLOBAL)}.")
+    if cfg.ablation.hic_min_fit_windows < 2:
+        raise InputError(f"{where}: ablation.hic_min_fit_windows = {cfg.ablation.hic_min_fit_windows}; expected >= 2.")
     if not 0 < cfg.ablation.hic_test_frac < 1:
         raise InputError(f"{where}: ablation.hic_test_frac = {cfg.ablation.hic_test_frac}; expected in (0, 1).")
     if cfg.train.blend_min_windows < 2:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -270,15 +271,19 @@ class AutoETSPeer(_StatsforecastPeer):
 
 
 def _ffill(X: np.ndarray) -> np.ndarray:
-    """Missing values replaced by the gene's previous observed one (then its first): causal."""
+    """Missing values replaced causally: by the gene's previous observed value; before its first
+    observation, by the mean of the genes observed at that time (0 where none is). ``[T, N]``."""
     X = np.array(X, dtype=float)
     for t in range(1, len(X)):
         m = ~np.isfinite(X[t])
         X[t, m] = X[t - 1, m]
-    for t in range(len(X) - 2, -1, -1):
-        m = ~np.isfinite(X[t])
-        X[t, m] = X[t + 1, m]
-    return np.nan_to_num(X)
+    lead = ~np.isfinite(X)
+    if lead.any():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            row = np.nanmean(np.where(lead, np.nan, X), axis=1)  # [T] the observed genes' mean
+        X = np.where(lead, np.nan_to_num(row)[:, None], X)
+    return X
 
 
 def _lag_rows(raw_inputs: np.ndarray, p: int) -> np.ndarray:

@@ -176,6 +176,9 @@ def rolling_hic_forecasts(Xw: np.ndarray, pairs: np.ndarray, history: int, lags:
             n_pairs["expression"] = int(len(P))
             M = mean_operator(P, N)
             cur["expression"] = np.asarray((M @ (Xf - m).T).T)
+        if ok.sum() < 2 * p + 2:
+            log.info("Hi-C test: window %d has %d observed fit targets; not forecast", k, int(ok.sum()))
+            continue
         for g in names:
             NB = cur[g]
             model = _learner(learner, seed).fit(_rows(Xf, NB, fit, L, p)[ok], yf[ok])
@@ -189,13 +192,18 @@ def loss_differentials(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.
     """Per target time over its observed cells: the loss differential ``d [V]`` (MSE of a minus MSE
     of b), the Clark-West adjusted improvement of a over b ``f [V]`` (MSE of b minus MSE of a plus
     the mean squared gap between the two forecasts; with b nested in a, its mean is 0 when a's
-    extra inputs carry nothing and positive when they help), and b's MSE."""
-    ok = np.isfinite(y) & np.isfinite(a) & np.isfinite(b)
+    extra inputs carry nothing and positive when they help), and b's MSE. ``y [V, N]``; ``a`` and
+    ``b`` ``[V, N]`` or ``[K, V, N]`` (K variants, e.g. randomised graphs: their losses averaged)."""
+    A, B = np.asarray(a, float), np.asarray(b, float)
+    A, B = (A if A.ndim == 3 else A[None]), (B if B.ndim == 3 else B[None])
+    ok = np.isfinite(y) & np.isfinite(A).all(axis=0) & np.isfinite(B).all(axis=0)
     n = np.maximum(ok.sum(axis=1), 1)
-    cell = lambda x: np.where(ok, x, 0.0).sum(axis=1) / n  # noqa: E731
-    ea, eb, gap = cell((a - y) ** 2), cell((b - y) ** 2), cell((a - b) ** 2)
+    cell = lambda x: np.where(ok[None], x, 0.0).sum(axis=2).mean(axis=0) / n  # noqa: E731  [V]
+    ea, eb = cell((A - y) ** 2), cell((B - y) ** 2)
+    gap = cell((A[:, None] - B[None]).reshape(-1, *y.shape) ** 2)
     keep = ok.any(axis=1)
-    return (ea - eb)[keep], (eb - ea + gap)[keep], float(np.where(ok, (b - y) ** 2, 0.0).sum() / max(ok.sum(), 1))
+    mse_b = float(np.where(ok[None], (B - y) ** 2, 0.0).sum() / max(ok.sum() * len(B), 1))
+    return (ea - eb)[keep], (eb - ea + gap)[keep], mse_b
 
 
 def mde_percent(omega: float, n_times: int, nu: int, mse_ref: float, alpha: float = 0.05,
@@ -207,7 +215,8 @@ def mde_percent(omega: float, n_times: int, nu: int, mse_ref: float, alpha: floa
 
     if n_times < 2 or not omega > 0 or not mse_ref > 0 or nu < 1:
         return float("nan")
-    delta = (stats.t.ppf(1 - alpha / sides, nu) + stats.t.ppf(power, nu)) * math.sqrt(omega / n_times)
+    hln = math.sqrt((n_times - 1) / n_times)  # the test's statistic carries it (HLN)
+    delta = (stats.t.ppf(1 - alpha / sides, nu) + stats.t.ppf(power, nu)) * math.sqrt(omega / n_times) / hln
     return float(100.0 * (1.0 - math.sqrt(max(0.0, 1.0 - delta / mse_ref)))) if delta < mse_ref else 100.0
 
 
@@ -274,6 +283,9 @@ def sentence(r: dict, too_few: str) -> str:
     if r["verdict"] == too_few:
         return (f"{what}: not enough target times ({r['n_times']} < {r.get('min_times', 15)}): only effects "
                 f">= {mde} could be seen ({eff}).")
+    if r["verdict"] == "better" and not r["effect_pct"] < 0:
+        return (f"{what}: {r['a']}'s extra inputs carry information ({test} p = {r['pvalue']:.3g}), but here "
+                f"its {eff}: estimating them costs more than they bring at this sample size.")
     if r["verdict"] == "better":
         return (f"{what}: {r['a']} improves RMSE by {-r['effect_pct']:.1f} % [{-r['ci_pct'][1]:.1f}, "
                 f"{-r['ci_pct'][0]:.1f}] ({test} p = {r['pvalue']:.3g}).")
@@ -284,20 +296,16 @@ def sentence(r: dict, too_few: str) -> str:
             f"would have been detected with {int(POWER * 100)} % power.")
 
 
-def _mean_of(preds: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-    return np.mean([preds[n] for n in names], axis=0)
-
-
 def course_result(fc: HicForecasts, cfg: RunConfig) -> dict:
-    """Every comparison of one course (``randomised``: the mean forecast over the K graphs).
+    """Every comparison of one course (``randomised``: the K graphs' losses averaged).
     Against ``own`` the comparisons are nested (Clark-West); between graphs they are not (DM)."""
     rand = [g for g in fc.preds if g.startswith("randomised_")]
     out = {"hic_vs_own": compare(fc.y, fc.preds["hic"], fc.preds["own"], cfg, "hic", "own", nested=True)}
-    if rand:
-        out["hic_vs_randomised"] = compare(fc.y, fc.preds["hic"], _mean_of(fc.preds, rand), cfg, "hic",
-                                           f"randomised (mean of {len(rand)})")
-        out["randomised_vs_own"] = compare(fc.y, _mean_of(fc.preds, rand), fc.preds["own"], cfg,
-                                           f"randomised (mean of {len(rand)})", "own", nested=True)
+    if rand:  # each randomised graph's own forecasts, their losses averaged (not the averaged forecast)
+        R = np.stack([fc.preds[g] for g in rand])  # [K, V, N]
+        out["hic_vs_randomised"] = compare(fc.y, fc.preds["hic"], R, cfg, "hic", f"randomised ({len(rand)} graphs)")
+        out["randomised_vs_own"] = compare(fc.y, R, fc.preds["own"], cfg, f"randomised ({len(rand)} graphs)", "own",
+                                           nested=True)
     if "expression" in fc.preds:
         out["hic_vs_expression"] = compare(fc.y, fc.preds["hic"], fc.preds["expression"], cfg, "hic", "expression")
     out["_rmse"] = {g: float(np.sqrt(np.nanmean((P - fc.y) ** 2))) for g, P in fc.preds.items()}
@@ -317,7 +325,7 @@ def pooled(diffs: list[tuple[np.ndarray, np.ndarray, float]], level: float, min_
     """Pool the hic-vs-own comparison of several courses: ``diffs`` = ``[(d_c, f_c, MSE_own_c)]``
     (:func:`loss_differentials`). Relative differentials (``/ MSE_own_c``) averaged over every target time;
     variance ``sum_c T_c Omega_c / (sum T)^2`` from each course's EWC long-run variance; Student t
-    with ``sum nu_c`` degrees of freedom. The verdict is the one-sided Clark-West test on ``f``;
+    with Satterthwaite degrees of freedom; the HLN factor of the total. The verdict is the one-sided Clark-West test on ``f``;
     the effect and its interval are of ``d``."""
     from scipy import stats
 
@@ -329,22 +337,25 @@ def pooled(diffs: list[tuple[np.ndarray, np.ndarray, float]], level: float, min_
     if total < 2:
         return {"n_times": total, "verdict": TOO_FEW}
     nus = np.array([ewc_df(len(d)) for d, _ in keep])
-    nu = int(nus.sum())
+    hln = math.sqrt((total - 1) / total)
 
-    def mean_se(k: int) -> tuple[float, float]:
+    def mean_se(k: int) -> tuple[float, float, float]:
+        """Pooled mean, its standard error and the Satterthwaite degrees of freedom of the
+        per-course variance terms ``a_c = T_c Omega_c``."""
         x = [v[k] for v in keep]
-        om = np.array([ewc_long_run_variance(v, ewc_df(len(v))) for v in x])
-        return float(np.concatenate(x).mean()), float(math.sqrt(np.sum(Ts * om)) / total)
+        a = Ts * np.array([ewc_long_run_variance(v, ewc_df(len(v))) for v in x])
+        df = float(a.sum() ** 2 / np.sum(a ** 2 / nus)) if np.sum(a ** 2) > 0 else float(nus.sum())
+        return float(np.concatenate(x).mean()), float(math.sqrt(a.sum()) / total) / hln, max(df, 1.0)
 
-    md, sd = mean_se(0)
-    mf, sf = mean_se(1)
+    md, sd, nu_d = mean_se(0)
+    mf, sf, nu = mean_se(1)
     p = float(stats.t.sf(mf / sf, nu)) if sf > 0 else 1.0
-    q = stats.t.ppf(0.5 + level / 2, nu)
+    q = stats.t.ppf(0.5 + level / 2, nu_d)
     to_rmse = lambda r: 100.0 * (math.sqrt(max(0.0, 1.0 + r)) - 1.0)  # noqa: E731  relative MSE -> RMSE %
     delta = (stats.t.ppf(level, nu) + stats.t.ppf(POWER, nu)) * sf
     verdict = TOO_FEW if total < min_times else ("better" if p < 1 - level else "no detectable difference")
     return {"n_times": total, "courses": len(keep), "effect_pct": to_rmse(md),
-            "ci_pct": [to_rmse(md - q * sd), to_rmse(md + q * sd)], "pvalue": p, "df": nu,
+            "ci_pct": [to_rmse(md - q * sd), to_rmse(md + q * sd)], "pvalue": p, "df": round(nu, 2),
             "test": "Clark-West (nested), one-sided, pooled", "min_times": min_times,
             "mde_pct": float(100.0 * (1.0 - math.sqrt(max(0.0, 1.0 - delta)))) if delta < 1 else 100.0,
             "verdict": verdict, "mde_method": "HAC (EWC) long-run variance per course, analytical"}

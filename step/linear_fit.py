@@ -412,7 +412,7 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
 
     if start_rule == "blend" and evidence == "prequential":
         return _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, best_linear[1],
-                            {k: F for k, F in (external or {}).items() if np.isfinite(F[ev_arr]).all()},
+                            {k: F for k, F in (external or {}).items() if np.isfinite(F[ev_arr]).any()},
                             lambda c: _linear_preds(designs[c.graph], stats_sequence(c.graph), c, last, N, len(ev_arr)),
                             refit, blend_min, evidence)
     m, cand, e = best
@@ -467,6 +467,15 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
         names.append(name)
         P.append(F[ev_arr])
     P = np.stack(P)                                              # [K, V, N]
+    # the windows every candidate forecast (a global learner refitted in blocks at genome scale has
+    # no out-of-sample forecast of the first windows)
+    okw = np.isfinite(P).all(axis=(0, 2))
+    if not okw.all():
+        log.info("linear start: %d of %d evidence windows lack a candidate's forecast; the blend is "
+                 "weighted on the other %d", int((~okw).sum()), V, int(okw.sum()))
+        P, ev_arr, ma_err = P[:, okw], ev_arr[okw], np.asarray(ma_err)[okw]
+        wts = np.asarray(wts)[okw]
+        V = int(okw.sum())
     y = targets[ev_arr]                                          # [V, N]
     obs = np.isfinite(y)
     wv = np.asarray(wts, dtype=float) / np.maximum(obs.sum(1), 1)

@@ -43,7 +43,7 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
         logging.getLogger().addHandler(handler)
         try:
             write_outputs(d, cfg, course, ws, fc.scaler, seeds, pred_df, metrics, fc.hist_rows, feats.emb,
-                          fc.states, fc.model_args, feats.Xw)
+                          fc.states, fc.model_args, feats.Xw, fc.linear_starts[-1] if fc.linear_starts else None)
             summary = report.write_results_txt(d, metrics, pred_df, cfg)
             post_steps(d, cfg)
             metrics["runtime_s"]["total"] = round(time.perf_counter() - t_start, 3)
@@ -60,7 +60,8 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
 
 def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSplit, scaler: Scaler,
                   seeds: list[int], pred_df: pd.DataFrame, metrics: dict, hist_rows: list[dict],
-                  emb: np.ndarray | None, states: dict, model_args: dict, Xw: np.ndarray) -> None:
+                  emb: np.ndarray | None, states: dict, model_args: dict, Xw: np.ndarray,
+                  start: dict | None = None) -> None:
     write_json(d / "metrics.json", metrics)  # config.yaml (provenance) is written by step.runs.publish_run
     keep = list(cfg.output.prediction_splits)
     if set(keep) != {"train", "val", "test"}:
@@ -92,6 +93,11 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
 
         torch.save({"model_name": cfg.model_name, "model_args": model_args, "state_dicts": states,
                     "scaler": {"mean": scaler.mean, "std": scaler.std}, "genes": course.genes,
-                    "transform": cfg.data.transform, "history": ws.history}, p)
+                    "transform": cfg.data.transform, "history": ws.history,
+                    # the last fit's start: with global learners in it (a blend or one learner),
+                    # the forecast is the model's output + sum_k weight_k * learner_k's forecast
+                    # (step/forecasters.py, refitted from the run's data; the learners are not saved)
+                    "start": start, "start_offsets": {k: v for k, v in (start or {}).get("weights", {}).items()
+                                                      if k in ("global_linear", "global_gbm")}}, p)
 
     write_with(d / "model.pt", _save_model)

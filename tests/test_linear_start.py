@@ -199,3 +199,15 @@ def test_blend_rarely_leaves_the_moving_average_for_a_worse_learner():
         ratio.append(np.mean((pred - y[held]) ** 2) / np.mean((ma - y[held]) ** 2))
     assert heavy <= 10
     assert np.mean(ratio) < 1.01
+
+
+def test_blend_keeps_a_learner_without_forecasts_of_the_first_windows():
+    """At genome scale a global learner refitted in blocks has no forecast of the first evidence
+    windows: the blend is weighted on the windows every candidate forecast, the learner stays in."""
+    rng = np.random.default_rng(4)
+    z, y, F = _blend_case(rng, 300, good=True, W=14)
+    F = F.copy()
+    F[:5] = np.nan                      # evidence windows 3, 4 have no learner forecast
+    s = choose_linear_start(z, None, y, np.arange(4), np.arange(4, 10), [1.0], [10.0], min_train=3,
+                            external={"global_linear": F}, start_rule="blend")
+    assert s.rule == "blend" and s.offsets.get("global_linear", 0) > 0.7
