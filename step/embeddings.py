@@ -454,8 +454,9 @@ def _fit_window(e: int) -> np.ndarray:
 
 
 def _pool_context() -> mp.context.BaseContext:
-    """'fork' from a clean parent (Linux; one thread, no torch/OpenMP runtime loaded: the job's
-    embedding stage, before torch is imported); else 'forkserver' (its server process is started
+    """'fork' from a clean parent (Linux; no other thread than tqdm's monitor, no torch/OpenMP
+    runtime loaded: the job's embedding stage, before torch is imported); else 'forkserver'
+    (~2 s more for a small job; its server process is started
     single-threaded and preloads this module), since forking a process whose other threads may hold
     locks (a test session, a notebook, a caller that already ran torch or LightGBM) can deadlock
     the child."""
@@ -464,7 +465,11 @@ def _pool_context() -> mp.context.BaseContext:
     methods = mp.get_all_start_methods()
     if not sys.platform.startswith("linux"):
         return mp.get_context()
-    risky = threading.active_count() > 1 or any(m in sys.modules for m in ("torch", "lightgbm"))
+    # tqdm's monitor thread (a progress bar's) only sleeps and takes tqdm's own lock, which the
+    # fitting workers never touch: not a hazard
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
+    risky = bool(others) or any(m in sys.modules for m in ("torch", "lightgbm"))
     if "fork" in methods and not risky:
         return mp.get_context("fork")
     if "forkserver" in methods:
@@ -488,7 +493,9 @@ def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndar
     import gensim.models  # noqa: F401  # imported once here, inherited by forked workers
 
     chunk = max(1, ends.size // (processes * 32))  # small chunks: even load, a live progress bar
-    ex = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context(),
+    ctx = _pool_context()
+    log.info("embedding: %d worker processes (%s)", processes, ctx.get_start_method())
+    ex = ProcessPoolExecutor(max_workers=processes, mp_context=ctx,
                              initializer=_init_worker, initargs=(graphs, cfg, seed))
     try:
         yield from ex.map(_fit_window, [int(e) for e in ends], chunksize=chunk)

@@ -331,8 +331,6 @@ import step.embeddings as E
 from step.config import GraphConfig
 from step.graphs import build_graphs
 
-import tqdm
-tqdm.tqdm.monitor_interval = 0  # no monitor thread: the parent stays single-threaded, so the pool forks
 tmp = Path(sys.argv[2])
 assert E._pool_context().get_start_method() == "fork", "a clean parent forks"
 course = random_course(T=12)
@@ -382,9 +380,10 @@ def test_pool_forks_only_from_a_clean_parent(monkeypatch):
     assert E._pool_context().get_start_method() == "forkserver"
     monkeypatch.delitem(sys.modules, "torch")
     monkeypatch.delitem(sys.modules, "lightgbm", raising=False)
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(threading, "enumerate", lambda: [threading.main_thread()])
     assert E._pool_context().get_start_method() == "fork"
-    monkeypatch.setattr(threading, "active_count", lambda: 2)
+    worker = threading.Thread(target=lambda: None)
+    monkeypatch.setattr(threading, "enumerate", lambda: [threading.main_thread(), worker])
     assert E._pool_context().get_start_method() == "forkserver"
 
 
