@@ -181,7 +181,7 @@ class TrainConfig:
     evidence_scale: str = "working"
     # global learners (fitted across genes on raw lags) the model's start may be, besides its linear
     # family; chosen on the same prequential evidence (step/forecasters.py); [] = the linear family only
-    global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm"])
+    global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm", "global_ses"])
     # how the start is made from those candidates (prequential evidence): "blend" = the moving
     # average, the best linear candidate and the global bases combined with simplex weights fitted
     # on the evidence, kept if its leave-one-window-out evidence error beats the moving average's

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 BASELINE_NAMES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
 PEERS = ("auto_ets", "global_linear", "global_gbm")
 PER_GENE_PEERS = ("auto_ets",)
-GLOBAL = ("global_linear", "global_gbm")  # every name in run order: step.baselines.BASELINES
+GLOBAL = ("global_linear", "global_gbm", "global_ses")  # global_ses: a start candidate only  # every name in run order: step.baselines.BASELINES
 
 
 @dataclass
@@ -303,6 +303,37 @@ def _make_learner(name: str, seed: int):
                          deterministic=True, force_row_wise=True)
 
 
+SES_ALPHAS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2))
+
+
+class _SES:
+    """Simple exponential smoothing of every gene with one shared smoothing weight: the level
+    ``l_t = a x_t + (1 - a) l_{t-1}`` (``l_0 = x_0``) forecasts ``x_{t+1}``; ``a`` is the one of
+    :data:`SES_ALPHAS` with the lowest one-step squared error pooled over genes and the times before
+    the forecast (causal: a forecast of time t uses values before t only). ``Xf [T, N]`` working
+    scale, missing values filled causally; ``Xw`` the observed values (NaN = missing) for the errors."""
+
+    def __init__(self, Xf: np.ndarray, Xw: np.ndarray):
+        T, N = Xf.shape
+        self.F = np.full((len(SES_ALPHAS), T, N), np.nan)           # F[a, t]: forecast of time t
+        for i, a in enumerate(SES_ALPHAS):
+            lev = Xf[0].copy()
+            for t in range(1, T):
+                self.F[i, t] = lev
+                lev = a * Xf[t] + (1 - a) * lev
+        err = (self.F - np.asarray(Xw, dtype=float)[None]) ** 2       # [A, T, N]
+        ok = np.isfinite(err)
+        per_t = np.where(ok, err, 0.0).sum(axis=2)                    # [A, T]
+        self.cum = np.concatenate([np.zeros((len(SES_ALPHAS), 1)), np.cumsum(per_t, axis=1)], axis=1)  # [A, T+1]
+
+    def alpha_index(self, t: int) -> int:
+        """The smoothing weight chosen on the errors of the times before ``t``."""
+        return int(np.argmin(self.cum[:, int(t)])) if t > 1 else len(SES_ALPHAS) // 2
+
+    def forecast(self, t: int, a_idx: int | None = None) -> np.ndarray:
+        return self.F[self.alpha_index(t) if a_idx is None else a_idx, int(t)]
+
+
 class GlobalCache:
     """Global learners fitted on the working-scale windows before ``k``, shared by every fold.
 
@@ -325,6 +356,15 @@ class GlobalCache:
         self.block = max(1, int(np.ceil(W * N / max_rows)))  # refits every `block` windows at scale
         self._fits: dict[tuple[str, int], object] = {}
         self._pre: dict[tuple[str, int], np.ndarray] = {}
+        self.history = history
+        self._Xw = np.asarray(Xw, dtype=float)
+        self._ses: _SES | None = None
+
+    @property
+    def ses(self) -> "_SES":
+        if self._ses is None:
+            self._ses = _SES(_ffill(self._Xw), self._Xw)
+        return self._ses
 
     def boundary(self, k: int) -> int:
         return int(k) if self.block == 1 else int(k) - int(k) % self.block
@@ -353,6 +393,9 @@ class GlobalCache:
     def prequential(self, name: str, ks: np.ndarray) -> np.ndarray:
         """Window ``k``'s forecast by the fit on the windows before it (its block's start), ``[V, N]``."""
         N = self.raw_targets.shape[1]
+        if name == "global_ses":  # its smoothing weight chosen on the times before window k's target
+            return np.stack([self.ses.forecast(int(k) + self.history) for k in np.asarray(ks, dtype=int)]) \
+                if len(ks) else np.zeros((0, N))
         out = np.full((len(ks), N), np.nan)
         for i, k in enumerate(np.asarray(ks, dtype=int)):
             key = (name, int(k))
@@ -389,6 +432,34 @@ class _Global(Forecaster):
     def predict(self, z, nb, windows):
         raw = self.scaler.inverse(np.asarray(z, dtype=float))
         return self._z(self.ctx.cache.predict_raw(self.name, self._end, raw))
+
+
+@register
+class GlobalSES(Forecaster):
+    """Simple exponential smoothing with one smoothing weight shared by every gene, chosen on the
+    pooled one-step errors of the times up to the origin (:class:`_SES`); a causal filter from then
+    on. A candidate of the model's start (``train.global_bases``), not a reported baseline. Horizons:
+    its one-step forecast from the origin (flat, as SES's is)."""
+
+    name, kind = "global_ses", "peer"
+
+    def fit(self, d: FitData) -> "GlobalSES":
+        super().fit(d)
+        cache = self.ctx.cache
+        self._a = cache.ses.alpha_index(d.fit_end)
+        self._targets = np.asarray(d.target_idx)
+        self.val_oos = None
+        if d.want_val_oos and len(d.val):
+            self.val_oos = self._z(cache.prequential(self.name, d.val))
+        self.info = {"alpha": float(SES_ALPHAS[self._a]), "fit_end": d.fit_end}
+        return self
+
+    def _z(self, raw: np.ndarray) -> np.ndarray:
+        s = self.scaler
+        return s.bound((raw - s.mean) / s.std)
+
+    def predict(self, z, nb, windows):
+        return self._z(self.ctx.cache.ses.F[self._a, self._targets[np.asarray(windows)]])
 
 
 @register
