@@ -228,7 +228,15 @@ def read_expression(cfg: GenomeConfig) -> Expression:
     used = np.isfinite(times)
     uniq = np.unique(times[used])
     if len(uniq) < 3:
-        raise InputError(f"{mpath}: only {len(uniq)} distinct time point(s); forecasting needs at least 3.")
+        if cfg.samples is not None:
+            src = f"{cfg.samples} (the sample sheet, for the samples of {mpath.name})"
+        elif mpath.name.lower().endswith(".h5ad"):
+            src = f"{mpath}: obs['{cfg.time_key}']"
+        else:
+            src = str(mpath)
+        raise InputError(f"{src}: only {len(uniq)} distinct time point(s) "
+                         f"({', '.join(f'{t:g}' for t in uniq[:5])}) over {int(used.sum())} sample(s); "
+                         "forecasting needs at least 3.")
     X = np.full((len(genes), len(uniq)), np.nan)
     reps = []
     for k, t in enumerate(uniq):

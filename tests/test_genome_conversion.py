@@ -417,3 +417,12 @@ def test_interaction_csv_export_reads_back_to_the_same_course(converted, tmp_pat
     np.testing.assert_array_equal(b.times, a.times)
     assert len(b.pairs) == len(a.pairs)
     np.testing.assert_allclose(np.sort(b.hic), np.sort(a.hic), rtol=1e-12)
+
+
+def test_a_sample_sheet_with_one_time_names_the_sheet(raw, tmp_path):
+    s = pd.read_csv(raw["samples"], sep="\t")
+    s["time"] = 2.0
+    path = tmp_path / "one_time.tsv"
+    s.to_csv(path, sep="\t", index=False)
+    with pytest.raises(InputError, match=r"one_time.tsv \(the sample sheet, .*only 1 distinct time point\(s\) \(2\)"):
+        genome.convert(_cfg(raw, samples=str(path)))
