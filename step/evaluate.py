@@ -221,7 +221,7 @@ def horizon_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: For
                 "rmse": float(np.sqrt(np.nanmean(e ** 2))), "mae": float(np.nanmean(np.abs(e))),
                 "mase": float(np.nanmean(np.abs(e) / scale[None, None, :])) if scale is not None else float("nan")}
         row["comparisons"] = {b: compare_forecasts(yt, pm, P[i], n_boot=ev.n_boot, seed=cfg.train.seed,
-                                                   level=ev.level, min_times=ev.min_target_times)
+                                                   level=ev.level, min_times=ev.min_target_times, horizon=h)
                               for b, P in base.items()}
         row["best_baseline"] = best
         out["per_horizon"][str(h)] = row

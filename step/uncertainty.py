@@ -128,13 +128,20 @@ def ewc_long_run_variance(d: np.ndarray, nu: int) -> float:
     return float(np.mean((basis @ d) ** 2))
 
 
-def diebold_mariano(d: np.ndarray, nu: int | None = None) -> tuple[float, float]:
+def hln_factor(t: int, h: int = 1) -> float:
+    """Harvey-Leybourne-Newbold small-sample factor for ``h``-step forecasts over ``t`` target times:
+    ``sqrt((t + 1 - 2h + h (h - 1) / t) / t)`` (``sqrt((t - 1) / t)`` for h = 1)."""
+    v = (t + 1 - 2 * h + h * (h - 1) / t) / t
+    return math.sqrt(v) if v > 0 else float("nan")
+
+
+def diebold_mariano(d: np.ndarray, nu: int | None = None, h: int = 1) -> tuple[float, float]:
     """Diebold-Mariano test with a HAC long-run variance and fixed-b inference.
 
     The long-run variance of ``d`` is the equal-weighted cosine (EWC) estimator
     ``Omega = mean_j Lambda_j^2``, ``Lambda_j = sqrt(2 / T) sum_t d_t cos(pi j (t - 1/2) / T)``
     for ``j = 1 .. nu``; ``DM = mean(d) / sqrt(Omega / T)``, times the Harvey-Leybourne-Newbold
-    factor ``sqrt((T - 1) / T)`` (h = 1), is referred to Student's t with ``nu`` degrees of
+    factor (:func:`hln_factor`: ``sqrt((T - 1) / T)`` for h = 1), is referred to Student's t with ``nu`` degrees of
     freedom, which holds its size at small T even with serially correlated ``d``
     (benchmarks/bench_null_calibration.py).
 
@@ -161,7 +168,7 @@ def diebold_mariano(d: np.ndarray, nu: int | None = None) -> tuple[float, float]
     omega = ewc_long_run_variance(d, nu)
     if not omega > 0:
         return 0.0, 1.0
-    dm = d.mean() / math.sqrt(omega / t) * math.sqrt((t - 1) / t)
+    dm = d.mean() / math.sqrt(omega / t) * hln_factor(t, h)
     p = 2.0 * stats.t.sf(abs(dm), df=nu)
     return float(dm), float(p)
 
@@ -181,7 +188,7 @@ def _bootstrap_indices(w: int, block: int, n_boot: int, seed) -> np.ndarray:
 
 
 def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95, rel_tol: float = 1e-6, min_times: int = 2) -> dict:
+                      level: float = 0.95, rel_tol: float = 1e-6, min_times: int = 2, horizon: int = 1) -> dict:
     """Paired comparison of forecaster A against reference B on the same target times.
 
     Parameters
@@ -239,7 +246,7 @@ def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
         q = [100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0]
         diff_ci = [float(v) for v in np.nanpercentile(b_diff, q)]
         skill_ci = [float(v) for v in np.nanpercentile(b_skill, q)]
-        dm_stat, dm_p = diebold_mariano((sse_a - sse_b) / count.mean())
+        dm_stat, dm_p = diebold_mariano((sse_a - sse_b) / count.mean(), h=horizon)
         # differences below float32 resolution of the RMSE are no difference (a model
         # that stays on its moving-average path matches mean_last to ~1e-8, not exactly)
         tol = rel_tol * max(rmse_a, rmse_b)

@@ -280,3 +280,16 @@ def test_small_null_calibration():
     out = mod.calibrate(n_times=16, replicates=60, n_genes=20, seed=123, n_boot=200)
     assert out["false_rate"] <= 0.12  # 60 replicates: 5 % +- binomial noise (~2.8 %) x 2.5
     assert out["n"] == 60
+
+
+def test_hln_factor_for_h_steps():
+    """Harvey, Leybourne and Newbold (1997): sqrt((T + 1 - 2h + h(h - 1)/T) / T); h = 1 is sqrt((T-1)/T),
+    and a longer horizon shrinks the statistic (wider acceptance)."""
+    from step.uncertainty import diebold_mariano, hln_factor
+
+    assert np.isclose(hln_factor(20, 1), np.sqrt(19 / 20))
+    assert np.isclose(hln_factor(20, 3), np.sqrt((20 + 1 - 6 + 6 / 20) / 20))
+    d = np.random.default_rng(0).normal(0.3, 1, 30)
+    s1, p1 = diebold_mariano(d, h=1)
+    s3, p3 = diebold_mariano(d, h=3)
+    assert abs(s3) < abs(s1) and p3 > p1
