@@ -454,29 +454,10 @@ def _fit_window(e: int) -> np.ndarray:
 
 
 def _pool_context() -> mp.context.BaseContext:
-    """'fork' from a clean parent (Linux; no other thread than tqdm's monitor, no torch/OpenMP
-    runtime loaded: the job's embedding stage, before torch is imported); else 'forkserver'
-    (~2 s more for a small job; its server process is started
-    single-threaded and preloads this module), since forking a process whose other threads may hold
-    locks (a test session, a notebook, a caller that already ran torch or LightGBM) can deadlock
-    the child."""
-    import threading
+    """The fitting pool's start method (:func:`step.procs.pool_context`; forkserver preloads this module)."""
+    from step.procs import pool_context
 
-    methods = mp.get_all_start_methods()
-    if not sys.platform.startswith("linux"):
-        return mp.get_context()
-    # tqdm's monitor thread (a progress bar's) only sleeps and takes tqdm's own lock, which the
-    # fitting workers never touch: not a hazard
-    others = [t for t in threading.enumerate()
-              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
-    risky = bool(others) or any(m in sys.modules for m in ("torch", "lightgbm"))
-    if "fork" in methods and not risky:
-        return mp.get_context("fork")
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["step.embeddings"])
-        return ctx
-    return mp.get_context()
+    return pool_context(["step.embeddings"])
 
 
 def _fits(graphs: TemporalGraphs, cfg: EmbeddingConfig, seed: int, ends: np.ndarray,

@@ -171,7 +171,7 @@ def _fit_one(y: np.ndarray, name: str):
 
 
 # Genes per fitting process above which fit_ets spreads the per-gene fits over a process pool
-# (the fits are independent, so the result is identical; fork start method, Linux only).
+# (the fits are independent, so the result is identical; start method: step.procs.pool_context).
 POOL_MIN_GENES = 1000
 
 
@@ -186,7 +186,9 @@ def _fit_pooled(series: np.ndarray, fit_end: int, models: tuple, processes: int)
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = np.array_split(np.arange(series.shape[1]), processes * 4)
-    with ProcessPoolExecutor(max_workers=processes, mp_context=mp.get_context("fork")) as ex:
+    from step.procs import pool_context
+
+    with ProcessPoolExecutor(max_workers=processes, mp_context=pool_context(["step.ets"])) as ex:
         parts = list(ex.map(_fit_chunk, [(series[:, c], fit_end, models) for c in chunks]))
     cat = {k: np.concatenate([getattr(p, k) for p in parts])
            for k in ("model", "alpha", "beta", "phi", "level0", "trend0")}

@@ -1,0 +1,30 @@
+"""The start method of the project's process pools: fork where it is safe, forkserver elsewhere."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import threading
+
+__all__ = ["pool_context"]
+
+
+def pool_context(preload: list[str]) -> mp.context.BaseContext:
+    """'fork' from a clean parent (Linux; no Python thread but the main one and tqdm's monitor, and
+    neither torch nor LightGBM loaded: a job's embedding stage, before torch is imported); else
+    'forkserver' with ``preload`` imported in its server (a fork from a process whose other threads
+    or OpenMP runtimes may hold locks can deadlock the child: seen in the test session, where
+    earlier tests ran torch and LightGBM); the platform default off Linux. tqdm's monitor thread
+    only sleeps and takes tqdm's own lock, which pool workers never touch."""
+    if not sys.platform.startswith("linux"):
+        return mp.get_context()
+    methods = mp.get_all_start_methods()
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
+    risky = bool(others) or any(m in sys.modules for m in ("torch", "lightgbm"))
+    if "fork" in methods and not risky:
+        return mp.get_context("fork")
+    if "forkserver" in methods:
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(list(preload))
+        return ctx
+    return mp.get_context()
