@@ -142,12 +142,24 @@ def _child(shared: _Shared) -> None:
         sys.exit(1)
 
 
+# Native libraries whose fork handlers or threads can leave a forked child stuck before it runs any
+# Python (seen: a plot child forked after hictkpy had read a .hic hung in its first instruction).
+_FORK_UNSAFE = ("hictkpy",)
+
+
 def _can_fork() -> bool:
+    """Two or more CPUs, Linux, not a daemon, no Python thread but the main one and tqdm's monitor,
+    and none of :data:`_FORK_UNSAFE` loaded (a job never loads them; a converter or a test session
+    may). Else the figures are drawn in this process."""
     import multiprocessing as mp
     import os
+    import threading
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cpus >= 2 and sys.platform.startswith("linux") and not mp.current_process().daemon
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
+    return (cpus >= 2 and sys.platform.startswith("linux") and not mp.current_process().daemon
+            and not others and not any(m in sys.modules for m in _FORK_UNSAFE))
 
 
 def _note(d: Path, what: str, exc: Exception, trace: bool = False) -> None:

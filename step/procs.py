@@ -20,7 +20,7 @@ def pool_context(preload: list[str]) -> mp.context.BaseContext:
     methods = mp.get_all_start_methods()
     others = [t for t in threading.enumerate()
               if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
-    risky = bool(others) or any(m in sys.modules for m in ("torch", "lightgbm"))
+    risky = bool(others) or any(m in sys.modules for m in ("torch", "lightgbm", "hictkpy"))
     if "fork" in methods and not risky:
         return mp.get_context("fork")
     if "forkserver" in methods:
