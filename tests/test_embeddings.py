@@ -380,6 +380,7 @@ def test_pool_forks_only_from_a_clean_parent(monkeypatch):
     assert E._pool_context().get_start_method() == "forkserver"
     monkeypatch.delitem(sys.modules, "torch")
     monkeypatch.delitem(sys.modules, "lightgbm", raising=False)
+    monkeypatch.delitem(sys.modules, "hictkpy", raising=False)
     monkeypatch.setattr(threading, "enumerate", lambda: [threading.main_thread()])
     assert E._pool_context().get_start_method() == "fork"
     worker = threading.Thread(target=lambda: None)
