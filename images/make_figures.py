@@ -14,7 +14,7 @@ Figures
 
 The architecture figures are not free drawings: the script builds both models
 from ``configs/mrna.yaml`` / ``configs/mirna.yaml`` with :func:`step.models.build_model`
-the way :func:`step.forecast.fit_stage` does (input channels: expression, the Hi-C
+the way :func:`step.model_forecaster.fit_stage` does (input channels: expression, the Hi-C
 neighbours' mean when ``model.linear_graph``, then the embedding), reads the layer
 counts, kernel sizes and heads off the modules, runs one forward pass with forward
 hooks and checks every tensor shape the figure prints. It also checks that the
@@ -214,7 +214,7 @@ class ModelFacts:
 
 
 def model_facts(cfg_file: str) -> ModelFacts:
-    """Build the model of a config as step.forecast.fit_stage does, read its structure and
+    """Build the model of a config as step.model_forecaster.fit_stage does, read its structure and
     check the shapes the figures print and that the untrained model is the moving average."""
     import copy
 
@@ -231,7 +231,7 @@ def model_facts(cfg_file: str) -> ModelFacts:
     B, N = 2, 5  # small and distinct, so that a swapped axis shows up
     gen = torch.Generator().manual_seed(0)
 
-    # the input as step.forecast.fit_stage builds it: expression, the Hi-C neighbours'
+    # the input as step.model_forecaster.fit_stage builds it: expression, the Hi-C neighbours'
     # weighted mean of it (model.linear_graph), then the embedding
     z = torch.randn(B, L, N, generator=gen)                       # [B, L, N] window inputs
     A = torch.rand(B, N, N, generator=gen)

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 BASELINE_NAMES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
 PEERS = ("auto_ets", "global_linear", "global_gbm")
 PER_GENE_PEERS = ("auto_ets",)
-GLOBAL = ("global_linear", "global_gbm", "global_ses")  # global_ses: a start candidate only  # every name in run order: step.baselines.BASELINES
+GLOBAL = ("global_linear", "global_gbm", "global_ses")  # global_ses: a start candidate only
 
 
 @dataclass
@@ -52,7 +52,9 @@ class FitData:
 
     inputs ``[W, L, N]``, targets ``[W, N]`` (NaN = missing), nb ``[W, L, N]`` (the Hi-C neighbours'
     weighted mean of the inputs), Z ``[T, N]``; target_idx ``[W]`` each window's target time index;
-    train / val / fit: window numbers (``fit`` is what it is fitted on); scaler: the fold's.
+    train / val / fit: window numbers (``fit`` is what it is fitted on); scaler: the fold's;
+    fold: the job's :class:`step.fold_data.FoldData` it was made from (the models read their
+    graph operators and embeddings through the job context, their protocol through it), or None.
     """
 
     inputs: np.ndarray
@@ -65,6 +67,7 @@ class FitData:
     val: np.ndarray
     fit: np.ndarray
     want_val_oos: bool = True
+    fold: object = None
 
     @property
     def fit_end(self) -> int:
@@ -84,6 +87,7 @@ class JobContext:
     history: int
     cache: "GlobalCache | None" = None
     pairs: np.ndarray | None = None
+    model: object = None                # step.model_forecaster.ModelContext: what a model's fit needs
 
 
 class Forecaster:

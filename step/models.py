@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from step.layers import OutputBlock, STBlock
 
-__all__ = ["LinearPath", "STEPmr", "STEPmi", "build_model", "MODELS"]
+__all__ = ["LinearPath", "STEPmr", "STEPmi", "build_model", "model_class", "model_args_from_config", "MODELS"]
 
 
 def _degree_list(degree: Sequence[float] | Tensor | None) -> list[float] | None:
@@ -148,6 +148,9 @@ class STEPmr(nn.Module):
         output: ``[B, 1, 1, N]``
     """
 
+    # the ModelConfig fields this model is built from (model_args_from_config)
+    config_fields: tuple[str, ...] = ("hidden", "cheb_k", "kernel_size", "n_blocks", "dropout", "linear_graph")
+
     def __init__(self, in_channels: int, n_nodes: int, history: int, hidden: int = 32,
                  cheb_k: int = 2, kernel_size: int = 2, n_blocks: int = 2, dropout: float = 0.1,
                  degree: Sequence[float] | Tensor | None = None, linear_graph: bool = True) -> None:
@@ -202,6 +205,8 @@ class STEPmi(nn.Module):
         lap: ``[N, N]`` or ``[B, N, N]``
         output: ``[B, 1, 1, N]``
     """
+
+    config_fields: tuple[str, ...] = STEPmr.config_fields + ("lstm_layers", "attn_layers", "heads")
 
     def __init__(self, in_channels: int, n_nodes: int, history: int, hidden: int = 32,
                  cheb_k: int = 2, kernel_size: int = 2, n_blocks: int = 3, lstm_layers: int = 4,
@@ -261,8 +266,18 @@ def build_model(name: str, **model_args: Any) -> nn.Module:
     ``build_model(ckpt["model_name"], **ckpt["model_args"])`` followed by
     ``load_state_dict(ckpt["state_dict"])`` restores a saved model.
     """
+    return model_class(name)(**model_args)
+
+
+def model_class(name: str) -> type[nn.Module]:
     try:
-        cls = MODELS[name]
+        return MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model '{name}'; expected one of {', '.join(MODELS)}") from None
-    return cls(**model_args)
+
+
+def model_args_from_config(name: str, model_cfg: Any, **data_args: Any) -> dict[str, Any]:
+    """The arguments of model ``name``: ``data_args`` (in_channels, n_nodes, history, degree) and
+    the fields of ``model_cfg`` (a :class:`step.config.ModelConfig`) the model declares in its
+    ``config_fields``."""
+    return {**data_args, **{f: getattr(model_cfg, f) for f in model_class(name).config_fields}}

@@ -21,8 +21,7 @@ from step.course import GeneTimeCourse, working_scale
 from step.load import load_course
 from step.errors import InputError
 from step.evaluate import build_metrics, comparisons, evaluate_stage, predictions_table  # noqa: F401
-from step.forecast import (Features, FitResult, FoldData, Forecasts, baselines_stage,  # noqa: F401
-                           fit_stage, forecast_stage, standardise)
+from step.forecast import Features, FoldData, Forecasts, baselines_stage, forecast_stage, standardise  # noqa: F401
 from step.outputs import write_outputs, write_stage  # noqa: F401
 from step.windows import Fold, WindowSplit, rolling_folds, single_fold, split_windows
 

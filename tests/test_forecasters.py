@@ -6,11 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import step.model_forecaster  # noqa: F401  (registers STEPmr and STEPmi)
 from step.forecasters import REGISTRY, FitData, GlobalCache, JobContext, enabled_names, fit_all
 from step.linear_fit import choose_linear_start, consistently_better
 from step.windows import Scaler, make_windows
 
 T, N, L = 22, 12, 3
+LEARNERS = sorted(n for n, c in REGISTRY.items() if c.kind != "model")
+MODELS = sorted(n for n, c in REGISTRY.items() if c.kind == "model")
 TRAIN, VAL = np.arange(0, 11), np.arange(11, 14)   # windows; the origin is window 13's target
 
 
@@ -34,7 +37,7 @@ def _fit(Xw: np.ndarray, name: str):
     return f, d
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", LEARNERS)
 def test_contract(name):
     Xw = _course()
     f, d = _fit(Xw, name)
@@ -56,7 +59,7 @@ def test_contract(name):
         assert f.val_oos.shape == (len(VAL), N)
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", LEARNERS)
 def test_constant_gene(name):
     f, d = _fit(_course(1, constant=True), name)
     P = f.predict(d.inputs, d.nb, np.arange(d.inputs.shape[0]))
@@ -106,3 +109,74 @@ def test_start_picks_global_learner_when_it_wins():
     s = choose_linear_start(z, None, y, np.arange(24), np.arange(24, 30), [1.0], [10.0],
                             external={"global_gbm": good + 5.0}, consistent_p=0.05)
     assert s.base is None
+
+
+# ------------------------------------------------------------------ the models under the same contract
+
+TINY = "configs/test_tiny_mrna.yaml"
+
+
+def _model_fit(name: str, cache, change=None):
+    """The model ``name`` fitted at the first rolling origin of the tiny course (``change(X)`` edits
+    the course first); returns (forecaster, fit data, origin time index)."""
+    import dataclasses
+    from pathlib import Path
+
+    from step.config import load_config
+    from step.fold_data import fit_data, job_context
+    from step.model_forecaster import ModelContext
+    from step.pipeline import features_stage, load_stage, plan_stage, standardise
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / TINY, {"embedding.cache_dir": str(cache), "model_name": name, "split.protocol": "rolling",
+                                    "data.path": str(root / "tests/data/tiny_mrna.csv")})
+    course = load_stage(cfg)
+    if change is not None:
+        course = dataclasses.replace(course, X=change(course.X.copy()))
+    _, folds = plan_stage(cfg, course)
+    feats = features_stage(cfg, course)
+    fd = standardise(cfg, feats, folds[0])
+    ctx = dataclasses.replace(job_context(cfg, feats), model=ModelContext(cfg, feats, [0, 1]))
+    return REGISTRY[name](ctx).fit(fit_data(fd)), fd, folds[0].origin
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_contract(name, tmp_path):
+    """STEPmr and STEPmi pass the learners' contract: shapes, the windows the fit saw (every window
+    whose target is at or before the origin, nothing later), determinism, no look-ahead, a
+    constant gene."""
+    f, fd, origin = _model_fit(name, tmp_path / "c")
+    W, N = fd.targets.shape
+    P = f.predict(fd.inputs, fd.nb, np.arange(W))
+    assert P.shape == (W, N) and np.isfinite(P).all()
+    tgt = fd.fold.split.targets
+    assert np.array_equal(f.fitted_windows, np.flatnonzero(tgt <= origin))
+    assert len(f.fitted_windows) < W                     # the course goes on after the origin
+    g, _, _ = _model_fit(name, tmp_path / "c")
+    assert np.array_equal(P, g.predict(fd.inputs, fd.nb, np.arange(W)))
+    # no look-ahead: every value after the origin changed, the forecasts of every window whose
+    # inputs end at or before the origin are unchanged
+    later = lambda X: np.concatenate([X[:origin + 1], X[origin + 1:] * 1.7 + 3.0])  # noqa: E731
+    h, fh, _ = _model_fit(name, tmp_path / "c", later)
+    k = np.flatnonzero(tgt <= origin + 1)
+    assert not np.allclose(fd.Z[origin + 1:], fh.Z[origin + 1:])
+    assert np.allclose(P[k], h.predict(fh.inputs, fh.nb, np.arange(W))[k], atol=1e-6)
+    # a seed reported without its correction forecasts its linear path on the windows after the
+    # origin (before it, a global learner in the start enters with its out-of-sample forecasts)
+    f.keep_correction(0, False)
+    after = np.flatnonzero(tgt > origin)
+    lin = f.predictor(0)(fd.inputs[after], fd.nb[after], after)
+    assert np.allclose(fd.scaler.bound(lin), f.res.linear[0][after], atol=1e-5)
+    # a constant gene
+    const = lambda X: np.concatenate([X[:, :1] * 0 + 5.0, X[:, 1:]], axis=1)  # noqa: E731
+    c, fc_, _ = _model_fit(name, tmp_path / "c", const)
+    assert np.isfinite(c.predict(fc_.inputs, fc_.nb, np.arange(W))).all()
+
+
+def test_the_orchestrator_names_no_model():
+    """step/forecast.py reaches the model only through the registry."""
+    from pathlib import Path
+
+    src = (Path(__file__).resolve().parents[1] / "step/forecast.py").read_text()
+    for name in MODELS:
+        assert f'"{name}"' not in src and f"'{name}'" not in src
