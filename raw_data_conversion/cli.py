@@ -19,7 +19,7 @@ from raw_data_conversion.config import load_config
 from raw_data_conversion.pipeline import run
 from step.logs import setup_logging
 from step.errors import InputError
-from step.io import file_sha256, write_json, write_with
+from step.io import check_output_dir, file_sha256, write_json, write_with
 
 log = logging.getLogger("raw_data_conversion")
 
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         cfg = load_config(args.config)
+        check_output_dir(args.out, "--out")
         cache_dir = None if args.no_cache else (args.cache_dir or cfg.cache_dir)
         result = run(cfg, cache_dir)
         out = Path(args.out)

@@ -122,6 +122,18 @@ _CHOICES = {
 }
 
 
+def _check_type(f: dataclasses.Field, value: Any, key: str, source: str) -> None:
+    """A value of the key's declared kind, for keys declared as one plain kind (``int``, ``float``,
+    ``bool``, ``str``); keys that take several kinds are checked where they are used."""
+    kinds = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+    want = kinds.get(str(f.type).strip())
+    if want is None:
+        return
+    if not isinstance(value, want) or (isinstance(value, bool) and str(f.type).strip() != "bool"):
+        raise InputError(f"{source}: '{key}' is {value!r}; expected {'a number' if f.type in ('int', 'float') else f.type}"
+                         f"{' (a whole number of base pairs, e.g. 2000000)' if key.endswith('bin_size') else ''}.")
+
+
 def _build(cls, data: Any, where: str, source: str):
     if data is None:
         return cls()
@@ -139,6 +151,7 @@ def _build(cls, data: Any, where: str, source: str):
         if cls is PreprocessConfig and key in sub:
             kwargs[key] = _build(sub[key], value, key, source)
         else:
+            _check_type(names[key], value, f"{where + '.' if where else ''}{key}", source)
             kwargs[key] = value
     obj = cls(**kwargs)
     for (section, key), allowed in _CHOICES.items():

@@ -74,7 +74,11 @@ def read_sample_table(path: str | Path, id_column: str, annotation_columns: list
     rows: Rows = read_rows(path, "\t")
     head = rows.header
     if id_column not in head:
-        raise InputError(f"{rows.path}: line 1: no column named '{id_column}' (the gene/miRNA id column); header starts {head[:5]}.")
+        hint = ""
+        if len(head) == 1 and any(c in head[0] for c in ",;"):
+            hint = f" The header is one field: the file must be tab-separated (it looks {'comma' if ',' in head[0] else 'semicolon'}-separated)."
+        raise InputError(f"{rows.path}: line 1: no column named '{id_column}' (the gene/miRNA id column); "
+                         f"header starts {head[:5]}.{hint}")
     for c in annotation_columns:
         if c not in head:
             raise InputError(f"{rows.path}: line 1: expected an annotation column named '{c}'.")
@@ -82,6 +86,8 @@ def read_sample_table(path: str | Path, id_column: str, annotation_columns: list
     sample_cols = [j for j in range(len(head)) if j not in skip]
     if not sample_cols:
         raise InputError(f"{rows.path}: line 1: no sample columns after the id/annotation columns.")
+    if not rows.rows:
+        raise InputError(f"{rows.path}: no data rows after the header (expected one row per gene or miRNA).")
     empty_cols = [j for j in sample_cols if head[j] == "" and all(r[j] == "" for r in rows.rows)]
     full_cols = [j for j in sample_cols if j not in empty_cols]
     for j in full_cols:

@@ -67,7 +67,7 @@ from raw_data_conversion.genome_readers import (read_expression, read_gene_posit
 from raw_data_conversion.genome_write import write_dataset, write_interaction_csv
 from step.logs import setup_logging
 from step.errors import InputError
-from step.io import file_sha256
+from step.io import check_output_dir, check_output_file, file_sha256
 
 
 log = logging.getLogger("raw_data_conversion.genome")
@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                  "k": args.k, "min_oe": args.min_oe}
     try:
         cfg = load_genome_config(args.config, overrides)
+        check_output_dir(args.out, "--out")
+        if args.csv:
+            check_output_file(args.csv, "--csv")
         run(cfg, args.out)
         if args.csv:
             write_interaction_csv(args.out, args.csv)

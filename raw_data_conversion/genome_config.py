@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import logging
 import re
 from dataclasses import dataclass
@@ -111,6 +112,8 @@ def load_genome_config(path: str | Path | None, overrides: dict[str, Any]) -> Ge
         raise InputError(f"{path or 'options'}: insulation_window_bins must be >= 1.")
     if cfg.max_distance_bp is not None and int(cfg.max_distance_bp) < 0:
         raise InputError(f"{path or 'options'}: max_distance_bp must be >= 0 (0 = whole chromosomes).")
+    if not math.isfinite(float(cfg.min_oe)) or float(cfg.min_oe) < 0:
+        raise InputError(f"{path or 'options'}: min_oe must be a finite number >= 0 (got {cfg.min_oe}).")
     if int(cfg.chunk_pixels) < 1:
         raise InputError(f"{path or 'options'}: chunk_pixels must be >= 1.")
     if cfg.chromosomes is not None:

@@ -211,6 +211,23 @@ def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.n
     return genes, samples, V, times, []
 
 
+#: the largest magnitude accepted (the train/test job's ``data.max_abs_value`` default): a larger
+#: value is an error or a unit mistake, and overflows float32
+MAX_ABS_VALUE = 1e15
+
+
+def _check_values(V: np.ndarray, genes: list, samples: list, mpath: Path) -> None:
+    """Refuse infinite values and magnitudes above :data:`MAX_ABS_VALUE`, naming gene and sample."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(V) | (np.abs(V) > MAX_ABS_VALUE)
+    if bad.any():
+        gi, si = np.nonzero(bad)
+        where = ", ".join(f"gene '{genes[g]}' sample '{samples[k]}' = {V[g, k]:g}" for g, k in zip(gi[:5], si[:5]))
+        raise InputError(f"{mpath}: {int(bad.sum())} value(s) infinite or above {MAX_ABS_VALUE:g} in magnitude: "
+                         f"{where}{' ...' if bad.sum() > 5 else ''}. Expression values are expected finite "
+                         "(a count, a TPM, a log ratio); leave a missing value empty.")
+
+
 def read_expression(cfg: GenomeConfig) -> Expression:
     """Matrix + sample sheet (or an ``.h5ad``) -> replicate means ``X [N, T]`` (NaN where every replicate is missing)."""
     mpath = Path(cfg.matrix)
@@ -225,6 +242,9 @@ def read_expression(cfg: GenomeConfig) -> Expression:
         times, unused = sample_times(samples, cfg.samples, mpath, cfg.birth_embryonic_day)
     if unused:
         log.warning("%s: %d sample column(s) not in the sample sheet, not used: %s", mpath, len(unused), unused[:10])
+    if len(genes) == 0:
+        raise InputError(f"{mpath}: the matrix has no gene rows (expected one row per gene after the header).")
+    _check_values(V, genes, samples, mpath)
     used = np.isfinite(times)
     uniq = np.unique(times[used])
     if len(uniq) < 3:

@@ -67,6 +67,14 @@ def main(argv: list[str] | None, prog: str, default_config: str, model: str) -> 
         cfg = load_config(args.config, overrides)
         if cfg.model_name != model:
             raise InputError(f"{args.config}: model_name is {cfg.model_name!r}, but this entry point trains {model}.")
+        from step.io import check_output_dir
+
+        if args.out:
+            check_output_dir(args.out, "--out")
+        if args.run_dir:
+            check_output_dir(Path(args.run_dir).parent, "--run-dir")
+        if not args.out and not args.run_dir:
+            check_output_dir(Path(cfg.output.results_dir) / cfg.dataset, "output.results_dir")
         result = run_job(cfg, Path(args.out) if args.out else None, Path(args.run_dir) if args.run_dir else None)
     except InputError as exc:
         log.error("%s", exc)

@@ -501,6 +501,9 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         for part in parts[:-1]:
             cur = cur.setdefault(part, {})
         cur[parts[-1]] = val
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if given:  # a bad value may come from the command line: say which were given there
+        where += " (with command-line settings " + ", ".join(f"{k}={v}" for k, v in given.items()) + ")"
     cfg = _build(RunConfig, raw, where)
     return validate(cfg, where)
 

@@ -67,7 +67,13 @@ def load_dataset_dir(folder: str | Path, cfg=None):
             meta = json.loads(meta_path.read_text())
         except json.JSONDecodeError as exc:
             raise InputError(f"{meta_path}: not valid JSON ({exc}).") from None
-        if meta.get("format") not in (None, "step-dataset") or int(meta.get("version", 1)) > 1:
+        if not isinstance(meta, dict):
+            raise InputError(f"{meta_path}: expected a JSON object (keys format, version, ...), "
+                             f"got a {type(meta).__name__}.")
+        version = meta.get("version", 1)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InputError(f"{meta_path}: 'version' is {version!r}; expected a whole number (1).")
+        if meta.get("format") not in (None, "step-dataset") or version > 1:
             raise InputError(f"{meta_path}: format {meta.get('format')!r} version {meta.get('version')} is not "
                              f"a STEP dataset this version reads (step-dataset, version 1).")
     gpath, epath, ppath = _file(folder, "genes"), _file(folder, "expression"), _file(folder, "pairs")

@@ -18,6 +18,34 @@ import numpy as np
 from step.errors import InputError
 
 
+def check_output_dir(path: str | Path, what: str) -> None:
+    """Refuse, before any work, an output folder that cannot be made: ``path`` an existing file, or
+    its nearest existing ancestor not a writable folder. ``what`` names the option (``--out``)."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise InputError(f"{what} {path}: is a file, expected a folder (or a path where one can be made).")
+    _check_parent(Path(path), what, "a folder")
+
+
+def check_output_file(path: str | Path, what: str) -> None:
+    """Refuse, before any work, an output file that cannot be written: ``path`` an existing folder,
+    or its nearest existing ancestor not a writable folder."""
+    if Path(path).is_dir():
+        raise InputError(f"{what} {path}: is a folder, expected a file name.")
+    _check_parent(Path(path).parent, what, "a file")
+
+
+def _check_parent(path: Path, what: str, kind: str) -> None:
+    p = path.absolute()
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir():
+        raise InputError(f"{what} {path}: {p} is a file, so {kind} cannot be made under it.")
+    try:  # a real probe: permissions, read-only mounts and special file systems alike
+        os.rmdir(tempfile.mkdtemp(prefix=".step-write-check-", dir=p))
+    except OSError as exc:
+        raise InputError(f"{what} {path}: nothing can be written in {p} ({exc.strerror}).") from None
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.

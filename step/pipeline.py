@@ -41,6 +41,10 @@ def prepare_course(cfg: RunConfig) -> GeneTimeCourse:
     if course.n_times <= cfg.split.history + 3:
         raise InputError(f"{cfg.data.path}: {course.n_times} time points are too few for history "
                          f"{cfg.split.history} (need at least {cfg.split.history + 4}).")
+    if len(course.pairs) == 0:
+        log.warning("%s: no Hi-C pairs: every gene is isolated, so the graph parts of %s (neighbour lags, "
+                    "graph convolutions, embeddings) see nothing; the forecasts use each gene's own history",
+                    cfg.data.path, cfg.model_name)
     return course
 
 def load_stage(cfg: RunConfig) -> GeneTimeCourse:
@@ -142,6 +146,10 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     course = load_stage(cfg)
     cfg, auto = resolve_auto(cfg, course.n_genes)  # the size-dependent settings, recorded in config.yaml
     ws, folds = plan_stage(cfg, course)
+    n_test = len(ws.idx(ws.report))
+    if cfg.split.horizon > max(n_test, 1):
+        log.warning("split.horizon %d: the course has %d reported window(s), so horizons above %d have no "
+                    "target and are not forecast", cfg.split.horizon, n_test, n_test)
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
     t0 = time.perf_counter()
     feats = features_stage(cfg, course)
