@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 # every name a forecaster of step/forecasters.py may have in a run (the baselines, then the library peers)
 BASELINES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets",
-             "auto_ets", "global_linear", "global_gbm")
+             "auto_ets", "global_linear", "global_gbm", "best_per_origin")
 
 
 def persistence(inputs: np.ndarray) -> np.ndarray:

@@ -38,6 +38,11 @@ def evaluate_stage(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, fc: 
         "first_fit": fc.base_info[0], "per_fit": fc.base_info}
     metrics["data_notes"] = course.notes
     metrics["best_baseline_per_origin"] = fc.best_per_origin
+    metrics["best_baseline_rule"] = (
+        "best_baseline: the baseline chosen at the most fits (each fit's choice on the evidence before its "
+        "origin); its whole reported series is scored, so after the first fit the pick uses later fits' "
+        "choices: a label, not a forecaster that could have been run. best_per_origin (rolling, when the "
+        "fits chose more than one): at each fit the forecasts of that fit's choice, a forecaster that could.")
     metrics["linear_start"] = fc.linear_starts
     metrics["correction_used"] = {str(sd): u for sd, u in fc.correction_used.items()}
     metrics["scaler"] = {"scale_floor": cfg.data.scale_floor, "z_clip": cfg.data.z_clip,
@@ -126,7 +131,10 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
     i = ws.idx(ws.report)
     out: dict = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
                  "method": (f"conformal, from out-of-sample residuals of earlier origins (else the fit's validation "
-                            f"windows), pooled over genes with each gene's training std as scale; at least "
+                            f"windows), pooled over genes, each scored by its own error scale (its residuals' RMS "
+                            f"shrunk towards its training std x the pooled error ratio with the weight of "
+                            f"{cfg.evaluation.interval_shrink:g} residuals, leave-one-out for the scores; genes "
+                            f"whose residuals are all zero left out of the pool); at least "
                             f"{cfg.evaluation.interval_min_times} earlier target times"), "models": {}}
     for lv in cfg.evaluation.interval_levels:
         key = level_key(lv)

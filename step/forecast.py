@@ -168,11 +168,12 @@ def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos:
 
     ev = cfg.evaluation
     win, P = _evidence_rows(kind, fd, oos, now)
-    q = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times)
+    q, scale = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times,
+                             ev.interval_shrink)
     for lv, qv in q.items():
         lo, hi = store.setdefault(lv, (np.full_like(now, np.nan), np.full_like(now, np.nan)))
-        lo[target] = now[target] - qv * fd.scaler.std[None, :]
-        hi[target] = now[target] + qv * fd.scaler.std[None, :]
+        lo[target] = now[target] - qv * scale[None, :]
+        hi[target] = now[target] + qv * scale[None, :]
 
 
 @dataclass
@@ -187,6 +188,7 @@ class _Record:
     oos_base: dict[str, np.ndarray]
     oos_model: dict[int, dict[str, np.ndarray]]
     best_votes: list[str] = field(default_factory=list)
+    vote_windows: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (vote, forecast, test)
 
 
 def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int],
@@ -230,10 +232,11 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         fc.hist_rows += model.res.rows
         warm = model.res.states if cfg.split.warm_start else None
     _best_baseline(fc, rec.best_votes)
+    _persistence_exactly(cfg, feats, fc)
+    _best_per_origin(fc, rec.vote_windows, W, N)
     for sd, used in fc.correction_used.items():
         log.info("seed %d: the correction was kept at %d of %d fit(s) (evidence: %s)", sd, sum(used), len(used),
                  cfg.train.evidence)
-    _persistence_exactly(cfg, feats, fc)
     return fc
 
 
@@ -256,6 +259,7 @@ def _baseline_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
         rec.oos_base.setdefault(b, _nan(W, N))
     fc.base_info.append({"origin_time_index": fd.fold.origin, **info})
     rec.best_votes.append(_best_vote(fd, rec, kind, base, val_oos, fc))
+    rec.vote_windows.append((rec.best_votes[-1], np.asarray(f), np.asarray(oos_w)))
     for b in base:
         now_b = to_work(base[b])
         _intervals(cfg, kind, fd, rec.y_work, rec.oos_base[b], now_b, oos_w, fc.base_intervals.setdefault(b, {}))
@@ -340,6 +344,33 @@ def _best_baseline(fc: Forecasts, votes: list[str]) -> None:
         fc.best_per_origin = votes
         counts = {b: votes.count(b) for b in dict.fromkeys(votes)}
         fc.best = max(counts, key=lambda b: counts[b])
+
+
+COMPOSITE = "best_per_origin"
+
+
+def _best_per_origin(fc: Forecasts, votes: list[tuple[str, np.ndarray, np.ndarray]], W: int, N: int) -> None:
+    """The forecaster a user could have run: at each fit, the forecasts (one-step, intervals,
+    horizons) of the baseline that fit chose on the evidence before its origin. Added as
+    ``best_per_origin`` when the fits chose more than one baseline (otherwise it is that baseline)."""
+    if len({v for v, _, _ in votes}) < 2:
+        return
+    P = _nan(W, N)
+    iv: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    hz = {h: _nan(W, N) for h in fc.horizon_base}
+    for name, f, origins in votes:
+        P[f] = fc.base[name][f]
+        for lv, (lo, hi) in fc.base_intervals.get(name, {}).items():
+            a, b = iv.setdefault(lv, (_nan(W, N), _nan(W, N)))
+            a[f], b[f] = lo[f], hi[f]
+        for h, arr in hz.items():
+            tgt = origins + h - 1
+            tgt = tgt[tgt < W]
+            arr[tgt] = fc.horizon_base[h][name][tgt]
+    fc.base[COMPOSITE] = P
+    fc.base_intervals[COMPOSITE] = iv
+    for h, arr in hz.items():
+        fc.horizon_base[h][COMPOSITE] = arr
 
 
 def _persistence_exactly(cfg: RunConfig, feats: Features, fc: Forecasts) -> None:

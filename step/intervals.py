@@ -2,9 +2,10 @@
 
 At every fit, each forecaster's residuals on targets before the fit's origin -- the
 out-of-sample forecast of the earlier fit that made it (rolling origin), else this fit's
-validation windows -- are divided by each gene's training-period scale (the fit's scaler std),
-pooled over genes and windows, and their split-conformal quantile at each level gives the
-interval ``forecast +- q * scale_n`` for the fit's out-of-sample forecasts. Causal: a fit sees
+validation windows -- are divided by each gene's forecast-error scale (its own residuals' RMS
+shrunk towards its training std times the pooled error ratio, :func:`error_scales`), pooled over
+genes and windows, and their split-conformal quantile at each level gives the interval
+``forecast +- q * scale_n`` for the fit's out-of-sample forecasts. Causal: a fit sees
 only residuals on targets at or before its origin. With residuals from fewer than
 ``min_times`` target times the interval is absent (NaN), never invented; in-sample (training)
 windows never get an interval.
@@ -17,7 +18,7 @@ import math
 
 import numpy as np
 
-__all__ = ["conformal_quantile", "interval_rows", "coverage_and_winkler", "level_key"]
+__all__ = ["conformal_quantile", "error_scales", "interval_rows", "coverage_and_winkler", "level_key"]
 
 
 def level_key(level: float) -> str:
@@ -36,19 +37,53 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
     return float(s[k - 1]) if k <= n else float("inf")
 
 
-def interval_rows(resid: np.ndarray, scale: np.ndarray, levels: list[float], min_times: int) -> dict[float, float]:
-    """Quantile per level of residuals ``resid [V, N]`` (evidence windows x genes, NaN = none)
-    standardised by ``scale [N]``; NaN for every level when fewer than ``min_times`` windows
-    carry a residual or the quantile is not finite."""
+def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each gene's forecast-error scale from its residuals ``resid [V, N]`` (NaN = none), shrunk
+    towards a prior: ``s_n^2 = (sum_v r_vn^2 + k c^2 p_n^2) / (n_n + k)``, with ``p_n = prior [N]``
+    (the gene's training std), ``c^2`` the pooled mean of ``(r / p)^2`` and ``k = shrink`` (the
+    prior's weight in residuals). A gene with few residuals keeps about its training std times the
+    pooled error ratio; one with many, its own error scale.
+
+    Returns ``(scale [N], loo [V, N], degenerate [N])``: ``loo`` is each residual's gene scale
+    computed without that residual (a score is never divided by a scale fitted on itself, so the
+    scores behave like those of new cells); ``degenerate`` marks genes whose residuals are all zero
+    (a gene constant so far): their scores are left out of the pool, their scale is the prior's.
+    """
+    ok = np.isfinite(resid)
+    r2 = np.where(ok, resid, 0.0) ** 2
+    n = ok.sum(axis=0)
+    ss = r2.sum(axis=0)
+    prior = np.maximum(np.asarray(prior, dtype=float), 1e-12)
+    degenerate = (n > 0) & (ss <= (1e-12 * prior) ** 2 * np.maximum(n, 1))
+    use = (n > 0) & ~degenerate
+    c2 = float(np.sum(ss[use] / prior[use] ** 2) / max(int(n[use].sum()), 1)) if use.any() else 1.0
+    p2 = max(c2, 1e-12) * prior ** 2
+    k = float(shrink)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(n > 0, np.sqrt((ss + k * p2) / np.maximum(n + k, 1e-300)), np.sqrt(p2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loo = np.sqrt((ss[None, :] - r2 + k * p2[None, :]) / ((n - 1)[None, :] + k))
+    scale = np.where(degenerate, np.sqrt(p2), scale)
+    return scale, np.where(ok, loo, np.nan), degenerate
+
+
+def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min_times: int,
+                  shrink: float = 4.0) -> tuple[dict[float, float], np.ndarray]:
+    """Quantile per level of the residuals ``resid [V, N]`` (evidence windows x genes, NaN = none)
+    scored by each gene's error scale (:func:`error_scales`, ``prior [N]`` its training std), and
+    that scale ``[N]``: the interval of a new forecast of gene ``n`` is ``+- q * scale[n]``. NaN
+    for every level when fewer than ``min_times`` windows carry a residual or the quantile is not
+    finite. Genes whose residuals are all zero do not enter the pooled scores."""
     have = np.isfinite(resid).any(axis=1)
     if int(have.sum()) < max(1, min_times):
-        return {lv: float("nan") for lv in levels}
-    z = resid[have] / scale[None, :]
+        return {lv: float("nan") for lv in levels}, np.asarray(prior, dtype=float)
+    scale, loo, degenerate = error_scales(resid[have], prior, shrink)
+    z = (resid[have] / loo)[:, ~degenerate]
     out = {}
     for lv in levels:
         q = conformal_quantile(z, lv)
         out[lv] = q if math.isfinite(q) else float("nan")
-    return out
+    return out, scale
 
 
 def coverage_and_winkler(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: float) -> dict[str, float]:

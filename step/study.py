@@ -149,7 +149,7 @@ def table_markdown(rows: list[dict]) -> str:
 
     head = ["data", "protocol (test targets, fits)", "model RMSE (mean ± sd over seeds)"] + list(BASELINES) + \
         ["model MASE (best baseline's)", "95 % interval coverage: model / mean_last",
-         "model - best baseline (95 % CI)", "verdict vs best", "model - mean_last (95 % CI): verdict",
+         "model - best baseline (bootstrap 95 %)", "verdict vs best", "model - mean_last (bootstrap 95 %): verdict",
          "Hi-C test: hic vs own lags, RMSE % (95 % CI): verdict; minimum detectable effect",
          "model ablation: real - randomised graph (95 % CI)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from step.intervals import conformal_quantile, coverage_and_winkler, interval_rows, level_key
+from step.intervals import conformal_quantile, coverage_and_winkler, error_scales, interval_rows, level_key
 
 
 def test_conformal_quantile_by_hand():
@@ -30,26 +30,55 @@ def test_winkler_by_hand():
 
 
 @pytest.mark.parametrize("level", [0.8, 0.95])
-def test_coverage_on_a_gaussian_case_is_within_the_binomial_band(level):
-    """Residuals of earlier times, standardised by each gene's scale: new cells are covered at the
-    nominal rate (within a 99.9 % binomial band)."""
+def test_per_gene_coverage_when_error_scales_differ_from_the_training_std(level):
+    """Genes whose forecast errors are 0.25x .. 4x what their training std says: scored by their own
+    (shrunk) error scale, new cells are covered at the nominal rate pooled and per gene; scored by
+    the training std alone (shrink -> infinity, the old rule) the noisy genes are under-covered."""
     rng = np.random.default_rng(0)
-    n_genes = 40
-    scale = rng.uniform(0.5, 3.0, n_genes)
-    past = rng.normal(size=(30, n_genes)) * scale           # residuals on 30 earlier target times
-    q = interval_rows(past, scale, [level], min_times=4)[level]
-    assert q == pytest.approx(stats.norm.ppf(0.5 + level / 2), rel=0.15)
-    new = rng.normal(size=(200, n_genes)) * scale            # future errors
-    r = coverage_and_winkler(new, -q * scale[None, :] + 0 * new, q * scale[None, :] + 0 * new, level)
-    n = r["n"]
-    half = stats.norm.ppf(0.9995) * math.sqrt(level * (1 - level) / n) + 0.02  # + the quantile's own noise
-    assert abs(r["coverage"] - level) < half
+    n_genes = 60
+    prior = rng.uniform(0.5, 3.0, n_genes)                    # training std
+    err = prior * np.exp(rng.uniform(np.log(0.25), np.log(4.0), n_genes))   # true error sd
+    past = rng.normal(size=(30, n_genes)) * err               # residuals on 30 earlier target times
+    new = rng.normal(size=(400, n_genes)) * err               # future errors
+    q, scale = interval_rows(past, prior, [level], min_times=4, shrink=4.0)
+    inside = np.abs(new) <= q[level] * scale[None, :]
+    n = inside.size
+    assert abs(inside.mean() - level) < stats.norm.ppf(0.9995) * math.sqrt(level * (1 - level) / n) + 0.02
+    per_gene = inside.mean(axis=0)
+    far = np.mean(per_gene < level - 0.15)
+    assert far <= 0.05                                        # few genes far below the level ...
+    q0, s0 = interval_rows(past, prior, [level], min_times=4, shrink=1e12)
+    old = (np.abs(new) <= q0[level] * s0[None, :]).mean(axis=0)
+    assert np.allclose(s0 / prior, s0[0] / prior[0])          # ... the old rule's scale is the std
+    assert np.mean(old < level - 0.15) > far                  # and leaves more genes far below it
+    assert old.min() < per_gene.min()
+
+
+def test_a_gene_constant_so_far_neither_shrinks_the_others_nor_gets_a_zero_width():
+    rng = np.random.default_rng(1)
+    past = rng.normal(size=(20, 10))
+    prior = np.ones(10)
+    q_ref, _ = interval_rows(past, prior, [0.8], min_times=4)
+    with_const = np.concatenate([past, np.zeros((20, 5))], axis=1)   # 5 genes forecast exactly so far
+    q, scale = interval_rows(with_const, np.concatenate([prior, np.full(5, 0.05)]), [0.8], min_times=4)
+    assert q[0.8] == pytest.approx(q_ref[0.8])
+    assert (scale[10:] > 0).all() and np.isfinite(scale).all()
+
+
+def test_leave_one_out_scale_by_hand():
+    """One gene, residuals 1 and 3, prior 1 (pooled ratio c^2 = (1 + 9) / 2 = 5), k = 2:
+    scale^2 = (10 + 2 * 5) / (2 + 2) = 5; the residual 3 is scored by (1 + 10) / (1 + 2)."""
+    r = np.array([[1.0], [3.0]])
+    scale, loo, deg = error_scales(r, np.array([1.0]), 2.0)
+    assert scale[0] == pytest.approx(math.sqrt(5.0))
+    assert loo[1, 0] == pytest.approx(math.sqrt(11.0 / 3.0)) and loo[0, 0] == pytest.approx(math.sqrt(19.0 / 3.0))
+    assert not deg[0]
 
 
 def test_too_few_earlier_times_give_no_interval():
     past = np.full((6, 5), np.nan)
     past[:3] = 1.0  # residuals on 3 target times only
-    out = interval_rows(past, np.ones(5), [0.8, 0.95], min_times=4)
+    out, _ = interval_rows(past, np.ones(5), [0.8, 0.95], min_times=4)
     assert all(math.isnan(v) for v in out.values())
-    out = interval_rows(past, np.ones(5), [0.8], min_times=3)
+    out, _ = interval_rows(past, np.ones(5), [0.8], min_times=3)
     assert out[0.8] == 1.0

@@ -78,8 +78,9 @@ def test_rolling_outputs_keep_their_shape(rolling_run):
     assert pred.y_pred.notna().all()
     assert m["rolling"]["n_fits"] == len(m["rolling"]["origins"]) >= 2
     comp = m["comparisons"]["vs_baselines"]
+    composite = ["best_per_origin"] if len(set(m["best_baseline_per_origin"])) > 1 else []
     assert set(comp) == {"persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets",
-                         "auto_ets", "global_linear", "global_gbm"}
+                         "auto_ets", "global_linear", "global_gbm", *composite}
     for r in comp.values():  # the tiny fixture's test period is shorter than evaluation.min_target_times
         assert r["n_times"] == len(m["splits"]["test"]) < 15
         assert r["verdict"] == "too few target times to tell"
@@ -116,3 +117,25 @@ def test_every_interval_is_centred_on_the_reported_forecast(tmp_path):
     assert len(p) and "persistence" in set(p.model)
     for _, g in p.groupby("model"):
         np.testing.assert_allclose((g.lo_80 + g.hi_80) / 2, g.y_pred, rtol=1e-6, atol=1e-6)
+
+
+def test_best_per_origin_is_each_fits_own_choice(tmp_path):
+    """The composite forecasts, at every fit's forecast windows, exactly what that fit's chosen
+    baseline forecast (a forecaster one could have run), beside the majority label."""
+    from step.forecast import COMPOSITE, forecast_stage
+    from step.pipeline import features_stage, load_stage, plan_stage
+
+    cfg = _cfg(tmp_path)
+    course = load_stage(cfg)
+    _, folds = plan_stage(cfg, course)
+    fc = forecast_stage(cfg, features_stage(cfg, course), folds, [cfg.train.seed], {})
+    votes = fc.best_per_origin
+    assert len(votes) == len(folds)
+    if len(set(votes)) < 2:
+        assert COMPOSITE not in fc.base
+        return
+    for v, fold in zip(votes, folds):
+        f = fold.forecast
+        assert np.array_equal(fc.base[COMPOSITE][f], fc.base[v][f], equal_nan=True)
+        for lv, (lo, hi) in fc.base_intervals[COMPOSITE].items():
+            assert np.array_equal(lo[f], fc.base_intervals[v][lv][0][f], equal_nan=True)

@@ -228,13 +228,13 @@ def test_verdict_sentence():
            "skill": 0.071, "skill_ci95": [0.02, 0.11], "dm_stat": -3.1, "dm_pvalue": 0.003,
            "n_times": 12, "n_boot": 2000, "level": 0.95, "verdict": "better"}
     assert verdict_sentence("STEPmr", "mean_last", res) == (
-        "STEPmr vs mean_last: better at 95 % (RMSE difference -0.012, 95 % CI [-0.020, -0.004]; "
+        "STEPmr vs mean_last: better at 95 % (RMSE difference -0.012, bootstrap 95 % [-0.020, -0.004]; "
         "skill +0.071 [+0.02, +0.11]; Diebold-Mariano p = 0.003; 12 target times)")
     y, good, bad = _noisy()
     line = verdict_sentence("A", "B", compare_forecasts(y, bad, good))
     assert line.startswith("A vs B: worse at 95 % (") and "p < 0.001" in line
     nan_line = verdict_sentence("A", "B", compare_forecasts(y[:1], good[:1], bad[:1]))
-    assert TOO_FEW in nan_line and "CI [nan, nan]" in nan_line
+    assert TOO_FEW in nan_line and "95 % [nan, nan]" in nan_line
 
 
 def test_float32_level_differences_are_no_difference():
