@@ -50,6 +50,7 @@ import numpy as np
 
 from step.config import RunConfig, load_config
 from step.errors import InputError
+from step.uncertainty import TOO_FEW
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ def compare(y: np.ndarray, a: np.ndarray, b: np.ndarray, cfg: RunConfig, name_a:
     differential (HAC), as RMSE % of B's; the block-bootstrap interval is kept beside."""
     from scipy import stats
 
-    from step.uncertainty import TOO_FEW, compare_forecasts, ewc_df, ewc_long_run_variance
+    from step.uncertainty import compare_forecasts, ewc_df, ewc_long_run_variance
 
     ev = cfg.evaluation
     alpha = 1 - ev.level
@@ -315,12 +316,6 @@ def course_result(fc: HicForecasts, cfg: RunConfig) -> dict:
     return out
 
 
-def _too_few() -> str:
-    from step.uncertainty import TOO_FEW
-
-    return TOO_FEW
-
-
 def pooled(diffs: list[tuple[np.ndarray, np.ndarray, float]], level: float, min_times: int) -> dict:
     """Pool the hic-vs-own comparison of several courses: ``diffs`` = ``[(d_c, f_c, MSE_own_c)]``
     (:func:`loss_differentials`). Relative differentials (``/ MSE_own_c``) averaged over every target time;
@@ -329,7 +324,7 @@ def pooled(diffs: list[tuple[np.ndarray, np.ndarray, float]], level: float, min_
     the effect and its interval are of ``d``."""
     from scipy import stats
 
-    from step.uncertainty import TOO_FEW, ewc_df, ewc_long_run_variance
+    from step.uncertainty import ewc_df, ewc_long_run_variance
 
     keep = [(np.asarray(d, float) / m, np.asarray(f, float) / m) for d, f, m in diffs if len(d) >= 2 and m > 0]
     Ts = np.array([len(d) for d, _ in keep])
@@ -393,7 +388,7 @@ def report_lines(results: dict[str, dict], pool: dict | None) -> list[str]:
         lines.append("  RMSE: " + ", ".join(f"{g} {v:.4f}" for g, v in res["_rmse"].items()))
     if pool is not None:
         mde = f"{pool['mde_pct']:.1f} %" if "mde_pct" in pool else "n/a"
-        if pool["verdict"] == _too_few():
+        if pool["verdict"] == TOO_FEW:
             lines.append(f"Pooled over {pool.get('courses', 0)} courses (hic vs own): not enough target times "
                          f"({pool['n_times']}): only effects >= {mde} could be seen"
                          + (f" (RMSE {pool['effect_pct']:+.1f} %)." if "effect_pct" in pool else "."))

@@ -153,13 +153,11 @@ def _can_fork() -> bool:
     may). Else the figures are drawn in this process."""
     import multiprocessing as mp
     import os
-    import threading
+
+    from step.procs import fork_is_safe
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    others = [t for t in threading.enumerate()
-              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
-    return (cpus >= 2 and sys.platform.startswith("linux") and not mp.current_process().daemon
-            and not others and not any(m in sys.modules for m in _FORK_UNSAFE))
+    return cpus >= 2 and not mp.current_process().daemon and fork_is_safe(_FORK_UNSAFE)
 
 
 def _note(d: Path, what: str, exc: Exception, trace: bool = False) -> None:

@@ -5,7 +5,20 @@ import multiprocessing as mp
 import sys
 import threading
 
-__all__ = ["pool_context"]
+__all__ = ["pool_context", "fork_is_safe"]
+
+#: modules whose threads or runtimes make a fork of the process that loaded them unsafe
+POOL_UNSAFE = ("torch", "lightgbm", "hictkpy")
+
+
+def fork_is_safe(unsafe: tuple[str, ...] = POOL_UNSAFE) -> bool:
+    """Linux, no Python thread but the main one and tqdm's monitor (it only sleeps and takes tqdm's
+    own lock, which a child never touches), and none of the ``unsafe`` modules loaded."""
+    if not sys.platform.startswith("linux"):
+        return False
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
+    return not others and not any(m in sys.modules for m in unsafe)
 
 
 def pool_context(preload: list[str]) -> mp.context.BaseContext:
@@ -18,10 +31,7 @@ def pool_context(preload: list[str]) -> mp.context.BaseContext:
     if not sys.platform.startswith("linux"):
         return mp.get_context()
     methods = mp.get_all_start_methods()
-    others = [t for t in threading.enumerate()
-              if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
-    risky = bool(others) or any(m in sys.modules for m in ("torch", "lightgbm", "hictkpy"))
-    if "fork" in methods and not risky:
+    if "fork" in methods and fork_is_safe():
         return mp.get_context("fork")
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
