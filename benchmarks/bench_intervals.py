@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -61,13 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--configs", nargs="+", default=["mrna", "mirna_corrected", "yeast", "yeast_elutriation"])
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--out", default=str(HERE / "results/intervals.json"))
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides for every job, e.g. evaluation.interval_shrink=8")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.configs:
-            cfg = load_config(ROOT / f"configs/{name}.yaml", {"split.protocol": "rolling", "train.seeds": args.seeds,
-                                                              "output.plots": False, "analysis.enabled": False})
+            over = {"split.protocol": "rolling", "train.seeds": args.seeds, "output.plots": False,
+                    "analysis.enabled": False}
+            over.update({k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+            cfg = load_config(ROOT / f"configs/{name}.yaml", over)
             t0 = time.perf_counter()
             job = run_job(cfg, Path(tmp) / name)
             table = coverage_table(pd.read_csv(job.run_dir / "predictions.csv"))
@@ -80,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, {"command": "python benchmarks/bench_intervals.py " + " ".join(argv or sys.argv[1:]),
-                     "seeds": args.seeds, "protocol": "rolling", "results": res})
+                     "seeds": args.seeds, "protocol": "rolling", "settings": args.set, "results": res})
     print(f"written {out}")
     return 0
 

@@ -245,6 +245,8 @@ class EvaluationConfig:
     # each gene's error scale: its residuals' RMS shrunk towards its training std x the pooled error
     # ratio, the prior weighing as many residuals as this (0: the gene's own residuals only)
     interval_shrink: float = 4.0
+    # > 0: older residuals weigh less in the conformal quantile, 0.5 ** (windows back / this)
+    interval_halflife: float = 0.0
 
 
 @dataclass
@@ -460,8 +462,9 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     if not 0 <= cfg.data.scale_floor < 1:
         raise InputError(f"{where}: data.scale_floor must be in [0, 1), got {cfg.data.scale_floor}.")
     ev = cfg.evaluation
-    if ev.interval_shrink < 0:
-        raise InputError(f"{where}: evaluation.interval_shrink must be >= 0, got {ev.interval_shrink}.")
+    if ev.interval_shrink < 0 or ev.interval_halflife < 0:
+        raise InputError(f"{where}: evaluation.interval_shrink and evaluation.interval_halflife must be >= 0, "
+                         f"got {ev.interval_shrink}, {ev.interval_halflife}.")
     if not ev.interval_levels or any(not 0 < lv < 1 for lv in ev.interval_levels) or ev.interval_min_times < 1:
         raise InputError(f"{where}: evaluation.interval_levels must be levels in (0, 1) and "
                          f"evaluation.interval_min_times >= 1; got {ev.interval_levels}, {ev.interval_min_times}.")

@@ -169,7 +169,7 @@ def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos:
     ev = cfg.evaluation
     win, P = _evidence_rows(kind, fd, oos, now)
     q, scale = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times,
-                             ev.interval_shrink)
+                             ev.interval_shrink, ev.interval_halflife)
     for lv, qv in q.items():
         lo, hi = store.setdefault(lv, (np.full_like(now, np.nan), np.full_like(now, np.nan)))
         lo[target] = now[target] - qv * scale[None, :]

@@ -26,15 +26,28 @@ def level_key(level: float) -> str:
     return f"{100 * level:g}".replace(".", "_")
 
 
-def conformal_quantile(scores: np.ndarray, level: float) -> float:
+def conformal_quantile(scores: np.ndarray, level: float, weights: np.ndarray | None = None) -> float:
     """The split-conformal quantile of absolute scores: the ``ceil((n + 1) level)``-th smallest
-    (``inf`` when ``n`` is too small for the level, ``nan`` without scores)."""
-    s = np.sort(np.abs(np.asarray(scores, dtype=float)[np.isfinite(scores)]))
-    n = s.size
-    if n == 0:
+    (``inf`` when ``n`` is too small for the level, ``nan`` without scores). ``weights`` (the
+    shape of ``scores``): the weighted form (Barber et al. 2023, non-exchangeable conformal): the
+    smallest score whose weight share, the new point counted with weight 1, reaches ``level``."""
+    scores = np.asarray(scores, dtype=float)
+    ok = np.isfinite(scores)
+    if weights is None:
+        s = np.sort(np.abs(scores[ok]))
+        n = s.size
+        if n == 0:
+            return float("nan")
+        k = math.ceil((n + 1) * level)
+        return float(s[k - 1]) if k <= n else float("inf")
+    w = np.broadcast_to(np.asarray(weights, dtype=float), scores.shape)[ok]
+    if w.size == 0:
         return float("nan")
-    k = math.ceil((n + 1) * level)
-    return float(s[k - 1]) if k <= n else float("inf")
+    order = np.argsort(np.abs(scores[ok]), kind="stable")
+    s, w = np.abs(scores[ok])[order], w[order] / w.max()
+    share = np.cumsum(w) / (w.sum() + 1.0)
+    k = int(np.searchsorted(share, level - 1e-12))
+    return float(s[k]) if k < s.size else float("inf")
 
 
 def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,20 +81,26 @@ def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float) -> tuple[n
 
 
 def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min_times: int,
-                  shrink: float = 4.0) -> tuple[dict[float, float], np.ndarray]:
+                  shrink: float = 4.0, halflife: float = 0.0) -> tuple[dict[float, float], np.ndarray]:
     """Quantile per level of the residuals ``resid [V, N]`` (evidence windows x genes, NaN = none)
     scored by each gene's error scale (:func:`error_scales`, ``prior [N]`` its training std), and
     that scale ``[N]``: the interval of a new forecast of gene ``n`` is ``+- q * scale[n]``. NaN
     for every level when fewer than ``min_times`` windows carry a residual or the quantile is not
-    finite. Genes whose residuals are all zero do not enter the pooled scores."""
+    finite. Genes whose residuals are all zero do not enter the pooled scores. ``halflife > 0``:
+    the scores of older windows weigh less (``0.5 ** (windows back / halflife)``, the weighted
+    conformal quantile), so that errors that grow along a course are followed."""
     have = np.isfinite(resid).any(axis=1)
     if int(have.sum()) < max(1, min_times):
         return {lv: float("nan") for lv in levels}, np.asarray(prior, dtype=float)
     scale, loo, degenerate = error_scales(resid[have], prior, shrink)
     z = (resid[have] / loo)[:, ~degenerate]
+    wts = None
+    if halflife > 0:
+        age = np.arange(z.shape[0])[::-1].astype(float)  # windows back from the most recent
+        wts = np.repeat((0.5 ** (age / float(halflife)))[:, None], z.shape[1], axis=1)
     out = {}
     for lv in levels:
-        q = conformal_quantile(z, lv)
+        q = conformal_quantile(z, lv, wts)
         out[lv] = q if math.isfinite(q) else float("nan")
     return out, scale
 

@@ -82,3 +82,14 @@ def test_too_few_earlier_times_give_no_interval():
     assert all(math.isnan(v) for v in out.values())
     out, _ = interval_rows(past, np.ones(5), [0.8], min_times=3)
     assert out[0.8] == 1.0
+
+
+def test_weighted_conformal_quantile():
+    s = np.arange(1.0, 11.0)
+    assert conformal_quantile(s, 0.8, np.ones(10)) == conformal_quantile(s, 0.8)   # equal weights: the plain rule
+    # the recent (large) scores weigh more: the quantile follows them
+    w = 0.5 ** (np.arange(10)[::-1] / 2.0)
+    assert conformal_quantile(s, 0.5, w) > conformal_quantile(s, 0.5)
+    # by hand: weights 1, 1, 2 (max-normalised 0.5, 0.5, 1) + 1 for the new point: shares 0.2, 0.4, 0.8
+    assert conformal_quantile(np.array([1.0, 2.0, 3.0]), 0.4, np.array([1.0, 1.0, 2.0])) == 2.0
+    assert conformal_quantile(np.array([1.0, 2.0, 3.0]), 0.85, np.array([1.0, 1.0, 2.0])) == math.inf
