@@ -90,6 +90,9 @@ def test_weighted_conformal_quantile():
     # the recent (large) scores weigh more: the quantile follows them
     w = 0.5 ** (np.arange(10)[::-1] / 2.0)
     assert conformal_quantile(s, 0.5, w) > conformal_quantile(s, 0.5)
-    # by hand: weights 1, 1, 2 (max-normalised 0.5, 0.5, 1) + 1 for the new point: shares 0.2, 0.4, 0.8
-    assert conformal_quantile(np.array([1.0, 2.0, 3.0]), 0.4, np.array([1.0, 1.0, 2.0])) == 2.0
-    assert conformal_quantile(np.array([1.0, 2.0, 3.0]), 0.85, np.array([1.0, 1.0, 2.0])) == math.inf
+    # by hand: weights 1, 1, 2 (max-normalised 0.5, 0.5, 1), the new point 1: cumulative shares of
+    # the total 3 are 1/6, 1/3, 2/3
+    s3, w3 = np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0])
+    assert conformal_quantile(s3, 0.3, w3) == 2.0
+    assert conformal_quantile(s3, 0.6, w3) == 3.0
+    assert conformal_quantile(s3, 0.7, w3) == math.inf
