@@ -147,6 +147,14 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
             iv = fc.base_intervals.get(b, {})
             if lv in iv:
                 out["models"].setdefault(b, {})[key] = coverage_and_winkler(y_work[i], iv[lv][0][i], iv[lv][1][i], lv)
+    src = fc.interval_sources
+    out["residual_sources"] = {
+        "meaning": ("residual windows behind each fit's intervals: out of sample (earlier fits' forecasts) or, "
+                    "where no earlier fit forecast a window, this fit's validation windows, which the fit saw "
+                    "(in sample: the first rolling fit, and the chronological protocol's single fit)"),
+        "totals": {k: {"earlier_fits_out_of_sample": sum(r["earlier_fits_out_of_sample"] for r in v),
+                       "this_fit_validation": sum(r["this_fit_validation"] for r in v)} for k, v in src.items()},
+        "per_fit": {cfg.model_name: src.get(cfg.model_name, [])}}
     return out
 
 def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,

@@ -54,6 +54,9 @@ class Forecasts:
     # split.horizon > 1: h-step forecasts (h >= 2), working scale, indexed by the target window
     horizon_base: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     horizon_model: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
+    # per forecaster, per fit: how many of the intervals' residuals came from earlier fits' out-of-sample
+    # forecasts and how many from this fit's validation windows
+    interval_sources: dict[str, list[dict]] = field(default_factory=dict)
 
     def original(self, course: GeneTimeCourse, history: int) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
         """Baseline and model forecasts in the original scale. Persistence is exactly the previous
@@ -138,12 +141,6 @@ def _evidence_windows(kind: str, fd: FoldData, have_oos: np.ndarray) -> tuple[np
     return past[keep], have[keep]
 
 
-def _evidence_rows(kind: str, fd: FoldData, oos: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forecasts ``[V, N]`` of one forecaster on the evidence windows (:func:`_evidence_windows`)."""
-    win, have = _evidence_windows(kind, fd, np.isfinite(oos).any(axis=1))
-    return win, np.where(have[:, None], oos[win], now[win])
-
-
 def _evidence_errors(kind: str, fd: FoldData, y_work: np.ndarray, oos: dict[str, np.ndarray],
                      now: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-window errors (working scale) of competing forecasters for one fit's decision.
@@ -161,13 +158,20 @@ def _evidence_errors(kind: str, fd: FoldData, y_work: np.ndarray, oos: dict[str,
 
 
 def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos: np.ndarray, now: np.ndarray,
-               target: np.ndarray, store: dict[float, tuple[np.ndarray, np.ndarray]]) -> None:
+               target: np.ndarray, store: dict[float, tuple[np.ndarray, np.ndarray]],
+               sources: list | None = None) -> None:
     """Conformal intervals (:mod:`step.intervals`) of one forecaster's forecasts ``now`` on the
-    windows ``target``, from its residuals on this fit's evidence windows; into ``store``."""
+    windows ``target``, from its residuals on this fit's evidence windows; into ``store``.
+    ``sources`` receives where those residuals came from (earlier fits' out-of-sample forecasts,
+    this fit's validation windows)."""
     from step.intervals import interval_rows
 
     ev = cfg.evaluation
-    win, P = _evidence_rows(kind, fd, oos, now)
+    win, have = _evidence_windows(kind, fd, np.isfinite(oos).any(axis=1))
+    P = np.where(have[:, None], oos[win], now[win])
+    if sources is not None and len(target):
+        sources.append({"origin_time_index": int(fd.fold.origin), "earlier_fits_out_of_sample": int(have.sum()),
+                        "this_fit_validation": int((~have).sum())})
     q, scale = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times,
                              ev.interval_shrink, ev.interval_halflife)
     for lv, qv in q.items():
@@ -262,7 +266,8 @@ def _baseline_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
     rec.vote_windows.append((rec.best_votes[-1], np.asarray(f), np.asarray(oos_w)))
     for b in base:
         now_b = to_work(base[b])
-        _intervals(cfg, kind, fd, rec.y_work, rec.oos_base[b], now_b, oos_w, fc.base_intervals.setdefault(b, {}))
+        _intervals(cfg, kind, fd, rec.y_work, rec.oos_base[b], now_b, oos_w, fc.base_intervals.setdefault(b, {}),
+                   fc.interval_sources.setdefault(b, []))
         rec.oos_base[b][oos_w] = now_b[oos_w]
     return base
 
@@ -317,7 +322,8 @@ def _model_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, re
         now["reported"] = now["full"] if use else now["linear"]
         fc.model[sd][f] = now["reported"][f]
         _intervals(cfg, kind, fd, rec.y_work, rec.oos_model[sd]["reported"], now["reported"], oos_w,
-                   fc.model_intervals.setdefault(sd, {}))
+                   fc.model_intervals.setdefault(sd, {}),
+                   fc.interval_sources.setdefault(cfg.model_name, []) if sd == seeds[0] else None)
         for k in ("full", "linear", "reported"):
             rec.oos_model[sd][k][oos_w] = now[k][oos_w]
         model.keep_correction(sd, use)
