@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-defaults results ablate hic-test workflow tune clean-cache
+.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-intervals bench-defaults results ablate hic-test workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -77,6 +77,10 @@ hic-test: $(STAMP)
 ## bench-hic-test: the Hi-C test's power, interval coverage and false-verdict rate on synthetic data
 bench-hic-test: $(STAMP)
 	$(BIN)/python benchmarks/bench_hic_test.py $(ARGS)
+
+## bench-intervals: coverage of the 80 % / 95 % intervals on the real courses (rolling, 1 seed; ~12 min)
+bench-intervals: $(STAMP)
+	$(BIN)/python benchmarks/bench_intervals.py $(ARGS)
 
 ## bench-null: the verdict rule's false-verdict rate on null data and its power (benchmarks/results/)
 bench-null: $(STAMP)

@@ -245,8 +245,9 @@ class EvaluationConfig:
     # each gene's error scale: its residuals' RMS shrunk towards its training std x the pooled error
     # ratio, the prior weighing as many residuals as this (0: the gene's own residuals only)
     interval_shrink: float = 4.0
-    # > 0: older residuals weigh less in the conformal quantile, 0.5 ** (windows back / this)
-    interval_halflife: float = 0.0
+    # > 0: older residuals weigh less in the conformal quantile, 0.5 ** (windows back / this): the same
+    # forgetting as the choices' evidence (train.evidence_halflife)
+    interval_halflife: float = 8.0
 
 
 @dataclass

@@ -134,7 +134,10 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
                             f"windows), pooled over genes, each scored by its own error scale (its residuals' RMS "
                             f"shrunk towards its training std x the pooled error ratio with the weight of "
                             f"{cfg.evaluation.interval_shrink:g} residuals, leave-one-out for the scores; genes "
-                            f"whose residuals are all zero left out of the pool); at least "
+                            f"whose residuals are all zero left out of the pool; "
+                            + (f"older residuals weighted 0.5 ** (windows back / {cfg.evaluation.interval_halflife:g})"
+                               if cfg.evaluation.interval_halflife > 0 else "every residual weighted equally")
+                            + f"); at least "
                             f"{cfg.evaluation.interval_min_times} earlier target times"), "models": {}}
     for lv in cfg.evaluation.interval_levels:
         key = level_key(lv)
