@@ -333,6 +333,15 @@ def read_gene_positions(path: str | Path) -> pd.DataFrame:
     if bad_pos.any():
         i = int(np.flatnonzero(bad_pos.to_numpy())[0])
         raise InputError(f"{p}: record {i + 1} ({name.iloc[i]}): start/end are not integers.")
+    backwards = (end < start).to_numpy()
+    if backwards.any():
+        i = int(np.flatnonzero(backwards)[0])
+        raise InputError(f"{p}: record {i + 1} ({name.iloc[i]}): end {int(end.iloc[i])} is before start "
+                         f"{int(start.iloc[i])} ({int(backwards.sum())} such record(s)); expected start <= end.")
+    odd = ~strand.astype(str).str.strip().isin(["+", "-"])
+    if odd.any():
+        log.warning("%s: %d record(s) with strand other than '+'/'-' (e.g. %r for %s): their TSS is taken at the "
+                    "start, as for '+'", p, int(odd.sum()), str(strand[odd].iloc[0]), name[odd].iloc[0])
     out = pd.DataFrame({"gene": name.str.strip().to_numpy(), "chromosome": [str(c).strip() for c in chrom],
                         "tss": np.asarray(tss, dtype=np.int64)})
     if ids is not None:

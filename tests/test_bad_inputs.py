@@ -135,3 +135,17 @@ def test_a_course_without_pairs_is_said_loudly(tmp_path, caplog):
         finally:
             pipeline.load_course = orig
     assert "no Hi-C pairs" in caplog.text
+
+
+def test_bed_end_before_start_is_refused_and_an_odd_strand_is_said(tmp_path, caplog):
+    from raw_data_conversion.genome_readers import read_gene_positions
+
+    bad = tmp_path / "g.bed"
+    bad.write_text("1\t100\t200\tA\t0\t+\n1\t500\t300\tB\t0\t-\n")
+    with pytest.raises(InputError, match=r"record 2 \(B\): end 300 is before start 500"):
+        read_gene_positions(bad)
+    odd = tmp_path / "o.bed"
+    odd.write_text("1\t100\t200\tA\t0\t+\n1\t300\t500\tB\t0\t*\n")
+    with caplog.at_level("WARNING"):
+        out = read_gene_positions(odd)
+    assert list(out["tss"]) == [100, 300] and "strand other than" in caplog.text
