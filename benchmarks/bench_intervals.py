@@ -28,6 +28,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from step.config import load_config  # noqa: E402
+from step.intervals import coverage_and_winkler  # noqa: E402
 from step.io import write_json  # noqa: E402
 from step.pipeline import run_job  # noqa: E402
 
@@ -42,10 +43,10 @@ def coverage_table(pred: pd.DataFrame) -> dict[str, dict]:
     for name, g in test.groupby("model", sort=False):
         row: dict = {}
         for lv in ("80", "95"):
+            pooled = coverage_and_winkler(g["y_true"], g[f"lo_{lv}"], g[f"hi_{lv}"], int(lv) / 100)
+            row[f"coverage_{lv}"], row[f"n_{lv}"] = pooled["coverage"], pooled["n"]
             ok = g[f"lo_{lv}"].notna() & g[f"hi_{lv}"].notna() & g["y_true"].notna()
             inside = (g["y_true"] >= g[f"lo_{lv}"]) & (g["y_true"] <= g[f"hi_{lv}"])
-            row[f"coverage_{lv}"] = float(inside[ok].mean()) if ok.any() else float("nan")
-            row[f"n_{lv}"] = int(ok.sum())
             if lv == "80" and ok.any():
                 per_gene = inside[ok].groupby(g.loc[ok, "gene"]).mean()
                 row["gene_80_min"] = float(per_gene.min())

@@ -13,6 +13,7 @@ import pandas as pd
 
 from raw_data_conversion.expression import STAGE_RE
 from raw_data_conversion.genome_config import GenomeConfig, _REPLICATE_SUFFIX, _exists, _sep
+from step.config import DataConfig
 from step.errors import InputError
 
 
@@ -211,9 +212,9 @@ def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.n
     return genes, samples, V, times, []
 
 
-#: the largest magnitude accepted (the train/test job's ``data.max_abs_value`` default): a larger
-#: value is an error or a unit mistake, and overflows float32
-MAX_ABS_VALUE = 1e15
+#: the largest magnitude accepted, the train/test job's ``data.max_abs_value`` default (a larger
+#: value is an error or a unit mistake, and overflows float32)
+MAX_ABS_VALUE = DataConfig.max_abs_value
 
 
 def _check_values(V: np.ndarray, genes: list, samples: list, mpath: Path) -> None:

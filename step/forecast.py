@@ -307,14 +307,14 @@ def _model_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, re
     evidence (:func:`_keep_correction`), its forecasts of the fit's test windows and intervals
     into ``fc``. Returns the fitted :class:`step.model_forecaster.SpatioTemporalModel`."""
     from step.forecasters import REGISTRY
-    from step.model_forecaster import ModelContext, start_info
+    from step.model_forecaster import ModelContext
 
     ctx = dataclasses.replace(job_context(cfg, feats), model=ModelContext(cfg, feats, seeds, warm, on_epoch))
     model = REGISTRY[cfg.model_name](ctx).fit(fit_data(fd))
     res, to_work = model.res, fd.scaler.inverse
     f, oos_w = fd.fold.forecast, fd.idx("test")
     fc.model_args = res.model_args
-    fc.linear_starts.append({"origin_time_index": fd.fold.origin, **start_info(res.start)})
+    fc.linear_starts.append({"origin_time_index": fd.fold.origin, **model.info})
     for sd in seeds:
         now = {"full": to_work(res.full[sd]), "linear": to_work(res.linear[sd])}
         use = _keep_correction(cfg, fd, rec, kind, sd, now, not np.array_equal(res.full[sd], res.linear[sd]))

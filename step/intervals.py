@@ -97,7 +97,7 @@ def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min
     wts = None
     if halflife > 0:
         age = np.arange(z.shape[0])[::-1].astype(float)  # windows back from the most recent
-        wts = np.repeat((0.5 ** (age / float(halflife)))[:, None], z.shape[1], axis=1)
+        wts = (0.5 ** (age / float(halflife)))[:, None]  # [V, 1], broadcast over genes
     out = {}
     for lv in levels:
         q = conformal_quantile(z, lv, wts)
