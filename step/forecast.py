@@ -191,8 +191,8 @@ class _Record:
     halflife: float
     oos_base: dict[str, np.ndarray]
     oos_model: dict[int, dict[str, np.ndarray]]
-    best_votes: list[str] = field(default_factory=list)
-    vote_windows: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)  # (vote, forecast, test)
+    # per fit: (the best baseline it chose, its forecast windows, its test windows)
+    votes: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int],
@@ -222,10 +222,9 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         fd = standardise(cfg, feats, fold)
         kind = evidence_kind(cfg, fold.split)
         predictors: dict = {}
-        base: dict[str, np.ndarray] = {}
         t0 = time.perf_counter()
         if baselines:
-            base = _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0)
+            _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0)
         timings["baselines"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch)
@@ -235,9 +234,9 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         fc.states, fc.scaler = model.res.states, fd.scaler
         fc.hist_rows += model.res.rows
         warm = model.res.states if cfg.split.warm_start else None
-    _best_baseline(fc, rec.best_votes)
+    _best_baseline(fc, [v for v, _, _ in rec.votes])
     _persistence_exactly(cfg, feats, fc)
-    _best_per_origin(fc, rec.vote_windows, W, N)
+    _best_per_origin(fc, rec.votes, W, N)
     for sd, used in fc.correction_used.items():
         log.info("seed %d: the correction was kept at %d of %d fit(s) (evidence: %s)", sd, sum(used), len(used),
                  cfg.train.evidence)
@@ -249,10 +248,10 @@ def _nan(W: int, N: int) -> np.ndarray:
 
 
 def _baseline_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, rec: _Record, kind: str,
-                   predictors: dict, first: bool) -> dict[str, np.ndarray]:
+                   predictors: dict, first: bool) -> None:
     """One fit's baselines and peers (:func:`baselines_stage`): their forecasts of the fit's
     test windows into ``fc``, this fit's best-baseline vote, their intervals, and their
-    out-of-sample record. Returns their standardised forecasts ``{name: [W, N]}``."""
+    out-of-sample record."""
     W, N = rec.y_work.shape
     f, oos_w = fd.fold.forecast, fd.idx("test")
     to_work = fd.scaler.inverse
@@ -262,14 +261,12 @@ def _baseline_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
         fc.base.setdefault(b, _nan(W, N))[f] = to_work(base[b][f])
         rec.oos_base.setdefault(b, _nan(W, N))
     fc.base_info.append({"origin_time_index": fd.fold.origin, **info})
-    rec.best_votes.append(_best_vote(fd, rec, kind, base, val_oos, fc))
-    rec.vote_windows.append((rec.best_votes[-1], np.asarray(f), np.asarray(oos_w)))
+    rec.votes.append((_best_vote(fd, rec, kind, base, val_oos, fc), np.asarray(f), np.asarray(oos_w)))
     for b in base:
         now_b = to_work(base[b])
         _intervals(cfg, kind, fd, rec.y_work, rec.oos_base[b], now_b, oos_w, fc.base_intervals.setdefault(b, {}),
                    fc.interval_sources.setdefault(b, []))
         rec.oos_base[b][oos_w] = now_b[oos_w]
-    return base
 
 
 def _best_vote(fd: FoldData, rec: _Record, kind: str, base: dict[str, np.ndarray], val_oos: dict,
