@@ -81,11 +81,12 @@ def comparisons(cfg: RunConfig, ws: WindowSplit, y_true: np.ndarray, base: dict[
 def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, y_true: np.ndarray,
                       base: dict[str, np.ndarray], model: dict[int, np.ndarray], base_seed: int,
                       base_iv: dict | None = None, model_iv: dict | None = None,
-                      levels: list[float] | None = None, horizons: dict | None = None) -> pd.DataFrame:
+                      levels: list[float] | None = None, horizons: dict | None = None,
+                      horizon_iv: dict | None = None) -> pd.DataFrame:
     """Long table ``model, seed, split, target_time, gene, y_true, y_pred`` (original scale), then
     ``lo_<L>, hi_<L>`` per interval level (``lo_80, hi_80, lo_95, hi_95``; NaN without an interval)
     and ``horizon`` (1; with ``horizons = {h: (base, model)}`` also the h-step rows of the reported
-    split, without intervals)."""
+    split, with their intervals from ``horizon_iv = {h: (base, model)}``)."""
     from step.intervals import level_key
 
     W, N = y_true.shape
@@ -113,12 +114,13 @@ def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, 
         frames.append(block(name, base_seed, base[name], (base_iv or {}).get(name)))
     rep = np.repeat(ws.split == ws.report, N)
     for h, (hb, hm) in sorted((horizons or {}).items()):
+        hbi, hmi = (horizon_iv or {}).get(h, ({}, {}))
         for sd, P in hm.items():
-            f = block(model_name, sd, P, None, h)
+            f = block(model_name, sd, P, hmi.get(sd), h)
             frames.append(f[rep & f["y_pred"].notna().to_numpy()])
         for name in BASELINES:
             if name in hb:
-                f = block(name, base_seed, hb[name], None, h)
+                f = block(name, base_seed, hb[name], hbi.get(name), h)
                 frames.append(f[rep & f["y_pred"].notna().to_numpy()])
     return pd.concat(frames, ignore_index=True)
 
@@ -203,6 +205,23 @@ def build_metrics(cfg: RunConfig, ws: WindowSplit, course: GeneTimeCourse, y_tru
     }
 
 
+def _horizon_interval_metrics(cfg: RunConfig, y_work: np.ndarray, fc: Forecasts, h: int, i: np.ndarray) -> dict:
+    """Coverage and Winkler score of the h-step intervals on windows ``i`` (the model's: mean over seeds)."""
+    from step.intervals import coverage_and_winkler, level_key
+
+    out: dict = {}
+    for lv in cfg.evaluation.interval_levels:
+        per_seed = [coverage_and_winkler(y_work[i], iv[lv][0][i], iv[lv][1][i], lv)
+                    for iv in fc.horizon_model_intervals.get(h, {}).values() if lv in iv]
+        if per_seed:
+            out.setdefault(cfg.model_name, {})[level_key(lv)] = {
+                k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
+        for b, iv in fc.horizon_base_intervals.get(h, {}).items():
+            if lv in iv:
+                out.setdefault(b, {})[level_key(lv)] = coverage_and_winkler(y_work[i], iv[lv][0][i], iv[lv][1][i], lv)
+    return out
+
+
 def horizon_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Forecasts, best: str) -> dict:
     """Per horizon ``h = 1 .. split.horizon``: RMSE, MAE, MASE of every forecaster on the reported
     split's targets that have an h-step forecast from an out-of-sample origin, and the main model's
@@ -243,6 +262,8 @@ def horizon_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: For
                                                    level=ev.level, min_times=ev.min_target_times, horizon=h)
                               for b, P in base.items()}
         row["best_baseline"] = best
+        if h > 1:
+            row["intervals"] = _horizon_interval_metrics(cfg, y_work, fc, h, i)
         out["per_horizon"][str(h)] = row
     names = {n for r in out["per_horizon"].values() for n in r["models"]}
     out["mean_over_horizons"] = {

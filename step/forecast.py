@@ -54,6 +54,9 @@ class Forecasts:
     # split.horizon > 1: h-step forecasts (h >= 2), working scale, indexed by the target window
     horizon_base: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     horizon_model: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
+    # h-step conformal intervals (h >= 2), working scale: h -> name or seed -> level -> (lo, hi) [W, N]
+    horizon_base_intervals: dict[int, dict[str, dict]] = field(default_factory=dict)
+    horizon_model_intervals: dict[int, dict[int, dict]] = field(default_factory=dict)
     # per forecaster, per fit: how many of the intervals' residuals came from earlier fits' out-of-sample
     # forecasts and how many from this fit's validation windows
     interval_sources: dict[str, list[dict]] = field(default_factory=dict)
@@ -72,6 +75,13 @@ class Forecasts:
         """The h-step forecasts (h >= 2) in the original scale: ``{h: (baselines, model seeds)}``."""
         conv = lambda d: {k: original_scale(v, self.transform) for k, v in d.items()}  # noqa: E731
         return {h: (conv(self.horizon_base.get(h, {})), conv(m)) for h, m in self.horizon_model.items()}
+
+    def horizon_intervals_original(self) -> dict[int, tuple[dict, dict]]:
+        """The h-step intervals (h >= 2) in the original scale: ``{h: (baselines, model seeds)}``."""
+        conv = lambda d: {lv: (original_scale(lo, self.transform), original_scale(hi, self.transform))  # noqa: E731
+                          for lv, (lo, hi) in d.items()}
+        return {h: ({k: conv(v) for k, v in self.horizon_base_intervals.get(h, {}).items()},
+                    {k: conv(v) for k, v in m.items()}) for h, m in self.horizon_model_intervals.items()}
 
     def intervals_original(self) -> tuple[dict, dict]:
         """The conformal intervals in the original scale (the transform is monotone)."""
@@ -374,6 +384,14 @@ def _best_per_origin(fc: Forecasts, votes: list[tuple[str, np.ndarray, np.ndarra
     fc.base_intervals[COMPOSITE] = iv
     for h, arr in hz.items():
         fc.horizon_base[h][COMPOSITE] = arr
+        hiv: dict = {}
+        for name, _, origins in votes:
+            tgt = origins + h - 1
+            tgt = tgt[tgt < W]
+            for lv, (lo, hi) in fc.horizon_base_intervals.get(h, {}).get(name, {}).items():
+                a, b = hiv.setdefault(lv, (_nan(W, N), _nan(W, N)))
+                a[tgt], b[tgt] = lo[tgt], hi[tgt]
+        fc.horizon_base_intervals.setdefault(h, {})[COMPOSITE] = hiv
 
 
 def _persistence_exactly(cfg: RunConfig, feats: Features, fc: Forecasts) -> None:
@@ -397,8 +415,13 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
     (:func:`recursive_forecasts`), every registered forecaster (``predictors``: name ->
     ``predict(z, nb, origins)``, the same calls as their one-step forecasts) and the model (each
     seed with its reported correction), into ``fc.horizon_base`` / ``fc.horizon_model`` (working
-    scale) at their target windows."""
-    H = cfg.split.horizon
+    scale) at their target windows, with conformal intervals from each one's earlier h-step
+    out-of-sample residuals (:func:`step.intervals.interval_rows`; NaN until enough exist)."""
+    from step.intervals import interval_rows
+
+    H, ev = cfg.split.horizon, cfg.evaluation
+    y_work = feats.Xw[np.arange(cfg.split.history, feats.course.n_times)]  # [W, N]
+    past = fd.fold.split.targets <= fd.fold.origin                       # windows whose target is known
     fns: dict = dict(predictors)
     for sd in model.res.states:
         fns[("model", sd)] = model.predictor(sd)
@@ -407,8 +430,17 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
         for h in range(2, H + 1):
             tgt = origins + h - 1
             ok = tgt < W
-            store = (fc.horizon_model.setdefault(h, {}) if isinstance(name, tuple)
-                     else fc.horizon_base.setdefault(h, {}))
-            key = name[1] if isinstance(name, tuple) else name
-            arr = store.setdefault(key, np.full((W, N), np.nan))
-            arr[tgt[ok]] = fd.scaler.inverse(rec[h][ok])
+            tgt = tgt[ok]
+            is_model = isinstance(name, tuple)
+            key = name[1] if is_model else name
+            arr = (fc.horizon_model if is_model else fc.horizon_base).setdefault(h, {}).setdefault(key, _nan(W, N))
+            # intervals from this forecaster's earlier h-step out-of-sample residuals (targets known at the origin)
+            q, scale = interval_rows(np.where(past[:, None], arr - y_work, np.nan), fd.scaler.std,
+                                     list(ev.interval_levels), ev.interval_min_times, ev.interval_shrink,
+                                     ev.interval_halflife)
+            arr[tgt] = fd.scaler.inverse(rec[h][ok])
+            ivs = (fc.horizon_model_intervals if is_model else fc.horizon_base_intervals).setdefault(h, {})
+            for lv, qv in q.items():
+                lo, hi = ivs.setdefault(key, {}).setdefault(lv, (_nan(W, N), _nan(W, N)))
+                lo[tgt] = arr[tgt] - qv * scale[None, :]
+                hi[tgt] = arr[tgt] + qv * scale[None, :]

@@ -49,7 +49,8 @@ def test_recursion_on_a_hand_made_linear_case():
 
 def _cfg(tmp: Path, **over):
     base = {"embedding.cache_dir": str(tmp / "cache"), "output.plots": False, "analysis.enabled": False,
-            "split.protocol": "rolling", "split.refit_every": 2, "split.rolling_min_val": 2, "split.horizon": 3}
+            "split.protocol": "rolling", "split.refit_every": 2, "split.rolling_min_val": 2, "split.horizon": 3,
+            "evaluation.interval_min_times": 1}  # the tiny course has few h-step residuals
     base.update(over)
     return load_config(CONFIG, base)
 
@@ -67,6 +68,16 @@ def test_horizons_end_to_end_causal_and_one_step_rows_unchanged(tmp_path):
     assert set(hz) == {"1", "2", "3"} and hz["1"]["n_windows"] > hz["2"]["n_windows"] > hz["3"]["n_windows"]
     assert set(m["horizons"]["mean_over_horizons"]) >= {"STEPmr", "persistence", "ets"}
     assert "RMSE per horizon" in (run.run_dir / "results.txt").read_text()
+    # h-step rows carry intervals from earlier h-step out-of-sample residuals, around the forecast
+    hrows = p3[(p3.horizon > 1) & p3.lo_80.notna()]
+    assert len(hrows) and set(hrows.model) >= {"STEPmr", "persistence"}
+    assert ((hrows.lo_80 <= hrows.y_pred) & (hrows.y_pred <= hrows.hi_80)).all()
+    w95 = hrows[hrows.lo_95.notna()]   # 95 % needs more residuals than 80 % for a finite quantile
+    assert ((w95.lo_95 <= w95.lo_80) & (w95.hi_80 <= w95.hi_95)).all()
+    assert "80" in hz["2"]["intervals"]["STEPmr"]
+    # the first h-step targets have no earlier h-step residuals: no interval there
+    first_h2 = p3[(p3.horizon == 2)].target_time.min()
+    assert p3[(p3.horizon == 2) & (p3.target_time == first_h2)].lo_80.isna().all()
     # persistence h steps ahead is the value at the origin
     pers = p3[(p3.model == "persistence") & (p3.horizon == 3)]
     series = pd.read_csv(run.run_dir / "series.csv").pivot(index="time", columns="gene", values="value")
