@@ -308,8 +308,9 @@ def node2vec_package_walks(adj: sp.csr_matrix, nodes: np.ndarray, cfg: Embedding
     try:
         from node2vec import Node2Vec
     except ImportError:
-        raise InputError("embedding.backend: node2vec needs the optional 'node2vec' package "
-                         "(pip install -e '.[node2vec]'); the default backend is numpy.") from None
+        raise InputError("embedding.backend: node2vec needs the optional 'node2vec' package; `make venv` installs "
+                         "it, or: pip install --no-deps node2vec==0.5.0 (--no-deps: its numpy<2 pin conflicts "
+                         "with this project's numpy; it runs with it). The default backend is numpy.") from None
     import networkx as nx
 
     sub = adj.tocoo()
