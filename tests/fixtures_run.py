@@ -1,6 +1,7 @@
 """Build a small synthetic run folder (the files the train/test jobs write) for tests.
 
-Not a conftest: import :func:`make_run` / :func:`make_genesets` from the tests.
+Import :func:`make_run`, :func:`make_genesets`, :func:`job_config` from the tests (tests/conftest.py
+puts this folder on the path and wraps :func:`job_config` as the ``tiny_mrna_config`` fixture).
 The gene names mimic the published panel's spellings (aliases, upper case, a
 name with a PMID note) so that the analysis' name normalisation is exercised.
 """
@@ -148,3 +149,13 @@ def scramble_times(csv: Path, times, out: Path, seed: int) -> Path:
             df[col] = df[col] * 1.7 + df[side].map(shift)
     df.to_csv(out, index=False)
     return out
+
+
+def job_config(config: Path | str, tmp_path: Path, **over):
+    """A job config for the tests: ``config`` with the embedding cache under ``tmp_path``, no plots
+    and no analysis (the tests that want them say so), then ``over`` (dotted keys)."""
+    from step.config import load_config
+
+    base = {"embedding.cache_dir": str(Path(tmp_path) / "cache"), "output.plots": False, "analysis.enabled": False}
+    base.update(over)
+    return load_config(config, base)

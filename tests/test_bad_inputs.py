@@ -112,15 +112,14 @@ def test_preprocess_expression_header_only_or_comma_separated(tmp_path):
         read_sample_table(c, "id", [])
 
 
-def test_a_course_without_pairs_is_said_loudly(tmp_path, caplog):
+def test_a_course_without_pairs_is_said_loudly(tiny_mrna_config, caplog):
     import pandas as pd
 
-    from step.config import load_config
     from step.pipeline import prepare_course
 
     df = pd.read_csv(ROOT / "tests/data/tiny_mrna.csv")
     assert np.isfinite(df["HiC_Interaction"]).all()
-    cfg = load_config(ROOT / "configs/test_tiny_mrna.yaml")
+    cfg = tiny_mrna_config()
     course = prepare_course(cfg)
     assert len(course.pairs) > 0
     with caplog.at_level("WARNING"):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from step.config import load_config
+from fixtures_run import job_config
 from step.forecast import FoldData, recursive_forecasts
 from step.pipeline import run_job
 from step.windows import Scaler
@@ -48,11 +48,9 @@ def test_recursion_on_a_hand_made_linear_case():
 
 
 def _cfg(tmp: Path, **over):
-    base = {"embedding.cache_dir": str(tmp / "cache"), "output.plots": False, "analysis.enabled": False,
-            "split.protocol": "rolling", "split.refit_every": 2, "split.rolling_min_val": 2, "split.horizon": 3,
-            "evaluation.interval_min_times": 1}  # the tiny course has few h-step residuals
-    base.update(over)
-    return load_config(CONFIG, base)
+    # interval_min_times 1: the tiny course has few h-step residuals
+    return job_config(CONFIG, tmp, **{"split.protocol": "rolling", "split.refit_every": 2, "split.rolling_min_val": 2,
+                                      "split.horizon": 3, "evaluation.interval_min_times": 1, **over})
 
 
 def test_horizons_end_to_end_causal_and_one_step_rows_unchanged(tmp_path):

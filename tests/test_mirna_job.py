@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures_run import job_config
 from step.config import DataConfig, load_config
 from step.course import original_scale, working_scale
 from step.load import load_course
@@ -24,9 +25,7 @@ CONFIG = ROOT / "configs/test_tiny_mirna.yaml"
 
 
 def _cfg(tmp_path: Path, **over):
-    base = {"embedding.cache_dir": str(tmp_path / "cache"), "output.plots": False, "analysis.enabled": False}
-    base.update(over)
-    return load_config(CONFIG, base)
+    return job_config(CONFIG, tmp_path, **over)
 
 
 def test_empty_time_column_is_dropped_with_a_reason(caplog):

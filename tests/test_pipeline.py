@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fixtures_run import job_config
 from step.config import load_config
 from step.metrics import metrics_from_predictions
 from step.pipeline import run_job
@@ -24,9 +25,7 @@ CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 
 def _cfg(tmp_path: Path, **over):
-    base = {"embedding.cache_dir": str(tmp_path / "cache"), "output.plots": False, "analysis.enabled": False}
-    base.update(over)
-    return load_config(CONFIG, base)
+    return job_config(CONFIG, tmp_path, **over)
 
 
 def _preds(run_dir: Path) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from step.config import load_config
+from fixtures_run import job_config
 from step.errors import InputError
 from step.pipeline import run_job
 from step.windows import rolling_folds
@@ -24,11 +24,8 @@ CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 
 def _cfg(tmp_path: Path, **over):
-    base = {"embedding.cache_dir": str(tmp_path / "cache"), "output.plots": False, "analysis.enabled": False,
-            "split.protocol": "rolling", "split.rolling_test_frac": 0.3, "split.refit_every": 2,
-            "split.rolling_min_val": 2}
-    base.update(over)
-    return load_config(CONFIG, base)
+    return job_config(CONFIG, tmp_path, **{"split.protocol": "rolling", "split.rolling_test_frac": 0.3,
+                                           "split.refit_every": 2, "split.rolling_min_val": 2, **over})
 
 
 @pytest.mark.parametrize("refit", [1, 2, 3])
