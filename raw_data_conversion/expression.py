@@ -114,22 +114,30 @@ def parse_time_label(label: str, path: Path, column: int) -> float:
                              "rule: sample columns of a 'table' expression file are headed by their time, e.g. -4.5 or 1.0")
 
 
-def parse_stage(label: str, birth_embryonic_day: float, path: Path, column: int) -> float:
-    """Developmental stage -> days relative to birth: ``E16.5`` -> 16.5 - birth day, ``P1``/``p1`` -> 1.0.
-
-    A plain number is taken as days already.
-    """
-    m = STAGE_RE.match(label)
+def stage_days(label: object, birth_embryonic_day: float) -> float:
+    """The one parser of stage labels: ``E16.5`` -> 16.5 - birth day, ``P1``/``p1`` -> 1.0, a plain
+    number -> itself (days); NaN when it is none of these (callers decide how to say so)."""
+    text = str(label).strip()
+    m = STAGE_RE.match(text)
     if m:
         day = float(m.group(2))
         return day - birth_embryonic_day if m.group(1) in "Ee" else day
     try:
-        return float(label)
+        return float(text)
     except ValueError:
+        return float("nan")
+
+
+def parse_stage(label: str, birth_embryonic_day: float, path: Path, column: int) -> float:
+    """Developmental stage -> days relative to birth (:func:`stage_days`); an error naming the file
+    and column when the label does not parse."""
+    days = stage_days(label, birth_embryonic_day)
+    if np.isnan(days):
         raise InputError(
             f"{path}: line 1, column {column}: stage label '{label}' does not parse "
             f"(rule: E<day> for embryonic, P<day>/p<day> for postnatal, or a number of days)."
-        ) from None
+        )
+    return days
 
 
 def _column_numbers(table: SampleTable, n_lead: int) -> list[int]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from raw_data_conversion.expression import STAGE_RE
+from raw_data_conversion.expression import stage_days
 from raw_data_conversion.genome_config import GenomeConfig, _REPLICATE_SUFFIX, _exists, _sep
 from step.config import DataConfig
 from step.errors import InputError
@@ -98,7 +98,7 @@ def _header_time(label: str, birth: float, path: Path, column: int) -> float:
     for candidate in (label, (_REPLICATE_SUFFIX.match(label) or [None, None])[1]):
         if candidate is None:
             continue
-        t = _time_value(candidate, birth)
+        t = stage_days(candidate, birth)
         if np.isfinite(t):
             return t
     raise InputError(
@@ -134,20 +134,6 @@ def sample_times(samples: list[str], sheet: str | None, matrix_path: Path, birth
     times = np.array([time_of.get(s, np.nan) for s in samples])
     unused = [s for s in samples if s not in time_of]
     return times, unused
-
-def _time_value(value: Any, birth: float) -> float:
-    """A sample's time: a number of days or a stage (``E16.5`` -> days from birth, ``P3``); NaN if neither
-    (the one parser of time labels here: matrix headers and AnnData ``obs`` columns)."""
-    text = str(value).strip()
-    m = STAGE_RE.match(text)
-    if m:
-        day = float(m.group(2))
-        return day - birth if m.group(1) in "Ee" else day
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")
-
 
 def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.ndarray, list[str]]:
     """An AnnData ``.h5ad`` (samples x genes) -> ``(genes, samples, V [N, S], times [S], unused samples)``.
@@ -203,7 +189,7 @@ def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.n
         raise InputError(f"{path}: {what}; name the obs column with each sample's time in days or stage "
                          f"(obs columns: {', '.join(map(str, ad.obs.columns)) or 'none'}), or give --samples.")
     raw = ad.obs[cfg.time_key].astype(str).tolist()
-    times = np.array([_time_value(v, cfg.birth_embryonic_day) for v in raw])
+    times = np.array([stage_days(v, cfg.birth_embryonic_day) for v in raw])
     bad = ~np.isfinite(times)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
