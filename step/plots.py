@@ -47,12 +47,24 @@ def new_figure(width: float, height: float) -> Figure:
 def save(fig: Figure, path: str | Path, tight: bool = True) -> Path:
     """Save a figure as PNG atomically (``tight``: crop to the drawn extent, slower).
 
-    The figure is not cleared afterwards (``Figure.clear`` clears every Axes first, about 5 % of a
-    page's drawing time): nothing else refers to it, so it is freed with its caller's reference."""
+    zlib level 1: about 10 % of a page's time saved for files about 5 % larger. The figure is not
+    cleared afterwards (``Figure.clear`` clears every Axes first): it is freed with its caller's
+    reference."""
     path = Path(path)
     kw = {"bbox_inches": "tight"} if tight else {}
-    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, **kw))
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, pil_kwargs={"compress_level": 1}, **kw))
     return path
+
+
+def _panel(ax, title: str, fontsize: float = 8, ticks: int = 4) -> None:
+    """A small panel's title (at a fixed height: matplotlib's automatic title placement measures
+    every tick label) and at most ``ticks`` labelled ticks per axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(title, fontsize=fontsize, y=1.0)
+    ax.xaxis.set_major_locator(MaxNLocator(ticks))
+    ax.yaxis.set_major_locator(MaxNLocator(ticks))
+    ax.tick_params(labelsize=6)
 
 
 def _grid(n: int, ncols: int) -> tuple[int, int]:
@@ -65,6 +77,13 @@ def _fixed_layout(fig: Figure, top_in: float = 0.55, bottom_in: float = 0.45) ->
     w, h = fig.get_size_inches()
     fig.subplots_adjust(left=0.6 / w, right=1 - 0.2 / w, top=1 - top_in / h, bottom=bottom_in / h,
                         hspace=0.55, wspace=0.28)
+
+
+def _margins(fig: Figure, left: float = 0.8, right: float = 0.2, top: float = 0.45, bottom: float = 0.6) -> None:
+    """Fixed margins in inches for a figure of few axes (saving with ``bbox_inches="tight"``
+    draws the figure twice)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h)
 
 
 # --------------------------------------------------------------------------- enrichment
@@ -163,7 +182,8 @@ def _scatter_vs(tab: pd.DataFrame, key: str, col: str, xlabel: str, path: Path, 
         title += f"  (Spearman rho = {rho:+.2f}, p = {p:.2g}, n = {len(sub)})"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, title="group", title_fontsize=7, loc="upper right" if many else "best")
-    return save(fig, path)
+    _margins(fig)
+    return save(fig, path, tight=False)
 
 
 def gene_analysis_plots(tab: pd.DataFrame, plots_dir: str | Path, key: str) -> list[Path]:
@@ -198,7 +218,8 @@ def gene_analysis_plots(tab: pd.DataFrame, plots_dir: str | Path, key: str) -> l
     ax.set_xlabel("Hi-C compartment")
     ax.set_ylabel(key.replace("_", " "))
     ax.set_title(f"{key} by compartment", fontsize=9)
-    out.append(save(fig, d / "genes_skill_by_compartment.png"))
+    _margins(fig, bottom=0.75)
+    out.append(save(fig, d / "genes_skill_by_compartment.png", tight=False))
     return out
 
 
@@ -260,8 +281,7 @@ def _draw_timecourses(fig: Figure, run: "RunData", genes: Sequence[str], ncols: 
                                     lw=0, zorder=1, label=f"{m} 95 % interval")
                 ax.plot(mp["target_time"], mp["y_pred"], ".-" if main else ".--", lw=1.4 if main else 0.7,
                         ms=3, color=colours[m], alpha=1.0 if main else 0.7, label=m, zorder=4 if main else 2)
-        ax.set_title(str(disp.get(g, g))[:30], fontsize=8)
-        ax.tick_params(labelsize=6)
+        _panel(ax, str(disp.get(g, g))[:30])
     handles = [Patch(color=c, label=s) for s, c in SPLIT_COLOURS.items()]
     if genes:
         h, lab = fig.axes[0].get_legend_handles_labels()
@@ -309,8 +329,9 @@ def loss_curves(hist: pd.DataFrame, path: Path) -> Path:
     ax2.set_title("loss components (mean over seeds)", fontsize=9)
     if comps:
         ax2.legend(fontsize=7)
-    fig.tight_layout()
-    return save(fig, path)
+    _margins(fig, left=0.7, top=0.4, bottom=0.55)
+    fig.subplots_adjust(wspace=0.22)
+    return save(fig, path, tight=False)
 
 
 def scatter_pred_true(run: "RunData", split: str, path: Path) -> Path:
@@ -328,10 +349,11 @@ def scatter_pred_true(run: "RunData", split: str, path: Path) -> Path:
             lo, hi = float(min(yt.min(), yp.min())), float(max(yt.max(), yp.max()))
             ax.plot([lo, hi], [lo, hi], "k--", lw=0.7)
             rmse = float(np.sqrt(np.mean((yp - yt) ** 2)))
-            ax.set_title(f"{m}  rmse={rmse:.3f}  n={len(yt)}", fontsize=8)
+            _panel(ax, f"{m}  rmse={rmse:.3f}  n={len(yt)}")
+        else:
+            _panel(ax, m)
         ax.set_xlabel("true" + scale, fontsize=7)
         ax.set_ylabel("predicted" + scale, fontsize=7)
-        ax.tick_params(labelsize=6)
     fig.suptitle(f"predicted vs true, {split} windows" + (" (optimistic protocol)" if run.optimistic else ""), fontsize=10)
     _fixed_layout(fig, bottom_in=0.55)
     return save(fig, path, tight=False)
@@ -353,10 +375,11 @@ def change_distributions(run: "RunData", split: str, path: Path) -> Path:
         both = np.concatenate([dt, dp])
         both = both[np.isfinite(both)]
         bins = np.linspace(both.min(), both.max(), 31) if len(both) and both.max() > both.min() else 10
-        ax.hist(dt[np.isfinite(dt)], bins=bins, alpha=0.5, label="true change", color="k")
-        ax.hist(dp[np.isfinite(dp)], bins=bins, alpha=0.5, label="predicted change", color="C1")
-        ax.set_title(m, fontsize=8)
-        ax.tick_params(labelsize=6)
+        # stepfilled: one polygon per histogram (bars: one patch per bin, ~3x the drawing time)
+        ax.hist(dt[np.isfinite(dt)], bins=bins, alpha=0.5, label="true change", color="k", histtype="stepfilled")
+        ax.hist(dp[np.isfinite(dp)], bins=bins, alpha=0.5, label="predicted change", color="C1",
+                histtype="stepfilled")
+        _panel(ax, m)
         if i == 0:
             ax.legend(fontsize=6)
     fig.suptitle(f"change from the last input, {split} windows", fontsize=10)
@@ -400,7 +423,7 @@ def embedding_trajectories(npz_path: Path, display: dict[str, str], path: Path) 
     ax.set_ylabel(f"PC2 ({var[1]:.0%})" if len(var) > 1 else "PC2")
     shown = "one line per gene" if len(genes) == n_all else f"{len(genes)} of {n_all} genes, evenly spaced"
     ax.set_title(f"temporal Node2Vec embedding trajectories ({shown})", fontsize=9)
-    return save(fig, path)
+    return save(fig, path)  # tight: the colour bar's label sits outside the axes
 
 
 def draw_gene_plots(run_dir: Path, run: "RunData | None" = None) -> list[Path]:
