@@ -133,7 +133,7 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
     i = ws.idx(ws.report)
     out: dict = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
                  "method": (f"conformal, from out-of-sample residuals of earlier origins (else the fit's validation "
-                            f"windows), pooled over genes, each scored by its own error scale (its residuals' RMS "
+                            f"windows, out of sample where the forecaster has such forecasts; see residual_sources), pooled over genes, each scored by its own error scale (its residuals' RMS "
                             f"shrunk towards its training std x the pooled error ratio with the weight of "
                             f"{cfg.evaluation.interval_shrink:g} residuals, leave-one-out for the scores; genes "
                             f"whose residuals are all zero left out of the pool; "
@@ -154,11 +154,14 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
                 out["models"].setdefault(b, {})[key] = coverage_and_winkler(y_work[i], iv[lv][0][i], iv[lv][1][i], lv)
     src = fc.interval_sources
     out["residual_sources"] = {
-        "meaning": ("residual windows behind each fit's intervals: out of sample (earlier fits' forecasts) or, "
-                    "where no earlier fit forecast a window, this fit's validation windows, which the fit saw "
-                    "(in sample: the first rolling fit, and the chronological protocol's single fit)"),
-        "totals": {k: {"earlier_fits_out_of_sample": sum(r["earlier_fits_out_of_sample"] for r in v),
-                       "this_fit_validation": sum(r["this_fit_validation"] for r in v)} for k, v in src.items()},
+        "meaning": ("residual windows behind each fit's intervals: earlier fits' out-of-sample forecasts; where "
+                    "no earlier fit forecast a window (the first rolling fit, the chronological protocol's single "
+                    "fit), this fit's validation windows forecast out of sample (a baseline's training-only fit; "
+                    "the model's linear path by its prequential start, a blend with its weights refitted without "
+                    "the window; persistence and mean_last fit nothing), else in sample (the fit's own forecast: "
+                    "a per-gene ETS, a model whose correction is kept)"),
+        "totals": {k: {key: sum(r[key] for r in v) for key in ("earlier_fits_out_of_sample", "this_fit_out_of_sample",
+                                                             "this_fit_in_sample")} for k, v in src.items()},
         "per_fit": {cfg.model_name: src.get(cfg.model_name, [])}}
     return out
 

@@ -169,19 +169,29 @@ def _evidence_errors(kind: str, fd: FoldData, y_work: np.ndarray, oos: dict[str,
 
 def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos: np.ndarray, now: np.ndarray,
                target: np.ndarray, store: dict[float, tuple[np.ndarray, np.ndarray]],
-               sources: list | None = None) -> None:
+               sources: list | None = None, pre: np.ndarray | None = None) -> None:
     """Conformal intervals (:mod:`step.intervals`) of one forecaster's forecasts ``now`` on the
     windows ``target``, from its residuals on this fit's evidence windows; into ``store``.
-    ``sources`` receives where those residuals came from (earlier fits' out-of-sample forecasts,
-    this fit's validation windows)."""
+
+    Each evidence window's residual is out of sample where possible: an earlier fit's forecast
+    (``oos``), else this fit's own out-of-sample forecast (``pre [W, N]``: a training-only fit's,
+    a prequential one's; NaN where none), else this fit's fitted forecast (in sample). ``sources``
+    receives how many windows came from each."""
     from step.intervals import interval_rows
 
     ev = cfg.evaluation
     win, have = _evidence_windows(kind, fd, np.isfinite(oos).any(axis=1))
-    P = np.where(have[:, None], oos[win], now[win])
+    own = now[win]
+    own_oos = np.zeros(len(win), dtype=bool)
+    if pre is not None:
+        fill = np.isfinite(pre[win]) & ~have[:, None]
+        own = np.where(fill, pre[win], own)
+        own_oos = fill.any(axis=1)
+    P = np.where(have[:, None], oos[win], own)
     if sources is not None and len(target):
         sources.append({"origin_time_index": int(fd.fold.origin), "earlier_fits_out_of_sample": int(have.sum()),
-                        "this_fit_validation": int((~have).sum())})
+                        "this_fit_out_of_sample": int(own_oos.sum()),
+                        "this_fit_in_sample": int((~have & ~own_oos).sum())})
     q, scale = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times,
                              ev.interval_shrink, ev.interval_halflife)
     for lv, qv in q.items():
@@ -272,10 +282,18 @@ def _baseline_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
         rec.oos_base.setdefault(b, _nan(W, N))
     fc.base_info.append({"origin_time_index": fd.fold.origin, **info})
     rec.votes.append((_best_vote(fd, rec, kind, base, val_oos, fc), np.asarray(f), np.asarray(oos_w)))
+    from step.forecasters import REGISTRY
+
     for b in base:
         now_b = to_work(base[b])
+        if getattr(REGISTRY.get(b), "fits_nothing", False):  # its fitted forecasts are out of sample
+            pre = now_b
+        else:
+            pre = _nan(W, N)
+            if b in val_oos:
+                pre[fd.idx("val")] = to_work(fd.scaler.bound(val_oos[b]))
         _intervals(cfg, kind, fd, rec.y_work, rec.oos_base[b], now_b, oos_w, fc.base_intervals.setdefault(b, {}),
-                   fc.interval_sources.setdefault(b, []))
+                   fc.interval_sources.setdefault(b, []), pre)
         rec.oos_base[b][oos_w] = now_b[oos_w]
 
 
@@ -328,9 +346,11 @@ def _model_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, re
         fc.correction_used[sd].append(use)
         now["reported"] = now["full"] if use else now["linear"]
         fc.model[sd][f] = now["reported"][f]
+        # the correction's own forecasts of the fit's validation windows are in sample (it stopped on them)
+        pre = None if use or res.linear_oos is None else to_work(res.linear_oos)
         _intervals(cfg, kind, fd, rec.y_work, rec.oos_model[sd]["reported"], now["reported"], oos_w,
                    fc.model_intervals.setdefault(sd, {}),
-                   fc.interval_sources.setdefault(cfg.model_name, []) if sd == seeds[0] else None)
+                   fc.interval_sources.setdefault(cfg.model_name, []) if sd == seeds[0] else None, pre)
         for k in ("full", "linear", "reported"):
             rec.oos_model[sd][k][oos_w] = now[k][oos_w]
         model.keep_correction(sd, use)

@@ -95,6 +95,7 @@ class Forecaster:
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "baseline"     # "baseline" (the project's) or "peer" (a library's)
+    fits_nothing: ClassVar[bool] = False  # True: its forecast of any window is out of sample
 
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
@@ -136,6 +137,7 @@ def enabled_names(peers: list[str], n_genes: int, per_gene_max: int) -> list[str
 @register
 class Persistence(Forecaster):
     name = "persistence"
+    fits_nothing = True
 
     def predict(self, z, nb, windows):
         return z[:, -1, :].copy()
@@ -144,6 +146,7 @@ class Persistence(Forecaster):
 @register
 class MeanLast(Forecaster):
     name = "mean_last"
+    fits_nothing = True
 
     def predict(self, z, nb, windows):
         return z.mean(axis=1)

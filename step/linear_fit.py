@@ -147,6 +147,10 @@ class LinearStart:
     # offset, summed with these weights); own/neighbour/bias already hold the linear part's share
     bases: dict[str, float] | None = None
     weights: dict[str, float] | None = None  # every blended candidate's weight (labels), for the record
+    # [W, N] standardised out-of-sample forecasts of the evidence windows (prequential; a blend's with
+    # its weights refitted without the window), NaN elsewhere; None for the moving average, whose
+    # forecast of any window is out of sample (it fits nothing)
+    oos: np.ndarray | None = None
 
     @property
     def base(self) -> str | None:
@@ -427,15 +431,18 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         out = _moving_average(L, N, evidence, len(ev_arr))
         out.scores = scores
         return out
+    oos = np.full((W, N), np.nan)
     if cand.base is not None:
         log.info("linear start: %s (evidence MSE %.5f vs moving average %.5f, %d %s window(s), rule %s)",
                  cand.label(), m, scores["moving_average"], len(ev_arr), evidence, rule)
+        oos[ev_arr] = external[cand.base][ev_arr]
         return LinearStart(cand, np.zeros((N, L)), np.zeros((N, L)), np.zeros(N), evidence, len(ev_arr),
-                           scores, rule)
+                           scores, rule, oos=oos)
     own, neighbour, bias = refit(cand)
     log.info("linear start: %s (evidence MSE %.5f vs moving average %.5f, %d %s window(s))",
              cand.label(), m, scores["moving_average"], len(ev_arr), evidence)
-    return LinearStart(cand, own, neighbour, bias, evidence, len(ev_arr), scores, rule)
+    oos[ev_arr] = _linear_preds(designs[cand.graph], stats_sequence(cand.graph), cand, last, N, len(ev_arr))
+    return LinearStart(cand, own, neighbour, bias, evidence, len(ev_arr), scores, rule, oos=oos)
 
 
 def _linear_preds(X: np.ndarray, seq, cand: Candidate, last: np.ndarray, N: int, V: int) -> np.ndarray:
@@ -492,10 +499,12 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
                  "besides the moving average; staying at the moving average", V, blend_min)
         return ma_only
     lowo = np.full(V, np.nan)
+    oos = np.full((W, N), np.nan)  # each evidence window's blend with the weights fitted without it
     for i in range(V):
         keep = np.arange(V) != i
         wi = blend_fit(P[:, keep], y[keep], cell_w[keep])
-        lowo[i] = window_err(np.tensordot(wi, P[:, i], axes=1), i)
+        oos[ev_arr[i]] = np.tensordot(wi, P[:, i], axes=1)
+        lowo[i] = window_err(oos[ev_arr[i]], i)
     w = blend_fit(P, y, cell_w)
     scores["blend_lowo"] = wmean(lowo, wts)
     scores["blend"] = wmean(np.array([window_err(np.tensordot(w, P[:, i], axes=1), i) for i in range(V)]), wts)
@@ -521,7 +530,8 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
     log.info("linear start: blend %s (leave-one-window-out evidence MSE %.5f, in-sample %.5f, vs moving average "
              "%.5f, %d prequential window(s))", weights, scores["blend_lowo"], scores["blend"],
              scores["moving_average"], V)
-    return LinearStart(cand, own, neighbour, bias, evidence, V, scores, "blend", bases=bases, weights=weights)
+    return LinearStart(cand, own, neighbour, bias, evidence, V, scores, "blend", bases=bases, weights=weights,
+                       oos=oos)
 
 
 def _moving_average(L: int, N: int, evidence: str, n_ev: int) -> LinearStart:

@@ -228,6 +228,9 @@ class FitResult:
     model_args: dict
     start: object = None
     base_fn: object = None  # the fitted global learner when the start is one (its .predict)
+    # [W, N] out-of-sample forecasts of the linear path on the fit's evidence windows (NaN
+    # elsewhere), or None where it has none (its weights trained further: train.train_linear)
+    linear_oos: np.ndarray | None = None
 
 def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
               warm: dict[int, dict] | None = None, on_epoch=None) -> FitResult:
@@ -285,7 +288,20 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
         res.full[seed] = fd.scaler.bound(lin + delta)
         res.states[seed] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         res.rows += [{"seed": seed, "origin_time_index": fd.fold.origin, **r} for r in hist]
+    res.linear_oos = _linear_oos(cfg, start, res.linear[seeds[0]], fd) if seeds else None
     return res
+
+
+def _linear_oos(cfg: RunConfig, start, linear: np.ndarray, fd: FoldData) -> np.ndarray | None:
+    """The linear path's out-of-sample forecasts ``[W, N]`` of the fit's past windows (standardised):
+    a moving-average start's own forecasts (it fits nothing), else the start's evidence forecasts
+    (:attr:`step.linear_fit.LinearStart.oos`). None when the path was trained further
+    (``train.train_linear``) or there is no start (``train.linear_init`` off)."""
+    if start is None or (cfg.train.train_linear and not start.offsets):
+        return None
+    if start.oos is None:
+        return linear if start.candidate.is_moving_average and not start.offsets else None
+    return fd.scaler.bound(start.oos)
 
 
 def start_info(start) -> dict:

@@ -96,3 +96,54 @@ def test_weighted_conformal_quantile():
     assert conformal_quantile(s3, 0.3, w3) == 2.0
     assert conformal_quantile(s3, 0.6, w3) == 3.0
     assert conformal_quantile(s3, 0.7, w3) == math.inf
+
+
+def _fold_stub(W: int, N: int, val: np.ndarray, origin: int):
+    from types import SimpleNamespace
+
+    idx = {"train": np.arange(0, int(val.min())), "val": val}
+    return SimpleNamespace(idx=lambda s: idx[s], fold=SimpleNamespace(origin=origin),
+                           scaler=SimpleNamespace(std=np.ones(N)))
+
+
+def test_a_first_fit_scores_its_own_out_of_sample_forecasts_not_its_fitted_ones():
+    """No earlier fit: the residuals behind the intervals are this fit's out-of-sample forecasts of
+    its validation windows where the forecaster has them (``pre``), its fitted ones only where not."""
+    from step.config import RunConfig
+    from step.forecast import _intervals
+
+    rng = np.random.default_rng(0)
+    W, N = 12, 30
+    val = np.arange(4, 10)
+    y = rng.normal(size=(W, N))
+    fitted = y + rng.normal(scale=0.1, size=(W, N))     # in sample: the fit saw these targets
+    pre = np.full((W, N), np.nan)
+    pre[val] = y[val] + rng.normal(scale=2.0, size=(len(val), N))   # its training-only forecasts
+    cfg, fd, target = RunConfig(), _fold_stub(W, N, val, origin=12), np.arange(10, 12)
+    oos = np.full((W, N), np.nan)                       # no earlier fit
+    sources: list = []
+    store: dict = {}
+    _intervals(cfg, "prequential", fd, y, oos, fitted, target, store, sources, pre)
+    lo, hi = store[0.8]
+    width = float(np.nanmean(hi[target] - lo[target]))
+    assert sources[-1]["this_fit_out_of_sample"] == len(val) and sources[-1]["this_fit_in_sample"] == 0
+    assert width > 2.0  # an 80 % interval of errors with sd 2 is about 2 x 1.28 x 2 wide
+    in_sample: dict = {}
+    _intervals(cfg, "prequential", fd, y, oos, fitted, target, in_sample, sources)
+    assert sources[-1]["this_fit_in_sample"] == len(val)
+    assert float(np.nanmean(in_sample[0.8][1][target] - in_sample[0.8][0][target])) < width / 2
+
+
+def test_the_first_fit_of_a_job_reports_where_its_interval_residuals_came_from(tiny_mrna_config, tmp_path):
+    """The chronological protocol has a single fit: the model's, the ridges' and the global learners'
+    interval residuals are out-of-sample forecasts of the validation windows; the per-gene ETS
+    forecasts are said to be in sample."""
+    from step.pipeline import run_job
+
+    res = run_job(tiny_mrna_config(**{"split.protocol": "chronological"}), tmp_path / "runs")
+    totals = res.metrics["intervals"]["residual_sources"]["totals"]
+    for name in ("STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "global_linear"):
+        assert totals[name]["this_fit_in_sample"] == 0, (name, totals[name])
+        assert totals[name]["this_fit_out_of_sample"] > 0, (name, totals[name])
+    if "ets" in totals:
+        assert totals["ets"]["this_fit_in_sample"] > 0
