@@ -147,3 +147,22 @@ def test_the_first_fit_of_a_job_reports_where_its_interval_residuals_came_from(t
         assert totals[name]["this_fit_out_of_sample"] > 0, (name, totals[name])
     if "ets" in totals:
         assert totals["ets"]["this_fit_in_sample"] > 0
+
+
+def test_recency_weighting_follows_errors_that_grow_along_a_course():
+    """Serially correlated residuals (AR(1), 0.5) whose scale doubles halfway through the evidence:
+    the equally weighted quantile under-covers the next errors (about 0.66 at 80 %), the
+    recency-weighted one (halflife 8 windows) comes back near the level."""
+    rng = np.random.default_rng(0)
+    V, N = 40, 50
+    e = np.zeros((V, N))
+    for t in range(V):
+        e[t] = (0.5 * e[t - 1] if t else 0.0) + rng.normal(size=N) * math.sqrt(0.75)
+    resid = e * np.where(np.arange(V) < V // 2, 1.0, 2.0)[:, None]
+    new = 2.0 * rng.normal(size=(4000, N))
+    cover = {}
+    for hl in (0.0, 8.0):
+        q, scale = interval_rows(resid, np.ones(N), [0.8], 4, 4.0, hl)
+        cover[hl] = float(np.mean(np.abs(new) <= q[0.8] * scale))
+    assert cover[0.0] < 0.72
+    assert 0.74 <= cover[8.0] <= 0.86
