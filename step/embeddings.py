@@ -68,10 +68,10 @@ graphs (times, edges, weights), ``history``, every EmbeddingConfig field except
 (/ node2vec) versions and :data:`CODE_VERSION` (bump it whenever the output of this module
 changes for the same inputs).
 
-Size: about 650 lines, one algorithm kept together on purpose: the walks, the two fitting
-schemes (``windows`` with its process pool and Procrustes alignment, ``stream``) and the cache
-share private helpers (CSR checks, seeds, gensim set-up); the job around it is
-:mod:`step.embedding_job`, the plain-loop reference walker ``tests/reference_walks.py``.
+Parts: the temporal graph and the walks in :mod:`step.walks`, the Procrustes alignment in
+:mod:`step.alignment`; here the two fitting schemes (``windows`` with its process pool, ``stream``)
+and the cache. The job around it is :mod:`step.embedding_job`, the plain-loop reference walker
+``tests/reference_walks.py``.
 """
 from __future__ import annotations
 
@@ -88,16 +88,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.linalg import orthogonal_procrustes
-from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
+from step.alignment import _align_window
 from step.auto import resolve_embedding
 from step.config import EmbeddingConfig
 from step.errors import InputError
 from step.graphs import TemporalGraphs
 from step.io import hash_parts, save_npz
+from step.walks import _sentences, temporal_graph, walk
 
 log = logging.getLogger(__name__)
 
@@ -105,132 +104,9 @@ CODE_VERSION = "temporal-node2vec/2"
 STREAM_VERSION = 3  # bump when embedding.method: stream changes its output for the same inputs
 
 
-# --------------------------------------------------------------------------- walks
-def _row_of_entries(indptr: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
-
-
-def _check_csr(indptr: Any, indices: Any, data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    indptr = np.asarray(indptr, dtype=np.int64)
-    indices = np.asarray(indices, dtype=np.int64)
-    data = np.asarray(data, dtype=float)
-    if indptr.ndim != 1 or indptr.size < 1 or indptr[0] != 0 or indptr[-1] != indices.size:
-        raise ValueError("indptr must start at 0 and end at len(indices)")
-    if data.shape != indices.shape:
-        raise ValueError("data and indices must have the same length")
-    if data.size and (not np.all(np.isfinite(data)) or data.min() <= 0):
-        raise ValueError("edge weights must be finite and > 0 (drop zero entries first)")
-    return indptr, indices, data
-
-
-def biased_walks(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, starts: np.ndarray,
-                 walk_length: int, p: float, q: float, rng: np.random.Generator) -> np.ndarray:
-    """Weighted node2vec walks, all advancing one step together.
-
-    Parameters
-    ----------
-    indptr, indices, data : CSR arrays of a symmetric weighted graph with ``n`` nodes;
-        column indices sorted within each row, weights ``> 0``.
-    starts : ``[n_walks]`` start node of each walk.
-    walk_length : number of nodes per walk (including the start).
-    p, q : node2vec return and in-out parameters (> 0).
-    rng : numpy Generator (the only source of randomness).
-
-    Returns
-    -------
-    int64 array ``[n_walks, walk_length]``; a walk that starts at an isolated node
-    is ``[start, -1, -1, ...]`` (the only way a walk can stop early).
-    """
-    indptr, indices, data = _check_csr(indptr, indices, data)
-    if p <= 0 or q <= 0:
-        raise ValueError(f"p and q must be > 0, got p={p}, q={q}")
-    n = indptr.size - 1
-    starts = np.asarray(starts, dtype=np.int64)
-    walks = np.full((starts.size, max(int(walk_length), 0)), -1, dtype=np.int64)
-    if walk_length < 1 or starts.size == 0:
-        return walks
-    walks[:, 0] = starts
-    if walk_length == 1:
-        return walks
-
-    row = _row_of_entries(indptr)
-    # Per-row CDF as "row + cumulative share": strictly inside (row, row + 1], last entry exactly
-    # row + 1, so one global searchsorted finds the entry within the right row.
-    csum = np.cumsum(data)
-    before = np.concatenate([[0.0], csum])[indptr[:-1]]
-    total = np.concatenate([[0.0], csum])[indptr[1:]] - before
-    key = np.empty_like(data)
-    if data.size:
-        key = (csum - before[row]) / total[row]
-        last = indptr[1:][np.diff(indptr) > 0] - 1
-        key[last] = 1.0
-        key += row
-    edge_key = row * n + indices  # globally sorted: membership test for the p/q bias
-    has_nbr = np.diff(indptr) > 0
-
-    def step_from(cur: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(key, cur + rng.random(cur.size), side="right")
-        return indices[np.minimum(pos, indptr[cur + 1] - 1)]
-
-    alive = np.flatnonzero(has_nbr[starts])
-    if alive.size == 0:
-        return walks
-    prev = starts[alive]
-    cur = step_from(prev)
-    walks[alive, 1] = cur
-    unbiased = p == 1.0 and q == 1.0
-    inv_p, inv_q = 1.0 / p, 1.0 / q
-    amax = max(inv_p, 1.0, inv_q)
-    for s in range(2, walk_length):
-        if unbiased:
-            nxt = step_from(cur)
-        else:
-            nxt = np.empty_like(cur)
-            todo = np.arange(cur.size)
-            while todo.size:
-                cand = step_from(cur[todo])
-                back = cand == prev[todo]
-                k = prev[todo] * n + cand
-                pos = np.minimum(np.searchsorted(edge_key, k), edge_key.size - 1)
-                near = edge_key[pos] == k
-                alpha = np.where(back, inv_p, np.where(near, 1.0, inv_q))
-                ok = rng.random(todo.size) * amax < alpha
-                nxt[todo[ok]] = cand[ok]
-                todo = todo[~ok]
-        walks[alive, s] = nxt
-        prev, cur = cur, nxt
-    return walks
 
 
 # --------------------------------------------------------------------------- fitting
-def temporal_graph(graphs: TemporalGraphs, t_lo: int, t_hi: int, temporal_weight: float) -> sp.csr_matrix:
-    """Adjacency of the temporal graph over time indices ``t_lo..t_hi``.
-
-    Returns a symmetric CSR ``[S * N, S * N]`` (``S = t_hi - t_lo + 1``), node
-    ``s * N + g`` = gene ``g`` at time index ``t_lo + s``; zero weights dropped.
-    """
-    N, S = graphs.n_genes, t_hi - t_lo + 1
-    rows, cols, vals = [], [], []
-    i, j = graphs.edges[:, 0], graphs.edges[:, 1]
-    for s in range(S):
-        w = graphs.weights[t_lo + s]
-        keep = w > 0
-        rows.append(s * N + i[keep])
-        cols.append(s * N + j[keep])
-        vals.append(w[keep])
-    if temporal_weight > 0 and S > 1:
-        g = np.arange((S - 1) * N, dtype=np.int64)
-        rows.append(g)
-        cols.append(g + N)
-        vals.append(np.full(g.size, float(temporal_weight)))
-    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-    v = np.concatenate(vals) if vals else np.zeros(0)
-    a = sp.coo_matrix((np.concatenate([v, v]), (np.concatenate([r, c]), np.concatenate([c, r]))),
-                      shape=(S * N, S * N)).tocsr()
-    a.sum_duplicates()
-    a.sort_indices()
-    return a
 
 
 def _stable_hash(s: str) -> int:
@@ -289,83 +165,6 @@ def fit_temporal_node2vec(graphs: TemporalGraphs, t_lo: int, t_hi: int, cfg: Emb
     )
     order = [model.wv.key_to_index[t] for t in tokens]
     return np.asarray(model.wv.vectors[order], dtype=np.float32).reshape(S, N, cfg.dim)
-
-
-def walk(adj: sp.csr_matrix, starts: np.ndarray, cfg: EmbeddingConfig, rng: np.random.Generator) -> np.ndarray:
-    """Walks ``[len(starts), walk_length]`` (-1 padded) on ``adj`` with ``cfg.backend``.
-
-    ``numpy``: :func:`biased_walks`. ``node2vec``: the PyPI ``node2vec`` package's walk generator
-    (precomputed transition tables over networkx; optional dependency, slow, for comparison only):
-    ``cfg.walks_per_node`` walks from every node of ``adj`` that appears in ``starts``, seeded from ``rng``.
-    """
-    if cfg.backend == "numpy":
-        return biased_walks(adj.indptr, adj.indices, adj.data, starts, cfg.walk_length, cfg.p, cfg.q, rng)
-    return node2vec_package_walks(adj, np.unique(starts), cfg, int(rng.integers(2**31 - 1)))
-
-
-def node2vec_package_walks(adj: sp.csr_matrix, nodes: np.ndarray, cfg: EmbeddingConfig, seed: int) -> np.ndarray:
-    """``cfg.walks_per_node`` walks from each of ``nodes`` by the ``node2vec`` package, ``[W, walk_length]``."""
-    try:
-        from node2vec import Node2Vec
-    except ImportError:
-        raise InputError("embedding.backend: node2vec needs the optional 'node2vec' package; `make venv` installs "
-                         "it, or: pip install --no-deps node2vec==0.5.0 (--no-deps: its numpy<2 pin conflicts "
-                         "with this project's numpy; it runs with it). The default backend is numpy.") from None
-    import networkx as nx
-
-    sub = adj.tocoo()
-    G = nx.Graph()
-    G.add_nodes_from(range(adj.shape[0]))
-    G.add_weighted_edges_from(zip(sub.row.tolist(), sub.col.tolist(), sub.data.tolist()))
-    # the package walks from every node; restrict to ``nodes`` afterwards (it has no start list)
-    n2v = Node2Vec(G, dimensions=cfg.dim, walk_length=cfg.walk_length, num_walks=cfg.walks_per_node,
-                   p=cfg.p, q=cfg.q, weight_key="weight", workers=1, quiet=True, seed=seed)
-    keep = set(int(k) for k in nodes)
-    out = np.full((0, cfg.walk_length), -1, dtype=np.int64)
-    rows = [[int(x) for x in w] for w in n2v.walks if int(w[0]) in keep]
-    if rows:
-        out = np.full((len(rows), cfg.walk_length), -1, dtype=np.int64)
-        for r, w in enumerate(rows):
-            out[r, :len(w)] = w
-    return out
-
-
-def _sentences(walks: np.ndarray, tokens: np.ndarray) -> list[list[str]]:
-    """Walks ``[W, K]`` of node ids (-1 padded) -> Word2Vec sentences of string tokens."""
-    if (walks < 0).any():
-        return [tokens[w[w >= 0]].tolist() for w in walks]
-    return tokens[walks].tolist()
-
-
-def _align(cur: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rigid map of ``cur`` onto ``ref`` (rows matched): returns ``R, mu_cur, mu_ref`` with
-    ``(cur - mu_cur) @ R + mu_ref ~ ref`` (centre, rotate by orthogonal Procrustes, shift)."""
-    mu_c, mu_r = cur.mean(axis=0), ref.mean(axis=0)
-    R, _ = orthogonal_procrustes(cur - mu_c, ref - mu_r)
-    return R, mu_c, mu_r
-
-
-def _align_components(graphs: TemporalGraphs, lo: int, hi: int, temporal_weight: float,
-                      emb: np.ndarray, ref: np.ndarray, offset: int) -> np.ndarray:
-    """Align ``emb`` ``[S, N, D]`` (times ``lo..hi``) to ``ref`` ``[S', N, D]``, the previous
-    window's aligned embedding of times ``lo + offset .. lo + offset + S' - 1``, component by
-    component of the temporal graph over ``lo..hi``."""
-    S, N, D = emb.shape
-    n_sh = ref.shape[0]
-    _, lab = connected_components(temporal_graph(graphs, lo, hi, temporal_weight), directed=False)
-    lab = lab.reshape(S, N)
-    cur_sh, lab_sh = emb[offset:offset + n_sh].reshape(-1, D), lab[offset:offset + n_sh].ravel()
-    ref_sh = ref.reshape(-1, D)
-    R_all, mu_c_all, mu_r_all = _align(cur_sh, ref_sh)
-    out = (emb - mu_c_all) @ R_all + mu_r_all
-    for k in np.unique(lab):
-        sel = lab_sh == k
-        if not sel.any():
-            continue
-        R, mu_c, mu_r = _align(cur_sh[sel], ref_sh[sel])
-        m = lab == k
-        out[m] = (emb[m] - mu_c) @ R + mu_r
-    return out
 
 
 def _window_seed(seed: int, e: int) -> int:
@@ -564,26 +363,6 @@ def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig,
             if w == 0 and processes > 1 and meanwhile is not None:
                 meanwhile()  # every fit is with the pool by now (map submits them all first)
     return out
-
-
-def _align_window(graphs: TemporalGraphs, cfg: EmbeddingConfig, e: int, fit: np.ndarray,
-                  prev: np.ndarray | None, prev_lo: int, warned: bool
-                  ) -> tuple[np.ndarray, int, bool]:
-    """Align the fit of window ``e`` to the previous window's aligned span ``prev`` (times
-    from ``prev_lo``); returns the aligned span ``[S, N, D]`` (float64), its first time index
-    and the updated ``warned`` flag."""
-    lo = max(0, e - cfg.span + 1)
-    emb = fit.astype(np.float64)
-    if prev is not None:
-        s_lo = max(lo, prev_lo)  # shared times s_lo..e-1
-        if s_lo <= e - 1:
-            emb = _align_components(graphs, lo, e, cfg.temporal_weight, emb,
-                                    prev[s_lo - prev_lo:e - prev_lo], s_lo - lo)
-        elif not warned:
-            log.warning("embedding.span = 1: consecutive windows share no time point; "
-                        "embeddings are not aligned across windows")
-            warned = True
-    return emb, lo, warned
 
 
 def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> str:

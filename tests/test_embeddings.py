@@ -13,16 +13,10 @@ import scipy.sparse as sp
 
 from step.config import EmbeddingConfig, GraphConfig
 from step.course import GeneTimeCourse
-from step.embeddings import (
-    _align,
-    _align_components,
-    biased_walks,
-    fit_temporal_node2vec,
-    temporal_graph,
-    window_embeddings,
-    window_ends,
-)
+from step.alignment import _align, _align_components
+from step.embeddings import fit_temporal_node2vec, window_embeddings, window_ends
 from step.graphs import TemporalGraphs, build_graphs
+from step.walks import biased_walks, temporal_graph
 
 try:
     from reference_walks import reference_walks
