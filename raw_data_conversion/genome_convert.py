@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from raw_data_conversion.contacts import canonical_chrom, harmonise_chromosomes, open_contacts
+from raw_data_conversion.contacts import ContactMaps, canonical_chrom, harmonise_chromosomes, open_contacts
 from raw_data_conversion.genome_config import FORMAT, VERSION, GenomeConfig, _chrom_order, _time_name
-from raw_data_conversion.genome_readers import _by_name, read_expression, read_gene_positions
+from raw_data_conversion.genome_readers import Expression, _by_name, read_expression, read_gene_positions
 from raw_data_conversion.genome_hic import (compartment_track, convert_chromosome, expected_by_distance,
                                             insulation_table)
 from step.errors import InputError
@@ -78,9 +78,50 @@ def convert(cfg: GenomeConfig) -> Dataset:
 
 
 def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
+    """:func:`convert` with ``work`` the temporary folder for copies of the contacts."""
     expr = read_expression(cfg)
     ann = read_gene_positions(cfg.genes)
+    matched, no_ann = _annotated_genes(expr, ann, cfg)
 
+    # the working map's pair distance is needed before a .hic is read (only that band is copied)
+    maps = open_contacts(cfg.contacts, cfg.bin_size, cfg.normalization, cfg.compartment_resolution,
+                         _band(cfg), work)
+    sub, chroms, file_name = _chromosomes_used(cfg, maps, matched)
+    gtab, off = _gene_table(cfg, sub, chroms)
+    file_chrom = np.array([file_name.get(c, maps.names.get(c, c)) for c in gtab["chromosome"]], dtype=object)
+
+    bin_size = maps.bin_size
+    max_bins = cfg.max_bins(bin_size, max(-(-s // bin_size) for s in maps.clr.chromsizes))
+    log.info("%s: %s bp bins, normalisation %s, partners up to %d bins (%s bp) apart", cfg.contacts, f"{bin_size:,}",
+             maps.meta["normalization"], max_bins, f"{max_bins * bin_size:,}")
+    feats, parts, per_chrom = _per_chromosome(cfg, maps, gtab, chroms, file_name, file_chrom, max_bins)
+    pairs, deg, n_directed = _unique_pairs(gtab, *parts)
+    names = gtab["gene"].to_numpy()
+    isolated = names[deg == 0]
+    if isolated.size:
+        log.warning("%d gene(s) have no Hi-C partner (bins without contacts, alone on a chromosome, or below min_oe); "
+                    "kept as isolated genes: %s%s", isolated.size, ", ".join(isolated[:10]), " ..." if isolated.size > 10 else "")
+    genes = pd.DataFrame({"gene": names, "chromosome": gtab["chromosome"], "tss": gtab["tss"].to_numpy(), **feats})
+    row_of = {g: i for i, g in enumerate(expr.genes)}
+    X = expr.X[[row_of[g] for g in names]]
+    expression = pd.DataFrame(X, columns=[_time_name(t) for t in expr.times])
+    expression.insert(0, "gene", names)
+    counts = {**expr.counts,
+              "genes_not_in_annotation": len(no_ann), "genes_not_in_annotation_examples": no_ann[:20],
+              "genes_on_unused_chromosomes": len(off), "genes_kept": int(len(gtab)),
+              "genes_without_pairs": int(isolated.size), "pairs_chosen_directed": n_directed,
+              "pairs_kept": int(len(pairs)), "mean_partners_per_gene": round(float(deg.mean()), 3) if len(deg) else 0.0}
+    meta = {"format": FORMAT, "version": VERSION, "times": [float(t) for t in expr.times], "counts": counts,
+            "bin_size": bin_size, "contacts": maps.meta, "max_distance_bins": max_bins, "chromosomes": per_chrom,
+            "settings": dataclasses.asdict(cfg)}
+    log.info("kept %d genes (%d not in the annotation, %d on unused chromosomes, %d without a partner), %d pairs "
+             "(k=%d, min_oe=%g, mean %.1f partners per gene)", len(gtab), len(no_ann), len(off), isolated.size,
+             len(pairs), cfg.k, cfg.min_oe, counts["mean_partners_per_gene"])
+    return Dataset(genes=genes, expression=expression, pairs=pairs, meta=meta)
+
+
+def _annotation_by_name(expr: Expression, ann: pd.DataFrame, cfg: GenomeConfig) -> pd.DataFrame:
+    """The annotation indexed by the matrix's gene names (by gene name, or by unversioned gene id when that matches more)."""
     pos_of = _by_name(ann, "gene", cfg.genes)
     if "gene_id" in ann:  # GTF: join on gene names or on (unversioned) gene ids, whichever matches more
         by_id = _by_name(ann, "gene_id", cfg.genes)
@@ -93,7 +134,12 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
             pos_of.index = [g for g in expr.genes if stripped[g] in by_id.index]
     pos_of = pos_of.drop(columns=[c for c in ("gene", "gene_id") if c in pos_of.columns])
     pos_of.index.name = "gene"  # genes keep the matrix's names
-    matched = _match_genes(expr.genes, pos_of, cfg)
+    return pos_of
+
+
+def _annotated_genes(expr: Expression, ann: pd.DataFrame, cfg: GenomeConfig) -> tuple[pd.DataFrame, list[str]]:
+    """The annotation rows of the matrix genes found in it, and the matrix genes not found (warned about)."""
+    matched = _match_genes(expr.genes, _annotation_by_name(expr, ann, cfg), cfg)
     in_ann = list(matched.index)
     matched_set = set(in_ann)
     no_ann = [g for g in expr.genes if g not in matched_set]
@@ -104,12 +150,14 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
     if no_ann:
         log.warning("%s: %d of %d matrix gene(s) are not in the annotation %s and are dropped: %s%s", cfg.matrix,
                     len(no_ann), len(expr.genes), cfg.genes, ", ".join(no_ann[:10]), " ..." if len(no_ann) > 10 else "")
+    return matched, no_ann
 
-    # the working map's pair distance is needed before a .hic is read (only that band is copied)
-    maps = open_contacts(cfg.contacts, cfg.bin_size, cfg.normalization, cfg.compartment_resolution,
-                         _band(cfg), work)
+
+def _chromosomes_used(cfg: GenomeConfig, maps: ContactMaps,
+                      matched: pd.DataFrame) -> tuple[pd.DataFrame, list[str], dict[str, str]]:
+    """The matched genes on canonical chromosome names, the chromosomes used (checked against the
+    contact file and the chromosome lengths) and each one's name in the contact file."""
     clr = maps.clr
-    bin_size = maps.bin_size
     ann_chroms = set(matched["chromosome"])
     to_file = harmonise_chromosomes(ann_chroms, maps, str(cfg.genes))
     sizes = {canonical_chrom(n): int(s) for n, s in clr.chromsizes.items()}
@@ -136,6 +184,11 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
             f"{beyond.loc[g, 'chromosome']}:{int(beyond.loc[g, 'tss']):,}, chromosome length "
             f"{sizes[beyond.loc[g, 'chromosome']]:,} bp): the annotation and the contacts are on different assemblies."
         )
+    return sub, chroms, file_name
+
+
+def _gene_table(cfg: GenomeConfig, sub: pd.DataFrame, chroms: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The genes on the used chromosomes in genome order (chromosome, TSS, name), and the genes dropped (warned about)."""
     used = sub["chromosome"].isin(chroms).to_numpy()
     off = list(sub.index[~used])
     if off:
@@ -145,15 +198,17 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
     keep = list(sub.index[used])
     if not keep:
         raise InputError(f"{cfg.genes}: no gene of {cfg.matrix} lies on the chromosomes used ({', '.join(chroms)}).")
-    row_of = {g: i for i, g in enumerate(expr.genes)}
     gtab = sub.loc[keep].reset_index()
     gtab["order"] = [_chrom_order(c) for c in gtab["chromosome"]]
     gtab = gtab.sort_values(["order", "tss", "gene"], kind="stable").drop(columns="order").reset_index(drop=True)
-    file_chrom = np.array([file_name.get(c, maps.names.get(c, c)) for c in gtab["chromosome"]], dtype=object)
+    return gtab, off
 
-    max_bins = cfg.max_bins(bin_size, max(-(-s // bin_size) for s in clr.chromsizes))
-    log.info("%s: %s bp bins, normalisation %s, partners up to %d bins (%s bp) apart", cfg.contacts, f"{bin_size:,}",
-             maps.meta["normalization"], max_bins, f"{max_bins * bin_size:,}")
+
+def _per_chromosome(cfg: GenomeConfig, maps: ContactMaps, gtab: pd.DataFrame, chroms: list[str],
+                    file_name: dict[str, str], file_chrom: np.ndarray, max_bins: int) -> tuple[dict[str, np.ndarray], tuple[list, ...], dict]:
+    """Features and pairs chromosome by chromosome: ``({bin, compartment, insulation, tad_distance}: [G],
+    (gene i, gene j, o/e, observed) parts per chromosome, per-chromosome counts)``."""
+    clr = maps.clr
     expected = expected_by_distance(maps)
     ins = insulation_table(maps, cfg.insulation_window_bins, cfg.ignore_diags, cfg.boundary_threshold)
     e1 = compartment_track(maps, file_chrom, gtab["tss"].to_numpy(np.int64))
@@ -177,6 +232,14 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
         lo, hi = clr.extent(name)
         per_chrom[c] = {"genes": int(idx.size), "bins": int(hi - lo), "bins_without_contacts": r.bins_without_contacts,
                         "tad_boundaries": r.boundaries, "pairs_chosen": int(r.i.size), "pixels_read": r.pixels_read}
+    feats = {"bin": bins, "compartment": comp, "insulation": insul, "tad_distance": tad}
+    return feats, (pi, pj, poe, pobs), per_chrom
+
+
+def _unique_pairs(gtab: pd.DataFrame, pi: list[np.ndarray], pj: list[np.ndarray], poe: list[np.ndarray],
+                  pobs: list[np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """The chosen (directed) pairs made unordered and unique, first kept: the pairs table, each gene's
+    number of partners ``[G]`` and the number of directed pairs chosen."""
     i, j = np.concatenate(pi), np.concatenate(pj)
     oe, obs = np.concatenate(poe), np.concatenate(pobs)
     a, b = np.minimum(i, j), np.maximum(i, j)
@@ -188,27 +251,7 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
     pairs = pd.DataFrame({"gene1": names[a], "gene2": names[b], "hic": oe, "observed": obs,
                           "distance_bp": np.abs(tss[a] - tss[b])})
     deg = np.bincount(np.concatenate([a, b]), minlength=len(gtab))
-    isolated = names[deg == 0]
-    if isolated.size:
-        log.warning("%d gene(s) have no Hi-C partner (bins without contacts, alone on a chromosome, or below min_oe); "
-                    "kept as isolated genes: %s%s", isolated.size, ", ".join(isolated[:10]), " ..." if isolated.size > 10 else "")
-    genes = pd.DataFrame({"gene": names, "chromosome": gtab["chromosome"], "tss": tss, "bin": bins,
-                          "compartment": comp, "insulation": insul, "tad_distance": tad})
-    X = expr.X[[row_of[g] for g in names]]
-    expression = pd.DataFrame(X, columns=[_time_name(t) for t in expr.times])
-    expression.insert(0, "gene", names)
-    counts = {**expr.counts,
-              "genes_not_in_annotation": len(no_ann), "genes_not_in_annotation_examples": no_ann[:20],
-              "genes_on_unused_chromosomes": len(off), "genes_kept": int(len(gtab)),
-              "genes_without_pairs": int(isolated.size), "pairs_chosen_directed": int(i.size),
-              "pairs_kept": int(len(pairs)), "mean_partners_per_gene": round(float(deg.mean()), 3) if len(deg) else 0.0}
-    meta = {"format": FORMAT, "version": VERSION, "times": [float(t) for t in expr.times], "counts": counts,
-            "bin_size": bin_size, "contacts": maps.meta, "max_distance_bins": max_bins, "chromosomes": per_chrom,
-            "settings": dataclasses.asdict(cfg)}
-    log.info("kept %d genes (%d not in the annotation, %d on unused chromosomes, %d without a partner), %d pairs "
-             "(k=%d, min_oe=%g, mean %.1f partners per gene)", len(gtab), len(no_ann), len(off), isolated.size,
-             len(pairs), cfg.k, cfg.min_oe, counts["mean_partners_per_gene"])
-    return Dataset(genes=genes, expression=expression, pairs=pairs, meta=meta)
+    return pairs, deg, int(i.size)
 
 
 

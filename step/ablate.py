@@ -50,12 +50,16 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from step.config import RunConfig, load_config
 from step.errors import InputError
+
+if TYPE_CHECKING:
+    from step.course import GeneTimeCourse
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +172,6 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     exactly at ``exact_dir``); returns its path."""
     from step.io import write_json, write_text, write_with
     from step.runs import publish_run
-    from step.uncertainty import compare_forecasts
 
     from step.pipeline import load_stage
 
@@ -176,79 +179,16 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
 
     course = load_stage(cfg)  # validate the data once, before any work
     cfg, auto = resolve_auto(cfg, course.n_genes)  # every variant runs the resolved settings
-    hic = None
-    if cfg.ablation.hic_test:  # the model-independent Hi-C information test (step/hic_test.py)
-        from step.hic_test import run_hic_test
-
-        try:
-            hic = run_hic_test(cfg, course)[0]
-        except InputError as exc:  # a course too short for it: said, the ablation goes on
-            log.warning("Hi-C information test not run: %s", exc)
+    hic = _hic_test(cfg, course)
     variants = variants_of(cfg)
-    tasks = [(cfg, v, s) for v in variants for s in seeds]
-    jobs = jobs or os.cpu_count() or 1
-    log.info("ablation: %d variants x %d seeds = %d runs on %d processes", len(variants), len(seeds),
-             len(tasks), min(jobs, len(tasks)))
-    t0 = time.perf_counter()
-    if jobs <= 1 or len(tasks) == 1:
-        results = [_work(t) for t in tasks]
-    else:
-        import multiprocessing as mp
-
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
-            results = list(pool.map(_work, tasks))
-    wall = time.perf_counter() - t0
+    results, wall, processes = _run_variants(cfg, variants, seeds, jobs)
     by = {(r["variant"], r["seed"]): r for r in results}
-
-    rows, pred_frames = [], []
-    for r in results:
-        yt, pm, pb = r["y_work"], r["model_work"], r["best_work"]
-        mse_m, mse_b = np.nanmean((pm - yt) ** 2), np.nanmean((pb - yt) ** 2)
-        rows.append({"variant": r["variant"], "seed": r["seed"], "rmse": float(np.sqrt(mse_m)),
-                     "mae": float(np.nanmean(np.abs(pm - yt))), "skill_vs_best_baseline": float(1 - mse_m / mse_b),
-                     "best_baseline": r["best_baseline"], "n_pairs": r["n_pairs"], "seconds": round(r["seconds"], 2)})
-        W, N = r["y_true"].shape
-        pred_frames.append(pd.DataFrame({
-            "variant": r["variant"], "seed": r["seed"], "split": r["report"],
-            "target_time": np.repeat(r["target_time"], N), "gene": np.tile(np.array(r["genes"], dtype=object), W),
-            "y_true": r["y_true"].reshape(-1), "y_pred": r["model"].reshape(-1)}))
-    table = pd.DataFrame(rows)
-
-    def stack(variant: str) -> np.ndarray:  # [S, W, N]
-        return np.stack([by[(variant, s)]["model_work"] for s in seeds])
-
+    table, pred_frames = _result_tables(results)
     y = by[("real", seeds[0])]["y_work"]
-    real = stack("real")
-    verdict: dict = {}
-    rand = [v for v in variants if v.startswith("randomised_")]
-    ev = cfg.evaluation
-    n_boot, bseed = ev.n_boot, cfg.train.seed
-    cmp = lambda a, b: compare_forecasts(y, a, b, n_boot=n_boot, seed=bseed, level=ev.level,  # noqa: E731
-                                         min_times=ev.min_target_times)
-    def per_seed_lower(other: np.ndarray) -> float:
-        """Share of the paired (seed[, graph]) runs in which the real graph's RMSE is lower."""
-        a = np.sqrt(np.nanmean((np.concatenate([real] * (len(other) // len(real))) - y) ** 2, axis=(1, 2)))
-        b = np.sqrt(np.nanmean((other - y) ** 2, axis=(1, 2)))
-        return float(np.mean(a < b))
-
-    if rand:
-        rr = np.concatenate([stack(v) for v in rand])      # [K*S, W, N], randomisation k with seed s
-        res = cmp(np.concatenate([real] * len(rand)), rr)
-        verdict["real_vs_randomised"] = _verdict_entry(res, len(rand))
-        verdict["real_vs_randomised"]["share_of_runs_real_lower"] = per_seed_lower(rr)
-    for v in FIXED_VARIANTS:
-        if v in variants:
-            verdict[f"real_vs_{v}"] = _verdict_entry(cmp(real, stack(v)))
-            verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = per_seed_lower(stack(v))
-    skill_ci = {}
-    for v in variants:
-        best_pred = np.stack([by[(v, s)]["best_work"] for s in seeds])  # each seed's own best baseline
-        res = cmp(stack(v), best_pred)
-        skill_ci[v] = {"skill": res["skill"], "ci95": res["skill_ci95"],
-                       "best_baseline": sorted({by[(v, s)]["best_baseline"] for s in seeds})}
+    verdict, skill_ci = _compare_variants(cfg, variants, seeds, by, y)
     meta = {"protocol": results[0]["protocol"], "split": results[0]["report"], "seeds": seeds,
             "scale": "log1p" if cfg.data.transform == "log1p" else "data", "n_target_times": int(y.shape[0]),
-            "n_genes": int(y.shape[1]), "wall_s": round(wall, 1), "processes": min(jobs, len(tasks)),
+            "n_genes": int(y.shape[1]), "wall_s": round(wall, 1), "processes": processes,
             "skill_vs_best_baseline": skill_ci}
     verdict["_about"] = meta
 
@@ -265,6 +205,98 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
                            {"variants": variants, "ablation_wall_s": round(wall, 1), "auto": auto},
                            exact_dir=Path(exact_dir) if exact_dir else None)
     return final
+
+
+def _hic_test(cfg: RunConfig, course: GeneTimeCourse) -> dict | None:
+    """The model-independent Hi-C information test (step/hic_test.py) if ``ablation.hic_test``, else None."""
+    hic = None
+    if cfg.ablation.hic_test:
+        from step.hic_test import run_hic_test
+
+        try:
+            hic = run_hic_test(cfg, course)[0]
+        except InputError as exc:  # a course too short for it: said, the ablation goes on
+            log.warning("Hi-C information test not run: %s", exc)
+    return hic
+
+
+def _run_variants(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int) -> tuple[list[dict], float, int]:
+    """Every variant x seed, in a process pool unless ``jobs`` is 1: ``(results, wall seconds, processes)``."""
+    tasks = [(cfg, v, s) for v in variants for s in seeds]
+    jobs = jobs or os.cpu_count() or 1
+    log.info("ablation: %d variants x %d seeds = %d runs on %d processes", len(variants), len(seeds),
+             len(tasks), min(jobs, len(tasks)))
+    t0 = time.perf_counter()
+    if jobs <= 1 or len(tasks) == 1:
+        results = [_work(t) for t in tasks]
+    else:
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
+            results = list(pool.map(_work, tasks))
+    wall = time.perf_counter() - t0
+    return results, wall, min(jobs, len(tasks))
+
+
+def _result_tables(results: list[dict]) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+    """``ablation.csv`` (one row per run: rmse, mae, skill in the working scale) and each run's predictions."""
+    rows, pred_frames = [], []
+    for r in results:
+        yt, pm, pb = r["y_work"], r["model_work"], r["best_work"]
+        mse_m, mse_b = np.nanmean((pm - yt) ** 2), np.nanmean((pb - yt) ** 2)
+        rows.append({"variant": r["variant"], "seed": r["seed"], "rmse": float(np.sqrt(mse_m)),
+                     "mae": float(np.nanmean(np.abs(pm - yt))), "skill_vs_best_baseline": float(1 - mse_m / mse_b),
+                     "best_baseline": r["best_baseline"], "n_pairs": r["n_pairs"], "seconds": round(r["seconds"], 2)})
+        W, N = r["y_true"].shape
+        pred_frames.append(pd.DataFrame({
+            "variant": r["variant"], "seed": r["seed"], "split": r["report"],
+            "target_time": np.repeat(r["target_time"], N), "gene": np.tile(np.array(r["genes"], dtype=object), W),
+            "y_true": r["y_true"].reshape(-1), "y_pred": r["model"].reshape(-1)}))
+    return pd.DataFrame(rows), pred_frames
+
+
+def _stack(by: dict, variant: str, seeds: list[int]) -> np.ndarray:
+    """One variant's working-scale model forecasts over the seeds, ``[S, W, N]``."""
+    return np.stack([by[(variant, s)]["model_work"] for s in seeds])
+
+
+def _share_real_lower(real: np.ndarray, other: np.ndarray, y: np.ndarray) -> float:
+    """Share of the paired (seed[, graph]) runs in which the real graph's RMSE is lower
+    (``real [S, W, N]``, ``other [K*S, W, N]``, ``y [W, N]``)."""
+    a = np.sqrt(np.nanmean((np.concatenate([real] * (len(other) // len(real))) - y) ** 2, axis=(1, 2)))
+    b = np.sqrt(np.nanmean((other - y) ** 2, axis=(1, 2)))
+    return float(np.mean(a < b))
+
+
+def _compare_variants(cfg: RunConfig, variants: list[str], seeds: list[int], by: dict,
+                      y: np.ndarray) -> tuple[dict, dict]:
+    """The paired comparisons of the real graph with the others (``verdict.json``) and each variant's
+    skill vs its best baseline with its interval; ``y [W, N]`` the working-scale targets."""
+    from step.uncertainty import compare_forecasts
+
+    real = _stack(by, "real", seeds)
+    verdict: dict = {}
+    rand = [v for v in variants if v.startswith("randomised_")]
+    ev = cfg.evaluation
+    n_boot, bseed = ev.n_boot, cfg.train.seed
+    cmp = lambda a, b: compare_forecasts(y, a, b, n_boot=n_boot, seed=bseed, level=ev.level,  # noqa: E731
+                                         min_times=ev.min_target_times)
+    if rand:
+        rr = np.concatenate([_stack(by, v, seeds) for v in rand])      # [K*S, W, N], randomisation k with seed s
+        res = cmp(np.concatenate([real] * len(rand)), rr)
+        verdict["real_vs_randomised"] = _verdict_entry(res, len(rand))
+        verdict["real_vs_randomised"]["share_of_runs_real_lower"] = _share_real_lower(real, rr, y)
+    for v in FIXED_VARIANTS:
+        if v in variants:
+            verdict[f"real_vs_{v}"] = _verdict_entry(cmp(real, _stack(by, v, seeds)))
+            verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = _share_real_lower(real, _stack(by, v, seeds), y)
+    skill_ci = {}
+    for v in variants:
+        best_pred = np.stack([by[(v, s)]["best_work"] for s in seeds])  # each seed's own best baseline
+        res = cmp(_stack(by, v, seeds), best_pred)
+        skill_ci[v] = {"skill": res["skill"], "ci95": res["skill_ci95"],
+                       "best_baseline": sorted({by[(v, s)]["best_baseline"] for s in seeds})}
+    return verdict, skill_ci
 
 
 def _verdict_entry(res: dict, randomisations: int | None = None) -> dict:

@@ -84,7 +84,29 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
     with_std = n_seeds > 1
     seeds_note = f"mean over {n_seeds} seeds +- std" if with_std else "one seed"
     lines = [SECTION_MARKER, ""]
-    lines.append(
+    lines += _ranking_lines(run, tab, mapping, cfg, key, seeds_note)
+    ranked = tab[tab["rank"].notna()]
+    if len(ranked):
+        lines += _gene_block(f"Most predictable genes (top {min(n_show, len(ranked))}):", ranked.head(n_show),
+                             p, key, with_std)
+        lines += _gene_block(f"Least predictable genes (bottom {min(n_show, len(ranked))}):",
+                             ranked.tail(n_show).iloc[::-1], p, key, with_std)
+    lines += _association_lines(ranked, key)
+    lines.append("")
+    if not groups:
+        lines += _untested_lines(mapping, k, cfg)
+    else:
+        lines += _enrichment_lines(groups, mapping, k, cfg)
+    for note in run.notes:
+        lines.append(f"Note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def _ranking_lines(run: RunData, tab: pd.DataFrame, mapping: pd.DataFrame, cfg: AnalysisConfig, key: str,
+                   seeds_note: str) -> list[str]:
+    """What was ranked on and why, with the caveats (no test split, unranked genes, flat series, shared symbols)."""
+    p = run.primary_split
+    lines = [
         f"Per-gene predictability of {run.main_model} on the {p} windows "
         f"(skill = 1 - MSE(model) / MSE(reference) per gene, {'log1p' if run.transform == 'log1p' else 'original'} scale; "
         f"best baseline: {run.best_baseline}; {seeds_note}). "
@@ -92,7 +114,7 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
            f"NOT RANKED: {tab['rank_reason'].iloc[0]}; ")
         + f"skills within {cfg.skill_tolerance:g} are ties. "
         "Per-gene Pearson over a handful of windows is reported in genes.csv but not ranked on."
-    )
+    ]
     if p == "val":
         lines.append("NOTE: this run has no test split (paper protocol); the ranking uses validation windows and is optimistic.")
     ranked = tab[tab["rank"].notna()]
@@ -111,28 +133,29 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
     for sym, names in shared.items():
         lines.append(f"{' and '.join(names)} name one gene ({sym}) in the data; "
                      "they are ranked separately and counted once in the enrichment.")
+    return lines
 
-    def block(title: str, rows: pd.DataFrame) -> None:
-        lines.append("")
-        lines.append(title)
-        lines.append(f"  {'gene':<24}{'skill_vs_best':>16}{'skill_vs_pers':>16}{'rmse':>9}{'dir_acc':>9}"
-                     f"{'degree':>8}  comp   (* = ranked on)")
-        kb, kp = f"{p}_skill_vs_best_baseline", f"{p}_skill_vs_persistence"
-        for _, r in rows.iterrows():
-            sb, sp = _fmt(r[kb]), _fmt(r[kp])
-            if with_std:
-                sb += f"+-{_fmt(r.get(kb + '_std', np.nan))}"
-                sp += f"+-{_fmt(r.get(kp + '_std', np.nan))}"
-            sb, sp = (sb + "*", sp) if key == kb else (sb, sp + "*")
-            lines.append(f"  {str(r['display'])[:23]:<24}{sb:>16}{sp:>16}{_fmt(r[f'{p}_rmse']):>9}"
-                         f"{_fmt(r[f'{p}_direction_accuracy'], 2):>9}{_fmt(float(r['degree']), 0):>8}  {r['compartment']}")
 
-    if len(ranked):
-        block(f"Most predictable genes (top {min(n_show, len(ranked))}):", ranked.head(n_show))
-        block(f"Least predictable genes (bottom {min(n_show, len(ranked))}):", ranked.tail(n_show).iloc[::-1])
+def _gene_block(title: str, rows: pd.DataFrame, p: str, key: str, with_std: bool) -> list[str]:
+    """A table of genes (``rows`` of the gene table) under ``title``, the ranked-on skill starred."""
+    lines = ["", title]
+    lines.append(f"  {'gene':<24}{'skill_vs_best':>16}{'skill_vs_pers':>16}{'rmse':>9}{'dir_acc':>9}"
+                 f"{'degree':>8}  comp   (* = ranked on)")
+    kb, kp = f"{p}_skill_vs_best_baseline", f"{p}_skill_vs_persistence"
+    for _, r in rows.iterrows():
+        sb, sp = _fmt(r[kb]), _fmt(r[kp])
+        if with_std:
+            sb += f"+-{_fmt(r.get(kb + '_std', np.nan))}"
+            sp += f"+-{_fmt(r.get(kp + '_std', np.nan))}"
+        sb, sp = (sb + "*", sp) if key == kb else (sb, sp + "*")
+        lines.append(f"  {str(r['display'])[:23]:<24}{sb:>16}{sp:>16}{_fmt(r[f'{p}_rmse']):>9}"
+                     f"{_fmt(r[f'{p}_direction_accuracy'], 2):>9}{_fmt(float(r['degree']), 0):>8}  {r['compartment']}")
+    return lines
 
-    lines.append("")
-    lines.append("Association with gene properties (Spearman rho with skill, all ranked genes):")
+
+def _association_lines(ranked: pd.DataFrame, key: str) -> list[str]:
+    """Spearman rho of the ranked-on skill with degree, variability and mean expression, and the mean by compartment."""
+    lines = ["", "Association with gene properties (Spearman rho with skill, all ranked genes):"]
     from scipy.stats import spearmanr
 
     for col in ("degree", "variability", "mean_expression"):
@@ -147,50 +170,56 @@ def summary_text(run: RunData, tab: pd.DataFrame, k: int, groups: dict[str, enr.
     if len(ranked):
         comp = ranked.groupby(ranked["compartment"].replace("", "unknown"))[key].agg(["mean", "size"])
         lines.append("  by compartment: " + ", ".join(f"{c}: {_fmt(r['mean'])} (n={int(r['size'])})" for c, r in comp.iterrows()))
+    return lines
 
+
+def _untested_lines(mapping: pd.DataFrame, k: int, cfg: AnalysisConfig) -> list[str]:
+    """Why the enrichment was not tested: nothing separates the genes, or the gene sets do not fit."""
+    n_map = int(mapping["mapped"].sum())
+    if k == 0:
+        return ["Enrichment: not tested. Nothing separates the genes (see the ranking above), so any "
+                "top / bottom groups would be arbitrary."]
+    return [f"Enrichment: not tested. Only {n_map} of {len(mapping)} genes are in the gene sets of "
+            f"{cfg.genesets_dir}: the gene sets do not fit this organism or naming. Put GMT files "
+            "for your organism in a folder and set analysis.genesets_dir to it."]
+
+
+def _enrichment_lines(groups: dict[str, enr.GroupResult], mapping: pd.DataFrame, k: int,
+                      cfg: AnalysisConfig) -> list[str]:
+    """How the enrichment was tested, then each group's significant (or nominal) terms."""
     unm = mapping[~mapping["mapped"]]
-    lines.append("")
-    if not groups:
-        n_map = int(mapping["mapped"].sum())
-        if k == 0:
-            lines.append("Enrichment: not tested. Nothing separates the genes (see the ranking above), so any "
-                         "top / bottom groups would be arbitrary.")
-        else:
-            lines.append(f"Enrichment: not tested. Only {n_map} of {len(mapping)} genes are in the gene sets of "
-                         f"{cfg.genesets_dir}: the gene sets do not fit this organism or naming. Put GMT files "
-                         "for your organism in a folder and set analysis.genesets_dir to it.")
-        for note in run.notes:
-            lines.append(f"Note: {note}")
-        return "\n".join(lines) + "\n"
-    lines.append(
+    lines = [
         f"Enrichment (offline, gseapy.enrich hypergeometric test; MSigDB mouse gene sets {', '.join(next(iter(groups.values())).n_tested) if groups else ''}; "
         f"background = all {mapping['symbol'].nunique()} distinct gene symbols of the dataset; groups = top / bottom "
         f"{k} genes ({cfg.group_frac:.0%} by rank); sets of {cfg.min_set_size}-{cfg.max_set_size} genes; "
         f"Benjamini-Hochberg within each collection at FDR < {cfg.fdr})."
-    )
+    ]
     lines.append(f"  {int(mapping['mapped'].sum())}/{len(mapping)} genes map to a gene-set symbol; "
                  f"unmapped ({len(unm)}): {', '.join(unm['gene']) if len(unm) else 'none'} (enrichment/unmapped_genes.csv).")
     for name, res in groups.items():
-        sig = res.significant(cfg.fdr)
-        lines.append("")
-        lines.append(f"  {name} group ({len(res.genes)} genes, {len(res.query)} mapped): "
-                     f"{sum(res.n_tested.values())} sets tested, {len(sig)} pass FDR < {cfg.fdr}.")
-        if len(sig):
-            for _, r in sig.head(15).iterrows():
-                lines.append(f"    {r['collection']:<12} {r['term'][:70]:<70} {r['overlap']:>6}  p={r['p']:.2e}  adj={r['adjusted_p']:.2e}  {r['genes']}")
-        else:
-            best_p = res.table["p"].min() if len(res.table) else float("nan")
-            lines.append(
-                f"    No term survives correction: with {res.n_group} genes in a background of "
-                f"{mapping['symbol'].nunique()}, the smallest p-value is {_fmt(best_p, 4)} against "
-                f"{sum(res.n_tested.values())} tested sets. The bar is not lowered; the nominal leaders "
-                "below are hypotheses only."
-            )
-            for _, r in res.table.head(5).iterrows():
-                lines.append(f"    (nominal) {r['collection']:<12} {r['term'][:64]:<64} {r['overlap']:>6}  p={r['p']:.2e}  adj={r['adjusted_p']:.2f}  {r['genes']}")
-    for note in run.notes:
-        lines.append(f"Note: {note}")
-    return "\n".join(lines) + "\n"
+        lines += _group_lines(name, res, mapping, cfg)
+    return lines
+
+
+def _group_lines(name: str, res: enr.GroupResult, mapping: pd.DataFrame, cfg: AnalysisConfig) -> list[str]:
+    """One group's enrichment: its terms that pass the FDR, else the nominal leaders as hypotheses."""
+    sig = res.significant(cfg.fdr)
+    lines = ["", f"  {name} group ({len(res.genes)} genes, {len(res.query)} mapped): "
+                 f"{sum(res.n_tested.values())} sets tested, {len(sig)} pass FDR < {cfg.fdr}."]
+    if len(sig):
+        for _, r in sig.head(15).iterrows():
+            lines.append(f"    {r['collection']:<12} {r['term'][:70]:<70} {r['overlap']:>6}  p={r['p']:.2e}  adj={r['adjusted_p']:.2e}  {r['genes']}")
+    else:
+        best_p = res.table["p"].min() if len(res.table) else float("nan")
+        lines.append(
+            f"    No term survives correction: with {res.n_group} genes in a background of "
+            f"{mapping['symbol'].nunique()}, the smallest p-value is {_fmt(best_p, 4)} against "
+            f"{sum(res.n_tested.values())} tested sets. The bar is not lowered; the nominal leaders "
+            "below are hypotheses only."
+        )
+        for _, r in res.table.head(5).iterrows():
+            lines.append(f"    (nominal) {r['collection']:<12} {r['term'][:64]:<64} {r['overlap']:>6}  p={r['p']:.2e}  adj={r['adjusted_p']:.2f}  {r['genes']}")
+    return lines
 
 
 # --------------------------------------------------------------------------- main step
@@ -266,67 +295,13 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig, ru
     write_with(genes_csv, lambda tmp: tab.to_csv(tmp, index=False, float_format="%.6g"))
 
     # enrichment
-    collections = enr.load_collections(cfg.genesets_dir)
-    symbols = enr.universe(collections)
-    aliases = enr.load_aliases(cfg.aliases)
-    mapping = enr.normalise_genes(list(tab["gene"]), symbols, aliases, list(tab["display"]))
     edir = run_dir / "enrichment"
-    write_with(edir / "gene_mapping.csv", lambda tmp: mapping.to_csv(tmp, index=False))
-    unm = mapping[~mapping["mapped"]].assign(
-        reason="no alias-table entry or case variant matches a symbol of the gene sets in " + str(cfg.genesets_dir))
-    write_with(edir / "unmapped_genes.csv", lambda tmp: unm.to_csv(tmp, index=False))
-    if len(unm):
-        log.warning("%d gene(s) map to no gene-set symbol (kept in the background, never hits): %s",
-                    len(unm), ", ".join(unm["gene"]))
-    dup = mapping[mapping["mapped"]].groupby("symbol")["gene"].apply(list)
-    for sym, names in dup[dup.map(len) > 1].items():
-        log.info("genes %s all map to %s: counted once in the enrichment", names, sym)
+    collections, mapping, unm = _map_genes(tab, cfg, edir)
     background = sorted(set(mapping["symbol"]))
-    sym_of = dict(zip(mapping["gene"], mapping["symbol"]))
-    mapped = dict(zip(mapping["gene"], mapping["mapped"]))
-    groups: dict[str, enr.GroupResult] = {}
     written: list[Path] = [genes_csv, edir / "gene_mapping.csv", edir / "unmapped_genes.csv"]
-    n_mapped = int(mapping["mapped"].sum())
-    fits = n_mapped >= cfg.min_mapped_frac * len(mapping) and n_mapped > 0
-    if not fits:
-        log.warning("only %d of %d genes are in the gene sets of %s: the gene sets do not fit this organism "
-                    "or naming; enrichment not tested. Set analysis.genesets_dir to a folder of GMT files for "
-                    "your organism.", n_mapped, len(mapping), cfg.genesets_dir)
-    testable = None
-    for name in (("top", "bottom") if (k and fits) else ()):
-        members = list(tab.loc[tab["group"] == name, "gene"])
-        # unmapped genes are in the background, so they count in the group too (never as hits);
-        # leaving them out of the group only would inflate every overlap's significance
-        query = sorted({sym_of[g] for g in members})
-        if testable is None:  # the same sets for both groups (same background)
-            testable = enr.testable_sets(background, collections, cfg.min_set_size, cfg.max_set_size)
-        table, n_tested = enr.enrich_group(query, background, collections, cfg.min_set_size, cfg.max_set_size,
-                                           testable=testable)
-        groups[name] = enr.GroupResult(name, members, sorted({sym_of[g] for g in members if mapped[g]}),
-                                       table, n_tested, n_group=len(query))
-        path = edir / f"{name}.csv"
-        write_with(path, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"))
-        written.append(path)
-        log.info("enrichment %s: %d genes (%d mapped), %d terms with overlap, %d pass FDR < %g",
-                 name, len(members), len(groups[name].query), len(table),
-                 len(groups[name].significant(cfg.fdr)), cfg.fdr)
-        if cfg.online:
-            try:
-                online = enr.enrich_online(query, background)
-                p = edir / f"{name}_enrichr_online.csv"
-                write_with(p, lambda tmp, t=online: t.to_csv(tmp, index=False))
-                written.append(p)
-            except Exception as exc:  # network is optional: never fail the run on it
-                log.warning("online Enrichr for %s failed (%s); offline results stand", name, exc)
-    summary = {
-        "ranked_on": ranked_on, "rank_reason": str(tab["rank_reason"].iloc[0]) if len(tab) else "",
-        "enrichment_tested": bool(groups), "gene_sets_fit": bool(fits), "best_baseline": run.best_baseline,
-        "group_size": k, "fdr": cfg.fdr, "background_size": len(background),
-        "n_unmapped": int(len(unm)), "unmapped": list(unm["gene"]),
-        "groups": {n: {"genes": g.genes, "query": g.query, "group_size_tested": g.n_group, "n_tested": g.n_tested,
-                       "n_significant": int(len(g.significant(cfg.fdr)))} for n, g in groups.items()},
-    }
-    write_json(edir / "summary.json", summary)
+    fits = _gene_sets_fit(mapping, cfg)
+    groups = _enrich_groups(tab, bool(k and fits), mapping, collections, background, cfg, edir, written)
+    write_json(edir / "summary.json", _enrichment_summary(run, tab, k, cfg, groups, fits, background, unm, ranked_on))
     written.append(edir / "summary.json")
 
     plot_paths: list[Path] = []
@@ -346,6 +321,91 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig, ru
         "n_significant": {n: int(len(g.significant(cfg.fdr))) for n, g in groups.items()},
         "unmapped": list(unm["gene"]),
     }
+
+
+def _enrichment_summary(run: RunData, tab: pd.DataFrame, k: int, cfg: AnalysisConfig,
+                        groups: dict[str, enr.GroupResult], fits: bool, background: list[str], unm: pd.DataFrame,
+                        ranked_on: str) -> dict[str, Any]:
+    """The contents of ``enrichment/summary.json``: the ranking, the gene-set fit and each group's counts."""
+    return {
+        "ranked_on": ranked_on, "rank_reason": str(tab["rank_reason"].iloc[0]) if len(tab) else "",
+        "enrichment_tested": bool(groups), "gene_sets_fit": bool(fits), "best_baseline": run.best_baseline,
+        "group_size": k, "fdr": cfg.fdr, "background_size": len(background),
+        "n_unmapped": int(len(unm)), "unmapped": list(unm["gene"]),
+        "groups": {n: {"genes": g.genes, "query": g.query, "group_size_tested": g.n_group, "n_tested": g.n_tested,
+                       "n_significant": int(len(g.significant(cfg.fdr)))} for n, g in groups.items()},
+    }
+
+
+def _map_genes(tab: pd.DataFrame, cfg: AnalysisConfig, edir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Load the gene sets and map the genes to their symbols: ``(collections, mapping, unmapped rows)``;
+    writes ``gene_mapping.csv`` and ``unmapped_genes.csv``."""
+    collections = enr.load_collections(cfg.genesets_dir)
+    symbols = enr.universe(collections)
+    aliases = enr.load_aliases(cfg.aliases)
+    mapping = enr.normalise_genes(list(tab["gene"]), symbols, aliases, list(tab["display"]))
+    write_with(edir / "gene_mapping.csv", lambda tmp: mapping.to_csv(tmp, index=False))
+    unm = mapping[~mapping["mapped"]].assign(
+        reason="no alias-table entry or case variant matches a symbol of the gene sets in " + str(cfg.genesets_dir))
+    write_with(edir / "unmapped_genes.csv", lambda tmp: unm.to_csv(tmp, index=False))
+    if len(unm):
+        log.warning("%d gene(s) map to no gene-set symbol (kept in the background, never hits): %s",
+                    len(unm), ", ".join(unm["gene"]))
+    dup = mapping[mapping["mapped"]].groupby("symbol")["gene"].apply(list)
+    for sym, names in dup[dup.map(len) > 1].items():
+        log.info("genes %s all map to %s: counted once in the enrichment", names, sym)
+    return collections, mapping, unm
+
+
+def _gene_sets_fit(mapping: pd.DataFrame, cfg: AnalysisConfig) -> bool:
+    """Whether enough genes map to the gene sets (``analysis.min_mapped_frac``) to test them; warns if not."""
+    n_mapped = int(mapping["mapped"].sum())
+    fits = n_mapped >= cfg.min_mapped_frac * len(mapping) and n_mapped > 0
+    if not fits:
+        log.warning("only %d of %d genes are in the gene sets of %s: the gene sets do not fit this organism "
+                    "or naming; enrichment not tested. Set analysis.genesets_dir to a folder of GMT files for "
+                    "your organism.", n_mapped, len(mapping), cfg.genesets_dir)
+    return fits
+
+
+def _enrich_groups(tab: pd.DataFrame, test: bool, mapping: pd.DataFrame, collections: dict, background: list[str],
+                   cfg: AnalysisConfig, edir: Path, written: list[Path]) -> dict[str, enr.GroupResult]:
+    """The top and bottom groups' enrichment (none unless ``test``), each written to ``edir`` (paths added to ``written``)."""
+    sym_of = dict(zip(mapping["gene"], mapping["symbol"]))
+    mapped = dict(zip(mapping["gene"], mapping["mapped"]))
+    groups: dict[str, enr.GroupResult] = {}
+    testable = None
+    for name in (("top", "bottom") if test else ()):
+        members = list(tab.loc[tab["group"] == name, "gene"])
+        # unmapped genes are in the background, so they count in the group too (never as hits);
+        # leaving them out of the group only would inflate every overlap's significance
+        query = sorted({sym_of[g] for g in members})
+        if testable is None:  # the same sets for both groups (same background)
+            testable = enr.testable_sets(background, collections, cfg.min_set_size, cfg.max_set_size)
+        table, n_tested = enr.enrich_group(query, background, collections, cfg.min_set_size, cfg.max_set_size,
+                                           testable=testable)
+        groups[name] = enr.GroupResult(name, members, sorted({sym_of[g] for g in members if mapped[g]}),
+                                       table, n_tested, n_group=len(query))
+        path = edir / f"{name}.csv"
+        write_with(path, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"))
+        written.append(path)
+        log.info("enrichment %s: %d genes (%d mapped), %d terms with overlap, %d pass FDR < %g",
+                 name, len(members), len(groups[name].query), len(table),
+                 len(groups[name].significant(cfg.fdr)), cfg.fdr)
+        if cfg.online:
+            _enrich_online(name, query, background, edir, written)
+    return groups
+
+
+def _enrich_online(name: str, query: list[str], background: list[str], edir: Path, written: list[Path]) -> None:
+    """The optional online Enrichr query of one group, written beside the offline results."""
+    try:
+        online = enr.enrich_online(query, background)
+        p = edir / f"{name}_enrichr_online.csv"
+        write_with(p, lambda tmp, t=online: t.to_csv(tmp, index=False))
+        written.append(p)
+    except Exception as exc:  # network is optional: never fail the run on it
+        log.warning("online Enrichr for %s failed (%s); offline results stand", name, exc)
 
 
 def _configs_for(run_dir: Path, config: str | None, online: bool) -> tuple[AnalysisConfig, OutputConfig]:

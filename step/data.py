@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,35 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
     path = Path(path)
     df = _read_csv(path)
     cols = list(df.columns)
+    _check_required(cols, path)
+    t1, t2 = _time_columns(cols, path)
+    times = np.array(sorted(t1), dtype=float)
+    g1, g2 = _gene_names(df, path)
+    hic = _hic_values(df, path)
+    V1 = np.column_stack([numeric_column(df, t1[t], path, allow_blank=True) for t in times])  # [R, T]
+    V2 = np.column_stack([numeric_column(df, t2[t], path, allow_blank=True) for t in times])
+    feat = _numeric_gene_features(df, cols, path)
+    comp = _compartments(df, cols, path)
+    chrom = (
+        [_chrom(v) for v in df["Gene1_Chromosome"].astype(str)],
+        [_chrom(v) for v in df["Gene2_Chromosome"].astype(str)],
+    )
+
+    # ---- genes in order of first appearance; each gene's series from its first row
+    notes: list[str] = []
+    rows = _first_occurrences(g1, g2, V1, V2, chrom, comp, feat)
+    _report_series_conflicts(rows, path, cfg, notes)
+    _report_feature_conflicts(rows.feat_conflicts, path, cfg, notes)
+    X = np.column_stack(rows.series).astype(float)  # [T, N]
+    X, times = check_times(X, times, [t1[t] for t in times], rows.genes, cfg, path, notes)
+    pairs, hic_v = _unique_pairs(g1, g2, rows.index, hic, path, cfg, notes)
+    course = _make_course(rows, times, X, pairs, hic_v, path, notes)
+    _log_course(course, path, notes)
+    return course
+
+
+def _check_required(cols: list[str], path: Path) -> None:
+    """Raise when a required column (gene names, chromosomes, Hi-C) is missing."""
     missing = [c for c in REQUIRED + ["Gene1_Chromosome", "Gene2_Chromosome"] if c not in cols]
     if missing:
         raise InputError(
@@ -107,7 +137,9 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
             f"Gene1_Time_<t>/Gene2_Time_<t> columns (found: {', '.join(c[:40] for c in cols[:8])}{' ...' if len(cols) > 8 else ''})."
         )
 
-    # ---- time columns: parse, pair, sort
+
+def _time_columns(cols: list[str], path: Path) -> tuple[dict[float, str], dict[float, str]]:
+    """The time columns parsed and paired: ``({t: Gene1 column}, {t: Gene2 column})``, same times."""
     t1: dict[float, str] = {}
     t2: dict[float, str] = {}
     for c in cols:
@@ -126,9 +158,11 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
         for t, c in a.items():
             if t not in b:
                 raise InputError(f"{path}: column '{c}' has no matching '{nb}_Time_{c.split('_Time_', 1)[1]}'; every {na}_Time_<t> needs its {nb}_Time_<t>.")
-    times = np.array(sorted(t1), dtype=float)
+    return t1, t2
 
-    # ---- gene names
+
+def _gene_names(df: pd.DataFrame, path: Path) -> tuple[list[str], list[str]]:
+    """The stripped ``Gene1`` / ``Gene2`` names ``[R]`` each; a blank name is an error."""
     for g in ("Gene1", "Gene2"):
         blank = df[g].astype(str).str.strip() == ""
         if blank.any():
@@ -136,14 +170,20 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
             raise InputError(f"{path}: row {i + 2}, column '{g}': gene name is blank; every pair needs two gene names.")
     g1 = df["Gene1"].astype(str).str.strip().tolist()
     g2 = df["Gene2"].astype(str).str.strip().tolist()
+    return g1, g2
 
-    # ---- numeric columns
+
+def _hic_values(df: pd.DataFrame, path: Path) -> np.ndarray:
+    """``HiC_Interaction`` as floats ``[R]``, required and non-negative."""
     hic = numeric_column(df, "HiC_Interaction", path, allow_blank=False)
     if (hic < 0).any():
         i = int(np.flatnonzero(hic < 0)[0])
         raise InputError(f"{path}: row {i + 2}, column 'HiC_Interaction': value {hic[i]} is negative; contact values must be >= 0.")
-    V1 = np.column_stack([numeric_column(df, t1[t], path, allow_blank=True) for t in times])  # [R, T]
-    V2 = np.column_stack([numeric_column(df, t2[t], path, allow_blank=True) for t in times])
+    return hic
+
+
+def _numeric_gene_features(df: pd.DataFrame, cols: list[str], path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{field: (Gene1 values [R], Gene2 values [R])}`` of the numeric per-gene fields present in pairs."""
     feat: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for f in NUMERIC_GENE_FIELDS:
         a, b = f"Gene1_{f}", f"Gene2_{f}"
@@ -151,95 +191,124 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
             feat[f] = (numeric_column(df, a, path, True), numeric_column(df, b, path, True))
         elif a in cols or b in cols:
             raise InputError(f"{path}: column '{a if a in cols else b}' has no partner '{b if a in cols else a}'.")
-    comp: tuple[list[str], list[str]] | None = None
-    if "Gene1_Compartment" in cols and "Gene2_Compartment" in cols:
-        comps = []
-        for c in ("Gene1_Compartment", "Gene2_Compartment"):
-            vals = df[c].astype(str).str.strip()
-            bad = ~vals.isin(COMPARTMENTS | MISSING_COMPARTMENT)
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise InputError(
-                    f"{path}: row {i + 2}, column '{c}': compartment '{vals.iloc[i]}' is not A or B "
-                    f"(empty or 'Unknown' mark an unknown compartment)."
-                )
-            comps.append(["" if v in MISSING_COMPARTMENT else v for v in vals])
-        comp = (comps[0], comps[1])
-    chrom = (
-        [_chrom(v) for v in df["Gene1_Chromosome"].astype(str)],
-        [_chrom(v) for v in df["Gene2_Chromosome"].astype(str)],
-    )
+    return feat
 
-    # ---- genes in order of first appearance; each gene's series from its first row
-    notes: list[str] = []
-    genes: list[str] = []
-    index: dict[str, int] = {}
-    first_row: list[int] = []
-    series: list[np.ndarray] = []
-    gfeat: list[dict] = []
-    conflicts: dict[str, list[int]] = {}
-    feat_conflicts: dict[str, list[str]] = {}  # gene -> "row R column C" where a per-gene feature differs
-    n_rows = len(df)
-    for r in range(n_rows):
+
+def _compartments(df: pd.DataFrame, cols: list[str], path: Path) -> tuple[list[str], list[str]] | None:
+    """The Gene1 / Gene2 compartments ``[R]`` each (``""`` = unknown), or None without the columns."""
+    if not ("Gene1_Compartment" in cols and "Gene2_Compartment" in cols):
+        return None
+    comps = []
+    for c in ("Gene1_Compartment", "Gene2_Compartment"):
+        vals = df[c].astype(str).str.strip()
+        bad = ~vals.isin(COMPARTMENTS | MISSING_COMPARTMENT)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{path}: row {i + 2}, column '{c}': compartment '{vals.iloc[i]}' is not A or B "
+                f"(empty or 'Unknown' mark an unknown compartment)."
+            )
+        comps.append(["" if v in MISSING_COMPARTMENT else v for v in vals])
+    return (comps[0], comps[1])
+
+
+@dataclass
+class _GeneRows:
+    """The genes in order of first appearance, each with its first row's series and features, and
+    the later rows that disagree with the first."""
+
+    genes: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    first_row: list[int] = field(default_factory=list)
+    series: list[np.ndarray] = field(default_factory=list)  # [T] each
+    gfeat: list[dict] = field(default_factory=list)
+    conflicts: dict[str, list[int]] = field(default_factory=dict)
+    feat_conflicts: dict[str, list[str]] = field(default_factory=dict)  # gene -> "row R column C" where a per-gene feature differs
+
+
+def _first_occurrences(g1: list[str], g2: list[str], V1: np.ndarray, V2: np.ndarray,
+                       chrom: tuple[list[str], list[str]], comp: tuple[list[str], list[str]] | None,
+                       feat: dict[str, tuple[np.ndarray, np.ndarray]]) -> _GeneRows:
+    """Walk the rows (``V1``, ``V2`` ``[R, T]``): each gene's first row wins, later differing rows are noted."""
+    out = _GeneRows()
+    for r in range(len(g1)):
         for side, (names, V) in enumerate(((g1, V1), (g2, V2))):
             g = names[r]
             s = V[r]
             info = {"chromosome": chrom[side][r],
                     "compartment": comp[side][r] if comp else "",
                     **{f: feat[f][side][r] for f in feat}}
-            if g not in index:
-                index[g] = len(genes)
-                genes.append(g)
-                first_row.append(r)
-                series.append(s)
-                gfeat.append(info)
+            if g not in out.index:
+                out.index[g] = len(out.genes)
+                out.genes.append(g)
+                out.first_row.append(r)
+                out.series.append(s)
+                out.gfeat.append(info)
             else:
-                k = index[g]
-                same = np.allclose(series[k], s, rtol=1e-9, atol=1e-12, equal_nan=True)
+                k = out.index[g]
+                same = np.allclose(out.series[k], s, rtol=1e-9, atol=1e-12, equal_nan=True)
                 if not same:
-                    conflicts.setdefault(g, []).append(r + 2)
-                for key, v in info.items():
-                    w = gfeat[k][key]
-                    if isinstance(v, str) or isinstance(w, str):
-                        differs = str(v) != str(w)
-                    else:
-                        differs = not (np.isclose(v, w, rtol=1e-9, atol=1e-12) or (np.isnan(v) and np.isnan(w)))
-                    if differs:
-                        col = f"Gene{side + 1}_{key.capitalize() if key in ('chromosome', 'compartment') else key}"
-                        feat_conflicts.setdefault(g, []).append(f"row {r + 2} column {col} ({v}, first {w})")
-    if conflicts:
-        rows = sum(len(v) for v in conflicts.values())
-        detail = "; ".join(f"{g} (first at row {first_row[index[g]] + 2}, differs at rows {', '.join(map(str, v[:5]))}{'...' if len(v) > 5 else ''})"
-                           for g, v in list(conflicts.items())[:10])
-        msg = (f"{path}: {len(conflicts)} gene(s) have a different expression series in {rows} later row(s) "
-               f"than at their first occurrence: {detail}{' ...' if len(conflicts) > 10 else ''}")
-        if cfg.strict:
-            raise InputError(msg + ". With data.strict: true this is an error; set strict: false to keep each gene's first occurrence.")
-        log.warning("%s. Keeping each gene's first occurrence (data.strict: false).", msg)
-        notes.append(f"series conflicts: {len(conflicts)} genes in {rows} rows; first occurrence kept")
-        for g, v in conflicts.items():
-            log.info("series conflict: gene %r first at row %d, differing rows %s", g, first_row[index[g]] + 2, v)
+                    out.conflicts.setdefault(g, []).append(r + 2)
+                for where in _differing_features(info, out.gfeat[k], side, r):
+                    out.feat_conflicts.setdefault(g, []).append(where)
+    return out
 
-    if feat_conflicts:
-        detail = "; ".join(f"{g}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}"
-                           for g, v in list(feat_conflicts.items())[:10])
-        msg = (f"{path}: {len(feat_conflicts)} gene(s) have per-gene features (chromosome, bin, compartment, "
-               f"insulation, TAD distance) that differ from their first row: {detail}"
-               f"{' ...' if len(feat_conflicts) > 10 else ''}")
-        if cfg.strict:
-            raise InputError(msg + ". With data.strict: true this is an error; set strict: false to keep each gene's "
-                             "first row.")
-        log.warning("%s. Keeping each gene's first row (data.strict: false).", msg)
-        notes.append(f"feature conflicts: {len(feat_conflicts)} genes; first row kept")
 
-    X = np.column_stack(series).astype(float)  # [T, N]
+def _differing_features(info: dict, first: dict, side: int, r: int) -> list[str]:
+    """``"row R column C (value, first value)"`` for each feature of row ``r`` that differs from the first row."""
+    out = []
+    for key, v in info.items():
+        w = first[key]
+        if isinstance(v, str) or isinstance(w, str):
+            differs = str(v) != str(w)
+        else:
+            differs = not (np.isclose(v, w, rtol=1e-9, atol=1e-12) or (np.isnan(v) and np.isnan(w)))
+        if differs:
+            col = f"Gene{side + 1}_{key.capitalize() if key in ('chromosome', 'compartment') else key}"
+            out.append(f"row {r + 2} column {col} ({v}, first {w})")
+    return out
 
-    X, times = check_times(X, times, [t1[t] for t in times], genes, cfg, path, notes)
 
-    # ---- pairs: no self-pairs, unique unordered pairs
+def _report_series_conflicts(rows: _GeneRows, path: Path, cfg, notes: list[str]) -> None:
+    """Genes whose later rows have another series: an error when strict, else a warning and a note."""
+    conflicts, first_row, index = rows.conflicts, rows.first_row, rows.index
+    if not conflicts:
+        return
+    n_rows = sum(len(v) for v in conflicts.values())
+    detail = "; ".join(f"{g} (first at row {first_row[index[g]] + 2}, differs at rows {', '.join(map(str, v[:5]))}{'...' if len(v) > 5 else ''})"
+                       for g, v in list(conflicts.items())[:10])
+    msg = (f"{path}: {len(conflicts)} gene(s) have a different expression series in {n_rows} later row(s) "
+           f"than at their first occurrence: {detail}{' ...' if len(conflicts) > 10 else ''}")
+    if cfg.strict:
+        raise InputError(msg + ". With data.strict: true this is an error; set strict: false to keep each gene's first occurrence.")
+    log.warning("%s. Keeping each gene's first occurrence (data.strict: false).", msg)
+    notes.append(f"series conflicts: {len(conflicts)} genes in {n_rows} rows; first occurrence kept")
+    for g, v in conflicts.items():
+        log.info("series conflict: gene %r first at row %d, differing rows %s", g, first_row[index[g]] + 2, v)
+
+
+def _report_feature_conflicts(feat_conflicts: dict[str, list[str]], path: Path, cfg, notes: list[str]) -> None:
+    """Genes whose later rows have other per-gene features: an error when strict, else a warning and a note."""
+    if not feat_conflicts:
+        return
+    detail = "; ".join(f"{g}: {', '.join(v[:3])}{' ...' if len(v) > 3 else ''}"
+                       for g, v in list(feat_conflicts.items())[:10])
+    msg = (f"{path}: {len(feat_conflicts)} gene(s) have per-gene features (chromosome, bin, compartment, "
+           f"insulation, TAD distance) that differ from their first row: {detail}"
+           f"{' ...' if len(feat_conflicts) > 10 else ''}")
+    if cfg.strict:
+        raise InputError(msg + ". With data.strict: true this is an error; set strict: false to keep each gene's "
+                         "first row.")
+    log.warning("%s. Keeping each gene's first row (data.strict: false).", msg)
+    notes.append(f"feature conflicts: {len(feat_conflicts)} genes; first row kept")
+
+
+def _unique_pairs(g1: list[str], g2: list[str], index: dict[str, int], hic: np.ndarray, path: Path, cfg,
+                  notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs ``[P, 2]`` (``i < j``, sorted) and their Hi-C ``[P]``: no self-pairs, unique unordered pairs."""
     pair_map: dict[tuple[int, int], float] = {}
     selfp, dup, dup_conflict = [], [], []
-    for r in range(n_rows):
+    for r in range(len(g1)):
         i, j = index[g1[r]], index[g2[r]]
         if i == j:
             selfp.append(r + 2)
@@ -263,13 +332,20 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
         notes.append(f"duplicate pairs: {len(dup)} rows; first kept")
     pairs = np.array(sorted(pair_map), dtype=np.int64).reshape(-1, 2)
     hic_v = np.array([pair_map[tuple(p)] for p in pairs.tolist()], dtype=float)
+    return pairs, hic_v
+
+
+def _make_course(rows: _GeneRows, times: np.ndarray, X: np.ndarray, pairs: np.ndarray, hic_v: np.ndarray,
+                 path: Path, notes: list[str]) -> GeneTimeCourse:
+    """The course from ``X [T, N]``, ``times [T]``, ``pairs [P, 2]``, ``hic_v [P]`` and each gene's first-row features."""
+    gfeat = rows.gfeat
 
     def fcol(name: str) -> np.ndarray:
         return np.array([gf.get(name, np.nan) for gf in gfeat], dtype=float)
 
-    course = GeneTimeCourse(
-        genes=genes,
-        display=unique_display_names(genes),
+    return GeneTimeCourse(
+        genes=rows.genes,
+        display=unique_display_names(rows.genes),
         times=times,
         X=X,
         pairs=pairs,
@@ -283,6 +359,11 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
         checksum=file_sha256(path),
         notes=notes,
     )
+
+
+def _log_course(course: GeneTimeCourse, path: Path, notes: list[str]) -> None:
+    """Warn about genes without Hi-C partners or compartments (noting the former) and log the totals."""
+    genes, times = course.genes, course.times
     lonely = [genes[k] for k in np.flatnonzero(course.degree() == 0)]
     if lonely:
         log.warning("%s: %d gene(s) have no Hi-C partner (kept, isolated in the graphs): %s",
@@ -292,8 +373,7 @@ def read_interaction_csv(path: str | Path, cfg=None) -> GeneTimeCourse:
     if unknown:
         log.warning("%s: %d gene(s) have no A/B compartment: %s", path, len(unknown), unknown[:10])
     log.info("%s: %d genes, %d time points (%g .. %g), %d pairs", path, len(genes), len(times),
-             times[0], times[-1], len(pairs))
-    return course
+             times[0], times[-1], len(course.pairs))
 
 
 def _chrom(v: str) -> str:

@@ -235,6 +235,30 @@ def fit_ets(series: np.ndarray, fit_end: int, models=("ANN", "AAdN"), processes:
         return _fit_pooled(np.asarray(series, dtype=float), int(fit_end), tuple(models), processes)
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+    series, fit_end, models = _checked_args(series, fit_end, models)
+    N = series.shape[1]
+    simplest_first = sorted(models, key=lambda m: _SPECS[m][2])
+
+    chosen = np.empty(N, dtype=object)
+    par = {k: np.empty(N) for k in ("alpha", "beta", "phi", "level0", "trend0")}
+    reasons = {"short": 0, "constant": 0, "no_finite_aicc": 0, "failed": 0}
+    nonconverged = 0
+    with warnings.catch_warnings(), _one_blas_thread():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.filterwarnings("ignore", module=r"statsmodels\..*")
+        for n in range(N):
+            chosen[n], params, nc = _fit_gene(series[:fit_end, n], models, simplest_first, reasons)
+            nonconverged += nc
+            for k, v in params.items():
+                par[k][n] = v
+    info = _fit_info(chosen, reasons, nonconverged, fit_end, N)
+    return EtsFit(chosen.astype(str), par["alpha"], par["beta"], par["phi"], par["level0"],
+                  par["trend0"], info)
+
+
+def _checked_args(series: np.ndarray, fit_end: int, models) -> tuple[np.ndarray, int, tuple[str, ...]]:
+    """``series`` as float ``[T, N]``, ``fit_end`` in ``0..T`` and the known ``models`` without duplicates, or ValueError."""
     series = np.asarray(series, dtype=float)
     if series.ndim != 2:
         raise ValueError(f"series must be [T, N]; got shape {series.shape}.")
@@ -247,58 +271,51 @@ def fit_ets(series: np.ndarray, fit_end: int, models=("ANN", "AAdN"), processes:
     if not models or bad:
         raise ValueError(f"unknown ETS models {bad}; choose from {sorted(_SPECS)}.")
     models = tuple(dict.fromkeys(models))  # drop duplicates, keep order
-    simplest_first = sorted(models, key=lambda m: _SPECS[m][2])
+    return series, fit_end, models
 
-    chosen = np.empty(N, dtype=object)
-    par = {k: np.empty(N) for k in ("alpha", "beta", "phi", "level0", "trend0")}
-    reasons = {"short": 0, "constant": 0, "no_finite_aicc": 0, "failed": 0}
+
+def _persistence(level0: float) -> tuple[str, dict[str, float], int]:
+    """The persistence fallback's ``(model, params, nonconverged)`` from its initial level."""
+    return PERSISTENCE, {"alpha": 1.0, "beta": 0.0, "phi": 1.0, "level0": level0, "trend0": 0.0}, 0
+
+
+def _fit_gene(y: np.ndarray, models: tuple[str, ...], simplest_first: list[str],
+              reasons: dict[str, int]) -> tuple[str, dict[str, float], int]:
+    """One gene's fit on its fit period ``y [fit_end]``: ``(model, params, fits that did not converge)``;
+    a fallback counts in ``reasons``."""
+    obs = y[np.isfinite(y)]
+    if len(obs) < MIN_POINTS:
+        reasons["short"] += 1
+        return _persistence(obs[0] if len(obs) else np.nan)
+    if np.ptp(obs) <= 1e-12 * (1.0 + np.max(np.abs(obs))):
+        reasons["constant"] += 1
+        return _persistence(obs[0])
+    yf = _fill(y)
     nonconverged = 0
+    fits = {}
+    for m in models:
+        r = _fit_one(yf, m)
+        if r is not None:
+            fits[m] = r
+            nonconverged += not r[2]
+    finite = {m: r for m, r in fits.items() if np.isfinite(r[0])}
+    if finite:
+        best = min(finite, key=lambda m: (finite[m][0], _SPECS[m][2]))
+    elif fits:
+        reasons["no_finite_aicc"] += 1
+        best = next(m for m in simplest_first if m in fits)
+    else:
+        reasons["failed"] += 1
+        r = _fit_one(yf, "ANN") if "ANN" not in models else None
+        if r is None:
+            return _persistence(obs[0])
+        nonconverged += not r[2]
+        fits["ANN"], best = r, "ANN"
+    return best, fits[best][1], nonconverged
 
-    def set_persistence(n, level0):
-        chosen[n] = PERSISTENCE
-        par["alpha"][n], par["beta"][n], par["phi"][n] = 1.0, 0.0, 1.0
-        par["level0"][n], par["trend0"][n] = level0, 0.0
 
-    with warnings.catch_warnings(), _one_blas_thread():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.filterwarnings("ignore", module=r"statsmodels\..*")
-        for n in range(N):
-            y = series[:fit_end, n]
-            obs = y[np.isfinite(y)]
-            if len(obs) < MIN_POINTS:
-                reasons["short"] += 1
-                set_persistence(n, obs[0] if len(obs) else np.nan)
-                continue
-            if np.ptp(obs) <= 1e-12 * (1.0 + np.max(np.abs(obs))):
-                reasons["constant"] += 1
-                set_persistence(n, obs[0])
-                continue
-            yf = _fill(y)
-            fits = {}
-            for m in models:
-                r = _fit_one(yf, m)
-                if r is not None:
-                    fits[m] = r
-                    nonconverged += not r[2]
-            finite = {m: r for m, r in fits.items() if np.isfinite(r[0])}
-            if finite:
-                best = min(finite, key=lambda m: (finite[m][0], _SPECS[m][2]))
-            elif fits:
-                reasons["no_finite_aicc"] += 1
-                best = next(m for m in simplest_first if m in fits)
-            else:
-                reasons["failed"] += 1
-                r = _fit_one(yf, "ANN") if "ANN" not in models else None
-                if r is None:
-                    set_persistence(n, obs[0])
-                    continue
-                nonconverged += not r[2]
-                fits["ANN"], best = r, "ANN"
-            chosen[n] = best
-            for k, v in fits[best][1].items():
-                par[k][n] = v
-
+def _fit_info(chosen: np.ndarray, reasons: dict[str, int], nonconverged: int, fit_end: int, N: int) -> dict:
+    """``EtsFit.info`` from the chosen models ``[N]`` and the fallback counts; logs the totals."""
     counts: dict[str, int] = {}
     for m in chosen:
         counts[m] = counts.get(m, 0) + 1
@@ -311,8 +328,7 @@ def fit_ets(series: np.ndarray, fit_end: int, models=("ANN", "AAdN"), processes:
     if nonconverged:
         log.info("ETS: %d fits did not report convergence (parameters used anyway)", nonconverged)
     log.info("ETS fitted on %d time points: %s", fit_end, counts)
-    return EtsFit(chosen.astype(str), par["alpha"], par["beta"], par["phi"], par["level0"],
-                  par["trend0"], info)
+    return info
 
 
 def ets_filter(series: np.ndarray, fit: EtsFit) -> np.ndarray:

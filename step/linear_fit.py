@@ -316,109 +316,149 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         ``blend_min`` windows; else the moving average.
     """
     W, L, N = inputs.shape
-    last = inputs[:, -1, :]
-    resid = targets - last
-    graph_ok = nb is not None
-    sets, pools = _candidates(graph_ok, poolings)
-    designs = {g: _design(inputs, nb, g) for g in sets}
-    past = np.sort(np.concatenate([np.asarray(train), np.asarray(val)])).astype(int)
+    sets, pools = _candidates(nb is not None, poolings)
+    ev = _Evidence(inputs, nb, targets, train, val, sets, evidence, min_train, scale)
+    if len(ev.ev_arr) < 2 or len(train) < 2:
+        log.info("linear start: %d evidence window(s); staying at the moving average", len(ev.ev_arr))
+        return _moving_average(L, N, evidence, len(ev.ev_arr))
+    wts = recency_weights(ev.ev_arr, halflife if evidence == "prequential" else 0.0)
     ma = inputs.mean(axis=1)
+    ma_err = np.array([ev.cell_err(ma[k] - ev.last[k], k) for k in ev.ev_arr])
+    scores: dict[str, float] = {"moving_average": wmean(ma_err, wts)}
+    best_linear = _best_linear(ev, sets, pools, alphas, wts, scores)
+    best = _best_external(ev, external, wts, scores, best_linear)
+    if start_rule == "blend" and evidence == "prequential":
+        return _blend_start(inputs, targets, ev.ev_arr, wts, ev.sc, ma, ma_err, scores, best_linear[1],
+                            {k: F for k, F in (external or {}).items() if np.isfinite(F[ev.ev_arr]).any()},
+                            ev.linear_preds, ev.refit, blend_min, evidence)
+    return _selected_start(ev, best, ma_err, wts, scores, selection, z, relative, consistent_p, external, W)
 
-    sc = np.ones(N) if scale is None else np.asarray(scale, dtype=float)
 
-    def cell_err(pred_resid: np.ndarray, k: int) -> float:
-        e = ((last[k] + pred_resid - targets[k]) * sc) ** 2
+class _Evidence:
+    """The evidence windows of a linear-start choice (:func:`choose_linear_start`) and the
+    candidates' fits and errors on them."""
+
+    def __init__(self, inputs: np.ndarray, nb: np.ndarray | None, targets: np.ndarray, train: np.ndarray,
+                 val: np.ndarray, sets: list[bool], evidence: str, min_train: int, scale: np.ndarray | None):
+        """``inputs [W, L, N]``, ``nb [W, L, N]`` or None, ``targets [W, N]``, ``scale [N]`` or None."""
+        W, L, N = inputs.shape
+        self.L, self.N, self.evidence = L, N, evidence
+        self.last = inputs[:, -1, :]                                     # [W, N]
+        self.resid = targets - self.last                                 # [W, N]
+        self.targets = targets
+        self.designs = {g: _design(inputs, nb, g) for g in sets}         # [W, N, F+1] each
+        self.past = np.sort(np.concatenate([np.asarray(train), np.asarray(val)])).astype(int)
+        self.train = np.asarray(train, dtype=int)
+        self.sc = np.ones(N) if scale is None else np.asarray(scale, dtype=float)
+        # (graph, alpha_gene, alpha_pool, pooling) -> per-evidence-window errors
+        if evidence == "prequential":
+            ev = [k for i, k in enumerate(self.past) if i >= min_train]
+        else:
+            ev = list(np.asarray(val, dtype=int))
+        self.ev_arr = np.array(ev, dtype=int)
+
+    def cell_err(self, pred_resid: np.ndarray, k: int) -> float:
+        """Scaled MSE over the observed genes of window ``k`` of a residual forecast ``pred_resid [N]``."""
+        e = ((self.last[k] + pred_resid - self.targets[k]) * self.sc) ** 2
         return float(np.nanmean(e)) if np.isfinite(e).any() else np.nan
 
-    # (graph, alpha_gene, alpha_pool, pooling) -> per-evidence-window errors
-    if evidence == "prequential":
-        ev = [k for i, k in enumerate(past) if i >= min_train]
-    else:
-        ev = list(np.asarray(val, dtype=int))
-    ev_arr = np.array(ev, dtype=int)
-    if len(ev_arr) < 2 or len(train) < 2:
-        log.info("linear start: %d evidence window(s); staying at the moving average", len(ev_arr))
-        return _moving_average(L, N, evidence, len(ev_arr))
-
-    def stats_sequence(g: bool):
+    def stats_sequence(self, g: bool):
         """Yield (k, stats of the windows before k) for every evidence window k."""
-        X = designs[g]
-        st = _Stats(N, X.shape[2])
-        if evidence == "prequential":
+        X = self.designs[g]
+        st = _Stats(self.N, X.shape[2])
+        if self.evidence == "prequential":
+            past = self.past
             j = 0
-            for k in ev_arr:
+            for k in self.ev_arr:
                 while j < len(past) and past[j] < k:
-                    st.add(X[past[j]], resid[past[j]])
+                    st.add(X[past[j]], self.resid[past[j]])
                     j += 1
                 yield k, st
         else:
-            for t in np.asarray(train, dtype=int):
-                st.add(X[t], resid[t])
-            for k in ev_arr:
+            for t in self.train:
+                st.add(X[t], self.resid[t])
+            for k in self.ev_arr:
                 yield k, st
 
-    def errors(g: bool, combos: list[tuple[float, float, float]]) -> dict[tuple, np.ndarray]:
-        X = designs[g]
-        out = {c: np.full(len(ev_arr), np.nan) for c in combos}
-        for i, (k, st) in enumerate(stats_sequence(g)):
+    def errors(self, g: bool, combos: list[tuple[float, float, float]]) -> dict[tuple, np.ndarray]:
+        """Errors ``[V]`` on the evidence windows of each ``(alpha_gene, alpha_pool, pooling)`` of feature set ``g``."""
+        X = self.designs[g]
+        out = {c: np.full(len(self.ev_arr), np.nan) for c in combos}
+        for i, (k, st) in enumerate(self.stats_sequence(g)):
             pooled_cache: dict[float, np.ndarray] = {}
             for (ag, ap, tau) in combos:
                 if ap not in pooled_cache:
                     pooled_cache[ap] = pooled_fit(st.S, st.s, ap)
                 th = partial_pooled_fit(st.S, st.s, st.cnt, ag, pooled_cache[ap], tau)
-                out[(ag, ap, tau)][i] = cell_err(np.einsum("nf,nf->n", X[k], th), k)
+                out[(ag, ap, tau)][i] = self.cell_err(np.einsum("nf,nf->n", X[k], th), k)
         return out
 
-    wts = recency_weights(ev_arr, halflife if evidence == "prequential" else 0.0)
-    score = lambda e: wmean(e, wts)  # noqa: E731
-    ma_err = np.array([cell_err(ma[k] - last[k], k) for k in ev_arr])
-    scores: dict[str, float] = {"moving_average": score(ma_err)}
-    best: tuple[float, Candidate, np.ndarray] | None = None
-    a0 = float(alphas[0])
-    for g in sets:
-        # stage 1: per-gene alpha (pooling 0) and pooled alpha (pooling inf)
-        e_gene = errors(g, [(a, a0, 0.0) for a in alphas])
-        ag = min(alphas, key=lambda a: (score(e_gene[(a, a0, 0.0)]), -a))
-        e_pool = errors(g, [(a0, a, float("inf")) for a in alphas])
-        ap = min(alphas, key=lambda a: (score(e_pool[(a0, a, float("inf"))]), -a))
-        # stage 2: the pooling strength between them
-        e_path = errors(g, [(ag, ap, t) for t in pools if 0 < t < np.inf])
-        e_path[(ag, ap, 0.0)] = e_gene[(ag, a0, 0.0)]
-        e_path[(ag, ap, float("inf"))] = e_pool[(a0, ap, float("inf"))]
-        for (a_g, a_p, tau), e in e_path.items():
-            cand = Candidate(g, a_g, a_p, tau)
-            m = score(e)
-            scores[cand.label()] = m
-            if best is None or m < best[0] - 1e-15:
-                best = (m, cand, e)
-    best_linear = best
-    for name, F in (external or {}).items():
-        e = np.array([cell_err(F[k] - last[k], k) for k in ev_arr])
-        cand = Candidate(base=name)
-        scores[name] = score(e)
-        if np.isfinite(e).all() and scores[name] < best[0] - 1e-15:
-            best = (scores[name], cand, e)
-    assert best is not None and best_linear is not None
-
-    def refit(cand: Candidate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def refit(self, cand: Candidate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The linear candidate refitted as its evidence was: prequential -> on every window before
         the origin (training and validation), as each evidence window was forecast from all windows
         before it; validation -> on the training windows. (own [N, L], neighbour [N, L], bias [N])."""
-        X = designs[cand.graph]
+        L, N = self.L, self.N
+        X = self.designs[cand.graph]
         st = _Stats(N, X.shape[2])
-        for t in (past if evidence == "prequential" else np.asarray(train, dtype=int)):
-            st.add(X[t], resid[t])
+        for t in (self.past if self.evidence == "prequential" else self.train):
+            st.add(X[t], self.resid[t])
         th = partial_pooled_fit(st.S, st.s, st.cnt, cand.alpha_gene, pooled_fit(st.S, st.s, cand.alpha_pool),
                                 cand.pooling)
         own = th[:, :L].copy()
         own[:, -1] += 1.0  # the persistence anchor
         return own, (th[:, L:2 * L].copy() if cand.graph else np.zeros((N, L))), th[:, -1].copy()
 
-    if start_rule == "blend" and evidence == "prequential":
-        return _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, best_linear[1],
-                            {k: F for k, F in (external or {}).items() if np.isfinite(F[ev_arr]).any()},
-                            lambda c: _linear_preds(designs[c.graph], stats_sequence(c.graph), c, last, N, len(ev_arr)),
-                            refit, blend_min, evidence)
+    def linear_preds(self, cand: Candidate) -> np.ndarray:
+        """Prequential forecasts ``[V, N]`` of one linear candidate (:func:`_linear_preds`)."""
+        return _linear_preds(self.designs[cand.graph], self.stats_sequence(cand.graph), cand, self.last, self.N,
+                             len(self.ev_arr))
+
+
+def _best_linear(ev: _Evidence, sets: list[bool], pools: list[float], alphas: list[float], wts: np.ndarray,
+                 scores: dict[str, float]) -> tuple[float, Candidate, np.ndarray]:
+    """The best partially pooled ridge ``(score, candidate, errors [V])``, its strengths chosen in
+    stages per feature set; every candidate's score (``wts [V]``-weighted) goes to ``scores``."""
+    best: tuple[float, Candidate, np.ndarray] | None = None
+    a0 = float(alphas[0])
+    for g in sets:
+        # stage 1: per-gene alpha (pooling 0) and pooled alpha (pooling inf)
+        e_gene = ev.errors(g, [(a, a0, 0.0) for a in alphas])
+        ag = min(alphas, key=lambda a: (wmean(e_gene[(a, a0, 0.0)], wts), -a))
+        e_pool = ev.errors(g, [(a0, a, float("inf")) for a in alphas])
+        ap = min(alphas, key=lambda a: (wmean(e_pool[(a0, a, float("inf"))], wts), -a))
+        # stage 2: the pooling strength between them
+        e_path = ev.errors(g, [(ag, ap, t) for t in pools if 0 < t < np.inf])
+        e_path[(ag, ap, 0.0)] = e_gene[(ag, a0, 0.0)]
+        e_path[(ag, ap, float("inf"))] = e_pool[(a0, ap, float("inf"))]
+        for (a_g, a_p, tau), e in e_path.items():
+            cand = Candidate(g, a_g, a_p, tau)
+            m = wmean(e, wts)
+            scores[cand.label()] = m
+            if best is None or m < best[0] - 1e-15:
+                best = (m, cand, e)
+    return best
+
+
+def _best_external(ev: _Evidence, external: dict[str, np.ndarray] | None, wts: np.ndarray,
+                   scores: dict[str, float], best_linear) -> tuple[float, Candidate, np.ndarray]:
+    """The best of ``best_linear`` and the external forecasts (``{name: [W, N]}``), each scored into ``scores``."""
+    best = best_linear
+    for name, F in (external or {}).items():
+        e = np.array([ev.cell_err(F[k] - ev.last[k], k) for k in ev.ev_arr])
+        cand = Candidate(base=name)
+        scores[name] = wmean(e, wts)
+        if np.isfinite(e).all() and scores[name] < best[0] - 1e-15:
+            best = (scores[name], cand, e)
+    assert best is not None and best_linear is not None
+    return best
+
+
+def _selected_start(ev: _Evidence, best: tuple[float, Candidate, np.ndarray], ma_err: np.ndarray,
+                    wts: np.ndarray, scores: dict[str, float], selection: str, z: float, relative: bool,
+                    consistent_p: float, external: dict[str, np.ndarray] | None, W: int) -> LinearStart:
+    """``start_rule: select``: the best candidate if it passes ``selection`` against the moving
+    average (errors ``ma_err [V]``), else the moving average."""
+    L, N, evidence, ev_arr = ev.L, ev.N, ev.evidence, ev.ev_arr
     m, cand, e = best
     se_ok = selection != "se" or clearly_better(e, ma_err, z, wts, relative)
     rule = "best" if selection != "se" else "se" if se_ok else ""
@@ -438,10 +478,10 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         oos[ev_arr] = external[cand.base][ev_arr]
         return LinearStart(cand, np.zeros((N, L)), np.zeros((N, L)), np.zeros(N), evidence, len(ev_arr),
                            scores, rule, oos=oos)
-    own, neighbour, bias = refit(cand)
+    own, neighbour, bias = ev.refit(cand)
     log.info("linear start: %s (evidence MSE %.5f vs moving average %.5f, %d %s window(s))",
              cand.label(), m, scores["moving_average"], len(ev_arr), evidence)
-    oos[ev_arr] = _linear_preds(designs[cand.graph], stats_sequence(cand.graph), cand, last, N, len(ev_arr))
+    oos[ev_arr] = ev.linear_preds(cand)
     return LinearStart(cand, own, neighbour, bias, evidence, len(ev_arr), scores, rule, oos=oos)
 
 

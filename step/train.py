@@ -190,38 +190,14 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     yv = data.y[va.to(device)].cpu().numpy()
     mv = data.mask[va.to(device)].cpu().numpy()
 
-    def val_errors() -> np.ndarray:  # [V] per validation window
-        return _window_errors(predict(model, data, va.numpy()), yv, mv)
-
-    def val_mse(err: np.ndarray) -> float:
-        return float(np.sum(err * mv.sum(1)) / max(mv.sum(), 1))
-
     # epoch 0 is the starting point (an untrained model is the moving average): training
     # has to beat it on validation to replace it
     best_state, best_epoch, bad = copy.deepcopy(model.state_dict()), 0, 0
-    best_val = val_mse(val_errors()) if len(va) else np.inf
+    best_val = _val_mse(model, data, va, yv, mv) if len(va) else np.inf
     bar = tqdm(range(1, train_cfg.epochs + 1), desc=desc, leave=False, disable=None)
     for epoch in bar:
-        model.train()
-        perm = tr[torch.randperm(len(tr), generator=gen)]
-        sums: dict[str, float] = {}
-        n_seen = 0
-        for s in range(0, len(perm), train_cfg.batch_size):
-            b = perm[s:s + train_cfg.batch_size].to(device)
-            base, delta = data.parts(model, b)  # [B, N] each
-            pred = torch.where(data.mask[b], base + delta, data.y[b])  # a missing target contributes nothing
-            loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg, correction=delta)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(b)
-            n_seen += len(b)
-        row = {"epoch": epoch, "train_loss": sums.get("total", 0.0) / max(n_seen, 1)}
-        row.update({k: v / max(n_seen, 1) for k, v in sums.items() if k != "total"})
-        err = val_errors() if len(va) else None
-        row["val_loss"] = val_mse(err) if len(va) else float("nan")
+        row = {"epoch": epoch, **_train_epoch(model, data, tr, gen, opt, params, loss_cfg, train_cfg.batch_size)}
+        row["val_loss"] = _val_mse(model, data, va, yv, mv) if len(va) else float("nan")
         history.append(row)
         score = row["val_loss"] if len(va) else row["train_loss"]
         if score < best_val - 1e-9:
@@ -240,3 +216,35 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     log.info("%s: best epoch %d of %d, %s %.5f", desc, best_epoch, len(history),
              "val MSE" if len(va) else "train loss", best_val)
     return model, history
+
+
+def _val_mse(model: torch.nn.Module, data: WindowTensors, va: torch.Tensor, yv: np.ndarray, mv: np.ndarray) -> float:
+    """The model's MSE over the observed targets of the validation windows ``va`` (``yv``, ``mv`` ``[V, N]``)."""
+    err = _window_errors(predict(model, data, va.numpy()), yv, mv)  # [V] per validation window
+    return float(np.sum(err * mv.sum(1)) / max(mv.sum(), 1))
+
+
+def _train_epoch(model: torch.nn.Module, data: WindowTensors, tr: torch.Tensor, gen: torch.Generator, opt: Adam,
+                 params: list[torch.Tensor], loss_cfg, batch_size: int) -> dict[str, float]:
+    """One pass over the training windows ``tr`` in a random order (``gen``): the mean loss
+    (``train_loss``) and its unweighted components per window."""
+    device = data.x.device
+    model.train()
+    perm = tr[torch.randperm(len(tr), generator=gen)]
+    sums: dict[str, float] = {}
+    n_seen = 0
+    for s in range(0, len(perm), batch_size):
+        b = perm[s:s + batch_size].to(device)
+        base, delta = data.parts(model, b)  # [B, N] each
+        pred = torch.where(data.mask[b], base + delta, data.y[b])  # a missing target contributes nothing
+        loss, parts = step_loss(pred, data.y[b], data.last[b], data.hist[b], loss_cfg, correction=delta)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * len(b)
+        n_seen += len(b)
+    row = {"train_loss": sums.get("total", 0.0) / max(n_seen, 1)}
+    row.update({k: v / max(n_seen, 1) for k, v in sums.items() if k != "total"})
+    return row

@@ -228,39 +228,10 @@ def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
     min_times = max(2, int(min_times))
     sse_a, sse_b, count = _per_time_sums(y_true, pred_a, pred_b)
     w = int(count.size)
-    if w:
-        diff, skill = _rmse_diff_and_skill(sse_a.sum(), sse_b.sum(), count.sum())
-        n = count.sum()
-        rmse_a, rmse_b = math.sqrt(sse_a.sum() / n), math.sqrt(sse_b.sum() / n)
-        diff, skill = float(diff), float(skill)
-    else:
-        log.warning("no usable cell: every target or prediction is missing")
-        rmse_a = rmse_b = diff = skill = _NAN
-
-    diff_ci, skill_ci = [_NAN, _NAN], [_NAN, _NAN]
-    dm_stat = dm_p = _NAN
+    rmse_a, rmse_b, diff, skill = _point_estimates(sse_a, sse_b, count)
     block = max(1, int(round(w ** (1.0 / 3.0)))) if w else 0
-    verdict = boot_verdict = VERDICTS[1]
-    if w >= 2:
-        draw = _bootstrap_indices if isinstance(seed, (int, np.integer)) else _bootstrap_indices.__wrapped__
-        idx = draw(w, block, n_boot, seed)  # [n_boot, w]
-        b_diff, b_skill = _rmse_diff_and_skill(sse_a[idx].sum(axis=1), sse_b[idx].sum(axis=1),
-                                               count[idx].sum(axis=1))
-        q = [100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0]
-        diff_ci = [float(v) for v in np.nanpercentile(b_diff, q)]
-        skill_ci = [float(v) for v in np.nanpercentile(b_skill, q)]
-        dm_stat, dm_p = diebold_mariano((sse_a - sse_b) / count.mean(), h=horizon)
-        # differences below float32 resolution of the RMSE are no difference (a model
-        # that stays on its moving-average path matches mean_last to ~1e-8, not exactly)
-        tol = rel_tol * max(rmse_a, rmse_b)
-        if abs(diff) > tol and math.isfinite(dm_p) and dm_p < 1.0 - level:
-            verdict = VERDICTS[0] if diff < 0 else VERDICTS[2]
-        if diff_ci[1] < -tol:
-            boot_verdict = VERDICTS[0]
-        elif diff_ci[0] > tol:
-            boot_verdict = VERDICTS[2]
-    else:
-        log.warning("%d usable target time(s): no interval or test is possible", w)
+    diff_ci, skill_ci, dm_stat, dm_p, verdict, boot_verdict = _test_and_intervals(
+        sse_a, sse_b, count, rmse_a, rmse_b, diff, block, n_boot, seed, level, rel_tol, horizon)
     if w < min_times:
         verdict = boot_verdict = TOO_FEW
 
@@ -273,6 +244,51 @@ def compare_forecasts(y_true, pred_a, pred_b, n_boot: int = 2000, seed: int = 0,
         "verdict_rule": "Diebold-Mariano with an EWC HAC variance, fixed-b Student t and the HLN factor; "
                         "stationary block bootstrap intervals beside",
     }
+
+
+def _point_estimates(sse_a: np.ndarray, sse_b: np.ndarray, count: np.ndarray) -> tuple[float, float, float, float]:
+    """``(rmse_a, rmse_b, rmse_diff, skill)`` over all cells from the per-time sums ``[W]`` (NaN when ``W`` is 0)."""
+    if count.size:
+        diff, skill = _rmse_diff_and_skill(sse_a.sum(), sse_b.sum(), count.sum())
+        n = count.sum()
+        rmse_a, rmse_b = math.sqrt(sse_a.sum() / n), math.sqrt(sse_b.sum() / n)
+        diff, skill = float(diff), float(skill)
+    else:
+        log.warning("no usable cell: every target or prediction is missing")
+        rmse_a = rmse_b = diff = skill = _NAN
+    return rmse_a, rmse_b, diff, skill
+
+
+def _test_and_intervals(sse_a: np.ndarray, sse_b: np.ndarray, count: np.ndarray, rmse_a: float, rmse_b: float,
+                        diff: float, block: int, n_boot: int, seed, level: float, rel_tol: float,
+                        horizon: int) -> tuple[list[float], list[float], float, float, str, str]:
+    """Block-bootstrap intervals and the Diebold-Mariano test on the per-time sums ``[W]``:
+    ``(diff_ci, skill_ci, dm_stat, dm_p, verdict, bootstrap_verdict)``; NaN and no difference below 2 times."""
+    w = int(count.size)
+    diff_ci, skill_ci = [_NAN, _NAN], [_NAN, _NAN]
+    dm_stat = dm_p = _NAN
+    verdict = boot_verdict = VERDICTS[1]
+    if w < 2:
+        log.warning("%d usable target time(s): no interval or test is possible", w)
+        return diff_ci, skill_ci, dm_stat, dm_p, verdict, boot_verdict
+    draw = _bootstrap_indices if isinstance(seed, (int, np.integer)) else _bootstrap_indices.__wrapped__
+    idx = draw(w, block, n_boot, seed)  # [n_boot, w]
+    b_diff, b_skill = _rmse_diff_and_skill(sse_a[idx].sum(axis=1), sse_b[idx].sum(axis=1),
+                                           count[idx].sum(axis=1))
+    q = [100.0 * (1.0 - level) / 2.0, 100.0 * (1.0 + level) / 2.0]
+    diff_ci = [float(v) for v in np.nanpercentile(b_diff, q)]
+    skill_ci = [float(v) for v in np.nanpercentile(b_skill, q)]
+    dm_stat, dm_p = diebold_mariano((sse_a - sse_b) / count.mean(), h=horizon)
+    # differences below float32 resolution of the RMSE are no difference (a model
+    # that stays on its moving-average path matches mean_last to ~1e-8, not exactly)
+    tol = rel_tol * max(rmse_a, rmse_b)
+    if abs(diff) > tol and math.isfinite(dm_p) and dm_p < 1.0 - level:
+        verdict = VERDICTS[0] if diff < 0 else VERDICTS[2]
+    if diff_ci[1] < -tol:
+        boot_verdict = VERDICTS[0]
+    elif diff_ci[0] > tol:
+        boot_verdict = VERDICTS[2]
+    return diff_ci, skill_ci, dm_stat, dm_p, verdict, boot_verdict
 
 
 def _num(x: float, signed: bool = False, digits: int = 3) -> str:
