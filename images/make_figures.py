@@ -310,7 +310,7 @@ def model_facts(cfg_file: str) -> ModelFacts:
     facts = ModelFacts(cfg.model_name, cfg_file, L, D, C, Hd, model.blocks[0].graph.K,
                        model.blocks[0].temporal1.kernel_size, len(model.blocks),
                        linear_graph=bool(m.linear_graph), w_correction=float(cfg.loss.w_correction),
-                       linear_init=bool(cfg.train.linear_init),
+                       linear_init=bool(cfg.selection.linear_init),
                        residual_blocks=tuple(b.residual for b in model.blocks))
     if isinstance(model, STEPmi):
         units = model.lstms[0].hidden_size
@@ -419,8 +419,8 @@ def _linear_path(ax, src: dict, plus: dict, f: ModelFacts, x0: float, x1: float,
     formula = ("sum_l w[l] x[:, 0, l] + sum_l v[l] x[:, 1, l] + c   (own lags + Hi-C neighbours' mean lags)"
                if nb else "sum_l w[l] x[:, 0, l] + c   (the window's own lags)")
     start = "built at w = 1/L" + (", v = 0" if nb else "") + ", c = 0: the moving average of the window (mean_last)"
-    init = ("train.linear_init: moved to a ridge fit first, kept only if clearly better on validation"
-            if f.linear_init else "train.linear_init off: training starts at the moving average")
+    init = ("selection.linear_init: moved to a ridge fit first, kept only if clearly better on validation"
+            if f.linear_init else "selection.linear_init off: training starts at the moving average")
     corr = (f"next expression = linear + delta;  the loss adds {f.w_correction:g} * mean(delta^2)"
             "  (loss.w_correction)")
     lin = box(ax, (x0 + x1) / 2, y, x1 - x0, h, "linear path  (step.models.LinearPath)",

@@ -26,17 +26,9 @@ class DataConfig:
     transform: str = "none"  # "none" | "log1p": space the models and baselines work in
     allow_missing: bool = False  # partly-empty time columns: mask instead of error
     drop_empty_times: bool = True  # all-empty time columns are dropped (logged)
-    # per-gene scaler: a gene whose training-period std is below scale_floor x the median std of
-    # all genes (the dataset's typical scale) is scaled by that floor instead (counted in the log):
-    # a constant or near-constant gene cannot blow up its standardised values or its partners'
-    # neighbour means
-    scale_floor: float = 0.05
-    # every standardised value (inputs, neighbour means, targets) and every forecast, baselines and
-    # models alike, is kept within +- z_clip training standard deviations of the gene's training mean
-    z_clip: float = 10.0
-    # values beyond this magnitude are refused (naming gene and time): no assay gives them, and
-    # squared they overflow the float32 the models train in
-    max_abs_value: float = 1e15
+    scale_floor: float = 0.05  # a gene's scaler std is at least this x the median gene's
+    z_clip: float = 10.0  # standardised values and forecasts kept within +- this many training stds
+    max_abs_value: float = 1e15  # larger values are refused (they overflow float32 squared)
 
 
 @dataclass
@@ -49,10 +41,7 @@ class GraphConfig:
     w_insulation: float = 0.1
     w_expression: float = 0.2
     operator: str = "window"  # "window": mean of the window's input-time graphs | "structural"
-    # graph operators: "sparse" (torch.sparse, O(W E) memory), "dense" ([W, N, N]; faster for small
-    # panels), "auto" = dense up to auto_sparse_genes genes, sparse above; both give the same numbers
-    # (tests); the resolved choice is recorded in the run's config.yaml (step/auto.py)
-    sparse: str = "auto"
+    sparse: str = "auto"  # graph operators "sparse" | "dense" | "auto" (by genes; the same numbers)
     auto_sparse_genes: int = 1000
 
 
@@ -61,18 +50,9 @@ class EmbeddingConfig:
     """Temporal Node2Vec (vectorised biased walks + gensim Word2Vec)."""
 
     enabled: bool = True
-    # "windows": one temporal Node2Vec fit per forecast window over its trailing span, aligned to the
-    # previous window by Procrustes (cost ~ windows x span x genes); "stream": one Word2Vec trained on
-    # as time goes on, each window adding walks from its newest time slice only (cost ~ times x genes,
-    # aligned by construction; the genome-scale choice); "auto" (default): "windows" up to
-    # auto_stream_genes genes, "stream" above, with the auto_stream_* walk settings below (step/auto.py;
-    # the threshold is measured in benchmarks/results/defaults.json, README "Defaults that scale").
-    # The resolved method and settings are recorded in the run's config.yaml.
-    method: str = "auto"
+    method: str = "auto"  # "windows" | "stream" | "auto" (by genes; README "Defaults that scale")
     auto_stream_genes: int = 200
-    # walk settings of a stream chosen by "auto" (those of configs/genome.yaml); an explicit
-    # "stream" uses walks_per_node / walk_length / window / span as given. The span is at least
-    # split.history.
+    # walk settings of a stream chosen by "auto" (span at least split.history)
     auto_stream_walks_per_node: int = 1
     auto_stream_walk_length: int = 10
     auto_stream_window: int = 3
@@ -89,12 +69,7 @@ class EmbeddingConfig:
     negative: int = 5
     epochs: int = 1
     workers: int = 1  # >1 is faster but gensim is then not bit-reproducible
-    # Processes fitting the per-window Node2Vec models in parallel (the alignment stays
-    # sequential in the main process). Results are bit-identical for any value, so it is not
-    # part of the cache key. 0 = auto: min(CPUs // workers, windows, 4), but 1 (no pool) when
-    # there are fewer than 8 windows or under ~1e6 walk tokens in all, where starting a pool
-    # costs more than it saves; 1 = in-process; n > 1 = a pool of n even for tiny inputs.
-    processes: int = 0
+    processes: int = 0  # fitting processes of "windows" (0 = auto; bit-identical for any value)
     cache_dir: str = ".cache/step/embeddings"
 
 
@@ -134,10 +109,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     batch_size: int = 8
     patience: int = 30
-    # above auto_patience_genes genes, early stopping waits at most auto_patience epochs (step/auto.py,
-    # recorded in config.yaml): an epoch costs ~ genes x windows (about 1.2 s at 2,000 genes here),
-    # and a validation error averaged over thousands of genes varies far less between epochs than
-    # over a panel of 50; 3 is configs/genome.yaml's patience. auto_patience = 0: patience at any size
+    # above auto_patience_genes genes, patience is at most auto_patience (0 = off; README "Defaults that scale")
     auto_patience_genes: int = 1000
     auto_patience: int = 3
     finetune_epochs: int = 30  # epochs of a warm-started rolling refit (split.warm_start)
@@ -146,52 +118,38 @@ class TrainConfig:
     device: str = "cpu"
     deterministic: bool = True
     torch_threads: int = 1  # small models run fastest on one thread; 0 leaves torch's default
-    # start the linear path at its ridge fit on the training windows (strength chosen on
-    # validation among linear_alphas and infinity = the moving average); false = the moving average
-    linear_init: bool = True
-    # "se": a trained state (or a ridge start of the linear path) replaces the starting point
-    # only if it beats it on validation by more than selection_z standard errors of the paired
-    # per-window difference; "best": the lowest validation error wins
-    selection: str = "se"
-    selection_z: float = 2.0
+    train_linear: bool = False  # also train the linear path's weights (false: it stays at its start)
+
+
+@dataclass
+class SelectionConfig:
+    """How the model's start and the keep-the-correction and best-baseline choices are made (README
+    "Models" and "Choices worth knowing" give the reasons and the measurements)."""
+
+    linear_init: bool = True  # false: the linear path starts at the moving average
+    rule: str = "se"  # "se": replace the simpler choice only if better by z standard errors; "best"
+    z: float = 2.0
+    relative: bool = True  # the "se" rule on per-window log errors (a consistent relative gain)
+    consistent_p: float = 0.05  # also switch when a one-sided sign test over windows gives p < this (0 = off)
     linear_alphas: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
-    # partial pooling of the linear path's per-gene lag weights towards the shared ones
-    # (step/linear_fit.py): 0 (per-gene ridge) and infinity (pooled ridge) are always tried too
-    linear_poolings: list[float] = field(default_factory=lambda: [1.0, 10.0, 100.0, 1000.0])
-    # evidence for the choices "ridge start or moving average", "correction or linear path only"
-    # and the best baseline: "prequential" = out-of-sample errors of every earlier origin (the
-    # linear start: each past window forecast by candidates refitted on the windows before it;
-    # the correction and the best baseline under --protocol rolling: earlier fits' forecasts,
-    # this fit's validation windows where no earlier forecast exists); "validation" = the fit's
-    # validation windows only. The paper protocol (windows in random order) always uses validation.
-    evidence: str = "prequential"
+    linear_poolings: list[float] = field(default_factory=lambda: [1.0, 10.0, 100.0, 1000.0])  # 0 and inf too
+    evidence: str = "prequential"  # "prequential" (earlier origins' out-of-sample errors) | "validation"
     prequential_min_train: int = 3  # windows a prequential refit needs before it forecasts
-    # prequential evidence is discounted by age: weight 0.5 ** (windows back / evidence_halflife),
-    # so a change of regime late in a long course is not outvoted by its early windows (0 = every
-    # window counts the same); the standard-error rule then uses the effective number of windows
-    evidence_halflife: float = 8.0
-    # the standard-error rule on per-window log errors (a consistent relative gain across windows)
-    # rather than on their differences, which the few windows with the largest errors dominate
-    selection_relative: bool = True
-    # a candidate also replaces the moving average when it wins consistently: lower error in so many
-    # evidence windows that a one-sided sign test gives p < selection_consistent_p (0 = off)
-    selection_consistent_p: float = 0.05
-    # the scale the evidence errors are measured in: "working" (the data.transform scale, that of
-    # the reported metrics) or "standardised" (every gene weighted the same)
-    evidence_scale: str = "working"
-    # global learners (fitted across genes on raw lags) the model's start may be, besides its linear
-    # family; chosen on the same prequential evidence (step/forecasters.py); [] = the linear family only
+    evidence_halflife: float = 8.0  # evidence weight 0.5 ** (windows back / this); 0 = equal weights
+    evidence_scale: str = "working"  # errors in the working scale | "standardised" (genes weighted equally)
     global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm", "global_ses"])
-    # how the start is made from those candidates (prequential evidence): "blend" = the moving
-    # average, the best linear candidate and the global bases combined with simplex weights fitted
-    # on the evidence, kept if its leave-one-window-out evidence error beats the moving average's
-    # (on at least blend_min_windows windows); "select" = one candidate, switched to from the moving
-    # average by the selection / selection_consistent_p rules
-    start_rule: str = "blend"
+    start_rule: str = "blend"  # "blend" (simplex weights on the evidence) | "select" (one candidate)
     blend_min_windows: int = 3
-    # train the linear path's weights with the correction (false: it stays at its start, the
-    # validated ridge fit or the moving average, and training fits the correction only)
-    train_linear: bool = False
+
+
+# settings that moved from train to selection: old key -> new key (old configs are read with a warning)
+MOVED_TO_SELECTION = {"linear_init": "linear_init", "selection": "rule", "selection_z": "z",
+                      "selection_relative": "relative", "selection_consistent_p": "consistent_p",
+                      "linear_alphas": "linear_alphas", "linear_poolings": "linear_poolings",
+                      "evidence": "evidence", "prequential_min_train": "prequential_min_train",
+                      "evidence_halflife": "evidence_halflife", "evidence_scale": "evidence_scale",
+                      "global_bases": "global_bases", "start_rule": "start_rule",
+                      "blend_min_windows": "blend_min_windows"}
 
 
 @dataclass
@@ -202,27 +160,19 @@ class SplitConfig:
     val_frac: float = 0.1
     paper_seed: int = 42
     paper_train_frac: float = 0.8
-    # rolling origin: the last rolling_test_frac of windows are forecast one origin at a time;
-    # the models are refitted every refit_every origins (1 = at every origin)
+    # rolling origin: the last rolling_test_frac of windows, refitted every refit_every origins
     rolling_test_frac: float = 0.4
     refit_every: int = 1
     rolling_min_val: int = 4  # validation windows of a rolling fit: max(this, val_frac of its windows)
-    # rolling: a refit starts from the previous fit's weights and trains at most
-    # train.finetune_epochs epochs (false = every refit starts from scratch)
-    warm_start: bool = False
-    # forecast t+1 .. t+horizon from every origin, recursively (each step's forecast becomes the next
-    # step's last input; graph operator and embedding of the origin window); 1 = one step (as before)
-    horizon: int = 1
+    warm_start: bool = False  # a rolling refit starts from the previous fit's weights
+    horizon: int = 1  # forecast t+1 .. t+horizon from every origin, recursively
 
 
 @dataclass
 class BaselineConfig:
     ridge_alphas: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
-    # ETS candidates per gene, chosen by AICc on the fit period: ANN (simple exponential
-    # smoothing), AAN (Holt), AAdN (damped trend); see step/ets.py
-    ets_models: list[str] = field(default_factory=lambda: ["ANN"])  # ANN alone: lower val RMSE on mRNA
-    # the library peers run beside the baselines (step/forecasters.py): statsforecast's AutoETS per
-    # gene, a global linear regression and a global LightGBM on raw lags; [] = none
+    ets_models: list[str] = field(default_factory=lambda: ["ANN"])  # per-gene ETS candidates (AICc)
+    # the library peers beside the baselines (step/forecasters.py); [] = none
     peers: list[str] = field(default_factory=lambda: ["auto_ets", "global_linear", "global_gbm"])
     global_lags: int = 3            # lags 1..global_lags of the global learners (at most split.history)
     per_gene_peer_max_genes: int = 5000  # above this many genes the per-gene peers (auto_ets) are skipped
@@ -232,22 +182,14 @@ class BaselineConfig:
 class EvaluationConfig:
     """How comparisons are judged (step/uncertainty.py)."""
 
-    # below this many target times a comparison's verdict is "too few target times to tell": the
-    # HAC variance of the loss differential rests on too few serially correlated values
-    # (benchmarks/bench_null_calibration.py measures the false-verdict rate at 8 and 16)
-    min_target_times: int = 15
+    min_target_times: int = 15  # fewer: "too few target times to tell"
     level: float = 0.95
     n_boot: int = 2000
-    # conformal prediction intervals (step/intervals.py) at these levels, from the residuals of at
-    # least interval_min_times earlier target times (fewer: no interval, NaN)
+    # conformal intervals at these levels, from at least interval_min_times earlier target times
     interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
     interval_min_times: int = 4
-    # each gene's error scale: its residuals' RMS shrunk towards its training std x the pooled error
-    # ratio, the prior weighing as many residuals as this (0: the gene's own residuals only)
-    interval_shrink: float = 4.0
-    # > 0: older residuals weigh less in the conformal quantile, 0.5 ** (windows back / this): the same
-    # forgetting as the choices' evidence (train.evidence_halflife)
-    interval_halflife: float = 8.0
+    interval_shrink: float = 4.0  # weight (in residuals) of a gene's error-scale prior
+    interval_halflife: float = 8.0  # residual weight 0.5 ** (windows back / this); 0 = equal
 
 
 @dataclass
@@ -257,13 +199,8 @@ class AblationConfig:
     randomisations: int = 3  # degree-preserving randomised graphs (K)
     seeds: int = 5
     variants: list[str] = field(default_factory=lambda: ["no_graph", "no_embedding", "hic_only", "expression_only"])
-    # the Hi-C information test (step/hic_test.py): a fixed global learner refitted at every origin
-    # with own lags only / + Hi-C neighbour lags / + randomised or expression-graph neighbour lags,
-    # on the last hic_test_frac of the windows
-    hic_test: bool = True
+    hic_test: bool = True  # the Hi-C information test (step/hic_test.py)
     hic_learner: str = "global_linear"
-    # share of the windows forecast (the later ones); every fit keeps at least hic_min_fit_windows
-    # windows (a global learner has 2 p + 1 coefficients fitted on windows x genes rows)
     hic_test_frac: float = 0.7
     hic_min_fit_windows: int = 5
     hic_expression_max_genes: int = 3000
@@ -273,12 +210,8 @@ class AblationConfig:
 class AnalysisConfig:
     enabled: bool = True
     group_frac: float = 0.333  # top / bottom fraction of genes by skill
-    # per-gene skills closer than this are ties, never a ranking (float noise of a model that
-    # forecasts as its baseline does is ~1e-7)
-    skill_tolerance: float = 1e-4
-    # below this share of the dataset's genes found in the gene sets, the sets do not fit the
-    # organism (e.g. yeast ORFs against mouse MSigDB): a warning naming analysis.genesets_dir
-    min_mapped_frac: float = 0.1
+    skill_tolerance: float = 1e-4  # per-gene skills closer than this are ties
+    min_mapped_frac: float = 0.1  # fewer genes found in the gene sets: a warning (wrong organism?)
     min_set_size: int = 5
     max_set_size: int = 500
     fdr: float = 0.05
@@ -292,16 +225,9 @@ class OutputConfig:
     results_dir: str = "results"
     plots: bool = True
     genes_per_page: int = 12
-    # time-course pages cover every gene up to this many; above, the best and worst halves by
-    # skill only (genes.csv and the enrichment always keep every gene); 0 = always every gene
-    timecourse_genes: int = 200
-    # splits whose windows go into predictions.csv (genome scale: [val, test] keeps the file ~3x
-    # smaller; plots and the analysis read val/test only, metrics.json always has every split)
+    timecourse_genes: int = 200  # more genes: pages of the best and worst halves only (0 = every gene)
     prediction_splits: list[str] = field(default_factory=lambda: ["train", "val", "test"])
-    # above auto_genes genes (step/auto.py, recorded in config.yaml): predictions.csv without the
-    # training windows and time-course pages for at most auto_timecourse_genes genes (the best and
-    # worst halves), configs/genome.yaml's output settings: neither changes a number, and at 20,000
-    # genes the training rows alone are ~4 million; auto_genes = 0: as set above at any size
+    # above auto_genes genes: predictions.csv without training rows, fewer pages (0 = off)
     auto_genes: int = 1000
     auto_timecourse_genes: int = 48
 
@@ -316,6 +242,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
@@ -382,6 +309,7 @@ _SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "loss": LossConfig,
     "train": TrainConfig,
+    "selection": SelectionConfig,
     "split": SplitConfig,
     "baselines": BaselineConfig,
     "analysis": AnalysisConfig,
@@ -399,11 +327,11 @@ _CHOICES = {
     ("loss", "base"): ("mse", "l1"),
     ("split", "protocol"): ("chronological", "paper", "rolling"),
     ("train", "device"): ("cpu", "cuda"),
-    ("train", "selection"): ("se", "best"),
-    ("train", "evidence"): ("prequential", "validation"),
-    ("train", "start_rule"): ("blend", "select"),
+    ("selection", "rule"): ("se", "best"),
+    ("selection", "evidence"): ("prequential", "validation"),
+    ("selection", "start_rule"): ("blend", "select"),
     ("ablation", "hic_learner"): ("global_linear", "global_gbm"),
-    ("train", "evidence_scale"): ("working", "standardised"),
+    ("selection", "evidence_scale"): ("working", "standardised"),
 }
 
 
@@ -428,17 +356,17 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     bad_p = [m for m in cfg.baselines.peers if m not in PEERS]
     if bad_p:
         raise InputError(f"{where}: baselines.peers has unknown {bad_p}; expected some of {', '.join(PEERS)}.")
-    bad_g = [m for m in cfg.train.global_bases if m not in GLOBAL]
+    bad_g = [m for m in cfg.selection.global_bases if m not in GLOBAL]
     if bad_g:
-        raise InputError(f"{where}: train.global_bases has unknown {bad_g}; expected some of {', '.join(GLOBAL)}.")
+        raise InputError(f"{where}: selection.global_bases has unknown {bad_g}; expected some of {', '.join(GLOBAL)}.")
     if cfg.ablation.hic_min_fit_windows < 2:
         raise InputError(f"{where}: ablation.hic_min_fit_windows = {cfg.ablation.hic_min_fit_windows}; expected >= 2.")
     if not 0 < cfg.ablation.hic_test_frac < 1:
         raise InputError(f"{where}: ablation.hic_test_frac = {cfg.ablation.hic_test_frac}; expected in (0, 1).")
-    if cfg.train.blend_min_windows < 2:
-        raise InputError(f"{where}: train.blend_min_windows = {cfg.train.blend_min_windows}; expected >= 2.")
-    if cfg.baselines.global_lags < 1 or not 0 <= cfg.train.selection_consistent_p < 1:
-        raise InputError(f"{where}: baselines.global_lags must be >= 1 and train.selection_consistent_p in [0, 1).")
+    if cfg.selection.blend_min_windows < 2:
+        raise InputError(f"{where}: selection.blend_min_windows = {cfg.selection.blend_min_windows}; expected >= 2.")
+    if cfg.baselines.global_lags < 1 or not 0 <= cfg.selection.consistent_p < 1:
+        raise InputError(f"{where}: baselines.global_lags must be >= 1 and selection.consistent_p in [0, 1).")
     bad = [m for m in cfg.baselines.ets_models if m not in ("ANN", "AAN", "AAdN")]
     if bad or not cfg.baselines.ets_models:
         raise InputError(f"{where}: baselines.ets_models must list ANN, AAN and/or AAdN; got {cfg.baselines.ets_models}.")
@@ -474,8 +402,8 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
                          "and evaluation.n_boot >= 1.")
     if not cfg.data.z_clip > 0:
         raise InputError(f"{where}: data.z_clip must be > 0, got {cfg.data.z_clip}.")
-    if any(p < 0 for p in cfg.train.linear_poolings) or any(a <= 0 for a in cfg.train.linear_alphas):
-        raise InputError(f"{where}: train.linear_alphas must be > 0 and train.linear_poolings >= 0.")
+    if any(p < 0 for p in cfg.selection.linear_poolings) or any(a <= 0 for a in cfg.selection.linear_alphas):
+        raise InputError(f"{where}: selection.linear_alphas must be > 0 and selection.linear_poolings >= 0.")
     for name in ("epochs", "batch_size", "seeds"):
         if getattr(cfg.train, name) < 1:
             raise InputError(f"{where}: train.{name} must be >= 1.")
@@ -510,11 +438,35 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         for part in parts[:-1]:
             cur = cur.setdefault(part, {})
         cur[parts[-1]] = val
+    _migrate_selection(raw, where)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if given:  # a bad value may come from the command line: say which were given there
         where += " (with command-line settings " + ", ".join(f"{k}={v}" for k, v in given.items()) + ")"
     cfg = _build(RunConfig, raw, where)
     return validate(cfg, where)
+
+
+def _migrate_selection(raw: dict[str, Any], where: str) -> None:
+    """Settings of an older config under ``train`` that are now under ``selection``: moved there,
+    with a warning (a key also given under ``selection`` keeps that value)."""
+    import logging
+
+    train = raw.get("train")
+    if not isinstance(train, dict):
+        return
+    for old, new in MOVED_TO_SELECTION.items():
+        if old not in train:
+            continue
+        val = train.pop(old)
+        sel = raw.setdefault("selection", {})
+        if not isinstance(sel, dict):
+            return
+        if new in sel:
+            logging.getLogger(__name__).warning("%s: train.%s is now selection.%s, which is also set; "
+                                                "selection.%s = %r is used", where, old, new, new, sel[new])
+            continue
+        logging.getLogger(__name__).warning("%s: train.%s is now selection.%s; read as such", where, old, new)
+        sel[new] = val
 
 
 def _read_yaml(p: Path, chain: tuple[Path, ...]) -> dict[str, Any]:

@@ -85,4 +85,4 @@ def fit_data(fd: FoldData, want_val_oos: bool = True):
 
 def evidence_kind(cfg: RunConfig, ws: WindowSplit) -> str:
     """"prequential" or "validation" (the paper protocol's random windows: always validation)."""
-    return "validation" if ws.protocol == "paper" else cfg.train.evidence
+    return "validation" if ws.protocol == "paper" else cfg.selection.evidence

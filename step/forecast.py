@@ -220,7 +220,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     """Stages 3 and 4 over every fit: baselines and models, kept where each fit forecasts.
 
     At every fit the decisions "correction or linear path only" (per seed) and "which baseline
-    is best" are made on evidence (:func:`_evidence_errors`): under ``train.evidence:
+    is best" are made on evidence (:func:`_evidence_errors`): under ``selection.evidence:
     prequential`` the out-of-sample errors of every earlier fit on targets before this fit's
     origin, this fit's validation windows where no earlier forecast exists. ``on_epoch`` is
     passed to :func:`step.train.train_model`; ``baselines=False`` skips the baselines (a tuning
@@ -235,7 +235,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     timings.setdefault("baselines", 0.0)
     timings.setdefault("training", 0.0)
     rec = _Record(feats.Xw[np.arange(cfg.split.history, feats.course.n_times)],
-                  cfg.train.evidence_halflife if cfg.train.evidence == "prequential" else 0.0, {},
+                  cfg.selection.evidence_halflife if cfg.selection.evidence == "prequential" else 0.0, {},
                   {sd: {k: _nan(W, N) for k in ("full", "linear", "reported")} for sd in seeds})
     warm = None
     for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
@@ -259,7 +259,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     _best_per_origin(fc, rec.votes, W, N)
     for sd, used in fc.correction_used.items():
         log.info("seed %d: the correction was kept at %d of %d fit(s) (evidence: %s)", sd, sum(used), len(used),
-                 cfg.train.evidence)
+                 cfg.selection.evidence)
     return fc
 
 
@@ -360,14 +360,14 @@ def _model_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, re
 def _keep_correction(cfg: RunConfig, fd: FoldData, rec: _Record, kind: str, seed: int,
                      now: dict[str, np.ndarray], differs: bool) -> bool:
     """Is seed ``seed``'s correction kept at this fit? Its evidence errors against the linear path
-    alone (``train.selection``: "se" clearly better, else a lower weighted mean)."""
+    alone (``selection.rule``: "se" clearly better, else a lower weighted mean)."""
     from step.linear_fit import clearly_better, recency_weights, wmean
 
     win, e = _evidence_errors(kind, fd, rec.y_work, rec.oos_model[seed], now)
     wts = recency_weights(win, rec.halflife)
-    if cfg.train.selection == "se":
-        return bool(differs and clearly_better(e["full"], e["linear"], cfg.train.selection_z, wts,
-                                               cfg.train.selection_relative))
+    if cfg.selection.rule == "se":
+        return bool(differs and clearly_better(e["full"], e["linear"], cfg.selection.z, wts,
+                                               cfg.selection.relative))
     return bool(differs and wmean(e["full"], wts) < wmean(e["linear"], wts))
 
 

@@ -445,7 +445,7 @@ class _Global(Forecaster):
 class GlobalSES(Forecaster):
     """Simple exponential smoothing with one smoothing weight shared by every gene, chosen on the
     pooled one-step errors of the times up to the origin (:class:`_SES`); a causal filter from then
-    on. A candidate of the model's start (``train.global_bases``), not a reported baseline. Horizons:
+    on. A candidate of the model's start (``selection.global_bases``), not a reported baseline. Horizons:
     its one-step forecast from the origin (flat, as SES's is)."""
 
     name, kind = "global_ses", "peer"

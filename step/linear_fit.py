@@ -143,7 +143,7 @@ class LinearStart:
     n_evidence: int
     scores: dict[str, float]
     rule: str = ""
-    # a blend (train.start_rule: blend): the global learners' weights (their forecasts a fixed
+    # a blend (selection.start_rule: blend): the global learners' weights (their forecasts a fixed
     # offset, summed with these weights); own/neighbour/bias already hold the linear part's share
     bases: dict[str, float] | None = None
     weights: dict[str, float] | None = None  # every blended candidate's weight (labels), for the record
@@ -535,7 +535,7 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
     ma_only = _moving_average(L, N, evidence, V)
     ma_only.scores = scores
     if V < max(int(blend_min), 2) or len(names) < 2:
-        log.info("linear start: %d evidence window(s) (< train.blend_min_windows %d) or no candidate "
+        log.info("linear start: %d evidence window(s) (< selection.blend_min_windows %d) or no candidate "
                  "besides the moving average; staying at the moving average", V, blend_min)
         return ma_only
     lowo = np.full(V, np.nan)

@@ -138,22 +138,22 @@ def model_predictor(cfg: RunConfig, feats: Features, model_args: dict, state: di
 
 def linear_start_stage(cfg: RunConfig, fd: FoldData, feats: Features | None = None, with_evidence: bool = False):
     """The model's start for one fit (:func:`step.linear_fit.choose_linear_start`): the moving
-    average, a point of the linear family, or (``train.global_bases``, prequential evidence only) a
+    average, a point of the linear family, or (``selection.global_bases``, prequential evidence only) a
     global learner of :mod:`step.forecasters`, each judged on the same out-of-sample evidence in the
-    working scale (``train.evidence_scale``). None when ``train.linear_init`` is off.
+    working scale (``selection.evidence_scale``). None when ``selection.linear_init`` is off.
     ``with_evidence``: return (start, the global learners' evidence of :func:`global_evidence`)."""
     from step.linear_fit import choose_linear_start
 
-    if not cfg.train.linear_init:
+    if not cfg.selection.linear_init:
         return (None, None) if with_evidence else None
-    t = cfg.train
+    t = cfg.selection
     kind = evidence_kind(cfg, fd.fold.split)
     external = global_evidence(cfg, feats, fd) if feats is not None and kind == "prequential" else None
     start = choose_linear_start(fd.inputs, fd.nb if cfg.model.linear_graph else None, fd.targets,
                                 fd.idx("train"), fd.idx("val"), list(t.linear_alphas), list(t.linear_poolings),
-                                kind, t.prequential_min_train, t.selection,
-                                t.selection_z, t.evidence_halflife, t.selection_relative, external,
-                                fd.scaler.std if t.evidence_scale == "working" else None, t.selection_consistent_p,
+                                kind, t.prequential_min_train, t.rule,
+                                t.z, t.evidence_halflife, t.relative, external,
+                                fd.scaler.std if t.evidence_scale == "working" else None, t.consistent_p,
                                 t.start_rule, t.blend_min_windows)
     return (start, external) if with_evidence else start
 
@@ -161,7 +161,7 @@ def linear_start_stage(cfg: RunConfig, fd: FoldData, feats: Features | None = No
 def global_evidence(cfg: RunConfig, feats: Features, fd: FoldData) -> dict[str, np.ndarray]:
     """``{name: [W, N]}`` standardised forecasts of the fit's past windows by each global base, each
     window from the learner fitted on the windows before it (NaN elsewhere)."""
-    names = list(cfg.train.global_bases)
+    names = list(cfg.selection.global_bases)
     if not names:
         return {}
     cache = job_context(cfg, feats).cache
@@ -209,7 +209,7 @@ def base_offset(cfg: RunConfig, feats: Features, fd: FoldData, name: str, pre: n
     W = fd.targets.shape[0]
     off = fd.scaler.bound(f.predict(fd.inputs, fd.nb, np.arange(W)))
     if pre is None:
-        pre = global_evidence(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, global_bases=[name])),
+        pre = global_evidence(dataclasses.replace(cfg, selection=dataclasses.replace(cfg.selection, global_bases=[name])),
                               feats, fd)[name]
     ok = np.isfinite(pre).all(axis=1)
     off[ok] = pre[ok]
@@ -265,7 +265,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
         base_f, off = blended_offset(cfg, feats, fd, start.offsets, evidence)
         data.offset = torch.as_tensor(off, dtype=torch.float32).to(cfg.train.device)
     # the trained epoch competes with the start on validation; whether the correction is kept is
-    # decided by forecast_stage on the evidence of every earlier origin (train.selection there)
+    # decided by forecast_stage on the evidence of every earlier origin (selection.rule there)
     train_cfg = dataclasses.replace(cfg.train, epochs=cfg.train.finetune_epochs) if warm else cfg.train
     res = FitResult({}, {}, {}, [], model_args, start)
     res.base_fn = base_f.predict if start is not None and start.offsets else None
@@ -296,7 +296,7 @@ def _linear_oos(cfg: RunConfig, start, linear: np.ndarray, fd: FoldData) -> np.n
     """The linear path's out-of-sample forecasts ``[W, N]`` of the fit's past windows (standardised):
     a moving-average start's own forecasts (it fits nothing), else the start's evidence forecasts
     (:attr:`step.linear_fit.LinearStart.oos`). None when the path was trained further
-    (``train.train_linear``) or there is no start (``train.linear_init`` off)."""
+    (``train.train_linear``) or there is no start (``selection.linear_init`` off)."""
     if start is None or (cfg.train.train_linear and not start.offsets):
         return None
     if start.oos is None:
@@ -307,7 +307,7 @@ def _linear_oos(cfg: RunConfig, start, linear: np.ndarray, fd: FoldData) -> np.n
 def start_info(start) -> dict:
     """What :func:`linear_start_stage` chose, for metrics.json (``linear_start``)."""
     if start is None:
-        return {"start": "moving_average (train.linear_init off)"}
+        return {"start": "moving_average (selection.linear_init off)"}
     return {"start": start.label(), "weights": start.weights or {start.candidate.label(): 1.0}, "rule": start.rule, "evidence": start.evidence,
             "n_evidence": start.n_evidence,
             "evidence_mse": {k: round(v, 6) for k, v in start.scores.items()}}

@@ -91,7 +91,7 @@ def warm_imports(cfg: RunConfig) -> None:
     names = ["torch", "scipy.stats", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model",
              "arch.bootstrap"]
     names += ["statsforecast.models"] if "auto_ets" in cfg.baselines.peers else []
-    names += ["lightgbm"] if "global_gbm" in set(cfg.baselines.peers) | set(cfg.train.global_bases) else []
+    names += ["lightgbm"] if "global_gbm" in set(cfg.baselines.peers) | set(cfg.selection.global_bases) else []
     names += ["step.plots"] if cfg.output.plots else []
     names += ["gseapy", "step.analyze"] if cfg.analysis.enabled else []
     for name in names:

@@ -169,7 +169,7 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     windows, the starting weights (epoch 0) compete too: if no epoch lowers the
     validation MSE, the model is returned as it came in. Whether the trained
     correction is kept at all is decided on more evidence by
-    :func:`step.forecast.forecast_stage` (``train.selection``).
+    :func:`step.forecast.forecast_stage` (``selection.rule``).
 
     ``on_epoch(epoch, val_mse)``, if given, is called after every epoch (an
     Optuna pruner raises from it to stop an unpromising trial).

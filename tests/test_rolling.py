@@ -161,7 +161,7 @@ def test_a_long_course_reaches_better_and_worse_end_to_end(tiny_mrna_config, tmp
     """23 rolling target times of 20 independent AR(1) genes (coefficient 0.7 around their own levels):
     the job's own comparisons reach both decisive verdicts. The default model (its start chosen on
     the evidence: the per-gene ridges' mean reversion) beats persistence; with its start switched
-    off (``train.linear_init: false``: the moving average) it loses to the per-gene ridge, and ties
+    off (``selection.linear_init: false``: the moving average) it loses to the per-gene ridge, and ties
     mean_last, which it then is."""
     from step.pipeline import run_job
 
@@ -171,7 +171,7 @@ def test_a_long_course_reaches_better_and_worse_end_to_end(tiny_mrna_config, tmp
     good = run_job(tiny_mrna_config(**over), tmp_path / "runs").metrics["comparisons"]["vs_baselines"]
     assert good["persistence"]["n_times"] >= 15
     assert good["persistence"]["verdict"] == "better" and good["persistence"]["rmse_diff"] < 0
-    bad = run_job(tiny_mrna_config(**over, **{"train.linear_init": False}), tmp_path / "runs").metrics
+    bad = run_job(tiny_mrna_config(**over, **{"selection.linear_init": False}), tmp_path / "runs").metrics
     vs = bad["comparisons"]["vs_baselines"]
     assert vs["ridge_ar_gene"]["verdict"] == "worse" and vs["ridge_ar_gene"]["rmse_diff"] > 0
     assert vs["mean_last"]["verdict"] == "no detectable difference"

@@ -72,7 +72,7 @@ def test_sparse_gradients_flow():
 def test_published_mrna_sparse_path_equals_dense_path(tmp_path, operator):
     """The published mRNA panel, end to end: the same predictions either way (float tolerance)."""
     over = {"embedding.cache_dir": str(tmp_path / "cache"), "output.plots": False, "analysis.enabled": False,
-            "train.epochs": 4, "train.patience": 4, "train.selection": "best", "graph.operator": operator}
+            "train.epochs": 4, "train.patience": 4, "selection.rule": "best", "graph.operator": operator}
     runs = {sp: run_job(load_config(ROOT / "configs/mrna.yaml", {**over, "graph.sparse": sp}), tmp_path / sp)
             for sp in ("sparse", "dense")}
     a = pd.read_csv(runs["sparse"].run_dir / "predictions.csv")
