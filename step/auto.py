@@ -8,8 +8,8 @@ the recorded config gives the same numbers.
 
 - ``embedding.method``: ``windows`` (one temporal Node2Vec per window, cost ~ windows x span x
   genes) up to ``embedding.auto_stream_genes`` genes, ``stream`` (cost ~ times x genes) above, with
-  the ``embedding.auto_stream_*`` walk settings (those of ``configs/genome.yaml``). The threshold
-  is measured (``benchmarks/bench_defaults.py --threshold``; README "Defaults that scale").
+  the ``embedding.auto_stream_*`` walk settings (those of ``configs/genome.yaml``); the default
+  threshold 0 streams at every size (README "Defaults that scale").
 - ``graph.sparse``: dense graph operators up to ``graph.auto_sparse_genes`` genes, sparse above
   (the same numbers either way, to float precision; tested).
 - ``train.patience``: above ``train.auto_patience_genes`` genes, at most ``train.auto_patience``

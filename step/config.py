@@ -51,7 +51,7 @@ class EmbeddingConfig:
 
     enabled: bool = True
     method: str = "auto"  # "windows" | "stream" | "auto" (by genes; README "Defaults that scale")
-    auto_stream_genes: int = 200
+    auto_stream_genes: int = 0  # "windows" up to this many genes, "stream" above (0: stream always)
     # walk settings of a stream chosen by "auto" (span at least split.history)
     auto_stream_walks_per_node: int = 1
     auto_stream_walk_length: int = 10

@@ -341,10 +341,42 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
     return out
 
 
+def _stream_beside(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
+                   meanwhile: Callable[[], None] | None) -> np.ndarray:
+    """The stream (:func:`_compute_stream`) in one forked process while this one runs ``meanwhile``
+    (the job's imports), where that can help: a caller with such work, ``embedding.processes`` not
+    1, two or more cores and a parent that can fork safely (:func:`step.procs.fork_is_safe`). The
+    child computes exactly what this process would (the same numbers); else in-process."""
+    from step.procs import fork_is_safe
+
+    if (meanwhile is None or cfg.processes == 1 or (os.cpu_count() or 1) < 2 or not fork_is_safe()
+            or mp.current_process().daemon):
+        return _compute_stream(graphs, history, cfg, seed)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    log.info("embedding: streaming in a forked process while this one imports the later stages' libraries")
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
+                             initializer=_init_worker, initargs=(graphs, cfg, seed)) as ex:
+        fut = ex.submit(_stream_worker, history)
+        meanwhile()
+        try:
+            return fut.result()
+        except BrokenProcessPool as exc:
+            raise RuntimeError(f"embedding: the streaming process died ({exc}); no embeddings were "
+                               f"written. Rerun with embedding.processes = 1 to stream in-process.") from exc
+
+
+def _stream_worker(history: int) -> np.ndarray:
+    """Worker task of :func:`_stream_beside`: the whole stream ``[W, L, N, D]``."""
+    with _quiet_gensim():
+        return _compute_stream(_WORKER["graphs"], history, _WORKER["cfg"], _WORKER["seed"])
+
+
 def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
                      meanwhile: Callable[[], None] | None = None) -> np.ndarray:
     if cfg.method == "stream":
-        return _compute_stream(graphs, history, cfg, seed)
+        return _stream_beside(graphs, history, cfg, seed, meanwhile)
     ends = window_ends(graphs.n_times, history)
     L, N, D = history, graphs.n_genes, cfg.dim
     out = np.empty((ends.size, L, N, D), dtype=np.float32)

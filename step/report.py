@@ -58,8 +58,8 @@ def verdict(metrics: dict) -> str:
 
 
 BOOTSTRAP_NOTE = ("bootstrap 95 %: percentile interval of a stationary block bootstrap over target times; with "
-                  "few target times it covers less than its label (about 80-86 % at 16 target times on null "
-                  "data, benchmarks/bench_null_calibration.py); the verdict is the Diebold-Mariano test's")
+                  "few target times it covers less than its label (about 86 % at 8-16 target times on null "
+                  "data, 64-81 % at 8-40 when the errors are serially correlated; benchmarks/bench_null_calibration.py); the verdict is the Diebold-Mariano test's")
 
 
 def comparison_intervals(metrics: dict) -> str:

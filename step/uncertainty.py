@@ -38,7 +38,8 @@ mean block length ``round(T^(1/3))``) of the RMSE difference and the skill
 of whole target times in blocks (all genes and seeds of a time together, A and B
 together). ``bootstrap_verdict`` says what the interval alone would conclude. It is labelled
 "bootstrap 95 %", not a confidence interval: with few target times it covers less than its
-level (about 80-86 % at 16 target times on null data, benchmarks/bench_null_calibration.py);
+level (about 86 % at 8-16 target times on null data, 64-81 % at 8-40 when the errors are
+serially correlated; benchmarks/bench_null_calibration.py);
 the verdict is the Diebold-Mariano rule's.
 """
 from __future__ import annotations

@@ -180,3 +180,33 @@ def test_the_orchestrator_names_no_model():
     src = (Path(__file__).resolve().parents[1] / "step/forecast.py").read_text()
     for name in MODELS:
         assert f'"{name}"' not in src and f"'{name}'" not in src
+
+
+def test_gene_ses_gives_each_gene_its_own_weight_from_its_past_errors_only():
+    """A random walk is followed closely (weight near 1), white noise around a level is smoothed
+    (weight near the smallest): one weight each, chosen on that gene's errors before the forecast
+    time; a change at or after time t changes no forecast of a time <= t."""
+    from step.forecasters import SES_ALPHAS, _SES
+
+    rng = np.random.default_rng(3)
+    T_ = 60
+    X = np.stack([np.cumsum(rng.normal(size=T_)), 5 + rng.normal(size=T_)], axis=1)   # [T, 2]
+    ses = _SES(X, X)
+    w = np.asarray(SES_ALPHAS)[ses.gene_idx[T_]]
+    assert w[0] >= 0.8 and w[1] <= 0.2
+    glob = SES_ALPHAS[ses.alpha_index(T_)]
+    assert w[1] < glob < w[0]  # the shared weight sits between them
+    for t in (5, 30, 59):
+        Xp = X.copy()
+        Xp[t:] += 40.0
+        other = _SES(Xp, Xp)
+        assert np.array_equal(other.gene_idx[t], ses.gene_idx[t])
+        assert np.allclose(other.forecast_gene(t), ses.forecast_gene(t))
+    # its forecast is the SES filter of that gene with that gene's weight
+    a = w[0]
+    lev = X[0, 0]
+    for t in range(1, 40):
+        lev_prev = lev
+        lev = a * X[t, 0] + (1 - a) * lev
+    assert np.isclose(ses.F[ses.gene_idx[T_][0], 40, 0], lev)
+    assert np.isclose(lev_prev, ses.F[ses.gene_idx[T_][0], 39, 0])
