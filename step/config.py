@@ -137,7 +137,7 @@ class SelectionConfig:
     prequential_min_train: int = 3  # windows a prequential refit needs before it forecasts
     evidence_halflife: float = 8.0  # evidence weight 0.5 ** (windows back / this); 0 = equal weights
     evidence_scale: str = "working"  # errors in the working scale | "standardised" (genes weighted equally)
-    global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm", "global_ses"])
+    global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm", "global_ses", "gene_ses"])
     start_rule: str = "blend"  # "blend" (simplex weights on the evidence) | "select" (one candidate)
     blend_min_windows: int = 3
 

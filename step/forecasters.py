@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 BASELINE_NAMES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
 PEERS = ("auto_ets", "global_linear", "global_gbm")
 PER_GENE_PEERS = ("auto_ets",)
-GLOBAL = ("global_linear", "global_gbm", "global_ses")  # global_ses: a start candidate only
+GLOBAL = ("global_linear", "global_gbm", "global_ses", "gene_ses")  # the two SES: start candidates only
 
 
 @dataclass
@@ -329,9 +329,19 @@ class _SES:
                 self.F[i, t] = lev
                 lev = a * Xf[t] + (1 - a) * lev
         err = (self.F - np.asarray(Xw, dtype=float)[None]) ** 2       # [A, T, N]
-        ok = np.isfinite(err)
-        per_t = np.where(ok, err, 0.0).sum(axis=2)                    # [A, T]
+        err = np.where(np.isfinite(err), err, 0.0)
+        per_t = err.sum(axis=2)                                       # [A, T]
         self.cum = np.concatenate([np.zeros((len(SES_ALPHAS), 1)), np.cumsum(per_t, axis=1)], axis=1)  # [A, T+1]
+        # per gene: row t is the weight with the lowest one-step error of that gene over the times
+        # before t (ties: the smaller weight), [T+1, N]; before two errors exist, the middle weight
+        A = len(SES_ALPHAS)
+        self.gene_idx = np.full((T + 1, N), A // 2, dtype=np.int64)
+        run = np.zeros((A, N))
+        for t in range(T + 1):
+            if t > 1:
+                self.gene_idx[t] = np.argmin(run, axis=0)
+            if t < T:
+                run += err[:, t]
 
     def alpha_index(self, t: int) -> int:
         """The smoothing weight chosen on the errors of the times before ``t``."""
@@ -339,6 +349,12 @@ class _SES:
 
     def forecast(self, t: int, a_idx: int | None = None) -> np.ndarray:
         return self.F[self.alpha_index(t) if a_idx is None else a_idx, int(t)]
+
+    def forecast_gene(self, t: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """Time ``t``'s forecast ``[N]`` of every gene with its own weight (``idx [N]``; default the
+        weights chosen on the errors of the times before ``t``)."""
+        idx = self.gene_idx[int(t)] if idx is None else np.asarray(idx)
+        return np.take_along_axis(self.F[:, int(t)], idx[None], axis=0)[0]
 
 
 class GlobalCache:
@@ -400,8 +416,9 @@ class GlobalCache:
     def prequential(self, name: str, ks: np.ndarray) -> np.ndarray:
         """Window ``k``'s forecast by the fit on the windows before it (its block's start), ``[V, N]``."""
         N = self.raw_targets.shape[1]
-        if name == "global_ses":  # its smoothing weight chosen on the times before window k's target
-            return np.stack([self.ses.forecast(int(k) + self.history) for k in np.asarray(ks, dtype=int)]) \
+        if name in ("global_ses", "gene_ses"):  # smoothing weights chosen on the times before window k's target
+            one = self.ses.forecast if name == "global_ses" else self.ses.forecast_gene
+            return np.stack([one(int(k) + self.history) for k in np.asarray(ks, dtype=int)]) \
                 if len(ks) else np.zeros((0, N))
         out = np.full((len(ks), N), np.nan)
         for i, k in enumerate(np.asarray(ks, dtype=int)):
@@ -467,6 +484,34 @@ class GlobalSES(Forecaster):
 
     def predict(self, z, nb, windows):
         return self._z(self.ctx.cache.ses.F[self._a, self._targets[np.asarray(windows)]])
+
+
+@register
+class GeneSES(GlobalSES):
+    """Simple exponential smoothing with each gene's own smoothing weight, chosen on that gene's
+    one-step errors of the times up to the origin (:class:`_SES`; a per-gene ETS(A,N,N) on a grid of
+    weights, causal); a candidate of the model's start (``selection.global_bases``), not a reported
+    baseline (``auto_ets`` is the per-gene library peer)."""
+
+    name, kind = "gene_ses", "peer"
+
+    def fit(self, d: FitData) -> "GeneSES":
+        Forecaster.fit(self, d)
+        cache = self.ctx.cache
+        self._a = cache.ses.gene_idx[int(d.fit_end)]
+        self._targets = np.asarray(d.target_idx)
+        self.val_oos = None
+        if d.want_val_oos and len(d.val):
+            self.val_oos = self._z(cache.prequential(self.name, d.val))
+        w = np.asarray(SES_ALPHAS)[self._a]
+        self.info = {"alpha_median": float(np.median(w)), "alpha_iqr": [float(np.quantile(w, 0.25)),
+                                                                         float(np.quantile(w, 0.75))],
+                     "fit_end": d.fit_end}
+        return self
+
+    def predict(self, z, nb, windows):
+        F = self.ctx.cache.ses.F[:, self._targets[np.asarray(windows)]]          # [A, V, N]
+        return self._z(np.take_along_axis(F, np.broadcast_to(self._a, F.shape[1:])[None], axis=0)[0])
 
 
 @register
