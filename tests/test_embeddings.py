@@ -129,7 +129,7 @@ def random_course(N: int = 7, T: int = 10, seed: int = 0) -> GeneTimeCourse:
         tad_distance=rng.uniform(0, 5, N))
 
 
-SMALL = EmbeddingConfig(dim=4, walk_length=6, walks_per_node=3, span=4, window=2, epochs=1)
+SMALL = EmbeddingConfig(method="windows", dim=4, walk_length=6, walks_per_node=3, span=4, window=2, epochs=1)
 
 
 def test_temporal_graph_structure():
@@ -471,7 +471,7 @@ def test_script_processes_flag_overrides_config_and_keeps_the_cache_entry(tmp_pa
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"extends: {Path('configs/test_tiny_mrna.yaml').resolve()}\n"
-                   f"embedding:\n  cache_dir: {tmp_path / 'cache'}\n")
+                   f"embedding:\n  method: windows\n  cache_dir: {tmp_path / 'cache'}\n")
     used = []
     real = E._fits
     monkeypatch.setattr(E, "_fits", lambda *a: used.append(a[-1]) or real(*a))
@@ -513,3 +513,19 @@ def test_cache_key_changes_with_the_library_versions(monkeypatch):
     assert k0 == E.embedding_cache_key(g, 3, cfg, 0)
     monkeypatch.setattr(E, "_library_versions", lambda backend: {"gensim": "0.0-other", "numpy": "0"})
     assert E.embedding_cache_key(g, 3, cfg, 0) != k0
+
+
+def test_stream_beside_the_imports_is_bit_identical_to_in_process(tmp_path):
+    """``stream`` in one forked process while the caller's ``meanwhile`` runs gives the bits of the
+    in-process stream, and ``meanwhile`` runs exactly once."""
+    from step.procs import fork_is_safe
+
+    course = random_course(N=6, T=14, seed=5)
+    g = build_graphs(course, GraphConfig(), course.X)
+    calls = []
+    cfg = dataclasses.replace(SMALL, method="stream", cache_dir=str(tmp_path / "a"))
+    beside = window_embeddings(g, 3, cfg, seed=2, meanwhile=lambda: calls.append(1))
+    alone = window_embeddings(g, 3, dataclasses.replace(cfg, processes=1, cache_dir=str(tmp_path / "b")), seed=2)
+    np.testing.assert_array_equal(beside, alone)
+    forked = fork_is_safe() and (os.cpu_count() or 1) >= 2
+    assert calls == ([1] if forked else [])
