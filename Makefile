@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 ## test-services: the cluster path for real, minutes, not part of `make test`: a throw-away
-## PostgreSQL server (two step.tune workers on one study) and a one-node SLURM cluster (the tiny
+## PostgreSQL server (two step.jobs.tune workers on one study) and a one-node SLURM cluster (the tiny
 ## workflow through workflow/profiles/slurm), started in /tmp and stopped afterwards; installs the
 ## `cluster` extra and, as root, slurm-wlm + munge (apt-get) when missing. Prints the trials counted
 ## in PostgreSQL and the jobs that went through SLURM; also in results/services/report.json

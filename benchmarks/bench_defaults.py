@@ -75,10 +75,10 @@ def _embedding_child(csv: str, method: str, cache: str) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from step.auto import resolve_auto
-    from step.course import working_scale
-    from step.embeddings import window_embeddings
-    from step.graphs import build_graphs
-    from step.load import load_course
+    from step.data.course import working_scale
+    from step.graph.embeddings import window_embeddings
+    from step.graph.graphs import build_graphs
+    from step.data.load import load_course
 
     from step.config import load_config
 

@@ -1,4 +1,4 @@
-"""Calibration and power of the verdict rule (step/uncertainty.py), on data with a known answer.
+"""Calibration and power of the verdict rule (step/evaluation/uncertainty.py), on data with a known answer.
 
     python benchmarks/bench_null_calibration.py [--replicates 300] [--times 8,16] [--out FILE]
 
@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from step.uncertainty import compare_forecasts  # noqa: E402
+from step.evaluation.uncertainty import compare_forecasts  # noqa: E402
 
 
 def _null_case(rng: np.random.Generator, n_times: int, n_genes: int, rho: float) -> tuple[np.ndarray, ...]:

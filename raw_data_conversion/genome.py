@@ -1,5 +1,5 @@
 """Genome-scale conversion: expression matrix (or AnnData) + sample sheet + gene annotation + Hi-C
-contacts (.cool / .mcool / .hic) -> a STEP dataset folder (``step/dataset_dir.py`` reads it; both
+contacts (.cool / .mcool / .hic) -> a STEP dataset folder (``step/data/dataset_dir.py`` reads it; both
 jobs take ``--data DIR``).
 
 Layout: this module is the command line and :func:`run`; the settings are in

@@ -70,7 +70,7 @@ def write_interaction_csv(folder: str | Path, out: str | Path) -> Path:
     ``Bin`` = bin index). For tools that read that schema; the folder is the compact form."""
     from raw_data_conversion.assemble import GeneRecord, interaction_table, write_csv
     from step.io import write_with
-    from step.load import load_course
+    from step.data.load import load_course
 
     course = load_course(folder)
     genes_df = pd.read_csv(Path(folder) / "genes.tsv.gz", sep="\t", dtype={"gene": str, "chromosome": str},

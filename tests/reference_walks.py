@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from step.walks import _check_csr
+from step.graph.walks import _check_csr
 
 
 def reference_walks(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, starts: np.ndarray,

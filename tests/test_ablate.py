@@ -1,4 +1,4 @@
-"""step.ablate: degree-preserving randomisation and the ablation folder."""
+"""step.jobs.ablate: degree-preserving randomisation and the ablation folder."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from step.ablate import randomise_pairs, run_ablation, variants_of
+from step.jobs.ablate import randomise_pairs, run_ablation, variants_of
 from step.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The biological analysis step on a synthetic run folder (step.analyze)."""
+"""The biological analysis step on a synthetic run folder (step.outputs.analyze)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from step.analyze import SECTION_MARKER, analyze_run, main
+from step.outputs.analyze import SECTION_MARKER, analyze_run, main
 from step.config import AnalysisConfig, OutputConfig
 from step.errors import InputError
 
@@ -159,26 +159,26 @@ def test_single_seed_summary_prints_no_std(analysed: tuple[Path, dict], tmp_path
 
 
 def test_rundata_is_shared_without_an_import_cycle() -> None:
-    """step.rundata reads run folders for both step.analyze and step.plots and imports neither."""
+    """step.outputs.rundata reads run folders for both step.outputs.analyze and step.outputs.plots and imports neither."""
     import subprocess
     import sys
 
-    import step.analyze as analyze
-    import step.plots as plots
-    import step.rundata as rundata
+    import step.outputs.analyze as analyze
+    import step.outputs.plots as plots
+    import step.outputs.rundata as rundata
 
     for name in ("RunData", "load_run", "last_inputs", "gene_scores", "gene_table", "assign_groups"):
         assert getattr(analyze, name) is getattr(rundata, name)  # re-exported for old callers
     assert plots.load_run is rundata.load_run
-    code = ("import sys, step.rundata; "
-            "assert 'step.plots' not in sys.modules and 'step.analyze' not in sys.modules")
+    code = ("import sys, step.outputs.rundata; "
+            "assert 'step.outputs.plots' not in sys.modules and 'step.outputs.analyze' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
 def test_group_and_background_are_counted_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unmapped genes are in the background, so they must be in their group too (as non-hits):
     a group of only its mapped genes against a background of all genes inflates every overlap."""
-    from step import enrichment as enr
+    from step.outputs import enrichment as enr
 
     gs = make_genesets(tmp_path / "genesets")
     run = make_run(tmp_path)

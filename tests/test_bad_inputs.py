@@ -36,7 +36,7 @@ def test_output_folder_where_nothing_can_be_written():
 
 
 def test_job_refuses_an_output_file_before_any_work(tmp_path):
-    from step.cli import main
+    from step.jobs.cli import main
 
     f = tmp_path / "afile"
     f.write_text("x")
@@ -48,7 +48,7 @@ def test_job_refuses_an_output_file_before_any_work(tmp_path):
 @pytest.mark.parametrize("meta, match", [([1, 2], "expected a JSON object"),
                                          ({"format": "step-dataset", "version": "1.0"}, "'version' is '1.0'")])
 def test_dataset_json_of_the_wrong_shape(tmp_path, meta, match):
-    from step.dataset_dir import load_dataset_dir
+    from step.data.dataset_dir import load_dataset_dir
 
     (tmp_path / "dataset.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match=match):
@@ -115,7 +115,7 @@ def test_preprocess_expression_header_only_or_comma_separated(tmp_path):
 def test_a_course_without_pairs_is_said_loudly(tiny_mrna_config, caplog):
     import pandas as pd
 
-    from step.pipeline import prepare_course
+    from step.jobs.pipeline import prepare_course
 
     df = pd.read_csv(ROOT / "tests/data/tiny_mrna.csv")
     assert np.isfinite(df["HiC_Interaction"]).all()
@@ -125,7 +125,7 @@ def test_a_course_without_pairs_is_said_loudly(tiny_mrna_config, caplog):
     with caplog.at_level("WARNING"):
         import dataclasses
 
-        from step import pipeline
+        from step.jobs import pipeline
 
         orig = pipeline.load_course
         try:

@@ -14,10 +14,10 @@ SCRIPT = """
 import json, sys
 import numpy as np
 from step.config import load_config
-from step.course import working_scale
-from step.load import load_course
-from step.graphs import build_graphs
-from step.embeddings import window_embeddings
+from step.data.course import working_scale
+from step.data.load import load_course
+from step.graph.graphs import build_graphs
+from step.graph.embeddings import window_embeddings
 cfg = load_config("configs/test_tiny_mrna.yaml", {"embedding.cache_dir": sys.argv[1]})
 course = load_course(cfg.data.path, cfg.data)
 g = build_graphs(course, cfg.graph, working_scale(course.X, cfg.data.transform))

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from step.config import DataConfig
-from step.course import clean_gene_name, unique_display_names
-from step.load import load_course
+from step.data.course import clean_gene_name, unique_display_names
+from step.data.load import load_course
 from step.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,7 +218,7 @@ def test_dataset_folder_duplicate_names_are_checked_after_stripping(tmp_path):
     """'A' and 'A ' name one gene: the folder loader refuses them instead of listing the gene twice."""
     import gzip
 
-    from step.dataset_dir import load_dataset_dir
+    from step.data.dataset_dir import load_dataset_dir
 
     conv = Path(__file__).resolve().parents[1] / "dataset" / "yeast" / "converted"
     d = tmp_path / "folder"

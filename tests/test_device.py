@@ -10,7 +10,7 @@ import torch
 
 from step.config import load_config
 from step.errors import InputError
-from step.pipeline import run_job
+from step.jobs.pipeline import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 

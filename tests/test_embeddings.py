@@ -12,11 +12,11 @@ import pytest
 import scipy.sparse as sp
 
 from step.config import EmbeddingConfig, GraphConfig
-from step.course import GeneTimeCourse
-from step.alignment import _align, _align_components
-from step.embeddings import fit_temporal_node2vec, window_embeddings, window_ends
-from step.graphs import TemporalGraphs, build_graphs
-from step.walks import biased_walks, temporal_graph
+from step.data.course import GeneTimeCourse
+from step.graph.alignment import _align, _align_components
+from step.graph.embeddings import fit_temporal_node2vec, window_embeddings, window_ends
+from step.graph.graphs import TemporalGraphs, build_graphs
+from step.graph.walks import biased_walks, temporal_graph
 
 try:
     from reference_walks import reference_walks
@@ -148,13 +148,13 @@ def test_window_embeddings_shape_and_cache(tmp_path, caplog):
     g = build_graphs(course, GraphConfig(), course.X)
     cfg = dataclasses.replace(SMALL, cache_dir=str(tmp_path))
     info: dict = {}
-    with caplog.at_level("INFO", logger="step.embeddings"):
+    with caplog.at_level("INFO", logger="step.graph.embeddings"):
         emb = window_embeddings(g, 3, cfg, seed=0, info=info)
     assert emb.shape == (10 - 3, 3, 7, 4) and emb.dtype == np.float32
     assert not info["cache_hit"] and Path(info["cache_path"]).is_file()
     assert "cache miss" in caplog.text
     info2: dict = {}
-    with caplog.at_level("INFO", logger="step.embeddings"):
+    with caplog.at_level("INFO", logger="step.graph.embeddings"):
         emb2 = window_embeddings(g, 3, cfg, seed=0, info=info2)
     assert info2["cache_hit"] and info2["cache_path"] == info["cache_path"]
     assert "cache hit" in caplog.text
@@ -241,8 +241,8 @@ def test_fit_is_deterministic_across_processes(tmp_path):
     code = (
         "import numpy as np, sys; sys.path.insert(0, sys.argv[2]); sys.path.insert(0, sys.argv[3])\n"
         "from test_embeddings import random_course, SMALL\n"
-        "from step.graphs import build_graphs; from step.config import GraphConfig\n"
-        "from step.embeddings import fit_temporal_node2vec\n"
+        "from step.graph.graphs import build_graphs; from step.config import GraphConfig\n"
+        "from step.graph.embeddings import fit_temporal_node2vec\n"
         "c = random_course(); g = build_graphs(c, GraphConfig(), c.X)\n"
         "np.save(sys.argv[1], fit_temporal_node2vec(g, 2, 5, SMALL, seed=11))\n"
     )
@@ -259,7 +259,7 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path, caplog):
     info: dict = {}
     good = window_embeddings(g, 2, cfg, seed=0, info=info)
     Path(info["cache_path"]).write_bytes(b"not an npz")
-    with caplog.at_level("WARNING", logger="step.embeddings"):
+    with caplog.at_level("WARNING", logger="step.graph.embeddings"):
         again = window_embeddings(g, 2, cfg, seed=0, info=info)
     assert "unreadable" in caplog.text and not info["cache_hit"]
     np.testing.assert_array_equal(good, again)
@@ -277,7 +277,7 @@ def test_scripts_exit_1_on_bad_input(script, tmp_path):
 # ----------------------------------------------------------------- parallel fitting
 def test_process_pool_is_bit_identical_and_outside_the_cache_key(tmp_path, monkeypatch):
     """processes=1 and a forced 2-process pool give the same bits and the same cache file name."""
-    import step.embeddings as E
+    import step.graph.embeddings as E
 
     course = random_course(N=6, T=14, seed=3)
     g = build_graphs(course, GraphConfig(), course.X)
@@ -293,14 +293,14 @@ def test_process_pool_is_bit_identical_and_outside_the_cache_key(tmp_path, monke
     assert runs[1][0].shape == (11, 3, 6, 4)
     np.testing.assert_array_equal(runs[1][0], runs[2][0])
     assert runs[1][1] == runs[2][1]
-    from step.embeddings import embedding_cache_key
+    from step.graph.embeddings import embedding_cache_key
 
     keys = {embedding_cache_key(g, 3, dataclasses.replace(SMALL, processes=n), 4) for n in (0, 1, 2, 7)}
     assert len(keys) == 1
 
 
 def test_auto_processes_stays_in_process_for_small_inputs():
-    import step.embeddings as E
+    import step.graph.embeddings as E
 
     course = random_course()
     g = build_graphs(course, GraphConfig(), course.X)
@@ -321,9 +321,9 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from test_embeddings import SMALL, random_course
 import dataclasses
-import step.embeddings as E
+import step.graph.embeddings as E
 from step.config import GraphConfig
-from step.graphs import build_graphs
+from step.graph.graphs import build_graphs
 
 tmp = Path(sys.argv[2])
 assert E._pool_context().get_start_method() == "fork", "a clean parent forks"
@@ -368,7 +368,7 @@ def test_pool_forks_only_from_a_clean_parent(monkeypatch):
     such a parent gets a forkserver pool."""
     import threading
 
-    import step.embeddings as E
+    import step.graph.embeddings as E
 
     monkeypatch.setitem(sys.modules, "torch", sys.modules.get("torch", object()))
     assert E._pool_context().get_start_method() == "forkserver"
@@ -463,8 +463,8 @@ def test_script_processes_flag_overrides_config_and_keeps_the_cache_entry(tmp_pa
     call with another number hits the same cache entry."""
     import json
 
-    import step.embeddings as E
-    from step.cli import embedding_main
+    import step.graph.embeddings as E
+    from step.jobs.cli import embedding_main
 
     def main(argv):
         return embedding_main(argv, "create_graph_and_embedding_STEPmr.py", "configs/mrna.yaml")
@@ -504,7 +504,7 @@ def test_one_embedding_command_and_the_published_script_names(tmp_path, cmd):
 
 def test_cache_key_changes_with_the_library_versions(monkeypatch):
     """An entry written by another gensim / numpy version is not reused."""
-    import step.embeddings as E
+    import step.graph.embeddings as E
 
     course = random_course(N=6, T=10, seed=1)
     g = build_graphs(course, GraphConfig(), course.X)

@@ -1,4 +1,4 @@
-"""Gene-set loading, name normalisation and the hypergeometric test (step.enrichment)."""
+"""Gene-set loading, name normalisation and the hypergeometric test (step.outputs.enrichment)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.stats import hypergeom
 
-from step import enrichment as enr
+from step.outputs import enrichment as enr
 from step.errors import InputError
 
 try:

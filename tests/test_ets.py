@@ -1,4 +1,4 @@
-"""Tests of the ETS baseline (step/ets.py)."""
+"""Tests of the ETS baseline (step/forecasters/ets.py)."""
 from __future__ import annotations
 
 import logging
@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("statsmodels")
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # noqa: E402
 
-from step import ets as ets_mod  # noqa: E402
-from step.ets import ets_forecasts  # noqa: E402
+from step.forecasters import ets as ets_mod  # noqa: E402
+from step.forecasters.ets import ets_forecasts  # noqa: E402
 
 
 def _sm_fit(y: np.ndarray, model: str):
@@ -107,7 +107,7 @@ def test_missing_values_and_constant_series_are_handled_and_counted(caplog):
     X[[2, 9, 20], 4] = [0.1, 0.2, 0.3]  # only 3 observations in the fit period
     X[33:, 4] = 0.5
     targets = np.arange(T + 1)
-    with caplog.at_level(logging.WARNING, logger="step.ets"):
+    with caplog.at_level(logging.WARNING, logger="step.forecasters.ets"):
         F, info = ets_forecasts(X, targets, fit_end)
     assert info["fallbacks"] == 3
     assert info["fallback_reasons"] == {"constant": 1, "short": 2}
@@ -149,7 +149,7 @@ def test_failed_fits_fall_back_to_ses_and_nonconvergence_is_counted(monkeypatch,
         return orig_fit(self, *a, **k)
 
     monkeypatch.setattr(ETSModel, "fit", fit)
-    with caplog.at_level(logging.WARNING, logger="step.ets"):
+    with caplog.at_level(logging.WARNING, logger="step.forecasters.ets"):
         F, info = ets_forecasts(X, np.arange(20, 30), 20, models=("AAdN",))
     assert info["models"] == {"ANN": 3} and info["fallbacks"] == 3
     assert info["fallback_reasons"] == {"failed": 3}
@@ -178,7 +178,7 @@ def test_bad_arguments():
 
 def test_process_pool_gives_the_same_fit():
     """Genome scale: the per-gene fits spread over processes give exactly the in-process result."""
-    from step.ets import fit_ets
+    from step.forecasters.ets import fit_ets
 
     rng = np.random.default_rng(7)
     series = np.cumsum(rng.normal(size=(20, 24)), axis=0)

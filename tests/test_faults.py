@@ -25,14 +25,14 @@ CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 HOLD_ANALYSIS = """
 import sys, time
 from pathlib import Path
-import step.outputs
-real = step.outputs.post_steps
+import step.outputs.write
+real = step.outputs.write.post_steps
 def held(d, cfg):
     Path(sys.argv[1]).write_text(str(d))
     time.sleep(120)
     real(d, cfg)
-step.outputs.post_steps = held
-from step.cli import exit_now, main
+step.outputs.write.post_steps = held
+from step.jobs.cli import exit_now, main
 exit_now(main(sys.argv[2:], "STEPmr", "configs/mrna.yaml", "STEPmr"))
 """
 

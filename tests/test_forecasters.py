@@ -1,4 +1,4 @@
-"""One contract for every registered forecaster (step/forecasters.py): shapes, the windows its fit
+"""One contract for every registered forecaster (step/forecasters/registry.py): shapes, the windows its fit
 saw, no look-ahead, determinism, constant genes; and the model's start choosing a global learner
 where it wins on evidence."""
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import step.model_forecaster  # noqa: F401  (registers STEPmr and STEPmi)
-from step.forecasters import REGISTRY, FitData, GlobalCache, JobContext, enabled_names, fit_all
-from step.linear_fit import choose_linear_start, consistently_better
-from step.windows import Scaler, make_windows
+import step.forecasters.model_forecaster  # noqa: F401  (registers STEPmr and STEPmi)
+from step.forecasters.registry import REGISTRY, FitData, GlobalCache, JobContext, enabled_names, fit_all
+from step.forecasters.linear_fit import choose_linear_start, consistently_better
+from step.data.windows import Scaler, make_windows
 
 T, N, L = 22, 12, 3
 LEARNERS = sorted(n for n, c in REGISTRY.items() if c.kind != "model")
@@ -123,9 +123,9 @@ def _model_fit(name: str, cache, change=None):
     from pathlib import Path
 
     from step.config import load_config
-    from step.fold_data import fit_data, job_context
-    from step.model_forecaster import ModelContext
-    from step.pipeline import features_stage, load_stage, plan_stage, standardise
+    from step.forecasters.fold_data import fit_data, job_context
+    from step.forecasters.model_forecaster import ModelContext
+    from step.jobs.pipeline import features_stage, load_stage, plan_stage, standardise
 
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / TINY, {"embedding.cache_dir": str(cache), "model_name": name, "split.protocol": "rolling",
@@ -174,9 +174,9 @@ def test_model_contract(name, tmp_path):
 
 
 def test_the_orchestrator_names_no_model():
-    """step/forecast.py reaches the model only through the registry."""
+    """step/jobs/forecast.py reaches the model only through the registry."""
     from pathlib import Path
 
-    src = (Path(__file__).resolve().parents[1] / "step/forecast.py").read_text()
+    src = (Path(__file__).resolve().parents[1] / "step/jobs/forecast.py").read_text()
     for name in MODELS:
         assert f'"{name}"' not in src and f"'{name}'" not in src

@@ -15,7 +15,7 @@ import pytest
 cooler = pytest.importorskip("cooler")
 
 from raw_data_conversion import genome  # noqa: E402
-from step.load import load_course  # noqa: E402
+from step.data.load import load_course  # noqa: E402
 from step.errors import InputError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -378,9 +378,9 @@ def test_loader_names_a_missing_table(converted, tmp_path):
 def test_mrna_job_runs_on_a_dataset_folder(converted, tmp_path, monkeypatch):
     """The whole job (plots and analysis included) on the folder, with every dense N x N graph
     helper made to fail: the sparse path must not touch them."""
-    from step import graphs
+    from step.graph import graphs
     from step.config import load_config
-    from step.pipeline import run_job
+    from step.jobs.pipeline import run_job
 
     def dense(*_a, **_k):
         raise AssertionError("a dense N x N graph operator was built on the sparse path")

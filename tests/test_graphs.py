@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from step.config import GraphConfig
-from step.course import GeneTimeCourse
+from step.data.course import GeneTimeCourse
 from step.errors import InputError
-from step.graphs import TemporalGraphs, build_graphs, edge_features, structural_adjacency
+from step.graph.graphs import TemporalGraphs, build_graphs, edge_features, structural_adjacency
 
 E1 = math.e - 1.0  # log1p(E1) = 1
 
@@ -44,7 +44,7 @@ def test_edge_features_exact():
 
 def test_build_graphs_exact_weights(caplog):
     course = three_genes()
-    with caplog.at_level(logging.INFO, logger="step.graphs"):
+    with caplog.at_level(logging.INFO, logger="step.graph.graphs"):
         g = build_graphs(course, CFG, course.X)
     # t0: expr_sim = 1/2, 1/4, 1/3; t1: 1, NaN -> 0, NaN -> 0
     expected = np.array([

@@ -1,4 +1,4 @@
-"""The Hi-C information test (step/hic_test.py): finds a graph signal that is there, stays quiet on
+"""The Hi-C information test (step/evaluation/hic_test.py): finds a graph signal that is there, stays quiet on
 null data, keeps degrees, sees no future, pools courses, and says how large an effect it could see."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from step.ablate import randomise_pairs
+from step.jobs.ablate import randomise_pairs
 from step.config import RunConfig
-from step.hic_test import (course_result, mde_percent, mean_operator, pooled, rolling_hic_forecasts,
+from step.evaluation.hic_test import (course_result, mde_percent, mean_operator, pooled, rolling_hic_forecasts,
                            loss_differentials)
-from step.uncertainty import TOO_FEW, diebold_mariano, ewc_df, ewc_long_run_variance
+from step.evaluation.uncertainty import TOO_FEW, diebold_mariano, ewc_df, ewc_long_run_variance
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("synthetic", ROOT / "benchmarks/synthetic.py")

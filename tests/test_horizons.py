@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from fixtures_run import job_config
-from step.forecast import FoldData, recursive_forecasts
-from step.pipeline import run_job
-from step.windows import Scaler
+from step.jobs.forecast import FoldData, recursive_forecasts
+from step.jobs.pipeline import run_job
+from step.data.windows import Scaler
 
 try:
     from fixtures_run import scramble_times

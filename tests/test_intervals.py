@@ -1,4 +1,4 @@
-"""Conformal prediction intervals (step/intervals.py): calibrated on a Gaussian case, causal,
+"""Conformal prediction intervals (step/evaluation/intervals.py): calibrated on a Gaussian case, causal,
 absent without enough earlier residuals."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from step.intervals import conformal_quantile, coverage_and_winkler, error_scales, interval_rows, level_key
+from step.evaluation.intervals import conformal_quantile, coverage_and_winkler, error_scales, interval_rows, level_key
 
 
 def test_conformal_quantile_by_hand():
@@ -110,7 +110,7 @@ def test_a_first_fit_scores_its_own_out_of_sample_forecasts_not_its_fitted_ones(
     """No earlier fit: the residuals behind the intervals are this fit's out-of-sample forecasts of
     its validation windows where the forecaster has them (``pre``), its fitted ones only where not."""
     from step.config import RunConfig
-    from step.forecast import _intervals
+    from step.jobs.forecast import _intervals
 
     rng = np.random.default_rng(0)
     W, N = 12, 30
@@ -138,7 +138,7 @@ def test_the_first_fit_of_a_job_reports_where_its_interval_residuals_came_from(t
     """The chronological protocol has a single fit: the model's, the ridges' and the global learners'
     interval residuals are out-of-sample forecasts of the validation windows; the per-gene ETS
     forecasts are said to be in sample."""
-    from step.pipeline import run_job
+    from step.jobs.pipeline import run_job
 
     res = run_job(tiny_mrna_config(**{"split.protocol": "chronological"}), tmp_path / "runs")
     totals = res.metrics["intervals"]["residual_sources"]["totals"]

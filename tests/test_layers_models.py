@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from step.layers import (ChebGraphConv, OutputBlock, STBlock, TemporalGLU, chebyshev_basis,
+from step.forecasters.layers import (ChebGraphConv, OutputBlock, STBlock, TemporalGLU, chebyshev_basis,
                          connectivity_weight, scaled_laplacian)
-from step.models import LinearPath, STEPmi, STEPmr, build_model
+from step.forecasters.models import LinearPath, STEPmi, STEPmr, build_model
 
 
 def _graph(n: int, batch: int | None = None, seed: int = 0) -> torch.Tensor:
@@ -172,7 +172,7 @@ def test_model_output_shape(make, c, t, n, batched):
 @pytest.mark.parametrize("batched", [False, True])
 def test_untrained_model_is_the_moving_average(make, c, t, n, batched):
     """Untrained, both models forecast exactly the mean of the window (mean_last), not persistence."""
-    from step.baselines import mean_last
+    from step.forecasters.baselines import mean_last
 
     torch.manual_seed(0)
     model = make()

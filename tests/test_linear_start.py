@@ -1,10 +1,10 @@
-"""The partially pooled linear start (step/linear_fit.py): its two ends are the per-gene and the
+"""The partially pooled linear start (step/forecasters/linear_fit.py): its two ends are the per-gene and the
 pooled ridge baselines, its choice is made on causal prequential evidence."""
 import numpy as np
 import pytest
 
-from step.baselines import ridge_ar
-from step.linear_fit import (_design, _Stats, choose_linear_start, clearly_better, partial_pooled_fit,
+from step.forecasters.baselines import ridge_ar
+from step.forecasters.linear_fit import (_design, _Stats, choose_linear_start, clearly_better, partial_pooled_fit,
                              pooled_fit, recency_weights)
 
 
@@ -136,7 +136,7 @@ def test_relative_rule_needs_a_consistent_gain():
 
 def test_simplex_weights_are_the_exact_minimum():
     """Against a fine grid over the 3-simplex, for random positive semi-definite forms."""
-    from step.linear_fit import simplex_weights
+    from step.forecasters.linear_fit import simplex_weights
 
     rng = np.random.default_rng(0)
     grid = np.array([(a, b, 1 - a - b) for a in np.linspace(0, 1, 201) for b in np.linspace(0, 1, 201)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from step.config import LossConfig
-from step_losses import COMPONENTS, step_loss
+from step.forecasters.losses import COMPONENTS, step_loss
 
 ONLY = {name: LossConfig(**{f"w_{c}": float(c == name) for c in COMPONENTS}) for name in COMPONENTS}
 

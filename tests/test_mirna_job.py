@@ -13,11 +13,11 @@ import pytest
 
 from fixtures_run import job_config
 from step.config import DataConfig, load_config
-from step.course import original_scale, working_scale
-from step.load import load_course
+from step.data.course import original_scale, working_scale
+from step.data.load import load_course
 from step.errors import InputError
-from step.metrics import metrics_from_predictions
-from step.pipeline import run_job
+from step.evaluation.metrics import metrics_from_predictions
+from step.jobs.pipeline import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests/data/tiny_mirna.csv"

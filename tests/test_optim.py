@@ -1,4 +1,4 @@
-"""step.train.Adam: torch.optim.Adam's update, bit for bit, without importing torch._dynamo."""
+"""step.forecasters.train.Adam: torch.optim.Adam's update, bit for bit, without importing torch._dynamo."""
 from __future__ import annotations
 
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from step.train import Adam
+from step.forecasters.train import Adam
 
 
 def _train(make_opt, steps: int = 25) -> list[torch.Tensor]:
@@ -34,7 +34,7 @@ def test_adam_is_bit_identical_to_torch_optim_adam():
 
 def test_training_does_not_import_dynamo():
     """Neither the optimiser nor the deterministic switch imports torch._dynamo, and the switch is on."""
-    code = ("import sys, torch; from step.train import Adam, seed_everything; seed_everything(0); "
+    code = ("import sys, torch; from step.forecasters.train import Adam, seed_everything; seed_everything(0); "
             "p = torch.nn.Parameter(torch.ones(3)); o = Adam([p], lr=0.1); p.sum().backward(); o.step(); "
             "o.zero_grad(); print('torch._dynamo' in sys.modules, float(p[0]), "
             "torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())")

@@ -11,8 +11,8 @@ import pytest
 
 from fixtures_run import job_config
 from step.config import load_config
-from step.metrics import metrics_from_predictions
-from step.pipeline import run_job
+from step.evaluation.metrics import metrics_from_predictions
+from step.jobs.pipeline import run_job
 
 try:
     from fixtures_run import scramble_times
@@ -193,7 +193,7 @@ def test_a_dead_runs_unfinished_folder_is_cleared_and_a_live_ones_kept(tmp_path)
     import subprocess
     import sys
 
-    from step.runs import RunFolder
+    from step.outputs.runs import RunFolder
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

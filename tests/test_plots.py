@@ -1,10 +1,10 @@
-"""The run's plots, drawn from a synthetic run folder (step.plots)."""
+"""The run's plots, drawn from a synthetic run folder (step.outputs.plots)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from step.config import OutputConfig
-from step.plots import make_run_plots
+from step.outputs.plots import make_run_plots
 
 try:
     from fixtures_run import GENES, make_run
@@ -47,7 +47,7 @@ def test_timecourse_pages_cover_only_best_and_worst_genes_at_scale(tmp_path: Pat
     run = make_run(tmp_path)
     import logging
 
-    with caplog.at_level(logging.INFO, logger="step.plots"):
+    with caplog.at_level(logging.INFO, logger="step.outputs.plots"):
         paths = make_run_plots(run, OutputConfig(genes_per_page=2, timecourse_genes=4))
     pages = [p for p in paths if p.name.startswith("timecourses_")]
     assert len(pages) == 2  # 4 genes (2 best + 2 worst of 12), 2 per page

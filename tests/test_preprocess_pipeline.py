@@ -78,7 +78,7 @@ def test_corrected_mrna_tiny_end_to_end(tmp_path):
 
 
 def test_jobs_loader_accepts_corrected_output(tmp_path):
-    from step.load import load_course
+    from step.data.load import load_course
 
     assert run_cli(tiny_config(tmp_path), tmp_path / "out")[0] == 0
     g = load_course(tmp_path / "out" / "interaction_mrna.csv")

@@ -54,7 +54,7 @@ def test_published_mrna_hand_made_rows_are_not_regenerated(cache_dir):
 @pytest.mark.parametrize("name", ["mrna", "mirna"])
 def test_corrected_mode_on_real_data_is_accepted_by_the_jobs(name, cache_dir, tmp_path):
     from raw_data_conversion.assemble import write_csv
-    from step.load import load_course
+    from step.data.load import load_course
 
     result = run(load_config(CONFIGS / f"{name}.yaml"), cache_dir)
     path = tmp_path / f"interaction_{name}.csv"

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from step.baselines import BASELINES
+from step.forecasters.baselines import BASELINES
 from step.config import load_config
-from step.course import working_scale
-from step.load import load_course
-from step.pipeline import features_stage, forecast_stage, load_stage, plan_stage, standardise
+from step.data.course import working_scale
+from step.data.load import load_course
+from step.jobs.pipeline import features_stage, forecast_stage, load_stage, plan_stage, standardise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def test_without_the_floor_and_clip_the_graph_ridge_explodes(tmp_path):
 def test_log1p_refuses_negative_values_in_every_entry_point(tmp_path):
     """Log ratios under data.transform: log1p: the loader (train/test jobs, ablation, tuning) and the
     embedding job stop with an error naming the file and the fix."""
-    from step.embedding_job import build_embedding_cache
+    from step.graph.embedding_job import build_embedding_cache
     from step.errors import InputError
 
     df = pd.read_csv(ROOT / "tests/data/tiny_mrna.csv")

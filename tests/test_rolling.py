@@ -10,8 +10,8 @@ import pytest
 
 from fixtures_run import job_config
 from step.errors import InputError
-from step.pipeline import run_job
-from step.windows import rolling_folds
+from step.jobs.pipeline import run_job
+from step.data.windows import rolling_folds
 
 try:
     from fixtures_run import scramble_times
@@ -126,8 +126,8 @@ def test_every_interval_is_centred_on_the_reported_forecast(tmp_path):
 def test_best_per_origin_is_each_fits_own_choice(tmp_path):
     """The composite forecasts, at every fit's forecast windows, exactly what that fit's chosen
     baseline forecast (a forecaster one could have run), beside the majority label."""
-    from step.forecast import COMPOSITE, forecast_stage
-    from step.pipeline import features_stage, load_stage, plan_stage
+    from step.jobs.forecast import COMPOSITE, forecast_stage
+    from step.jobs.pipeline import features_stage, load_stage, plan_stage
 
     cfg = _cfg(tmp_path)
     course = load_stage(cfg)
@@ -163,7 +163,7 @@ def test_a_long_course_reaches_better_and_worse_end_to_end(tiny_mrna_config, tmp
     the evidence: the per-gene ridges' mean reversion) beats persistence; with its start switched
     off (``selection.linear_init: false``: the moving average) it loses to the per-gene ridge, and ties
     mean_last, which it then is."""
-    from step.pipeline import run_job
+    from step.jobs.pipeline import run_job
 
     syn = _synthetic()
     csv = syn.write_synthetic(syn.make_synthetic(n_genes=20, n_times=60, mode="null", seed=5), tmp_path / "ar1.csv")

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from step.config import load_config
-from step.layers import ChebGraphConv, chebyshev_basis, scaled_laplacian
-from step.pipeline import run_job
-from step.sparse_ops import window_operators
+from step.forecasters.layers import ChebGraphConv, chebyshev_basis, scaled_laplacian
+from step.jobs.pipeline import run_job
+from step.graph.sparse_ops import window_operators
 
 ROOT = Path(__file__).resolve().parents[1]
 

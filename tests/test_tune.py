@@ -1,4 +1,4 @@
-"""step.tune: two workers on one SQLite study, and the best config re-runs to its validation number."""
+"""step.jobs.tune: two workers on one SQLite study, and the best config re-runs to its validation number."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from step.config import load_config  # noqa: E402
-from step.tune import tuning_config, validation_rmse  # noqa: E402
+from step.jobs.tune import tuning_config, validation_rmse  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
@@ -55,13 +55,13 @@ def test_two_workers_share_one_sqlite_study_and_the_best_config_reruns(tmp_path)
 def test_tuning_windows_do_not_overlap_the_reported_test_targets(config):
     """A trial trains and validates only on windows whose target is before the first test target
     of the rolling protocol that the README reports, for every history a trial can pick."""
-    from step.load import load_course
-    from step.tune import tuning_windows
+    from step.data.load import load_course
+    from step.jobs.tune import tuning_windows
 
     base = load_config(ROOT / config)
     n_times = load_course(ROOT / base.data.path, base.data).n_times
     L = base.split.history
-    for h in {v for v in (L - 1, L, L + 1) if 1 <= v <= base.embedding.span}:  # as step.tune.suggest
+    for h in {v for v in (L - 1, L, L + 1) if 1 <= v <= base.embedding.span}:  # as step.jobs.tune.suggest
         cfg = tuning_config(ROOT / config, {"split.history": h}, {"data.path": str(ROOT / base.data.path)})
         assert cfg.split.protocol == "rolling"
         train, val, test = tuning_windows(cfg, n_times)

@@ -1,4 +1,4 @@
-"""step.tune_storage without a server: which URL a worker uses, what it logs, the errors it names,
+"""step.jobs.tune_storage without a server: which URL a worker uses, what it logs, the errors it names,
 and the retry on the errors a shared database gives while it starts (the real server is in
 tests/services/test_services_postgres.py, run by `make test-services`)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from step.errors import InputError
-from step.tune_storage import ENV_URL, check_url, describe, retrying, storage_url
+from step.jobs.tune_storage import ENV_URL, check_url, describe, retrying, storage_url
 
 
 def test_storage_url_precedence_and_postgres_scheme(tmp_path, monkeypatch):
@@ -51,7 +51,7 @@ def test_retrying_waits_through_startup_errors_then_gives_up(caplog):
             raise IntegrityError("CREATE TYPE", {}, Exception('duplicate key "pg_type_typname_nsp_index"'))
         return "study"
 
-    with caplog.at_level(logging.WARNING, logger="step.tune_storage"):
+    with caplog.at_level(logging.WARNING, logger="step.jobs.tune_storage"):
         assert retrying(flaky, "opening s", wait_s=10, first_pause_s=0.01) == "study"
     assert len(calls) == 3 and "attempt 2 failed (IntegrityError" in caplog.text
 

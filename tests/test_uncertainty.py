@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from step.uncertainty import TOO_FEW, VERDICTS, compare_forecasts, ewc_df, verdict_sentence
+from step.evaluation.uncertainty import TOO_FEW, VERDICTS, compare_forecasts, ewc_df, verdict_sentence
 
 # W=4 target times, N=2 genes. Errors e = pred - truth chosen so that the per-time
 # loss differential d_t = mean_n(e_a^2 - e_b^2) is [-1, -2, 0, -3].
@@ -290,7 +290,7 @@ def test_small_null_calibration():
 def test_hln_factor_for_h_steps():
     """Harvey, Leybourne and Newbold (1997): sqrt((T + 1 - 2h + h(h - 1)/T) / T); h = 1 is sqrt((T-1)/T),
     and a longer horizon shrinks the statistic (wider acceptance)."""
-    from step.uncertainty import diebold_mariano, hln_factor
+    from step.evaluation.uncertainty import diebold_mariano, hln_factor
 
     assert np.isclose(hln_factor(20, 1), np.sqrt(19 / 20))
     assert np.isclose(hln_factor(20, 3), np.sqrt((20 + 1 - 6 + 6 / 20) / 20))

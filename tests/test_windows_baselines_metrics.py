@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from step.baselines import mean_last, neighbour_mean, persistence, ridge_ar, run_baselines
+from step.forecasters.baselines import mean_last, neighbour_mean, persistence, ridge_ar, run_baselines
 from step.errors import InputError
-from step.metrics import compute_metrics
-from step.windows import Scaler, make_windows, split_windows
+from step.evaluation.metrics import compute_metrics
+from step.data.windows import Scaler, make_windows, split_windows
 
 
 def test_make_windows_shapes_and_values():
@@ -110,7 +110,7 @@ def test_per_gene_corr_matches_scipy_gene_by_gene():
     """The vectorised per-gene Pearson/Spearman equals scipy's, with NaNs, ties and constant genes."""
     from scipy import stats as st
 
-    from step.metrics import per_gene_corr
+    from step.evaluation.metrics import per_gene_corr
 
     rng = np.random.default_rng(4)
     W, N = 9, 40
@@ -138,7 +138,7 @@ def test_per_gene_ridge_matches_sklearn_gene_by_gene():
     """The batched per-gene ridge equals sklearn's Ridge fitted gene by gene (with masked targets)."""
     from sklearn.linear_model import Ridge
 
-    from step.baselines import _PerGeneRidge
+    from step.forecasters.baselines import _PerGeneRidge
 
     rng = np.random.default_rng(5)
     W, F, N = 14, 4, 12
@@ -162,7 +162,7 @@ def test_per_gene_ridge_matches_sklearn_gene_by_gene():
 
 def test_mase_by_hand():
     """MASE = mean |error| / the gene's mean absolute one-step naive error on the training windows."""
-    from step.metrics import naive_scale
+    from step.evaluation.metrics import naive_scale
 
     # training windows: gene 0 moves by 1, 3 (scale 2); gene 1 by 0.5, 0.5 (scale 0.5); gene 2 constant
     tr_true = np.array([[1.0, 0.5, 4.0], [4.0, 1.0, 4.0]])
