@@ -12,7 +12,7 @@ import pytest
 from step.jobs.ablate import randomise_pairs
 from step.config import RunConfig
 from step.evaluation.hic_test import (course_result, mde_percent, mean_operator, pooled, rolling_hic_forecasts,
-                           loss_differentials)
+                                      loss_differentials)
 from step.evaluation.uncertainty import TOO_FEW, diebold_mariano, ewc_df, ewc_long_run_variance
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from step.forecasters.layers import (ChebGraphConv, OutputBlock, STBlock, TemporalGLU, chebyshev_basis,
-                         connectivity_weight, scaled_laplacian)
+                                     connectivity_weight, scaled_laplacian)
 from step.forecasters.models import LinearPath, STEPmi, STEPmr, build_model
 
 

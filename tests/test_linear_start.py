@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from step.forecasters.baselines import ridge_ar
-from step.forecasters.linear_fit import (_design, _Stats, choose_linear_start, clearly_better, partial_pooled_fit,
-                             pooled_fit, recency_weights)
+from step.forecasters.linear_candidates import _design, _Stats, partial_pooled_fit, pooled_fit
+from step.forecasters.linear_fit import choose_linear_start, clearly_better, recency_weights
 
 
 def test_clearly_better_by_hand():
@@ -136,7 +136,7 @@ def test_relative_rule_needs_a_consistent_gain():
 
 def test_simplex_weights_are_the_exact_minimum():
     """Against a fine grid over the 3-simplex, for random positive semi-definite forms."""
-    from step.forecasters.linear_fit import simplex_weights
+    from step.forecasters.linear_candidates import simplex_weights
 
     rng = np.random.default_rng(0)
     grid = np.array([(a, b, 1 - a - b) for a in np.linspace(0, 1, 201) for b in np.linspace(0, 1, 201)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from step.data.course import (GeneTimeCourse, check_times, clean_gene_name, numeric_column,  # noqa: F401
-                         original_scale, parse_time_label, unique_display_names, working_scale)
+                              original_scale, parse_time_label, unique_display_names, working_scale)
 from step.config import DataConfig
 from step.errors import InputError
 from step.io import file_sha256

@@ -295,7 +295,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
 def _linear_oos(cfg: RunConfig, start, linear: np.ndarray, fd: FoldData) -> np.ndarray | None:
     """The linear path's out-of-sample forecasts ``[W, N]`` of the fit's past windows (standardised):
     a moving-average start's own forecasts (it fits nothing), else the start's evidence forecasts
-    (:attr:`step.forecasters.linear_fit.LinearStart.oos`). None when the path was trained further
+    (:attr:`step.forecasters.linear_candidates.LinearStart.oos`). None when the path was trained further
     (``train.train_linear``) or there is no start (``selection.linear_init`` off)."""
     if start is None or (cfg.train.train_linear and not start.offsets):
         return None

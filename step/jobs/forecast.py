@@ -18,7 +18,7 @@ import numpy as np
 from step.config import RunConfig
 from step.data.course import GeneTimeCourse, original_scale
 from step.forecasters.fold_data import (Features, FoldData, evidence_kind, fit_data, job_context,  # noqa: F401
-                            standardise)
+                                        standardise)
 from step.data.windows import Fold, Scaler
 
 log = logging.getLogger(__name__)

@@ -38,19 +38,19 @@ from step.errors import InputError
 from step.io import write_json, write_text, write_with
 # reading a run folder lives in step.outputs.rundata; re-exported here for backwards compatibility
 from step.outputs.rundata import (  # noqa: F401
-    BASELINES,
-    FEATURE_COLUMNS,
-    GENE_METRICS,
-    PRED_COLUMNS,
-    SERIES_COLUMNS,
-    WITH_STD,
-    RunData,
-    assign_groups,
-    gene_scores,
-    gene_table,
-    last_inputs,
-    load_run,
-)
+                                  BASELINES,
+                                  FEATURE_COLUMNS,
+                                  GENE_METRICS,
+                                  PRED_COLUMNS,
+                                  SERIES_COLUMNS,
+                                  WITH_STD,
+                                  RunData,
+                                  assign_groups,
+                                  gene_scores,
+                                  gene_table,
+                                  last_inputs,
+                                  load_run,
+                                  )
 
 log = logging.getLogger(__name__)
 
