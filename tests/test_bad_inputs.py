@@ -63,8 +63,8 @@ def test_command_line_values_are_named_in_config_errors():
 
 
 def test_genome_matrix_value_out_of_range_and_header_only(tmp_path):
-    from raw_data_conversion.genome_config import load_genome_config
-    from raw_data_conversion.genome_readers import read_expression
+    from raw_data_conversion.genome.config import load_genome_config
+    from raw_data_conversion.genome.readers import read_expression
 
     samples = ["S1", "S2", "S3"]
     sheet = tmp_path / "samples.tsv"
@@ -82,7 +82,7 @@ def test_genome_matrix_value_out_of_range_and_header_only(tmp_path):
 
 
 def test_genome_min_oe_must_be_a_number():
-    from raw_data_conversion.genome_config import load_genome_config
+    from raw_data_conversion.genome.config import load_genome_config
 
     with pytest.raises(InputError, match="min_oe must be a finite number"):
         load_genome_config(None, {"matrix": "m.tsv", "genes": "g.bed", "contacts": "c.cool", "min_oe": float("nan")})
@@ -137,7 +137,7 @@ def test_a_course_without_pairs_is_said_loudly(tiny_mrna_config, caplog):
 
 
 def test_bed_end_before_start_is_refused_and_an_odd_strand_is_said(tmp_path, caplog):
-    from raw_data_conversion.genome_readers import read_gene_positions
+    from raw_data_conversion.genome.readers import read_gene_positions
 
     bad = tmp_path / "g.bed"
     bad.write_text("1\t100\t200\tA\t0\t+\n1\t500\t300\tB\t0\t-\n")

@@ -224,7 +224,7 @@ def test_features_match_cooltools_run_directly(tmp_path):
 def test_yeast_converts_at_10kb_without_a_dense_chromosome_matrix(tmp_path, monkeypatch):
     """Every dense fetch is cooltools.eigs_cis' at the compartment resolution, bounded by
     DENSE_COMPARTMENT_BINS; pairs, expected and insulation read pixels only."""
-    from raw_data_conversion.genome_config import DENSE_COMPARTMENT_BINS
+    from raw_data_conversion.genome.config import DENSE_COMPARTMENT_BINS
 
     raw = ROOT / "dataset/yeast/raw"
     if not (raw / "yeast.10kb.cool").exists():

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from raw_data_conversion.expression import stage_days
-from raw_data_conversion.genome_config import GenomeConfig, _REPLICATE_SUFFIX, _exists, _sep
+from raw_data_conversion.genome.common import REPLICATE_SUFFIX, existing, table_sep
+from raw_data_conversion.genome.config import GenomeConfig
 from step.config import DataConfig
 from step.errors import InputError
 
@@ -44,8 +45,8 @@ def read_matrix(path: str | Path, gene_column: str | None) -> tuple[list[str], l
     Raises InputError for duplicate gene or sample names, ragged lines and non-numeric or
     infinite cells (file, line, column).
     """
-    path = _exists(path, "expression matrix")
-    sep = _sep(path)
+    path = existing(path, "expression matrix")
+    sep = table_sep(path)
     raw = _read_table(path, sep, header=False, role="expression matrix")
     if raw.empty:
         raise InputError(f"{path}: line 1: empty file; expected a gene column and one column per sample.")
@@ -95,7 +96,7 @@ def read_matrix(path: str | Path, gene_column: str | None) -> tuple[list[str], l
 
 def _header_time(label: str, birth: float, path: Path, column: int) -> float:
     text = label
-    for candidate in (label, (_REPLICATE_SUFFIX.match(label) or [None, None])[1]):
+    for candidate in (label, (REPLICATE_SUFFIX.match(label) or [None, None])[1]):
         if candidate is None:
             continue
         t = stage_days(candidate, birth)
@@ -111,8 +112,8 @@ def sample_times(samples: list[str], sheet: str | None, matrix_path: Path, birth
     """Time of every matrix sample column (NaN = not used) and the names of the unused columns."""
     if sheet is None:
         return np.array([_header_time(s, birth, matrix_path, k + 2) for k, s in enumerate(samples)]), []
-    sp = _exists(sheet, "sample sheet")
-    df = _read_table(sp, _sep(sp), header=True, role="sample sheet")
+    sp = existing(sheet, "sample sheet")
+    df = _read_table(sp, table_sep(sp), header=True, role="sample sheet")
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     for col in ("sample", "time"):
         if col not in df.columns:
@@ -143,7 +144,7 @@ def read_h5ad(cfg: GenomeConfig) -> tuple[list[str], list[str], np.ndarray, np.n
     """
     import anndata
 
-    path = _exists(cfg.matrix, "expression matrix")
+    path = existing(cfg.matrix, "expression matrix")
     try:
         ad = anndata.read_h5ad(path, backed=None)
     except Exception as exc:  # anndata/h5py raise several types for a bad file
@@ -268,7 +269,7 @@ def read_gene_positions(path: str | Path) -> pd.DataFrame:
     A GTF gives both names of a gene: ``gene`` (``gene_name``, else ``gene_id``) and ``gene_id``
     without its version suffix; :func:`convert` joins the matrix on whichever matches more genes.
     """
-    p = _exists(path, "gene annotation")
+    p = existing(path, "gene annotation")
     name_l = p.name.lower().removesuffix(".gz")
     if name_l.endswith((".gff", ".gff3")):
         raise InputError(f"{p}: GFF3 is not read (its attributes differ from GTF's); give a GTF (.gtf) or a BED of TSSs.")
@@ -337,11 +338,3 @@ def read_gene_positions(path: str | Path) -> pd.DataFrame:
         i = int(np.flatnonzero(out["tss"].to_numpy() < 0)[0])
         raise InputError(f"{p}: record {i + 1} ({out['gene'].iloc[i]}): negative position.")
     return out
-
-def _by_name(ann: pd.DataFrame, key: str, path: str) -> pd.DataFrame:
-    """The annotation indexed by ``key``; repeated names keep their first record (logged)."""
-    dup = ann[key].duplicated()
-    if dup.any():
-        log.warning("%s: %d repeated gene name(s) in column %s (e.g. %s): the first record of each is used", path,
-                    int(dup.sum()), key, ", ".join(ann.loc[dup, key].head(5)))
-    return ann[~dup].set_index(key)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from raw_data_conversion.genome_config import _exists
+from raw_data_conversion.genome.common import existing
 from step.errors import InputError
 
 log = logging.getLogger("raw_data_conversion.genome")
@@ -76,7 +76,7 @@ def contact_format(path: str | Path) -> str:
     import cooler
 
     p = str(path).split("::")[0]
-    _exists(p, "Hi-C contacts")
+    existing(p, "Hi-C contacts")
     try:
         if cooler.fileops.is_multires_file(p):
             return "mcool"

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from raw_data_conversion.contacts import ContactMaps, canonical_chrom, harmonise_chromosomes, open_contacts
-from raw_data_conversion.genome_config import FORMAT, VERSION, GenomeConfig, _chrom_order, _time_name
-from raw_data_conversion.genome_readers import Expression, _by_name, read_expression, read_gene_positions
-from raw_data_conversion.genome_hic import (compartment_track, convert_chromosome, expected_by_distance,
+from raw_data_conversion.genome.contacts import ContactMaps, canonical_chrom, harmonise_chromosomes, open_contacts
+from raw_data_conversion.genome.common import by_name, chrom_order, time_name
+from raw_data_conversion.genome.config import FORMAT, VERSION, GenomeConfig
+from raw_data_conversion.genome.readers import Expression, read_expression, read_gene_positions
+from raw_data_conversion.genome.hic import (compartment_track, convert_chromosome, expected_by_distance,
                                             insulation_table)
 from step.errors import InputError
 
@@ -72,7 +73,7 @@ def _match_genes(genes: list[str], pos_of: pd.DataFrame, cfg: GenomeConfig) -> p
 
 
 def convert(cfg: GenomeConfig) -> Dataset:
-    """Read, check and join the inputs; features and pairs per chromosome (sparse, see ``genome_hic``)."""
+    """Read, check and join the inputs; features and pairs per chromosome (sparse, see :mod:`raw_data_conversion.genome.hic`)."""
     with tempfile.TemporaryDirectory(prefix="step-contacts-") as work:
         return _convert(cfg, Path(work))
 
@@ -104,7 +105,7 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
     genes = pd.DataFrame({"gene": names, "chromosome": gtab["chromosome"], "tss": gtab["tss"].to_numpy(), **feats})
     row_of = {g: i for i, g in enumerate(expr.genes)}
     X = expr.X[[row_of[g] for g in names]]
-    expression = pd.DataFrame(X, columns=[_time_name(t) for t in expr.times])
+    expression = pd.DataFrame(X, columns=[time_name(t) for t in expr.times])
     expression.insert(0, "gene", names)
     counts = {**expr.counts,
               "genes_not_in_annotation": len(no_ann), "genes_not_in_annotation_examples": no_ann[:20],
@@ -122,9 +123,9 @@ def _convert(cfg: GenomeConfig, work: Path) -> Dataset:
 
 def _annotation_by_name(expr: Expression, ann: pd.DataFrame, cfg: GenomeConfig) -> pd.DataFrame:
     """The annotation indexed by the matrix's gene names (by gene name, or by unversioned gene id when that matches more)."""
-    pos_of = _by_name(ann, "gene", cfg.genes)
+    pos_of = by_name(ann, "gene", cfg.genes)
     if "gene_id" in ann:  # GTF: join on gene names or on (unversioned) gene ids, whichever matches more
-        by_id = _by_name(ann, "gene_id", cfg.genes)
+        by_id = by_name(ann, "gene_id", cfg.genes)
         stripped = {g: re.sub(r"\.\d+$", "", g) for g in expr.genes}
         n_name = sum(g in pos_of.index for g in expr.genes)
         n_id = sum(stripped[g] in by_id.index for g in expr.genes)
@@ -175,7 +176,7 @@ def _chromosomes_used(cfg: GenomeConfig, maps: ContactMaps,
             raise InputError(f"{cfg.contacts}: chromosome(s) {', '.join(missing)} (chromosomes) are not in the contact "
                              f"file (has {', '.join(clr.chromnames)}).")
     else:
-        chroms = sorted(shared, key=_chrom_order)
+        chroms = sorted(shared, key=chrom_order)
     beyond = sub[sub["chromosome"].isin(chroms) & (sub["tss"] >= sub["chromosome"].map(sizes).fillna(np.inf))]
     if len(beyond):
         g = beyond.index[0]
@@ -199,7 +200,7 @@ def _gene_table(cfg: GenomeConfig, sub: pd.DataFrame, chroms: list[str]) -> tupl
     if not keep:
         raise InputError(f"{cfg.genes}: no gene of {cfg.matrix} lies on the chromosomes used ({', '.join(chroms)}).")
     gtab = sub.loc[keep].reset_index()
-    gtab["order"] = [_chrom_order(c) for c in gtab["chromosome"]]
+    gtab["order"] = [chrom_order(c) for c in gtab["chromosome"]]
     gtab = gtab.sort_values(["order", "tss", "gene"], kind="stable").drop(columns="order").reset_index(drop=True)
     return gtab, off
 

@@ -1,10 +1,9 @@
-"""Settings of the genome-scale conversion (:mod:`raw_data_conversion.genome`) and small path helpers."""
+"""Settings of the genome-scale conversion (:mod:`raw_data_conversion.genome`)."""
 from __future__ import annotations
 
 import dataclasses
 import math
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,6 @@ VERSION = 1
 
 #: compartments are called at the working resolution up to this many bins on the longest chromosome
 DENSE_COMPARTMENT_BINS = 5_000
-
-_REPLICATE_SUFFIX = re.compile(r"^(.*?)(?:[_.\-](?:r|rep|R|Rep)?\d+)$")
 
 @dataclass
 class GenomeConfig:
@@ -119,25 +116,3 @@ def load_genome_config(path: str | Path | None, overrides: dict[str, Any]) -> Ge
     if cfg.chromosomes is not None:
         cfg.chromosomes = [str(c).strip() for c in cfg.chromosomes]
     return cfg
-
-def _chrom(name: Any) -> str:
-    s = str(name).strip()
-    return s[3:] if s.lower().startswith("chr") else s
-
-def _sep(path: Path) -> str:
-    name = path.name.lower().removesuffix(".gz")
-    return "," if name.endswith(".csv") else "\t"
-
-def _exists(path: str | Path, role: str) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: {role} file not found.")
-    return p
-
-
-def _time_name(t: float) -> str:
-    return repr(float(t))
-
-
-def _chrom_order(c: str) -> tuple[int, Any]:
-    return (0, int(c)) if c.isdigit() else (1, c)

@@ -2,11 +2,11 @@
 contacts (.cool / .mcool / .hic) -> a STEP dataset folder (``step/data/dataset_dir.py`` reads it; both
 jobs take ``--data DIR``).
 
-Layout: this module is the command line and :func:`run`; the settings are in
-``genome_config.py``, the readers (matrix, AnnData, sample sheet, annotation) in
-``genome_readers.py``, the contact files in ``contacts.py``, the sparse Hi-C features and partner
-search in ``genome_hic.py``, the conversion in ``genome_convert.py`` and the writers (folder,
-interaction CSV) in ``genome_write.py``.
+Layout (the package ``raw_data_conversion/genome/``): this module is the command line and
+:func:`run`; the settings are in ``config.py``, the readers (matrix, AnnData, sample sheet,
+annotation) in ``readers.py``, the contact files in ``contacts.py``, the sparse Hi-C features and
+partner search in ``hic.py``, the conversion in ``convert.py``, the writers (folder, interaction
+CSV) in ``write.py`` and the helpers they share in ``common.py``.
 
     python -m raw_data_conversion.genome --matrix expression.tsv --samples samples.tsv \
         --genes genes.bed --contacts contacts.mcool --bin-size 10000 --out dataset/mine
@@ -38,7 +38,7 @@ bins (expected = ``cooltools.expected_cis``), ties broken by genomic distance th
 pair is kept when either gene chose it and its O/E is positive and at least ``--min-oe``. Same-bin
 pairs are candidates like any other. Genes in bins without contacts keep their expression and
 features but get no pairs (logged). Features: ``cooltools.insulation`` (score and boundaries) and
-``cooltools.eigs_cis`` (compartments, at ``--compartment-bin-size``); see ``genome_hic.py``.
+``cooltools.eigs_cis`` (compartments, at ``--compartment-bin-size``); see ``hic.py``.
 
 Output folder (written to a temporary folder and renamed into place)
 -------------------------------------------------------------------
@@ -58,13 +58,13 @@ from typing import Any
 
 
 # the conversion's parts, one module each; re-exported here as the public API of the converter
-from raw_data_conversion.genome_config import FORMAT, VERSION, GenomeConfig, load_genome_config  # noqa: F401
-from raw_data_conversion.genome_convert import Dataset, convert  # noqa: F401
-from raw_data_conversion.contacts import canonical_chrom, open_contacts  # noqa: F401
-from raw_data_conversion.genome_hic import top_partners_sparse  # noqa: F401
-from raw_data_conversion.genome_readers import (read_expression, read_gene_positions,  # noqa: F401
+from raw_data_conversion.genome.config import FORMAT, VERSION, GenomeConfig, load_genome_config  # noqa: F401
+from raw_data_conversion.genome.convert import Dataset, convert  # noqa: F401
+from raw_data_conversion.genome.contacts import canonical_chrom, open_contacts  # noqa: F401
+from raw_data_conversion.genome.hic import top_partners_sparse  # noqa: F401
+from raw_data_conversion.genome.readers import (read_expression, read_gene_positions,  # noqa: F401
                                                 read_h5ad, read_matrix, sample_times)
-from raw_data_conversion.genome_write import write_dataset, write_interaction_csv
+from raw_data_conversion.genome.write import write_dataset, write_interaction_csv
 from step.logs import setup_logging
 from step.errors import InputError
 from step.io import check_output_dir, check_output_file, file_sha256

@@ -5,7 +5,7 @@ No chromosome is ever held as a dense matrix at the working resolution:
 * expected contact by distance: ``cooltools.expected_cis`` (chunked over pixels);
 * insulation score and TAD boundaries: ``cooltools.insulation`` (chunked over pixels; its Li
   threshold is applied over all chromosomes together, as cooltools does);
-* compartments: ``cooltools.eigs_cis`` on the coarser map of :class:`~raw_data_conversion.contacts.ContactMaps`
+* compartments: ``cooltools.eigs_cis`` on the coarser map of :class:`~raw_data_conversion.genome.contacts.ContactMaps`
   (dense only at that coarse resolution), phased by gene density;
 * each gene's top-``k`` observed/expected partners from the pixels between gene bins at most
   ``max_bins`` apart, read in blocks of rows (:func:`gene_bin_pixels`), so peak memory follows
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from raw_data_conversion import features
-from raw_data_conversion.contacts import ContactMaps
-from raw_data_conversion.genome_config import GenomeConfig
+from raw_data_conversion.genome.contacts import ContactMaps
+from raw_data_conversion.genome.config import GenomeConfig
 
 log = logging.getLogger("raw_data_conversion.genome")
 

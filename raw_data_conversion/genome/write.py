@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from raw_data_conversion.genome_convert import Dataset
+from raw_data_conversion.genome.convert import Dataset
 from step.errors import InputError
 from step.io import file_sha256
 
