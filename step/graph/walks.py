@@ -162,9 +162,11 @@ def node2vec_package_walks(adj: sp.csr_matrix, nodes: np.ndarray, cfg: Embedding
     try:
         from node2vec import Node2Vec
     except ImportError:
-        raise InputError("embedding.backend: node2vec needs the optional 'node2vec' package; `make venv` installs "
-                         "it, or: pip install --no-deps node2vec==0.5.0 (--no-deps: its numpy<2 pin conflicts "
-                         "with this project's numpy; it runs with it). The default backend is numpy.") from None
+        raise InputError("embedding.backend: node2vec needs the optional 'node2vec' package (the extra "
+                         "'node2vec'): pip install -e '.[node2vec]'. That extra's node2vec==0.5.0 pins numpy<2, "
+                         "so pip downgrades numpy; to keep this project's numpy (it runs with it), `make venv` "
+                         "installs it with: pip install --no-deps node2vec==0.5.0. The default backend is "
+                         "numpy.") from None
     import networkx as nx
 
     sub = adj.tocoo()
