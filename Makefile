@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# the reference embedding backend (embedding.backend: node2vec; the extra 'node2vec'), --no-deps: its numpy<2 pin is
-	# stricter than it needs (tests/test_embeddings.py runs it with this numpy)
+	# stricter than it needs (tests/graph/test_embeddings.py runs it with this numpy)
 	$(BIN)/python -m pip install --quiet --no-deps node2vec==0.5.0
 	touch $(STAMP)
 

@@ -19,7 +19,7 @@ common to the genes of a time point, so that their loss differential is serially
 Both are reported for the DM rule (the verdict) and for the block-bootstrap interval beside it,
 with the minimum number of target times lowered to 2 so that the rule itself is measured at 8
 target times. Writes ``benchmarks/results/null_calibration.json``. Not a test
-(``tests/test_uncertainty.py`` runs a small null version).
+(``tests/evaluation/test_uncertainty.py`` runs a small null version).
 """
 from __future__ import annotations
 

@@ -273,7 +273,7 @@ class AutoETSPeer(_StatsforecastPeer):
 
 # statsforecast's AutoARIMA and AutoTheta are not offered: their ``forward`` is not causal as a filter
 # (a value after the origin changes their one-step forecasts before it; the contract test of
-# tests/test_forecasters.py fails for both), and refitting them per target would give them data the
+# tests/forecasters/test_forecasters.py fails for both), and refitting them per target would give them data the
 # other forecasters do not get.
 
 

@@ -54,7 +54,7 @@ class Adam:
     (torch.compile's machinery, ~1 s of a small job here; nothing here is compiled). The update is
     torch's own functional ``torch.optim.adam.adam``, the function ``torch.optim.Adam.step`` calls,
     on the same state (step count, first and second moments, created at a parameter's first step);
-    ``tests/test_optim.py`` checks the parameters are bit-identical to torch.optim.Adam's."""
+    ``tests/forecasters/test_optim.py`` checks the parameters are bit-identical to torch.optim.Adam's."""
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8):

@@ -17,7 +17,7 @@ the previous node ``s``: weight ``w(v, x) * alpha`` with ``alpha = 1/p`` if
 sampled exactly by rejection (propose from the weight CDF, accept with
 probability ``alpha / max(alpha)``); with ``p = q = 1`` no rejection is needed.
 A walk stops (padded with -1) only at an isolated node, i.e. when it starts at one.
-``tests/reference_walks.py`` is the same process written as a plain loop, the tests' second route.
+``tests/graph/reference_walks.py`` is the same process written as a plain loop, the tests' second route.
 
 Causal windows
 --------------
@@ -71,7 +71,7 @@ changes for the same inputs).
 Parts: the temporal graph and the walks in :mod:`step.graph.walks`, the Procrustes alignment in
 :mod:`step.graph.alignment`; here the two fitting schemes (``windows`` with its process pool, ``stream``)
 and the cache. The job around it is :mod:`step.graph.embedding_job`, the plain-loop reference walker
-``tests/reference_walks.py``.
+``tests/graph/reference_walks.py``.
 """
 from __future__ import annotations
 

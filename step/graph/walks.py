@@ -4,7 +4,7 @@ The temporal graph over time indices ``t_lo..t_hi``: every (gene, time) pair is 
 ``(t - t_lo) * N + gene``; spatial edges are the gene graph at that time, temporal edges join
 ``(g, t)`` and ``(g, t + 1)``. :func:`biased_walks` advances every walk one step at a time (the
 node2vec bias sampled exactly by rejection; see :mod:`step.graph.embeddings` for the whole method);
-``tests/reference_walks.py`` is the same process as a plain loop. The ``node2vec`` package's walk
+``tests/graph/reference_walks.py`` is the same process as a plain loop. The ``node2vec`` package's walk
 generator is the optional reference backend (:func:`node2vec_package_walks`).
 """
 from __future__ import annotations

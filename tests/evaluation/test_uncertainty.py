@@ -278,7 +278,7 @@ def test_small_null_calibration():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_null_calibration.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_null_calibration.py"
     spec = importlib.util.spec_from_file_location("bench_null_calibration", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

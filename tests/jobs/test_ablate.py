@@ -11,7 +11,7 @@ import pytest
 from step.jobs.ablate import randomise_pairs, run_ablation, variants_of
 from step.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 

@@ -19,7 +19,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.fixtures_run import scramble_times
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests/data/tiny_mrna.csv"
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 

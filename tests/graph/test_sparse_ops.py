@@ -13,7 +13,7 @@ from step.forecasters.layers import ChebGraphConv, chebyshev_basis, scaled_lapla
 from step.jobs.pipeline import run_job
 from step.graph.sparse_ops import window_operators
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _random_graph(n=9, e=14, W=4, seed=0):

@@ -15,7 +15,7 @@ from step.evaluation.hic_test import (course_result, mde_percent, mean_operator,
                                       loss_differentials)
 from step.evaluation.uncertainty import TOO_FEW, diebold_mariano, ewc_df, ewc_long_run_variance
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("synthetic", ROOT / "benchmarks/synthetic.py")
 synthetic = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("synthetic", synthetic)

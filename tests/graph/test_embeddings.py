@@ -21,9 +21,9 @@ from step.graph.walks import biased_walks, temporal_graph
 try:
     from reference_walks import reference_walks
 except ImportError:  # tests/ imported as a package
-    from tests.reference_walks import reference_walks
+    from tests.graph.reference_walks import reference_walks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def csr(dense) -> sp.csr_matrix:
@@ -247,7 +247,7 @@ def test_fit_is_deterministic_across_processes(tmp_path):
         "np.save(sys.argv[1], fit_temporal_node2vec(g, 2, 5, SMALL, seed=11))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    subprocess.run([sys.executable, "-c", code, str(out), str(ROOT / "tests"), str(ROOT)],
+    subprocess.run([sys.executable, "-c", code, str(out), str(Path(__file__).resolve().parent), str(ROOT)],
                    check=True, env=env, cwd=tmp_path)
     np.testing.assert_array_equal(np.load(out), a)
 
@@ -268,7 +268,7 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path, caplog):
 @pytest.mark.parametrize("script", ["create_graph_and_embedding_STEPmr",
                                     "create_graph_and_embedding_STEPmi"])
 def test_scripts_exit_1_on_bad_input(script, tmp_path):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, f"{script}.py", "--config", str(tmp_path / "missing.yaml")], cwd=root,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "config file not found" in out.stderr
@@ -359,7 +359,7 @@ def test_failing_worker_raises_and_writes_no_cache(tmp_path):
     """A fit that raises or a worker that dies: RuntimeError naming the window, no cache entry. Run
     in a fresh interpreter (a clean parent, so the pool forks and the patched fit reaches it)."""
     r = subprocess.run([sys.executable, "-c", _FAILING_WORKER, str(Path(__file__).parent), str(tmp_path)],
-                       capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+                       capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stderr[-3000:]
 
 
@@ -491,7 +491,7 @@ def test_script_processes_flag_overrides_config_and_keeps_the_cache_entry(tmp_pa
                                  ["create_graph_and_embedding_STEPmi.py", "--config", "configs/test_tiny_mirna.yaml"]])
 def test_one_embedding_command_and_the_published_script_names(tmp_path, cmd):
     env = dict(os.environ)
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable] + cmd + ["--summary", str(tmp_path / "s.json")], cwd=root, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -19,7 +19,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.fixtures_run import scramble_times
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests/data/tiny_mrna.csv"
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
@@ -169,7 +169,7 @@ def test_an_implausible_value_is_refused_naming_gene_and_time(tmp_path):
 
     import pandas as pd
 
-    src = Path(__file__).parent / "data" / "tiny_mrna.csv"
+    src = Path(__file__).parents[1] / "data" / "tiny_mrna.csv"
     df = pd.read_csv(src)
     col = [c for c in df.columns if c.startswith("Gene1_Time_")][2]
     g = df.loc[3, "Gene1"]
@@ -180,7 +180,7 @@ def test_an_implausible_value_is_refused_naming_gene_and_time(tmp_path):
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "mrna.STEPmr_train_test", "--config", "configs/test_tiny_mrna.yaml",
                         "--data", str(bad), "--out", str(out), "--epochs", "1", "--no-plots", "--no-analysis"],
-                       capture_output=True, text=True, cwd=Path(__file__).parents[1], timeout=300)
+                       capture_output=True, text=True, cwd=Path(__file__).parents[2], timeout=300)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "bad.csv" in r.stderr and "1e+300" in r.stderr and f"gene '{g}'" in r.stderr
     assert not out.exists() or not any(p for p in out.rglob("metrics.json"))

@@ -12,7 +12,7 @@ import yaml
 from step.errors import InputError
 from step.io import check_output_dir, check_output_file
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_output_folder_that_is_a_file_or_under_a_file(tmp_path):

@@ -19,7 +19,7 @@ from step.errors import InputError
 from step.evaluation.metrics import metrics_from_predictions
 from step.jobs.pipeline import run_job
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests/data/tiny_mirna.csv"
 CONFIG = ROOT / "configs/test_tiny_mirna.yaml"
 

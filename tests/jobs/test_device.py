@@ -12,7 +12,7 @@ from step.config import load_config
 from step.errors import InputError
 from step.jobs.pipeline import run_job
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(tmp_path: Path, device: str, sparse: str) -> pd.DataFrame:

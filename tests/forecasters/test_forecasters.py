@@ -127,7 +127,7 @@ def _model_fit(name: str, cache, change=None):
     from step.forecasters.model_forecaster import ModelContext
     from step.jobs.pipeline import features_stage, load_stage, plan_stage, standardise
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = load_config(root / TINY, {"embedding.cache_dir": str(cache), "model_name": name, "split.protocol": "rolling",
                                     "data.path": str(root / "tests/data/tiny_mrna.csv")})
     course = load_stage(cfg)
@@ -177,6 +177,6 @@ def test_the_orchestrator_names_no_model():
     """step/jobs/forecast.py reaches the model only through the registry."""
     from pathlib import Path
 
-    src = (Path(__file__).resolve().parents[1] / "step/jobs/forecast.py").read_text()
+    src = (Path(__file__).resolve().parents[2] / "step/jobs/forecast.py").read_text()
     for name in MODELS:
         assert f'"{name}"' not in src and f"'{name}'" not in src

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 # The job's own entry point, with the analysis step held open (a marker file says it started) so that

@@ -13,7 +13,7 @@ from step.data.course import clean_gene_name, unique_display_names
 from step.data.load import load_course
 from step.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests/data/tiny_mrna.csv"
 PUBLISHED_MRNA = ROOT / "dataset/mrna/interaction_mrna.csv"
 PUBLISHED_MIRNA = ROOT / "dataset/mirna/interaction_mirna.csv"
@@ -220,7 +220,7 @@ def test_dataset_folder_duplicate_names_are_checked_after_stripping(tmp_path):
 
     from step.data.dataset_dir import load_dataset_dir
 
-    conv = Path(__file__).resolve().parents[1] / "dataset" / "yeast" / "converted"
+    conv = Path(__file__).resolve().parents[2] / "dataset" / "yeast" / "converted"
     d = tmp_path / "folder"
     d.mkdir()
     for f in conv.iterdir():

@@ -14,7 +14,7 @@ from step.data.course import working_scale
 from step.data.load import load_course
 from step.jobs.pipeline import features_stage, forecast_stage, load_stage, plan_stage, standardise
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _with_constant_gene(src: Path, dst: Path, gene: str, jump: float) -> Path:

@@ -13,7 +13,7 @@ optuna = pytest.importorskip("optuna")
 from step.config import load_config  # noqa: E402
 from step.jobs.tune import tuning_config, validation_rmse  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 

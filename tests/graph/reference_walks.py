@@ -11,7 +11,7 @@ def reference_walks(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, s
     """Plain-loop version of :func:`biased_walks` (same semantics, different random stream).
 
     Each step computes the biased weights of the current node's neighbours
-    explicitly and draws with ``rng.choice``. Slow; the second route of tests/test_embeddings.py.
+    explicitly and draws with ``rng.choice``. Slow; the second route of tests/graph/test_embeddings.py.
     """
     indptr, indices, data = _check_csr(indptr, indices, data)
     starts = np.asarray(starts, dtype=np.int64)

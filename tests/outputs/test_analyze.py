@@ -18,7 +18,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.fixtures_run import GENES, make_genesets, make_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ALIASES = str(REPO / "dataset" / "annotation" / "gene_aliases.csv")
 
 

@@ -16,7 +16,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.fixtures_run import write_gmt
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SETS = {
     "SET_A": ["G1", "G2", "G3", "G4", "G5"],
     "SET_B": ["G6", "G7", "G8", "G9", "G10", "X1"],

@@ -18,7 +18,7 @@ from raw_data_conversion import genome  # noqa: E402
 from step.data.load import load_course  # noqa: E402
 from step.errors import InputError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("scale_data", ROOT / "benchmarks/scale_data.py")
 scale_data = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scale_data)

@@ -14,7 +14,7 @@ import yaml
 from raw_data_conversion.assemble import columns
 from raw_data_conversion.cli import main
 
-FIX = Path(__file__).parent / "data" / "preprocess"
+FIX = Path(__file__).parents[1] / "data" / "preprocess"
 
 
 def tiny_config(tmp_path: Path, name: str = "cfg.yaml", **sections) -> Path:

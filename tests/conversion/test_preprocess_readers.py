@@ -11,7 +11,7 @@ from raw_data_conversion import annotation, expression, hic
 from raw_data_conversion.placement import published_bin, resolve_symbol
 from step.errors import InputError
 
-FIX = Path(__file__).parent / "data" / "preprocess"
+FIX = Path(__file__).parents[1] / "data" / "preprocess"
 ENDINGS = {"LF": "\n", "CRLF": "\r\n", "CR": "\r"}
 
 

@@ -14,7 +14,7 @@ from raw_data_conversion.compare import compare_tables
 from raw_data_conversion.config import load_config
 from raw_data_conversion.pipeline import run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs" / "preprocess"
 
 

@@ -18,7 +18,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.fixtures_run import scramble_times
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests/data/tiny_mrna.csv"
 CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
@@ -150,7 +150,7 @@ def _synthetic():
     import sys
 
     if "synthetic" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("synthetic", Path(__file__).resolve().parents[1] / "benchmarks/synthetic.py")
+        spec = importlib.util.spec_from_file_location("synthetic", Path(__file__).resolve().parents[2] / "benchmarks/synthetic.py")
         mod = importlib.util.module_from_spec(spec)
         sys.modules["synthetic"] = mod
         spec.loader.exec_module(mod)
