@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	# the reference embedding backend (embedding.backend: node2vec); --no-deps: its numpy<2 pin is
-	# stricter than it needs (tests/test_embeddings.py runs it with this numpy)
+	# the reference embedding backend (embedding.backend: node2vec; the extra 'node2vec'), --no-deps: its numpy<2 pin is
+	# stricter than it needs (tests/graph/test_embeddings.py runs it with this numpy)
 	$(BIN)/python -m pip install --quiet --no-deps node2vec==0.5.0
 	touch $(STAMP)
 
@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 ## test-services: the cluster path for real, minutes, not part of `make test`: a throw-away
-## PostgreSQL server (two step.tune workers on one study) and a one-node SLURM cluster (the tiny
+## PostgreSQL server (two step.jobs.tune workers on one study) and a one-node SLURM cluster (the tiny
 ## workflow through workflow/profiles/slurm), started in /tmp and stopped afterwards; installs the
 ## `cluster` extra and, as root, slurm-wlm + munge (apt-get) when missing. Prints the trials counted
 ## in PostgreSQL and the jobs that went through SLURM; also in results/services/report.json

@@ -5,7 +5,7 @@
 
 Inputs: for each gene count, the synthetic genome-scale inputs of ``benchmarks/scale_data.py``
 (cooler + BED + matrix), converted by ``python -m raw_data_conversion.genome`` and written in
-the published interaction-CSV schema (``raw_data_conversion.genome_write.write_interaction_csv``),
+the published interaction-CSV schema (``raw_data_conversion.genome.write.write_interaction_csv``),
 as a user with their own data would have them. Not timed.
 
 ``--threshold``: the two embedding methods on the same graphs (``configs/mrna.yaml``'s graph,
@@ -62,7 +62,7 @@ def scale_csv(n: int, n_times: int, work: Path) -> Path:
                     "--cool", str(paths["cool"]), "--out", str(ds)], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sys.path.insert(0, str(ROOT))
-    from raw_data_conversion.genome_write import write_interaction_csv
+    from raw_data_conversion.genome.write import write_interaction_csv
 
     write_interaction_csv(ds, csv)
     return csv
@@ -75,10 +75,10 @@ def _embedding_child(csv: str, method: str, cache: str) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from step.auto import resolve_auto
-    from step.course import working_scale
-    from step.embeddings import window_embeddings
-    from step.graphs import build_graphs
-    from step.load import load_course
+    from step.data.course import working_scale
+    from step.graph.embeddings import window_embeddings
+    from step.graph.graphs import build_graphs
+    from step.data.load import load_course
 
     from step.config import load_config
 

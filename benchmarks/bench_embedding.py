@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from step.config import DataConfig, EmbeddingConfig, GraphConfig, load_config  # noqa: E402
-from step.graphs import TemporalGraphs, build_graphs  # noqa: E402
+from step.graph.graphs import TemporalGraphs, build_graphs  # noqa: E402
 
 # Used when configs/mirna.yaml does not exist (yet): history 10 and the recommended embedding.
 MIRNA_FALLBACK = {"history": 10, "transform": "log1p",
@@ -49,8 +49,8 @@ def _rss_mb() -> float:
 
 
 def _case_inputs(case: str) -> tuple[TemporalGraphs, int, EmbeddingConfig, int, dict]:
-    from step.course import working_scale
-    from step.load import load_course
+    from step.data.course import working_scale
+    from step.data.load import load_course
 
     if case == "mrna":
         cfg = load_config(ROOT / "configs/mrna.yaml")
@@ -90,7 +90,7 @@ def synthetic_graphs(n_genes: int, n_times: int, n_edges: int, seed: int = 0) ->
 
 
 def run_case(case: str, overrides: dict) -> dict:
-    from step.embeddings import _n_processes, window_embeddings, window_ends
+    from step.graph.embeddings import _n_processes, window_embeddings, window_ends
 
     g, history, emb_cfg, seed, meta = _case_inputs(case)
     emb_cfg = dataclasses.replace(emb_cfg, **overrides)

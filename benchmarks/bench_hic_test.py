@@ -1,4 +1,4 @@
-"""Calibration and power of the Hi-C information test (step/hic_test.py); minutes of CPU, not a test.
+"""Calibration and power of the Hi-C information test (step/evaluation/hic_test.py); minutes of CPU, not a test.
 
     python benchmarks/bench_hic_test.py [--null 200] [--graph 100]      (make bench-hic-test)
 
@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from synthetic import make_synthetic  # noqa: E402
 
 from step.config import RunConfig  # noqa: E402
-from step.hic_test import loss_differentials, course_result, rolling_hic_forecasts  # noqa: E402
+from step.evaluation.hic_test import loss_differentials, course_result, rolling_hic_forecasts  # noqa: E402
 from step.io import write_json  # noqa: E402
 
 

@@ -32,9 +32,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from step.config import load_config  # noqa: E402
-from step.intervals import coverage_and_winkler  # noqa: E402
+from step.evaluation.intervals import coverage_and_winkler  # noqa: E402
 from step.io import write_json  # noqa: E402
-from step.pipeline import run_job  # noqa: E402
+from step.jobs.pipeline import run_job  # noqa: E402
 
 log = logging.getLogger("bench_intervals")
 

@@ -1,4 +1,4 @@
-"""Calibration and power of the verdict rule (step/uncertainty.py), on data with a known answer.
+"""Calibration and power of the verdict rule (step/evaluation/uncertainty.py), on data with a known answer.
 
     python benchmarks/bench_null_calibration.py [--replicates 1000] [--times 8,16,40] [--out FILE]
 
@@ -19,7 +19,7 @@ common to the genes of a time point, so that their loss differential is serially
 Both are reported for the DM rule (the verdict) and for the block-bootstrap interval beside it,
 with the minimum number of target times lowered to 2 so that the rule itself is measured at 8
 target times. Writes ``benchmarks/results/null_calibration.json``. Not a test
-(``tests/test_uncertainty.py`` runs a small null version).
+(``tests/evaluation/test_uncertainty.py`` runs a small null version).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from step.uncertainty import compare_forecasts  # noqa: E402
+from step.evaluation.uncertainty import compare_forecasts  # noqa: E402
 
 
 def _null_case(rng: np.random.Generator, n_times: int, n_genes: int, rho: float) -> tuple[np.ndarray, ...]:

@@ -4,7 +4,7 @@
 
 For each mode of :mod:`benchmarks.synthetic` (``graph``: Hi-C partners drive
 every gene; ``null``: the pairs carry no signal) it generates the data, runs the
-STEPmr job and ``step.ablate`` with ``configs/synthetic.yaml``, and records in
+STEPmr job and ``step.jobs.ablate`` with ``configs/synthetic.yaml``, and records in
 ``benchmarks/results/synthetic.json``: test RMSE of STEPmr, every baseline and
 the generating process (oracle), the verdicts against each baseline, and the
 ablation verdicts. What it should show: in ``graph`` mode STEPmr beats every
@@ -31,10 +31,10 @@ sys.path.insert(0, str(HERE))
 
 from synthetic import make_synthetic, write_synthetic  # noqa: E402
 
-from step.ablate import run_ablation  # noqa: E402
+from step.jobs.ablate import run_ablation  # noqa: E402
 from step.config import load_config  # noqa: E402
 from step.io import write_json  # noqa: E402
-from step.pipeline import run_job  # noqa: E402
+from step.jobs.pipeline import run_job  # noqa: E402
 
 log = logging.getLogger("bench_synthetic")
 

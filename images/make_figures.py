@@ -8,13 +8,13 @@ Run from the repository root::
 Figures
 -------
 - ``pipeline.png``          the data flow, raw files -> plots + enrichment
-- ``stepmr.png``            STEPmr: linear path + correction, layer by layer (step/models.py, step/layers.py)
+- ``stepmr.png``            STEPmr: linear path + correction, layer by layer (step/forecasters/models.py, step/forecasters/layers.py)
 - ``stepmi.png``            STEPmi: linear path + correction, layer by layer
 - ``causal_embedding.png``  which time points one window's Node2Vec embedding is fitted on
 
 The architecture figures are not free drawings: the script builds both models
-from ``configs/mrna.yaml`` / ``configs/mirna.yaml`` with :func:`step.models.build_model`
-the way :func:`step.model_forecaster.fit_stage` does (input channels: expression, the Hi-C
+from ``configs/mrna.yaml`` / ``configs/mirna.yaml`` with :func:`step.forecasters.models.build_model`
+the way :func:`step.forecasters.model_forecaster.fit_stage` does (input channels: expression, the Hi-C
 neighbours' mean when ``model.linear_graph``, then the embedding), reads the layer
 counts, kernel sizes and heads off the modules, runs one forward pass with forward
 hooks and checks every tensor shape the figure prints. It also checks that the
@@ -57,7 +57,7 @@ C_CODE = "#d6e6f5"     # a step/ or raw_data_conversion stage
 C_MODEL = "#fbe3c8"    # trainable model parts
 C_OUT = "#d9eed6"      # run outputs
 C_NOTE = "#fff8d0"     # notes
-C_LINEAR = "#f8e1dd"   # the linear path (step.models.LinearPath)
+C_LINEAR = "#f8e1dd"   # the linear path (step.forecasters.models.LinearPath)
 C_PATH = "#b03a2e"     # its lines, and the sum
 EDGE = "#4a4a4a"
 ARROW = "#333333"
@@ -148,15 +148,15 @@ def draw_pipeline(path: Path) -> Path:
     raw = box(ax, xs[0], ys[0], bw, bh, "raw files", "dataset/raw, annotation:\nexpression tables,\nHi-C contact maps, mm9 TSS", C_FILE)
     conv = box(ax, xs[1], ys[0], bw, bh, "raw_data_conversion", "genes -> Hi-C bins;\ncontacts, compartment,\nTAD, insulation -> pairs")
     csv = box(ax, xs[2], ys[0], bw, bh, "interaction CSV", "dataset/mrna, dataset/mirna\nGene1, Gene2, Hi-C value,\nTime_* columns", C_FILE)
-    data = box(ax, xs[3], ys[0], bw, bh, "step.data", "load + validate ->\nGeneTimeCourse:\nX[T, N], pairs, features")
+    data = box(ax, xs[3], ys[0], bw, bh, "step.data.interaction_csv", "load + validate ->\nGeneTimeCourse:\nX[T, N], pairs, features")
     for a, b in ((raw, conv), (conv, csv), (csv, data)):
         arrow(ax, a["r"], b["l"])
 
     # row 2, right to left
-    graphs = box(ax, xs[3], ys[1], bw, bh, "step.graphs", "one weighted graph per\ntime point t: Hi-C features\n+ expression at t only")
-    emb = box(ax, xs[2], ys[1], bw, bh, "step.embeddings", "causal temporal Node2Vec:\nfit on the span ending at\ne, aligned; cached")
-    win = box(ax, xs[1], ys[1], bw, bh, "step.windows", "inputs e-L+1..e -> e+1;\nrolling origin (results),\nchronological 70/10/20 %,\npaper (optimistic)")
-    mod = box(ax, xs[0], ys[1], bw, bh, "STEPmr / STEPmi\n+ 6 baselines", "step.train: linear path +\ncorrection; persistence,\nmean_last, 3 ridge AR, ets\non the same windows", C_MODEL)
+    graphs = box(ax, xs[3], ys[1], bw, bh, "step.graph.graphs", "one weighted graph per\ntime point t: Hi-C features\n+ expression at t only")
+    emb = box(ax, xs[2], ys[1], bw, bh, "step.graph.embeddings", "causal temporal Node2Vec:\nfit on the span ending at\ne, aligned; cached")
+    win = box(ax, xs[1], ys[1], bw, bh, "step.data.windows", "inputs e-L+1..e -> e+1;\nrolling origin (results),\nchronological 70/10/20 %,\npaper (optimistic)")
+    mod = box(ax, xs[0], ys[1], bw, bh, "STEPmr / STEPmi\n+ 6 baselines", "step.forecasters.train: linear path +\ncorrection; persistence,\nmean_last, 3 ridge AR, ets\non the same windows", C_MODEL)
     arrow(ax, data["b"], graphs["t"])
     for a, b in ((graphs, emb), (emb, win), (win, mod)):
         arrow(ax, a["l"], b["r"])
@@ -172,8 +172,8 @@ def draw_pipeline(path: Path) -> Path:
 
     # row 3, left to right
     pred = box(ax, xs[0], ys[2], bw, bh, "predictions.csv", "every model + baseline,\nevery split,\noriginal scale", C_OUT)
-    met = box(ax, xs[1], ys[2], bw, bh, "metrics", "step.metrics, step.evaluate\n-> metrics.json + table;\nstep.uncertainty: bootstrap\n95 % CI, Diebold-Mariano", C_OUT)
-    plo = box(ax, xs[2], ys[2], bw, bh, "plots + enrichment", "step.plots, step.analyze,\nstep.enrichment -> plots/,\ngenes.csv, enrichment/", C_OUT)
+    met = box(ax, xs[1], ys[2], bw, bh, "metrics", "step.evaluation.metrics, step.evaluation.evaluate\n-> metrics.json + table;\nstep.evaluation.uncertainty: bootstrap\n95 % CI, Diebold-Mariano", C_OUT)
+    plo = box(ax, xs[2], ys[2], bw, bh, "plots + enrichment", "step.outputs.plots, step.outputs.analyze,\nstep.outputs.enrichment -> plots/,\ngenes.csv, enrichment/", C_OUT)
     arrow(ax, mod["b"], pred["t"])
     arrow(ax, pred["r"], met["l"])
     arrow(ax, met["r"], plo["l"])
@@ -214,16 +214,16 @@ class ModelFacts:
 
 
 def model_facts(cfg_file: str) -> ModelFacts:
-    """Build the model of a config as step.model_forecaster.fit_stage does, read its structure and
+    """Build the model of a config as step.forecasters.model_forecaster.fit_stage does, read its structure and
     check the shapes the figures print and that the untrained model is the moving average."""
     import copy
 
     import numpy as np
     import torch
 
-    from step.layers import scaled_laplacian
-    from step.models import STEPmi, build_model
-    from step.sparse_ops import neighbour_means
+    from step.forecasters.layers import scaled_laplacian
+    from step.forecasters.models import STEPmi, build_model
+    from step.graph.sparse_ops import neighbour_means
 
     cfg = load_config(REPO / cfg_file)
     m, L = cfg.model, cfg.split.history
@@ -231,7 +231,7 @@ def model_facts(cfg_file: str) -> ModelFacts:
     B, N = 2, 5  # small and distinct, so that a swapped axis shows up
     gen = torch.Generator().manual_seed(0)
 
-    # the input as step.model_forecaster.fit_stage builds it: expression, the Hi-C neighbours'
+    # the input as step.forecasters.model_forecaster.fit_stage builds it: expression, the Hi-C neighbours'
     # weighted mean of it (model.linear_graph), then the embedding
     z = torch.randn(B, L, N, generator=gen)                       # [B, L, N] window inputs
     A = torch.rand(B, N, N, generator=gen)
@@ -360,7 +360,7 @@ def _st_panel(ax, x0: float, y0: float, w: float, h: float, f: ModelFacts) -> tu
     with_res = [str(i + 1) for i, r in enumerate(f.residual_blocks) if r]
     res = (f"only where C_in = H: block{'s' if len(with_res) > 1 else ''} {', '.join(with_res)} of {len(f.residual_blocks)}"
            if with_res else "never here (C_in != H)")
-    panel = _panel(ax, x0, y0, w, h, "ST block  (step.layers.STBlock)")
+    panel = _panel(ax, x0, y0, w, h, "ST block  (step.forecasters.layers.STBlock)")
     cx = x0 + 2.0
     items = [
         ("TemporalGLU", f"causal conv ({f.kernel_size} x 1), left pad\n(P + align(x)) * sigmoid(Q)", C_MODEL),
@@ -380,7 +380,7 @@ def _st_panel(ax, x0: float, y0: float, w: float, h: float, f: ModelFacts) -> tu
 
 
 def _output_panel(ax, x0: float, y0: float, w: float, h: float, f: ModelFacts) -> tuple[float, float, float, float]:
-    panel = _panel(ax, x0, y0, w, h, "Output block  (step.layers.OutputBlock)")
+    panel = _panel(ax, x0, y0, w, h, "Output block  (step.forecasters.layers.OutputBlock)")
     cx = x0 + 1.55
     items = [
         ("LayerNorm (C)", "", C_CODE),
@@ -413,7 +413,7 @@ def _main_row(ax, y: float, specs: Sequence[tuple[str, str, str, float]], x_star
 
 def _linear_path(ax, src: dict, plus: dict, f: ModelFacts, x0: float, x1: float, y: float,
                  h: float = 1.0) -> dict:
-    """The linear path (step.models.LinearPath): the input's channels 0 (and 1) -> a linear
+    """The linear path (step.forecasters.models.LinearPath): the input's channels 0 (and 1) -> a linear
     filter over the window -> the final sum, where the penalised correction is added."""
     nb = f.linear_graph
     formula = ("sum_l w[l] x[:, 0, l] + sum_l v[l] x[:, 1, l] + c   (own lags + Hi-C neighbours' mean lags)"
@@ -423,7 +423,7 @@ def _linear_path(ax, src: dict, plus: dict, f: ModelFacts, x0: float, x1: float,
             if f.linear_init else "selection.linear_init off: training starts at the moving average")
     corr = (f"next expression = linear + delta;  the loss adds {f.w_correction:g} * mean(delta^2)"
             "  (loss.w_correction)")
-    lin = box(ax, (x0 + x1) / 2, y, x1 - x0, h, "linear path  (step.models.LinearPath)",
+    lin = box(ax, (x0 + x1) / 2, y, x1 - x0, h, "linear path  (step.forecasters.models.LinearPath)",
               "\n".join([formula, start, init, corr]), C_LINEAR, title_size=11.0, body_size=9.2)
     # input channels up and into the box
     xa = x0 - min(0.3, (x0 - src["cx"]) / 2)
@@ -462,7 +462,7 @@ def _input_channels(f: ModelFacts, short: bool = False) -> str:
 def draw_stepmr(f: ModelFacts, path: Path) -> Path:
     W, H = 12.8, 8.75
     fig, ax = _canvas(W, H)
-    ax.text(W / 2, H - 0.2, "STEPmr  (step.models.STEPmr):  linear path + penalised correction", ha="center",
+    ax.text(W / 2, H - 0.2, "STEPmr  (step.forecasters.models.STEPmr):  linear path + penalised correction", ha="center",
             va="top", fontsize=14, fontweight="bold")
     ax.text(W / 2, H - 0.52, f"{f.cfg_file}: L = {f.history}, embedding D = {f.emb_dim}, {f.channels_text}, "
             f"H = {f.hidden}, K = {f.cheb_k}, temporal kernel {f.kernel_size}", ha="center", va="top", fontsize=10.5,
@@ -527,7 +527,7 @@ def _output_compact(ax, x0: float, y0: float, w: float, h: float) -> tuple[float
 def draw_stepmi(f: ModelFacts, path: Path) -> Path:
     W, H = 14.5, 8.0
     fig, ax = _canvas(W, H)
-    ax.text(W / 2, H - 0.2, "STEPmi  (step.models.STEPmi):  linear path + penalised correction", ha="center",
+    ax.text(W / 2, H - 0.2, "STEPmi  (step.forecasters.models.STEPmi):  linear path + penalised correction", ha="center",
             va="top", fontsize=14, fontweight="bold")
     ax.text(W / 2, H - 0.52, f"{f.cfg_file}: L = {f.history}, embedding D = {f.emb_dim}, {f.channels_text}, "
             f"H = {f.hidden}, K = {f.cheb_k}, temporal kernel {f.kernel_size}, lstm_layers = {f.lstm_layers}, "
@@ -568,7 +568,7 @@ def draw_causal_embedding(path: Path, history: int, span: int, cfg_file: str) ->
     ax.text(W / 2, H - 0.2, "Causal embedding: what one forecast window's Node2Vec is fitted on",
             ha="center", va="top", fontsize=13.5, fontweight="bold")
     ax.text(W / 2, H - 0.52, f"{cfg_file}: L = {history} inputs, span = {span} time points; "
-            "fit on times max(0, e - span + 1)..e  (step/embeddings.py)", ha="center", va="top", fontsize=10.5,
+            "fit on times max(0, e - span + 1)..e  (step/graph/embeddings.py)", ha="center", va="top", fontsize=10.5,
             color="#444444")
 
     rel = list(range(-span - 2, 4))        # time indices relative to the window's last input e

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from raw_data_conversion.textio import Rows, numeric_block, read_rows
-from step.course import parse_time_label as course_time_label
+from step.data.course import parse_time_label as course_time_label
 from step.errors import InputError
 
 log = logging.getLogger(__name__)

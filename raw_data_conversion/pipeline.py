@@ -18,6 +18,7 @@ from raw_data_conversion import annotation, expression, features, hic, placement
 from raw_data_conversion.assemble import GeneRecord, interaction_table
 from raw_data_conversion.cache import FeatureCache
 from raw_data_conversion.config import PreprocessConfig
+from raw_data_conversion.genome.common import chrom_order
 from step.errors import InputError
 from step.io import file_sha256
 
@@ -307,7 +308,7 @@ def run(cfg: PreprocessConfig, cache_dir: str | Path | None = None) -> Result:
             "genes_dropped": len(dropped),
             "pairs": len(pairs),
             "time_points": int(len(tc.times)),
-            "chromosomes_in_output": sorted({r.chrom for r in records_out}, key=_chrom_order),
+            "chromosomes_in_output": sorted({r.chrom for r in records_out}, key=chrom_order),
         },
         "times": [float(t) for t in tc.times],
         "dropped_genes": dropped,
@@ -321,10 +322,6 @@ def run(cfg: PreprocessConfig, cache_dir: str | Path | None = None) -> Result:
     }
     report["runtime_s"] = round(time.perf_counter() - t0, 2)
     return Result(table=table, report=report, dropped=dropped)
-
-
-def _chrom_order(c: str):
-    return (0, int(c)) if c.isdigit() else (1, c)
 
 
 def assumptions(cfg: PreprocessConfig) -> list[str]:

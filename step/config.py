@@ -172,7 +172,7 @@ class SplitConfig:
 class BaselineConfig:
     ridge_alphas: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0])
     ets_models: list[str] = field(default_factory=lambda: ["ANN"])  # per-gene ETS candidates (AICc)
-    # the library peers beside the baselines (step/forecasters.py); [] = none
+    # the library peers beside the baselines (step/forecasters/registry.py); [] = none
     peers: list[str] = field(default_factory=lambda: ["auto_ets", "global_linear", "global_gbm"])
     global_lags: int = 3            # lags 1..global_lags of the global learners (at most split.history)
     per_gene_peer_max_genes: int = 5000  # above this many genes the per-gene peers (auto_ets) are skipped
@@ -180,7 +180,7 @@ class BaselineConfig:
 
 @dataclass
 class EvaluationConfig:
-    """How comparisons are judged (step/uncertainty.py)."""
+    """How comparisons are judged (step/evaluation/uncertainty.py)."""
 
     min_target_times: int = 15  # fewer: "too few target times to tell"
     level: float = 0.95
@@ -199,7 +199,7 @@ class AblationConfig:
     randomisations: int = 3  # degree-preserving randomised graphs (K)
     seeds: int = 5
     variants: list[str] = field(default_factory=lambda: ["no_graph", "no_embedding", "hic_only", "expression_only"])
-    hic_test: bool = True  # the Hi-C information test (step/hic_test.py)
+    hic_test: bool = True  # the Hi-C information test (step/evaluation/hic_test.py)
     hic_learner: str = "global_linear"
     hic_test_frac: float = 0.7
     hic_min_fit_windows: int = 5
@@ -351,7 +351,7 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     ps = cfg.output.prediction_splits
     if not ps or any(x not in ("train", "val", "test") for x in ps) or not ({"val", "test"} <= set(ps)):
         raise InputError(f"{where}: output.prediction_splits must list val and test (and optionally train); got {ps}.")
-    from step.forecasters import GLOBAL, PEERS
+    from step.forecasters.registry import GLOBAL, PEERS
 
     bad_p = [m for m in cfg.baselines.peers if m not in PEERS]
     if bad_p:

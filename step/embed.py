@@ -1,16 +1,5 @@
-"""Build and cache the per-time-point graphs and causal temporal Node2Vec embeddings.
-
-    python -m step.embed [--dataset NAME | --config CONFIG] [--data CSV|DIR] [--seed N] [--processes N]
-
-``--dataset mrna`` reads ``configs/mrna.yaml`` (any shipped config: mirna, yeast, mrna_corrected,
-...). Logs graph sizes, the cache file, hit or miss and the time taken; exit status 1 on bad input.
-The train/test job of the same config reads the same cache, so running this first makes it start
-warm. ``create_graph_and_embedding_STEPmr.py`` / ``..._STEPmi.py`` are this command with the
-mRNA / miRNA default.
-"""
-import sys
-
-from step.cli import embedding_main
+"""``python -m step.embed``, the published name of :mod:`step.jobs.embed` (a shim)."""
+from step.jobs.embed import main
 
 if __name__ == "__main__":
-    sys.exit(embedding_main(None, "python -m step.embed", "configs/mrna.yaml"))
+    raise SystemExit(main())

@@ -11,9 +11,9 @@ import yaml
 
 from step.auto import resolve_auto, resolve_embedding
 from step.config import EmbeddingConfig, GraphConfig, load_config
-from step.embeddings import embedding_cache_key, window_embeddings
-from step.graphs import build_graphs
-from step.pipeline import run_job
+from step.graph.embeddings import embedding_cache_key, window_embeddings
+from step.graph.graphs import build_graphs
+from step.jobs.pipeline import run_job
 
 try:
     from test_embeddings import random_course

@@ -21,7 +21,7 @@ NOT_IMPORTED_OK = {"snakemake": "runs the workflow (make workflow, a command lin
                    "pyarrow": "hictkpy's pixel tables (hictkpy[pyarrow] in pyproject.toml)"}
 # optional extras imported inside a guarded import (the cluster path)
 OPTIONAL = {"psycopg2", "psycopg2-binary", "snakemake-executor-plugin-slurm",
-            "node2vec"}  # embedding.backend: node2vec, installed by the Makefile with --no-deps
+            "node2vec"}  # embedding.backend: node2vec, the extra node2vec (the Makefile installs it --no-deps)
 CONDA_TO_PIP = {"arch-py": "arch", "pytorch": "torch", "python": None, "pip": None}
 
 

@@ -66,7 +66,7 @@ def _server_user() -> str | None:
 
 
 class PostgresCluster:
-    """``start()`` / ``stop()`` a server; ``url`` is what a ``step.tune`` worker passes as --storage."""
+    """``start()`` / ``stop()`` a server; ``url`` is what a ``step.jobs.tune`` worker passes as --storage."""
 
     def __init__(self) -> None:
         self.user = _server_user()

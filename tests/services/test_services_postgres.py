@@ -1,4 +1,4 @@
-"""Two ``step.tune`` workers (two processes) on one study in a real PostgreSQL server: every trial
+"""Two ``step.jobs.tune`` workers (two processes) on one study in a real PostgreSQL server: every trial
 finished, none lost or duplicated (counted with SQL in the server), the best config re-running to
 its validation number; a worker started before the server is up waits for it; a connection the
 server dropped is reopened."""
@@ -40,7 +40,7 @@ def _wait_for(pattern: str, log: Path, proc: subprocess.Popen, timeout: float = 
 def test_two_workers_share_one_postgres_study(postgres, tmp_path, report):
     optuna = pytest.importorskip("optuna")
     from step.config import load_config
-    from step.tune import tuning_config, validation_rmse
+    from step.jobs.tune import tuning_config, validation_rmse
 
     study, out = "pg-tiny", tmp_path / "tune"
     logs = [tmp_path / f"worker{i}.log" for i in range(WORKERS)]
@@ -91,7 +91,7 @@ def test_a_connection_the_server_dropped_is_reopened(postgres):
     """pool_pre_ping: a pooled connection that the server ended (as after an idle timeout or a
     firewall cutting a long trial's connection) is replaced; without it the next call fails."""
     optuna = pytest.importorskip("optuna")
-    from step.tune_storage import open_storage
+    from step.jobs.tune_storage import open_storage
 
     def drop_connections() -> int:
         rows = postgres.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'step'")

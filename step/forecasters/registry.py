@@ -1,0 +1,540 @@
+"""Every baseline and library peer behind one interface, fitted on the same windows.
+
+A :class:`Forecaster` is fitted at one origin on :class:`FitData` and forecasts windows:
+
+    ``f = REGISTRY[name](ctx).fit(d)``;  ``f.predict(z [V, L, N], nb [V, L, N], windows [V]) -> [V, N]``
+
+in the fit's standardised scale. ``d.fit`` are the windows it may learn from: every window whose
+target is at or before the origin (training and validation alike; the paper protocol, whose
+validation windows are its reported ones, fits on the training windows). Its own choices (ridge
+strengths) are made inside those windows: on the validation windows by a fit on the training
+windows, then refitted on all of them. ``f.val_oos`` (``[len(d.val), N]`` or None) holds the
+validation windows' forecasts of the training-only fit, the out-of-sample evidence of a first fit
+(None: the forecaster has no cheaper out-of-sample forecast of them, its fitted one is used).
+Horizons go through ``predict`` (the orchestrator feeds forecasts back as inputs).
+
+The library peers are what a user would run instead, with their libraries' defaults:
+statsforecast's ``AutoETS`` per gene (season length 1), and two *global* learners fitted across
+genes on the raw (working-scale) lags ``1..baselines.global_lags`` -- ``global_linear``
+(scikit-learn's ``LinearRegression``) and ``global_gbm`` (LightGBM's ``LGBMRegressor`` with its
+defaults: the model of ``mlforecast.MLForecast(models=[LGBMRegressor()], lags=[1, 2, 3])``, on
+the same rows). LightGBM rather than scikit-learn's HistGradientBoosting: it is what the users'
+forecasting library (mlforecast) runs, and it needs no binning set-up to match it.
+
+Global learners read the working scale (not the per-gene standardised one), so their fits do not
+depend on a fold's scaler: :class:`GlobalCache` keeps, per learner, the fit on the windows before
+``k`` and its forecasts of window ``k`` (prequential: out of sample), shared by every fold and by
+the model's choice of its start (:mod:`step.jobs.forecast`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from step.data.windows import Scaler
+
+log = logging.getLogger(__name__)
+
+BASELINE_NAMES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
+PEERS = ("auto_ets", "global_linear", "global_gbm")
+PER_GENE_PEERS = ("auto_ets",)
+GLOBAL = ("global_linear", "global_gbm", "global_ses", "gene_ses")  # the two SES: start candidates only
+
+
+@dataclass
+class FitData:
+    """What a forecaster may read at one fit (standardised scale unless said).
+
+    inputs ``[W, L, N]``, targets ``[W, N]`` (NaN = missing), nb ``[W, L, N]`` (the Hi-C neighbours'
+    weighted mean of the inputs), Z ``[T, N]``; target_idx ``[W]`` each window's target time index;
+    train / val / fit: window numbers (``fit`` is what it is fitted on); scaler: the fold's;
+    fold: the job's :class:`step.forecasters.fold_data.FoldData` it was made from (the models read their
+    graph operators and embeddings through the job context, their protocol through it), or None.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    nb: np.ndarray
+    Z: np.ndarray
+    scaler: Scaler
+    target_idx: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    fit: np.ndarray
+    want_val_oos: bool = True
+    fold: object = None
+
+    @property
+    def fit_end(self) -> int:
+        """Time points ``< fit_end`` may be used to estimate parameters."""
+        return int(self.target_idx[self.fit].max()) + 1
+
+
+@dataclass
+class JobContext:
+    """What every fit of a job shares: settings, the working-scale windows and the global cache."""
+
+    alphas: list[float]
+    ets_models: tuple[str, ...]
+    global_lags: int
+    seed: int
+    Xw: np.ndarray                      # [T, N] working scale
+    history: int
+    cache: "GlobalCache | None" = None
+    pairs: np.ndarray | None = None
+    model: object = None                # step.forecasters.model_forecaster.ModelContext: what a model's fit needs
+
+
+class Forecaster:
+    """The interface: ``fit(d) -> self``; ``predict(z, nb, windows) -> [V, N]`` (standardised)."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "baseline"     # "baseline" (the project's) or "peer" (a library's)
+    fits_nothing: ClassVar[bool] = False  # True: its forecast of any window is out of sample
+
+    def __init__(self, ctx: JobContext):
+        self.ctx = ctx
+        self.info: dict = {}
+        self.val_oos: np.ndarray | None = None
+        self.fitted_windows: np.ndarray | None = None
+
+    def fit(self, d: FitData) -> "Forecaster":
+        self.fitted_windows = np.asarray(d.fit)
+        self.scaler = d.scaler
+        return self
+
+    def predict(self, z: np.ndarray, nb: np.ndarray, windows: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Forecaster]] = {}
+
+
+def register(cls: type[Forecaster]) -> type[Forecaster]:
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def enabled_names(peers: list[str], n_genes: int, per_gene_max: int) -> list[str]:
+    """The forecasters of a job: every baseline, then the configured peers (a per-gene peer is
+    skipped, and said so, above ``per_gene_max`` genes)."""
+    out = list(BASELINE_NAMES)
+    for p in peers:
+        if p in PER_GENE_PEERS and n_genes > per_gene_max:
+            log.info("peer %s skipped: %d genes > baselines.per_gene_peer_max_genes (%d)", p, n_genes, per_gene_max)
+            continue
+        out.append(p)
+    return out
+
+
+# --------------------------------------------------------------------------- the project's baselines
+
+@register
+class Persistence(Forecaster):
+    name = "persistence"
+    fits_nothing = True
+
+    def predict(self, z, nb, windows):
+        return z[:, -1, :].copy()
+
+
+@register
+class MeanLast(Forecaster):
+    name = "mean_last"
+    fits_nothing = True
+
+    def predict(self, z, nb, windows):
+        return z.mean(axis=1)
+
+
+class _Ridge(Forecaster):
+    """Ridge AR in residual form (:func:`step.forecasters.baselines.ridge_ar`): strength chosen on the
+    validation windows by the training-only fit, then refitted on every fit window."""
+
+    pooled: ClassVar[bool] = True
+    graph: ClassVar[bool] = False
+
+    def fit(self, d: FitData) -> "_Ridge":
+        from step.forecasters.baselines import ridge_ar
+
+        super().fit(d)
+        extra = d.nb if self.graph else None
+        fns: dict = {}
+        has_val = len(d.val) > 0 and not np.array_equal(np.sort(d.fit), np.sort(d.train))
+        val = d.val if len(d.val) else None
+        preds, info = ridge_ar(d.inputs, d.targets, d.train, val, self.ctx.alphas, self.pooled, extra, fns, "f")
+        self.val_oos = preds[d.val] if has_val else None
+        if has_val:  # refit at the chosen strength on every fit window (its only candidate)
+            fns = {}
+            ridge_ar(d.inputs, d.targets, np.sort(d.fit), np.sort(d.fit), [info["alpha"]], self.pooled, extra,
+                     fns, "f")
+        self._f = fns["f"]
+        self.info = {**info, "fit_windows": int(len(d.fit))}
+        return self
+
+    def predict(self, z, nb, windows):
+        return self._f(z, nb if self.graph else None)
+
+
+@register
+class RidgeGene(_Ridge):
+    name, pooled = "ridge_ar_gene", False
+
+
+@register
+class RidgePooled(_Ridge):
+    name = "ridge_ar_pooled"
+
+
+@register
+class RidgeGraph(_Ridge):
+    name, graph = "ridge_ar_graph", True
+
+
+@register
+class ETS(Forecaster):
+    """The project's exponential smoothing (:mod:`step.forecasters.ets`, statsmodels): parameters estimated on
+    the time points up to the origin, then run as a causal one-step filter. Horizons: its
+    one-step forecast from the origin (exact for ANN, whose forecast is flat)."""
+
+    name = "ets"
+
+    def fit(self, d: FitData) -> "ETS":
+        from step.forecasters.ets import ets_forecasts
+
+        super().fit(d)
+        self._path, self.info = ets_forecasts(d.Z, d.target_idx, d.fit_end, self.ctx.ets_models)
+        return self
+
+    def predict(self, z, nb, windows):
+        return self._path[np.asarray(windows)]
+
+
+# --------------------------------------------------------------------------- library peers
+
+class _StatsforecastPeer(Forecaster):
+    """A statsforecast model per gene on the working scale, fitted on the time points up to the
+    origin, then applied causally (``forward(..., fitted=True)``: the one-step forecast of every
+    later time from the series before it, the fit's parameters). A gene whose fit fails (for example
+    a constant series) falls back to persistence (counted)."""
+
+    kind = "peer"
+
+    @staticmethod
+    def _model():  # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+    def fit(self, d: FitData) -> "_StatsforecastPeer":
+        os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # statsforecast's numba cache: compiled once
+        super().fit(d)
+        X = _ffill(d.scaler.inverse(d.Z))                     # [T, N] working scale
+        T, N = X.shape
+        path = np.full((T, N), np.nan)
+        fails = 0
+        for n in range(N):
+            y = X[:, n]
+            try:
+                m = self._model().fit(y[:d.fit_end])
+                path[1:, n] = m.forward(y, h=1, fitted=True)["fitted"][1:]
+            except Exception:  # noqa: BLE001  (statsforecast raises several kinds on degenerate series)
+                fails += 1
+        bad = ~np.isfinite(path)
+        path[bad] = np.vstack([X[:1], X[:-1]])[bad]         # fallback: the previous value
+        with np.errstate(invalid="ignore"):
+            self._path = d.scaler.bound((path - d.scaler.mean) / d.scaler.std)
+        self._targets = np.asarray(d.target_idx)
+        self.info = {"fit_end": d.fit_end, "fallbacks": fails}
+        if fails:
+            log.info("%s: %d of %d gene(s) fell back to persistence (fit failed)", self.name, fails, N)
+        return self
+
+    def predict(self, z, nb, windows):
+        """Each window's one-step forecast (horizons: the origin's, like ``ets``)."""
+        return self._path[self._targets[np.asarray(windows)]]
+
+
+@register
+class AutoETSPeer(_StatsforecastPeer):
+    """statsforecast's ``AutoETS(season_length=1)`` (a default peer)."""
+
+    name = "auto_ets"
+
+    @staticmethod
+    def _model():
+        from statsforecast.models import AutoETS
+
+        return AutoETS(season_length=1)
+
+
+# statsforecast's AutoARIMA and AutoTheta are not offered: their ``forward`` is not causal as a filter
+# (a value after the origin changes their one-step forecasts before it; the contract test of
+# tests/forecasters/test_forecasters.py fails for both), and refitting them per target would give them data the
+# other forecasters do not get.
+
+
+def _ffill(X: np.ndarray) -> np.ndarray:
+    """Missing values replaced causally: by the gene's previous observed value; before its first
+    observation, by the mean of the genes observed at that time (0 where none is). ``[T, N]``."""
+    X = np.array(X, dtype=float)
+    for t in range(1, len(X)):
+        m = ~np.isfinite(X[t])
+        X[t, m] = X[t - 1, m]
+    lead = ~np.isfinite(X)
+    if lead.any():
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            row = np.nanmean(np.where(lead, np.nan, X), axis=1)  # [T] the observed genes' mean
+        X = np.where(lead, np.nan_to_num(row)[:, None], X)
+    return X
+
+
+def _lag_rows(raw_inputs: np.ndarray, p: int) -> np.ndarray:
+    """``[V, L, N] -> [V * N, p]``: lag 1 (the last input) first, as mlforecast's ``lag1..lagp``."""
+    lags = raw_inputs[:, ::-1, :][:, :p, :]                  # [V, p, N], lag 1 first
+    return lags.transpose(0, 2, 1).reshape(-1, p)
+
+
+def _make_learner(name: str, seed: int):
+    if name == "global_linear":
+        from sklearn.linear_model import LinearRegression
+
+        return LinearRegression()
+    from lightgbm import LGBMRegressor
+
+    return LGBMRegressor(random_state=seed, verbose=-1, n_jobs=max(1, min(os.cpu_count() or 1, 4)),
+                         deterministic=True, force_row_wise=True)
+
+
+SES_ALPHAS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2))
+
+
+class _SES:
+    """Simple exponential smoothing of every gene with one shared smoothing weight: the level
+    ``l_t = a x_t + (1 - a) l_{t-1}`` (``l_0 = x_0``) forecasts ``x_{t+1}``; ``a`` is the one of
+    :data:`SES_ALPHAS` with the lowest one-step squared error pooled over genes and the times before
+    the forecast (causal: a forecast of time t uses values before t only). ``Xf [T, N]`` working
+    scale, missing values filled causally; ``Xw`` the observed values (NaN = missing) for the errors."""
+
+    def __init__(self, Xf: np.ndarray, Xw: np.ndarray):
+        T, N = Xf.shape
+        self.F = np.full((len(SES_ALPHAS), T, N), np.nan)           # F[a, t]: forecast of time t
+        for i, a in enumerate(SES_ALPHAS):
+            lev = Xf[0].copy()
+            for t in range(1, T):
+                self.F[i, t] = lev
+                lev = a * Xf[t] + (1 - a) * lev
+        err = (self.F - np.asarray(Xw, dtype=float)[None]) ** 2       # [A, T, N]
+        err = np.where(np.isfinite(err), err, 0.0)
+        per_t = err.sum(axis=2)                                       # [A, T]
+        self.cum = np.concatenate([np.zeros((len(SES_ALPHAS), 1)), np.cumsum(per_t, axis=1)], axis=1)  # [A, T+1]
+        # per gene: row t is the weight with the lowest one-step error of that gene over the times
+        # before t (ties: the smaller weight), [T+1, N]; before two errors exist, the middle weight
+        A = len(SES_ALPHAS)
+        self.gene_idx = np.full((T + 1, N), A // 2, dtype=np.int64)
+        run = np.zeros((A, N))
+        for t in range(T + 1):
+            if t > 1:
+                self.gene_idx[t] = np.argmin(run, axis=0)
+            if t < T:
+                run += err[:, t]
+
+    def alpha_index(self, t: int) -> int:
+        """The smoothing weight chosen on the errors of the times before ``t``."""
+        return int(np.argmin(self.cum[:, int(t)])) if t > 1 else len(SES_ALPHAS) // 2
+
+    def forecast(self, t: int, a_idx: int | None = None) -> np.ndarray:
+        return self.F[self.alpha_index(t) if a_idx is None else a_idx, int(t)]
+
+    def forecast_gene(self, t: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """Time ``t``'s forecast ``[N]`` of every gene with its own weight (``idx [N]``; default the
+        weights chosen on the errors of the times before ``t``)."""
+        idx = self.gene_idx[int(t)] if idx is None else np.asarray(idx)
+        return np.take_along_axis(self.F[:, int(t)], idx[None], axis=0)[0]
+
+
+class GlobalCache:
+    """Global learners fitted on the working-scale windows before ``k``, shared by every fold.
+
+    ``raw_inputs [W, L, N]`` (masked lags: the gene's previous observed value), ``raw_targets
+    [W, N]``. :meth:`model` fits (once) a learner on the windows ``< k`` with an observed target;
+    :meth:`prequential` forecasts windows ``ks`` each from the fit on the windows before it
+    (working scale, NaN where fewer than 2 windows precede it). Fits are refitted every
+    ``block`` windows (1 for small jobs: every window; larger at genome scale).
+    """
+
+    def __init__(self, Xw: np.ndarray, history: int, lags: int, seed: int, max_rows: int = 400_000):
+        from step.data.windows import make_windows
+
+        inputs, targets, _ = make_windows(_ffill(Xw), history)
+        self.raw_inputs = inputs
+        self.raw_targets = np.asarray(Xw, dtype=float)[history:]
+        self.p = min(lags, history)
+        self.seed = seed
+        W, N = self.raw_targets.shape
+        self.block = max(1, int(np.ceil(W * N / max_rows)))  # refits every `block` windows at scale
+        self._fits: dict[tuple[str, int], object] = {}
+        self._pre: dict[tuple[str, int], np.ndarray] = {}
+        self.history = history
+        self._Xw = np.asarray(Xw, dtype=float)
+        self._ses: _SES | None = None
+
+    @property
+    def ses(self) -> "_SES":
+        if self._ses is None:
+            self._ses = _SES(_ffill(self._Xw), self._Xw)
+        return self._ses
+
+    def boundary(self, k: int) -> int:
+        return int(k) if self.block == 1 else int(k) - int(k) % self.block
+
+    def model(self, name: str, end: int):
+        """The learner ``name`` fitted on windows ``< end`` (None if fewer than 2)."""
+        key = (name, int(end))
+        if key not in self._fits:
+            if end < 2:
+                self._fits[key] = None
+            else:
+                X = _lag_rows(self.raw_inputs[:end], self.p)
+                y = self.raw_targets[:end].reshape(-1)
+                ok = np.isfinite(y)
+                self._fits[key] = _make_learner(name, self.seed).fit(X[ok], y[ok])
+        return self._fits[key]
+
+    def predict_raw(self, name: str, end: int, raw_inputs: np.ndarray) -> np.ndarray:
+        """Working-scale forecasts ``[V, N]`` of windows ``raw_inputs [V, L, N]`` by the fit on ``< end``."""
+        m = self.model(name, end)
+        V, _, N = raw_inputs.shape
+        if m is None or V == 0:
+            return np.full((V, N), np.nan)
+        return np.asarray(m.predict(_lag_rows(raw_inputs, self.p)), dtype=float).reshape(V, N)
+
+    def prequential(self, name: str, ks: np.ndarray) -> np.ndarray:
+        """Window ``k``'s forecast by the fit on the windows before it (its block's start), ``[V, N]``."""
+        N = self.raw_targets.shape[1]
+        if name in ("global_ses", "gene_ses"):  # smoothing weights chosen on the times before window k's target
+            one = self.ses.forecast if name == "global_ses" else self.ses.forecast_gene
+            return np.stack([one(int(k) + self.history) for k in np.asarray(ks, dtype=int)]) \
+                if len(ks) else np.zeros((0, N))
+        out = np.full((len(ks), N), np.nan)
+        for i, k in enumerate(np.asarray(ks, dtype=int)):
+            key = (name, int(k))
+            if key not in self._pre:
+                self._pre[key] = self.predict_raw(name, self.boundary(k), self.raw_inputs[k:k + 1])[0]
+            out[i] = self._pre[key]
+        return out
+
+
+class _Global(Forecaster):
+    """A global learner (:class:`GlobalCache`) as a forecaster of one fold."""
+
+    kind = "peer"
+
+    def fit(self, d: FitData) -> "_Global":
+        super().fit(d)
+        self._end = int(np.max(d.fit)) + 1
+        if not np.array_equal(np.sort(d.fit), np.arange(self._end)):  # paper: random windows
+            raise ValueError(f"{self.name}: the fit windows must be every window before the origin")
+        cache = self.ctx.cache
+        self.val_oos = None
+        if d.want_val_oos and len(d.val):
+            self.val_oos = self._z(cache.prequential(self.name, d.val))
+        m = cache.model(self.name, self._end)
+        self.info = {"fit_windows": int(self._end), "lags": cache.p,
+                     **({"coef": [round(float(c), 6) for c in m.coef_], "intercept": round(float(m.intercept_), 6)}
+                        if self.name == "global_linear" and m is not None else {})}
+        return self
+
+    def _z(self, raw: np.ndarray) -> np.ndarray:
+        s = self.scaler
+        return s.bound((raw - s.mean) / s.std)
+
+    def predict(self, z, nb, windows):
+        raw = self.scaler.inverse(np.asarray(z, dtype=float))
+        return self._z(self.ctx.cache.predict_raw(self.name, self._end, raw))
+
+
+@register
+class GlobalSES(Forecaster):
+    """Simple exponential smoothing with one smoothing weight shared by every gene, chosen on the
+    pooled one-step errors of the times up to the origin (:class:`_SES`); a causal filter from then
+    on. A candidate of the model's start (``selection.global_bases``), not a reported baseline. Horizons:
+    its one-step forecast from the origin (flat, as SES's is)."""
+
+    name, kind = "global_ses", "peer"
+
+    def fit(self, d: FitData) -> "GlobalSES":
+        super().fit(d)
+        cache = self.ctx.cache
+        self._a = cache.ses.alpha_index(d.fit_end)
+        self._targets = np.asarray(d.target_idx)
+        self.val_oos = None
+        if d.want_val_oos and len(d.val):
+            self.val_oos = self._z(cache.prequential(self.name, d.val))
+        self.info = {"alpha": float(SES_ALPHAS[self._a]), "fit_end": d.fit_end}
+        return self
+
+    def _z(self, raw: np.ndarray) -> np.ndarray:
+        s = self.scaler
+        return s.bound((raw - s.mean) / s.std)
+
+    def predict(self, z, nb, windows):
+        return self._z(self.ctx.cache.ses.F[self._a, self._targets[np.asarray(windows)]])
+
+
+@register
+class GeneSES(GlobalSES):
+    """Simple exponential smoothing with each gene's own smoothing weight, chosen on that gene's
+    one-step errors of the times up to the origin (:class:`_SES`; a per-gene ETS(A,N,N) on a grid of
+    weights, causal); a candidate of the model's start (``selection.global_bases``), not a reported
+    baseline (``auto_ets`` is the per-gene library peer)."""
+
+    name, kind = "gene_ses", "peer"
+
+    def fit(self, d: FitData) -> "GeneSES":
+        Forecaster.fit(self, d)
+        cache = self.ctx.cache
+        self._a = cache.ses.gene_idx[int(d.fit_end)]
+        self._targets = np.asarray(d.target_idx)
+        self.val_oos = None
+        if d.want_val_oos and len(d.val):
+            self.val_oos = self._z(cache.prequential(self.name, d.val))
+        w = np.asarray(SES_ALPHAS)[self._a]
+        self.info = {"alpha_median": float(np.median(w)), "alpha_iqr": [float(np.quantile(w, 0.25)),
+                                                                         float(np.quantile(w, 0.75))],
+                     "fit_end": d.fit_end}
+        return self
+
+    def predict(self, z, nb, windows):
+        F = self.ctx.cache.ses.F[:, self._targets[np.asarray(windows)]]          # [A, V, N]
+        return self._z(np.take_along_axis(F, np.broadcast_to(self._a, F.shape[1:])[None], axis=0)[0])
+
+
+@register
+class GlobalLinear(_Global):
+    name = "global_linear"
+
+
+@register
+class GlobalGBM(_Global):
+    name = "global_gbm"
+
+
+def fit_all(names: list[str], ctx: JobContext, d: FitData) -> dict[str, Forecaster]:
+    """Fit every named forecaster on ``d``; the paper protocol (random windows) has no global peers."""
+    out: dict[str, Forecaster] = {}
+    for n in names:
+        if n in GLOBAL and not np.array_equal(np.sort(d.fit), np.arange(int(np.max(d.fit)) + 1)):
+            continue
+        out[n] = REGISTRY[n](ctx).fit(d)
+        if out[n].info:
+            log.info("forecaster %s: %s", n, {k: v for k, v in out[n].info.items() if k != "coef"})
+    return out
+
+
+__all__ = ["FitData", "JobContext", "Forecaster", "REGISTRY", "register", "GlobalCache", "fit_all",
+           "enabled_names", "BASELINE_NAMES", "PEERS", "GLOBAL"]

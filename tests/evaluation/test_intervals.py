@@ -1,0 +1,168 @@
+"""Conformal prediction intervals (step/evaluation/intervals.py): calibrated on a Gaussian case, causal,
+absent without enough earlier residuals."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from step.evaluation.intervals import conformal_quantile, coverage_and_winkler, error_scales, interval_rows, level_key
+
+
+def test_conformal_quantile_by_hand():
+    s = np.arange(1.0, 11.0)  # 10 scores
+    assert conformal_quantile(s, 0.8) == 9.0     # ceil(11 * 0.8) = 9th smallest
+    assert conformal_quantile(-s, 0.5) == 6.0    # absolute values
+    assert conformal_quantile(s, 0.95) == math.inf  # ceil(11 * 0.95) = 11 > 10: no finite interval
+    assert math.isnan(conformal_quantile(np.array([np.nan]), 0.8))
+    assert level_key(0.8) == "80" and level_key(0.95) == "95" and level_key(0.975) == "97_5"
+
+
+def test_winkler_by_hand():
+    y = np.array([0.0, 2.0, -3.0, np.nan])
+    lo, hi = np.array([-1.0, -1.0, -1.0, -1.0]), np.array([1.0, 1.0, 1.0, 1.0])
+    r = coverage_and_winkler(y, lo, hi, 0.8)
+    # widths 2; misses: y = 2 above by 1 -> + 2/0.2 * 1 = 10; y = -3 below by 2 -> + 20
+    assert r["coverage"] == pytest.approx(1 / 3) and r["winkler"] == pytest.approx((2 + 12 + 22) / 3)
+    assert r["n"] == 3 and r["share"] == 1.0
+
+
+@pytest.mark.parametrize("level", [0.8, 0.95])
+def test_per_gene_coverage_when_error_scales_differ_from_the_training_std(level):
+    """Genes whose forecast errors are 0.25x .. 4x what their training std says: scored by their own
+    (shrunk) error scale, new cells are covered at the nominal rate pooled and per gene; scored by
+    the training std alone (shrink -> infinity, the old rule) the noisy genes are under-covered."""
+    rng = np.random.default_rng(0)
+    n_genes = 60
+    prior = rng.uniform(0.5, 3.0, n_genes)                    # training std
+    err = prior * np.exp(rng.uniform(np.log(0.25), np.log(4.0), n_genes))   # true error sd
+    past = rng.normal(size=(30, n_genes)) * err               # residuals on 30 earlier target times
+    new = rng.normal(size=(400, n_genes)) * err               # future errors
+    q, scale = interval_rows(past, prior, [level], min_times=4, shrink=4.0)
+    inside = np.abs(new) <= q[level] * scale[None, :]
+    n = inside.size
+    assert abs(inside.mean() - level) < stats.norm.ppf(0.9995) * math.sqrt(level * (1 - level) / n) + 0.02
+    per_gene = inside.mean(axis=0)
+    far = np.mean(per_gene < level - 0.15)
+    assert far <= 0.05                                        # few genes far below the level ...
+    q0, s0 = interval_rows(past, prior, [level], min_times=4, shrink=1e12)
+    old = (np.abs(new) <= q0[level] * s0[None, :]).mean(axis=0)
+    assert np.allclose(s0 / prior, s0[0] / prior[0])          # ... the old rule's scale is the std
+    assert np.mean(old < level - 0.15) > far                  # and leaves more genes far below it
+    assert old.min() < per_gene.min()
+
+
+def test_a_gene_constant_so_far_neither_shrinks_the_others_nor_gets_a_zero_width():
+    rng = np.random.default_rng(1)
+    past = rng.normal(size=(20, 10))
+    prior = np.ones(10)
+    q_ref, _ = interval_rows(past, prior, [0.8], min_times=4)
+    with_const = np.concatenate([past, np.zeros((20, 5))], axis=1)   # 5 genes forecast exactly so far
+    q, scale = interval_rows(with_const, np.concatenate([prior, np.full(5, 0.05)]), [0.8], min_times=4)
+    assert q[0.8] == pytest.approx(q_ref[0.8])
+    assert (scale[10:] > 0).all() and np.isfinite(scale).all()
+
+
+def test_leave_one_out_scale_by_hand():
+    """One gene, residuals 1 and 3, prior 1 (pooled ratio c^2 = (1 + 9) / 2 = 5), k = 2:
+    scale^2 = (10 + 2 * 5) / (2 + 2) = 5; the residual 3 is scored by (1 + 10) / (1 + 2)."""
+    r = np.array([[1.0], [3.0]])
+    scale, loo, deg = error_scales(r, np.array([1.0]), 2.0)
+    assert scale[0] == pytest.approx(math.sqrt(5.0))
+    assert loo[1, 0] == pytest.approx(math.sqrt(11.0 / 3.0)) and loo[0, 0] == pytest.approx(math.sqrt(19.0 / 3.0))
+    assert not deg[0]
+
+
+def test_too_few_earlier_times_give_no_interval():
+    past = np.full((6, 5), np.nan)
+    past[:3] = 1.0  # residuals on 3 target times only
+    out, _ = interval_rows(past, np.ones(5), [0.8, 0.95], min_times=4)
+    assert all(math.isnan(v) for v in out.values())
+    out, _ = interval_rows(past, np.ones(5), [0.8], min_times=3)
+    assert out[0.8] == 1.0
+
+
+def test_weighted_conformal_quantile():
+    s = np.arange(1.0, 11.0)
+    assert conformal_quantile(s, 0.8, np.ones(10)) == conformal_quantile(s, 0.8)   # equal weights: the plain rule
+    # the recent (large) scores weigh more: the quantile follows them
+    w = 0.5 ** (np.arange(10)[::-1] / 2.0)
+    assert conformal_quantile(s, 0.5, w) > conformal_quantile(s, 0.5)
+    # by hand: weights 1, 1, 2 (max-normalised 0.5, 0.5, 1), the new point 1: cumulative shares of
+    # the total 3 are 1/6, 1/3, 2/3
+    s3, w3 = np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0])
+    assert conformal_quantile(s3, 0.3, w3) == 2.0
+    assert conformal_quantile(s3, 0.6, w3) == 3.0
+    assert conformal_quantile(s3, 0.7, w3) == math.inf
+
+
+def _fold_stub(W: int, N: int, val: np.ndarray, origin: int):
+    from types import SimpleNamespace
+
+    idx = {"train": np.arange(0, int(val.min())), "val": val}
+    return SimpleNamespace(idx=lambda s: idx[s], fold=SimpleNamespace(origin=origin),
+                           scaler=SimpleNamespace(std=np.ones(N)))
+
+
+def test_a_first_fit_scores_its_own_out_of_sample_forecasts_not_its_fitted_ones():
+    """No earlier fit: the residuals behind the intervals are this fit's out-of-sample forecasts of
+    its validation windows where the forecaster has them (``pre``), its fitted ones only where not."""
+    from step.config import RunConfig
+    from step.jobs.forecast import _intervals
+
+    rng = np.random.default_rng(0)
+    W, N = 12, 30
+    val = np.arange(4, 10)
+    y = rng.normal(size=(W, N))
+    fitted = y + rng.normal(scale=0.1, size=(W, N))     # in sample: the fit saw these targets
+    pre = np.full((W, N), np.nan)
+    pre[val] = y[val] + rng.normal(scale=2.0, size=(len(val), N))   # its training-only forecasts
+    cfg, fd, target = RunConfig(), _fold_stub(W, N, val, origin=12), np.arange(10, 12)
+    oos = np.full((W, N), np.nan)                       # no earlier fit
+    sources: list = []
+    store: dict = {}
+    _intervals(cfg, "prequential", fd, y, oos, fitted, target, store, sources, pre)
+    lo, hi = store[0.8]
+    width = float(np.nanmean(hi[target] - lo[target]))
+    assert sources[-1]["this_fit_out_of_sample"] == len(val) and sources[-1]["this_fit_in_sample"] == 0
+    assert width > 2.0  # an 80 % interval of errors with sd 2 is about 2 x 1.28 x 2 wide
+    in_sample: dict = {}
+    _intervals(cfg, "prequential", fd, y, oos, fitted, target, in_sample, sources)
+    assert sources[-1]["this_fit_in_sample"] == len(val)
+    assert float(np.nanmean(in_sample[0.8][1][target] - in_sample[0.8][0][target])) < width / 2
+
+
+def test_the_first_fit_of_a_job_reports_where_its_interval_residuals_came_from(tiny_mrna_config, tmp_path):
+    """The chronological protocol has a single fit: the model's, the ridges' and the global learners'
+    interval residuals are out-of-sample forecasts of the validation windows; the per-gene ETS
+    forecasts are said to be in sample."""
+    from step.jobs.pipeline import run_job
+
+    res = run_job(tiny_mrna_config(**{"split.protocol": "chronological"}), tmp_path / "runs")
+    totals = res.metrics["intervals"]["residual_sources"]["totals"]
+    for name in ("STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "global_linear"):
+        assert totals[name]["this_fit_in_sample"] == 0, (name, totals[name])
+        assert totals[name]["this_fit_out_of_sample"] > 0, (name, totals[name])
+    if "ets" in totals:
+        assert totals["ets"]["this_fit_in_sample"] > 0
+
+
+def test_recency_weighting_follows_errors_that_grow_along_a_course():
+    """Serially correlated residuals (AR(1), 0.5) whose scale doubles halfway through the evidence:
+    the equally weighted quantile under-covers the next errors (about 0.66 at 80 %), the
+    recency-weighted one (halflife 8 windows) comes back near the level."""
+    rng = np.random.default_rng(0)
+    V, N = 40, 50
+    e = np.zeros((V, N))
+    for t in range(V):
+        e[t] = (0.5 * e[t - 1] if t else 0.0) + rng.normal(size=N) * math.sqrt(0.75)
+    resid = e * np.where(np.arange(V) < V // 2, 1.0, 2.0)[:, None]
+    new = 2.0 * rng.normal(size=(4000, N))
+    cover = {}
+    for hl in (0.0, 8.0):
+        q, scale = interval_rows(resid, np.ones(N), [0.8], 4, 4.0, hl)
+        cover[hl] = float(np.mean(np.abs(new) <= q[0.8] * scale))
+    assert cover[0.0] < 0.72
+    assert 0.74 <= cover[8.0] <= 0.86
