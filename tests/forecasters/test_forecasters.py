@@ -186,7 +186,7 @@ def test_gene_ses_gives_each_gene_its_own_weight_from_its_past_errors_only():
     """A random walk is followed closely (weight near 1), white noise around a level is smoothed
     (weight near the smallest): one weight each, chosen on that gene's errors before the forecast
     time; a change at or after time t changes no forecast of a time <= t."""
-    from step.forecasters import SES_ALPHAS, _SES
+    from step.forecasters.registry import SES_ALPHAS, _SES
 
     rng = np.random.default_rng(3)
     T_ = 60
