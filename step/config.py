@@ -45,6 +45,13 @@ class GraphConfig:
     auto_sparse_genes: int = 1000
 
 
+# The forecasters a config may name (step.forecasters.registry registers them under these names).
+BASELINE_NAMES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
+PEERS = ("auto_ets", "global_linear", "global_gbm")
+PER_GENE_PEERS = ("auto_ets",)
+GLOBAL = ("global_linear", "global_gbm", "global_ses", "gene_ses")  # the two SES: start candidates only
+
+
 @dataclass
 class EmbeddingConfig:
     """Temporal Node2Vec (vectorised biased walks + gensim Word2Vec)."""
@@ -351,7 +358,6 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     ps = cfg.output.prediction_splits
     if not ps or any(x not in ("train", "val", "test") for x in ps) or not ({"val", "test"} <= set(ps)):
         raise InputError(f"{where}: output.prediction_splits must list val and test (and optionally train); got {ps}.")
-    from step.forecasters.registry import GLOBAL, PEERS
 
     bad_p = [m for m in cfg.baselines.peers if m not in PEERS]
     if bad_p:

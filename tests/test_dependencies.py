@@ -86,3 +86,29 @@ def test_nothing_is_declared_that_nothing_imports():
     for where, declared in (("pyproject.toml", _pyproject()), ("environment.yml", _environment())):
         unused = sorted(declared - imported - {_norm(k) for k in NOT_IMPORTED_OK})
         assert not unused, f"{where} declares {unused}, which the package code never imports"
+
+
+def test_no_import_circle_not_even_through_function_level_imports():
+    """Every ``import`` / ``from ... import`` of a project module, at any depth of a function, is an
+    edge; the graph of step/ and raw_data_conversion/ has no cycle (README "Code layout")."""
+    import ast
+
+    import networkx as nx
+
+    root = Path(__file__).resolve().parents[1]
+    mods = {}
+    for pkg in ("step", "raw_data_conversion"):
+        for p in (root / pkg).rglob("*.py"):
+            name = ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+            mods[name] = p
+    G = nx.DiGraph()
+    for m, p in mods.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            G.add_edges_from((m, n) for n in names if n in mods and n != m)
+    cycles = list(nx.simple_cycles(G))
+    assert not cycles, [" -> ".join(c) for c in cycles[:5]]

@@ -10,7 +10,7 @@ the same windows, in variants that differ only in where the neighbour lags come 
 - ``own``: the gene's own lags ``1..p`` only (``p = baselines.global_lags``);
 - ``hic``: own lags + the lags of its Hi-C partners' mean;
 - ``randomised_1..K``: own lags + the partners' mean on a degree-preserving randomised graph
-  (:func:`step.jobs.ablate.randomise_pairs`; every gene keeps its number of partners);
+  (:func:`step.graph.randomise.randomise_pairs`; every gene keeps its number of partners);
 - ``expression``: own lags + the partners' mean on an expression-only graph: each gene's
   ``degree`` most correlated genes (the same number of partners as in the Hi-C graph), the
   correlations of the series up to the origin (causal; skipped above ``ablation.hic_expression_max_genes``).
@@ -138,7 +138,7 @@ def rolling_hic_forecasts(Xw: np.ndarray, pairs: np.ndarray, history: int, lags:
     pairs : ``[P, 2]`` Hi-C partner pairs (gene indices).
     history : window length L; lags : lags p used (``<= L``); test_frac : share of windows forecast.
     """
-    from step.jobs.ablate import randomise_pairs
+    from step.graph.randomise import randomise_pairs
     from step.forecasters.registry import _ffill
 
     T, N = Xw.shape

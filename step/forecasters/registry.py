@@ -36,14 +36,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from step.config import BASELINE_NAMES, GLOBAL, PEERS, PER_GENE_PEERS  # noqa: F401  (the names a config may use)
 from step.data.windows import Scaler
 
 log = logging.getLogger(__name__)
 
-BASELINE_NAMES = ("persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "ridge_ar_graph", "ets")
-PEERS = ("auto_ets", "global_linear", "global_gbm")
-PER_GENE_PEERS = ("auto_ets",)
-GLOBAL = ("global_linear", "global_gbm", "global_ses", "gene_ses")  # the two SES: start candidates only
 
 
 @dataclass

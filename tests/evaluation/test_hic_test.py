@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from step.jobs.ablate import randomise_pairs
+from step.graph.randomise import randomise_pairs
 from step.config import RunConfig
 from step.evaluation.hic_test import (course_result, mde_percent, mean_operator, pooled, rolling_hic_forecasts,
                                       loss_differentials)
