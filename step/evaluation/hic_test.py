@@ -139,7 +139,7 @@ def rolling_hic_forecasts(Xw: np.ndarray, pairs: np.ndarray, history: int, lags:
     history : window length L; lags : lags p used (``<= L``); test_frac : share of windows forecast.
     """
     from step.graph.randomise import randomise_pairs
-    from step.forecasters.registry import _ffill
+    from step.forecasters.global_learners import ffill
 
     T, N = Xw.shape
     L, p = int(history), int(min(lags, history))
@@ -149,7 +149,7 @@ def rolling_hic_forecasts(Xw: np.ndarray, pairs: np.ndarray, history: int, lags:
                          f"{min_fit_windows + 2}.")
     first = max(min_fit_windows, int(math.floor(W * (1.0 - test_frac))))
     test = np.arange(first, W)
-    Xf = _ffill(Xw)
+    Xf = ffill(Xw)
     graphs = {"own": None, "hic": np.asarray(pairs, dtype=np.int64).reshape(-1, 2)}
     for k in range(randomisations):
         graphs[f"randomised_{k + 1}"] = randomise_pairs(graphs["hic"], N, seed=1000 * (k + 1) + seed)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from step.config import BASELINE_NAMES, GLOBAL, PEERS, PER_GENE_PEERS  # noqa: F401  (the names a config may use)
 from step.data.windows import Scaler
+from step.forecasters.global_learners import SES_ALPHAS, GlobalCache, ffill
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class _StatsforecastPeer(Forecaster):
     def fit(self, d: FitData) -> "_StatsforecastPeer":
         os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # statsforecast's numba cache: compiled once
         super().fit(d)
-        X = _ffill(d.scaler.inverse(d.Z))                     # [T, N] working scale
+        X = ffill(d.scaler.inverse(d.Z))                     # [T, N] working scale
         T, N = X.shape
         path = np.full((T, N), np.nan)
         fails = 0
@@ -274,158 +274,6 @@ class AutoETSPeer(_StatsforecastPeer):
 # other forecasters do not get.
 
 
-def _ffill(X: np.ndarray) -> np.ndarray:
-    """Missing values replaced causally: by the gene's previous observed value; before its first
-    observation, by the mean of the genes observed at that time (0 where none is). ``[T, N]``."""
-    X = np.array(X, dtype=float)
-    for t in range(1, len(X)):
-        m = ~np.isfinite(X[t])
-        X[t, m] = X[t - 1, m]
-    lead = ~np.isfinite(X)
-    if lead.any():
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            row = np.nanmean(np.where(lead, np.nan, X), axis=1)  # [T] the observed genes' mean
-        X = np.where(lead, np.nan_to_num(row)[:, None], X)
-    return X
-
-
-def _lag_rows(raw_inputs: np.ndarray, p: int) -> np.ndarray:
-    """``[V, L, N] -> [V * N, p]``: lag 1 (the last input) first, as mlforecast's ``lag1..lagp``."""
-    lags = raw_inputs[:, ::-1, :][:, :p, :]                  # [V, p, N], lag 1 first
-    return lags.transpose(0, 2, 1).reshape(-1, p)
-
-
-def _make_learner(name: str, seed: int):
-    if name == "global_linear":
-        from sklearn.linear_model import LinearRegression
-
-        return LinearRegression()
-    from lightgbm import LGBMRegressor
-
-    return LGBMRegressor(random_state=seed, verbose=-1, n_jobs=max(1, min(os.cpu_count() or 1, 4)),
-                         deterministic=True, force_row_wise=True)
-
-
-SES_ALPHAS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2))
-
-
-class _SES:
-    """Simple exponential smoothing of every gene with one shared smoothing weight: the level
-    ``l_t = a x_t + (1 - a) l_{t-1}`` (``l_0 = x_0``) forecasts ``x_{t+1}``; ``a`` is the one of
-    :data:`SES_ALPHAS` with the lowest one-step squared error pooled over genes and the times before
-    the forecast (causal: a forecast of time t uses values before t only). ``Xf [T, N]`` working
-    scale, missing values filled causally; ``Xw`` the observed values (NaN = missing) for the errors."""
-
-    def __init__(self, Xf: np.ndarray, Xw: np.ndarray):
-        T, N = Xf.shape
-        self.F = np.full((len(SES_ALPHAS), T, N), np.nan)           # F[a, t]: forecast of time t
-        for i, a in enumerate(SES_ALPHAS):
-            lev = Xf[0].copy()
-            for t in range(1, T):
-                self.F[i, t] = lev
-                lev = a * Xf[t] + (1 - a) * lev
-        err = (self.F - np.asarray(Xw, dtype=float)[None]) ** 2       # [A, T, N]
-        err = np.where(np.isfinite(err), err, 0.0)
-        per_t = err.sum(axis=2)                                       # [A, T]
-        self.cum = np.concatenate([np.zeros((len(SES_ALPHAS), 1)), np.cumsum(per_t, axis=1)], axis=1)  # [A, T+1]
-        # per gene: row t is the weight with the lowest one-step error of that gene over the times
-        # before t (ties: the smaller weight), [T+1, N]; before two errors exist, the middle weight
-        A = len(SES_ALPHAS)
-        self.gene_idx = np.full((T + 1, N), A // 2, dtype=np.int64)
-        run = np.zeros((A, N))
-        for t in range(T + 1):
-            if t > 1:
-                self.gene_idx[t] = np.argmin(run, axis=0)
-            if t < T:
-                run += err[:, t]
-
-    def alpha_index(self, t: int) -> int:
-        """The smoothing weight chosen on the errors of the times before ``t``."""
-        return int(np.argmin(self.cum[:, int(t)])) if t > 1 else len(SES_ALPHAS) // 2
-
-    def forecast(self, t: int, a_idx: int | None = None) -> np.ndarray:
-        return self.F[self.alpha_index(t) if a_idx is None else a_idx, int(t)]
-
-    def forecast_gene(self, t: int, idx: np.ndarray | None = None) -> np.ndarray:
-        """Time ``t``'s forecast ``[N]`` of every gene with its own weight (``idx [N]``; default the
-        weights chosen on the errors of the times before ``t``)."""
-        idx = self.gene_idx[int(t)] if idx is None else np.asarray(idx)
-        return np.take_along_axis(self.F[:, int(t)], idx[None], axis=0)[0]
-
-
-class GlobalCache:
-    """Global learners fitted on the working-scale windows before ``k``, shared by every fold.
-
-    ``raw_inputs [W, L, N]`` (masked lags: the gene's previous observed value), ``raw_targets
-    [W, N]``. :meth:`model` fits (once) a learner on the windows ``< k`` with an observed target;
-    :meth:`prequential` forecasts windows ``ks`` each from the fit on the windows before it
-    (working scale, NaN where fewer than 2 windows precede it). Fits are refitted every
-    ``block`` windows (1 for small jobs: every window; larger at genome scale).
-    """
-
-    def __init__(self, Xw: np.ndarray, history: int, lags: int, seed: int, max_rows: int = 400_000):
-        from step.data.windows import make_windows
-
-        inputs, targets, _ = make_windows(_ffill(Xw), history)
-        self.raw_inputs = inputs
-        self.raw_targets = np.asarray(Xw, dtype=float)[history:]
-        self.p = min(lags, history)
-        self.seed = seed
-        W, N = self.raw_targets.shape
-        self.block = max(1, int(np.ceil(W * N / max_rows)))  # refits every `block` windows at scale
-        self._fits: dict[tuple[str, int], object] = {}
-        self._pre: dict[tuple[str, int], np.ndarray] = {}
-        self.history = history
-        self._Xw = np.asarray(Xw, dtype=float)
-        self._ses: _SES | None = None
-
-    @property
-    def ses(self) -> "_SES":
-        if self._ses is None:
-            self._ses = _SES(_ffill(self._Xw), self._Xw)
-        return self._ses
-
-    def boundary(self, k: int) -> int:
-        return int(k) if self.block == 1 else int(k) - int(k) % self.block
-
-    def model(self, name: str, end: int):
-        """The learner ``name`` fitted on windows ``< end`` (None if fewer than 2)."""
-        key = (name, int(end))
-        if key not in self._fits:
-            if end < 2:
-                self._fits[key] = None
-            else:
-                X = _lag_rows(self.raw_inputs[:end], self.p)
-                y = self.raw_targets[:end].reshape(-1)
-                ok = np.isfinite(y)
-                self._fits[key] = _make_learner(name, self.seed).fit(X[ok], y[ok])
-        return self._fits[key]
-
-    def predict_raw(self, name: str, end: int, raw_inputs: np.ndarray) -> np.ndarray:
-        """Working-scale forecasts ``[V, N]`` of windows ``raw_inputs [V, L, N]`` by the fit on ``< end``."""
-        m = self.model(name, end)
-        V, _, N = raw_inputs.shape
-        if m is None or V == 0:
-            return np.full((V, N), np.nan)
-        return np.asarray(m.predict(_lag_rows(raw_inputs, self.p)), dtype=float).reshape(V, N)
-
-    def prequential(self, name: str, ks: np.ndarray) -> np.ndarray:
-        """Window ``k``'s forecast by the fit on the windows before it (its block's start), ``[V, N]``."""
-        N = self.raw_targets.shape[1]
-        if name in ("global_ses", "gene_ses"):  # smoothing weights chosen on the times before window k's target
-            one = self.ses.forecast if name == "global_ses" else self.ses.forecast_gene
-            return np.stack([one(int(k) + self.history) for k in np.asarray(ks, dtype=int)]) \
-                if len(ks) else np.zeros((0, N))
-        out = np.full((len(ks), N), np.nan)
-        for i, k in enumerate(np.asarray(ks, dtype=int)):
-            key = (name, int(k))
-            if key not in self._pre:
-                self._pre[key] = self.predict_raw(name, self.boundary(k), self.raw_inputs[k:k + 1])[0]
-            out[i] = self._pre[key]
-        return out
-
-
 class _Global(Forecaster):
     """A global learner (:class:`GlobalCache`) as a forecaster of one fold."""
 
@@ -458,7 +306,7 @@ class _Global(Forecaster):
 @register
 class GlobalSES(Forecaster):
     """Simple exponential smoothing with one smoothing weight shared by every gene, chosen on the
-    pooled one-step errors of the times up to the origin (:class:`_SES`); a causal filter from then
+    pooled one-step errors of the times up to the origin (:class:`SES`); a causal filter from then
     on. A candidate of the model's start (``selection.global_bases``), not a reported baseline. Horizons:
     its one-step forecast from the origin (flat, as SES's is)."""
 
@@ -486,7 +334,7 @@ class GlobalSES(Forecaster):
 @register
 class GeneSES(GlobalSES):
     """Simple exponential smoothing with each gene's own smoothing weight, chosen on that gene's
-    one-step errors of the times up to the origin (:class:`_SES`; a per-gene ETS(A,N,N) on a grid of
+    one-step errors of the times up to the origin (:class:`SES`; a per-gene ETS(A,N,N) on a grid of
     weights, causal); a candidate of the model's start (``selection.global_bases``), not a reported
     baseline (``auto_ets`` is the per-gene library peer)."""
 

@@ -186,12 +186,12 @@ def test_gene_ses_gives_each_gene_its_own_weight_from_its_past_errors_only():
     """A random walk is followed closely (weight near 1), white noise around a level is smoothed
     (weight near the smallest): one weight each, chosen on that gene's errors before the forecast
     time; a change at or after time t changes no forecast of a time <= t."""
-    from step.forecasters.registry import SES_ALPHAS, _SES
+    from step.forecasters.global_learners import SES, SES_ALPHAS
 
     rng = np.random.default_rng(3)
     T_ = 60
     X = np.stack([np.cumsum(rng.normal(size=T_)), 5 + rng.normal(size=T_)], axis=1)   # [T, 2]
-    ses = _SES(X, X)
+    ses = SES(X, X)
     w = np.asarray(SES_ALPHAS)[ses.gene_idx[T_]]
     assert w[0] >= 0.8 and w[1] <= 0.2
     glob = SES_ALPHAS[ses.alpha_index(T_)]
@@ -199,7 +199,7 @@ def test_gene_ses_gives_each_gene_its_own_weight_from_its_past_errors_only():
     for t in (5, 30, 59):
         Xp = X.copy()
         Xp[t:] += 40.0
-        other = _SES(Xp, Xp)
+        other = SES(Xp, Xp)
         assert np.array_equal(other.gene_idx[t], ses.gene_idx[t])
         assert np.allclose(other.forecast_gene(t), ses.forecast_gene(t))
     # its forecast is the SES filter of that gene with that gene's weight
