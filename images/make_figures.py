@@ -291,7 +291,7 @@ def model_facts(cfg_file: str) -> ModelFacts:
             # the figure says channel 1 is the neighbour term's input: v = e_L must add x[:, 1, -1]
             probe = copy.deepcopy(model)
             probe.linear.neighbour.zero_()
-            probe.linear.neighbour[-1] = 1.0
+            probe.linear.neighbour[:, -1] = 1.0                  # [N, L]: every gene, lag 1
             torch.testing.assert_close(probe.linear(x[:, 0], x[:, 1]), moving_average + x[:, 1, -1],
                                        rtol=1e-6, atol=1e-6)
 
