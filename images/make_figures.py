@@ -154,9 +154,9 @@ def draw_pipeline(path: Path) -> Path:
 
     # row 2, right to left
     graphs = box(ax, xs[3], ys[1], bw, bh, "step.graph.graphs", "one weighted graph per\ntime point t: Hi-C features\n+ expression at t only")
-    emb = box(ax, xs[2], ys[1], bw, bh, "step.graph.embeddings", "causal temporal Node2Vec:\nfit on the span ending at\ne, aligned; cached")
+    emb = box(ax, xs[2], ys[1], bw, bh, "step.graph.embeddings", "causal temporal Node2Vec:\nstreamed as time advances\n(or per window, aligned); cached")
     win = box(ax, xs[1], ys[1], bw, bh, "step.data.windows", "inputs e-L+1..e -> e+1;\nrolling origin (results),\nchronological 70/10/20 %,\npaper (optimistic)")
-    mod = box(ax, xs[0], ys[1], bw, bh, "STEPmr / STEPmi\n+ 6 baselines", "step.forecasters.train: linear path +\ncorrection; persistence,\nmean_last, 3 ridge AR, ets\non the same windows", C_MODEL)
+    mod = box(ax, xs[0], ys[1], bw, bh, "STEPmr / STEPmi\n+ baselines, peers", "step.forecasters: blended start\n+ correction; 6 baselines,\nAutoETS, global linear / GBM\non the same windows", C_MODEL)
     arrow(ax, data["b"], graphs["t"])
     for a, b in ((graphs, emb), (emb, win), (win, mod)):
         arrow(ax, a["l"], b["r"])
@@ -172,8 +172,8 @@ def draw_pipeline(path: Path) -> Path:
 
     # row 3, left to right
     pred = box(ax, xs[0], ys[2], bw, bh, "predictions.csv", "every model + baseline,\nevery split,\noriginal scale", C_OUT)
-    met = box(ax, xs[1], ys[2], bw, bh, "metrics", "step.evaluation.metrics, step.evaluation.evaluate\n-> metrics.json + table;\nstep.evaluation.uncertainty: bootstrap\n95 % CI, Diebold-Mariano", C_OUT)
-    plo = box(ax, xs[2], ys[2], bw, bh, "plots + enrichment", "step.outputs.plots, step.outputs.analyze,\nstep.outputs.enrichment -> plots/,\ngenes.csv, enrichment/", C_OUT)
+    met = box(ax, xs[1], ys[2], bw, bh, "metrics", "step.evaluation:\nmetrics.json + table,\nHAC Diebold-Mariano,\nconformal intervals", C_OUT)
+    plo = box(ax, xs[2], ys[2], bw, bh, "plots + enrichment", "step.outputs: plots/,\ngenes.csv, enrichment/", C_OUT)
     arrow(ax, mod["b"], pred["t"])
     arrow(ax, pred["r"], met["l"])
     arrow(ax, met["r"], plo["l"])
@@ -419,7 +419,7 @@ def _linear_path(ax, src: dict, plus: dict, f: ModelFacts, x0: float, x1: float,
     formula = ("sum_l w[l] x[:, 0, l] + sum_l v[l] x[:, 1, l] + c   (own lags + Hi-C neighbours' mean lags)"
                if nb else "sum_l w[l] x[:, 0, l] + c   (the window's own lags)")
     start = "built at w = 1/L" + (", v = 0" if nb else "") + ", c = 0: the moving average of the window (mean_last)"
-    init = ("selection.linear_init: moved to a ridge fit first, kept only if clearly better on validation"
+    init = ("selection.linear_init: set to the blend of ridges, smoothers and global learners that wins on prequential evidence"
             if f.linear_init else "selection.linear_init off: training starts at the moving average")
     corr = (f"next expression = linear + delta;  the loss adds {f.w_correction:g} * mean(delta^2)"
             "  (loss.w_correction)")
