@@ -193,6 +193,12 @@ class RidgeGraph(_Ridge):
     name, graph = "ridge_ar_graph", True
 
 
+def _train_end(d: FitData) -> int:
+    """Time points ``< _train_end`` are those a training-only fit may use (the training windows'
+    targets and inputs): the fit whose validation forecasts are out of sample."""
+    return int(d.target_idx[d.train].max()) + 1
+
+
 @register
 class ETS(Forecaster):
     """The project's exponential smoothing (:mod:`step.forecasters.ets`, statsmodels): parameters estimated on
@@ -206,6 +212,9 @@ class ETS(Forecaster):
 
         super().fit(d)
         self._path, self.info = ets_forecasts(d.Z, d.target_idx, d.fit_end, self.ctx.ets_models)
+        self.val_oos = None
+        if d.want_val_oos and len(d.val) and len(d.train):  # the validation windows by a training-only fit
+            self.val_oos = ets_forecasts(d.Z, d.target_idx, _train_end(d), self.ctx.ets_models)[0][d.val]
         return self
 
     def predict(self, z, nb, windows):
@@ -230,25 +239,33 @@ class _StatsforecastPeer(Forecaster):
         os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # statsforecast's numba cache: compiled once
         super().fit(d)
         X = ffill(d.scaler.inverse(d.Z))                     # [T, N] working scale
+        self._path, fails = self._one_step(X, d.fit_end, d.scaler)
+        self._targets = np.asarray(d.target_idx)
+        self.val_oos = None
+        if d.want_val_oos and len(d.val) and len(d.train):  # the validation windows by a training-only fit
+            self.val_oos = self._one_step(X, _train_end(d), d.scaler)[0][self._targets[d.val]]
+        self.info = {"fit_end": d.fit_end, "fallbacks": fails}
+        if fails:
+            log.info("%s: %d of %d gene(s) fell back to persistence (fit failed)", self.name, fails, X.shape[1])
+        return self
+
+    def _one_step(self, X: np.ndarray, end: int, scaler: Scaler) -> tuple[np.ndarray, int]:
+        """``[T, N]`` standardised one-step forecasts of every time by per-gene fits on ``X[:end]``
+        (working scale ``X [T, N]``), and the number of genes that fell back to persistence."""
         T, N = X.shape
         path = np.full((T, N), np.nan)
         fails = 0
         for n in range(N):
             y = X[:, n]
             try:
-                m = self._model().fit(y[:d.fit_end])
+                m = self._model().fit(y[:end])
                 path[1:, n] = m.forward(y, h=1, fitted=True)["fitted"][1:]
             except Exception:  # noqa: BLE001  (statsforecast raises several kinds on degenerate series)
                 fails += 1
         bad = ~np.isfinite(path)
         path[bad] = np.vstack([X[:1], X[:-1]])[bad]         # fallback: the previous value
         with np.errstate(invalid="ignore"):
-            self._path = d.scaler.bound((path - d.scaler.mean) / d.scaler.std)
-        self._targets = np.asarray(d.target_idx)
-        self.info = {"fit_end": d.fit_end, "fallbacks": fails}
-        if fails:
-            log.info("%s: %d of %d gene(s) fell back to persistence (fit failed)", self.name, fails, N)
-        return self
+            return scaler.bound((path - scaler.mean) / scaler.std), fails
 
     def predict(self, z, nb, windows):
         """Each window's one-step forecast (horizons: the origin's, like ``ets``)."""

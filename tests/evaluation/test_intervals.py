@@ -136,17 +136,18 @@ def test_a_first_fit_scores_its_own_out_of_sample_forecasts_not_its_fitted_ones(
 
 def test_the_first_fit_of_a_job_reports_where_its_interval_residuals_came_from(tiny_mrna_config, tmp_path):
     """The chronological protocol has a single fit: the model's, the ridges' and the global learners'
-    interval residuals are out-of-sample forecasts of the validation windows; the per-gene ETS
-    forecasts are said to be in sample."""
+    interval residuals are out-of-sample forecasts of the validation windows, the per-gene ETS ones
+    too (a training-only fit filtered forward)."""
     from step.jobs.pipeline import run_job
 
     res = run_job(tiny_mrna_config(**{"split.protocol": "chronological"}), tmp_path / "runs")
     totals = res.metrics["intervals"]["residual_sources"]["totals"]
-    for name in ("STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "global_linear"):
-        assert totals[name]["this_fit_in_sample"] == 0, (name, totals[name])
-        assert totals[name]["this_fit_out_of_sample"] > 0, (name, totals[name])
-    if "ets" in totals:
-        assert totals["ets"]["this_fit_in_sample"] > 0
+    for name in ("STEPmr", "persistence", "mean_last", "ridge_ar_gene", "ridge_ar_pooled", "global_linear",
+                 "ets", "auto_ets"):
+        if name in totals:
+            assert totals[name]["this_fit_in_sample"] == 0, (name, totals[name])
+            assert totals[name]["this_fit_out_of_sample"] > 0, (name, totals[name])
+    assert "ets" in totals
 
 
 def test_recency_weighting_follows_errors_that_grow_along_a_course():

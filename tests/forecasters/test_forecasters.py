@@ -210,3 +210,19 @@ def test_gene_ses_gives_each_gene_its_own_weight_from_its_past_errors_only():
         lev = a * X[t, 0] + (1 - a) * lev
     assert np.isclose(ses.F[ses.gene_idx[T_][0], 40, 0], lev)
     assert np.isclose(lev_prev, ses.F[ses.gene_idx[T_][0], 39, 0])
+
+
+@pytest.mark.parametrize("name", ["ets", "auto_ets"])
+def test_per_gene_smoothers_give_out_of_sample_validation_forecasts(name):
+    """A first fit's validation forecasts come from a fit on the training windows only: changing a
+    validation target leaves that window's forecast unchanged (a fit that had seen it would move)."""
+    Xw = _course(seed=4)
+    f, d = _fit(Xw, name)
+    assert f.val_oos is not None and f.val_oos.shape == (len(VAL), N)
+    Xp = Xw.copy()
+    k = VAL[-1] + L  # the last validation window's target time
+    Xp[k] += 25.0
+    fp, _ = _fit(Xp, name)
+    assert np.allclose(f.val_oos[-1], fp.val_oos[-1], atol=1e-8)
+    # its own fit (on every window up to the origin) did see it
+    assert not np.allclose(f.predict(d.inputs, d.nb, VAL[-1:]), fp.predict(d.inputs, d.nb, VAL[-1:]), atol=1e-6)
