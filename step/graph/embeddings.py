@@ -404,10 +404,14 @@ def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig,
 
 
 def embedding_cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> str:
-    """sha256 of everything :func:`window_embeddings` depends on."""
+    """sha256 of everything :func:`window_embeddings` depends on (``method: auto`` resolved first)."""
+    return _cache_key(graphs, history, resolve_embedding(cfg, graphs.n_genes, history)[0], seed)
+
+
+def _cache_key(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int) -> str:
+    """:func:`embedding_cache_key` of a resolved ``cfg``."""
     # cache_dir and processes do not change the result (processes: bit-identical by construction),
     # nor do the auto_* settings once method is resolved (the settings auto chose are in the key)
-    cfg, _ = resolve_embedding(cfg, graphs.n_genes, history)
     params = {k: v for k, v in dataclasses.asdict(cfg).items()
               if k not in ("cache_dir", "processes") and not k.startswith("auto_")}
     if cfg.method == "stream":
@@ -453,7 +457,7 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     ``e_w - L + 1 + k``, computed from data at times ``<= e_w`` only. Cached on disk.
     """
     t0 = time.perf_counter()
-    cfg, _ = resolve_embedding(cfg, graphs.n_genes, history)  # no-op when the caller resolved it
+    cfg, _ = resolve_embedding(cfg, graphs.n_genes, history)  # the one resolution (a no-op for a resolved cfg)
     _check_embedding_cfg(cfg)
     if history < 1:
         raise InputError(f"history must be >= 1, got {history}.")
@@ -462,7 +466,7 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     if graphs.n_times < history + 1:
         raise InputError(f"{graphs.n_times} time points are too few for history {history}: "
                          f"a window needs {history + 1}.")
-    key = embedding_cache_key(graphs, history, cfg, seed)
+    key = _cache_key(graphs, history, cfg, seed)  # cfg resolved above, once
     path = Path(cfg.cache_dir) / f"{key}.npz"
     hit = False
     out = None

@@ -52,11 +52,14 @@ def load_stage(cfg: RunConfig) -> GeneTimeCourse:
     return prepare_course(cfg)
 
 def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
-    """Stage 2: per-time graphs, causal window embeddings and the window graph operators."""
+    """Stage 2: per-time graphs, causal window embeddings and the window graph operators (``cfg``
+    resolved by :func:`step.auto.resolve_auto`; it is not resolved again here)."""
     from step.graph.embeddings import window_embeddings
     from step.graph.graphs import build_graphs
 
-    cfg, _ = resolve_auto(cfg, course.n_genes)  # a no-op when the caller resolved it (run_job does)
+    if cfg.embedding.method == "auto" or cfg.graph.sparse == "auto":
+        raise ValueError("features_stage needs the config resolved by the data's size "
+                         "(step.auto.resolve_auto, as run_job does once after loading)")
     L = cfg.split.history
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     graphs = build_graphs(course, cfg.graph, Xw)

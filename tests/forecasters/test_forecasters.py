@@ -3,6 +3,8 @@ saw, no look-ahead, determinism, constant genes; and the model's start choosing 
 where it wins on evidence."""
 from __future__ import annotations
 
+from step.auto import resolve_auto
+
 import numpy as np
 import pytest
 
@@ -133,6 +135,7 @@ def _model_fit(name: str, cache, change=None):
     course = load_stage(cfg)
     if change is not None:
         course = dataclasses.replace(course, X=change(course.X.copy()))
+    cfg, _ = resolve_auto(cfg, course.n_genes)
     _, folds = plan_stage(cfg, course)
     feats = features_stage(cfg, course)
     fd = standardise(cfg, feats, folds[0])

@@ -1,6 +1,8 @@
 """Rolling-origin protocol: fold structure, end-to-end outputs and the leak test."""
 from __future__ import annotations
 
+from step.auto import resolve_auto
+
 import json
 from pathlib import Path
 
@@ -131,6 +133,7 @@ def test_best_per_origin_is_each_fits_own_choice(tmp_path):
 
     cfg = _cfg(tmp_path)
     course = load_stage(cfg)
+    cfg, _ = resolve_auto(cfg, course.n_genes)
     _, folds = plan_stage(cfg, course)
     fc = forecast_stage(cfg, features_stage(cfg, course), folds, [cfg.train.seed], {})
     votes = fc.best_per_origin

@@ -2,6 +2,8 @@
 keep every standardised value, neighbour mean and forecast (every baseline, both models) bounded."""
 from __future__ import annotations
 
+from step.auto import resolve_auto
+
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,7 @@ def _forecasts(tmp_path: Path, config: str, data: Path, **over):
     cfg = load_config(ROOT / config, {"data.path": str(data), "embedding.cache_dir": str(tmp_path / "cache"),
                                       "split.protocol": "rolling", "split.rolling_min_val": 2, **over})
     course = load_stage(cfg)
+    cfg, _ = resolve_auto(cfg, course.n_genes)
     ws, folds = plan_stage(cfg, course)
     feats = features_stage(cfg, course)
     fc = forecast_stage(cfg, feats, folds, [0], {})
