@@ -329,15 +329,23 @@ class GlobalSES(Forecaster):
 
     name, kind = "global_ses", "peer"
 
+    def _weights(self, ses, fit_end: int) -> np.ndarray:
+        """Each gene's smoothing-weight index ``[N]`` chosen on the errors of the times before ``fit_end``."""
+        return np.full(ses.F.shape[2], ses.alpha_index(fit_end))
+
+    @staticmethod
+    def _info(w: np.ndarray) -> dict:
+        return {"alpha": float(w[0])}
+
     def fit(self, d: FitData) -> "GlobalSES":
         super().fit(d)
         cache = self.ctx.cache
-        self._a = cache.ses.alpha_index(d.fit_end)
+        self._a = self._weights(cache.ses, d.fit_end)
         self._targets = np.asarray(d.target_idx)
         self.val_oos = None
         if d.want_val_oos and len(d.val):
             self.val_oos = self._z(cache.prequential(self.name, d.val))
-        self.info = {"alpha": float(SES_ALPHAS[self._a]), "fit_end": d.fit_end}
+        self.info = {**self._info(np.asarray(SES_ALPHAS)[self._a]), "fit_end": d.fit_end}
         return self
 
     def _z(self, raw: np.ndarray) -> np.ndarray:
@@ -345,7 +353,8 @@ class GlobalSES(Forecaster):
         return s.bound((raw - s.mean) / s.std)
 
     def predict(self, z, nb, windows):
-        return self._z(self.ctx.cache.ses.F[self._a, self._targets[np.asarray(windows)]])
+        F = self.ctx.cache.ses.F[:, self._targets[np.asarray(windows)]]          # [A, V, N]
+        return self._z(np.take_along_axis(F, np.broadcast_to(self._a, F.shape[1:])[None], axis=0)[0])
 
 
 @register
@@ -357,23 +366,13 @@ class GeneSES(GlobalSES):
 
     name, kind = "gene_ses", "peer"
 
-    def fit(self, d: FitData) -> "GeneSES":
-        Forecaster.fit(self, d)
-        cache = self.ctx.cache
-        self._a = cache.ses.gene_idx[int(d.fit_end)]
-        self._targets = np.asarray(d.target_idx)
-        self.val_oos = None
-        if d.want_val_oos and len(d.val):
-            self.val_oos = self._z(cache.prequential(self.name, d.val))
-        w = np.asarray(SES_ALPHAS)[self._a]
-        self.info = {"alpha_median": float(np.median(w)), "alpha_iqr": [float(np.quantile(w, 0.25)),
-                                                                         float(np.quantile(w, 0.75))],
-                     "fit_end": d.fit_end}
-        return self
+    def _weights(self, ses, fit_end: int) -> np.ndarray:
+        return ses.gene_idx[int(fit_end)]
 
-    def predict(self, z, nb, windows):
-        F = self.ctx.cache.ses.F[:, self._targets[np.asarray(windows)]]          # [A, V, N]
-        return self._z(np.take_along_axis(F, np.broadcast_to(self._a, F.shape[1:])[None], axis=0)[0])
+    @staticmethod
+    def _info(w: np.ndarray) -> dict:
+        return {"alpha_median": float(np.median(w)),
+                "alpha_iqr": [float(np.quantile(w, 0.25)), float(np.quantile(w, 0.75))]}
 
 
 @register

@@ -173,9 +173,10 @@ def _can_fork() -> bool:
     from step.procs import fork_is_safe
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if _rss_bytes() > _FORK_MAX_RSS:
+    rss = _rss_bytes()
+    if rss > _FORK_MAX_RSS:
         log.info("figures drawn in this process: %.1f GB resident, a forked copy would double the "
-                 "process tree's resident size", _rss_bytes() / 2**30)
+                 "process tree's resident size", rss / 2**30)
         return False
     return cpus >= 2 and not mp.current_process().daemon and fork_is_safe(_FORK_UNSAFE)
 
