@@ -214,6 +214,32 @@ def test_conflicting_per_gene_features_are_named_and_strict_refuses_them(tmp_pat
     assert c.bin[c.genes.index(g)] == float(df.loc[0, "Gene1_Bin"])  # the first row's value
 
 
+def test_first_occurrence_wins_across_both_gene_columns_and_every_later_row_is_named(tmp_path, caplog):
+    """A gene's first occurrence may be in Gene2; a later Gene1 row with another series or another
+    compartment is named with its row and column, in file order, and the first occurrence is kept."""
+    df = _tiny()
+    g = df.loc[0, "Gene2"]
+    later = [i for i in range(1, len(df)) if g in (df.loc[i, "Gene1"], df.loc[i, "Gene2"])]
+    assert len(later) >= 2, "the fixture repeats the first row's Gene2"
+    tcols = [c for c in df.columns if c.startswith("Gene1_Time_")]
+    changed = []
+    for r in later[:2]:
+        side = "Gene1" if df.loc[r, "Gene1"] == g else "Gene2"
+        df.loc[r, side + "_Time_" + tcols[0].split("_Time_", 1)[1]] = "99.5"
+        df.loc[r, side + "_Compartment"] = "B" if df.loc[0, "Gene2_Compartment"] == "A" else "A"
+        changed.append((r, side))
+    path = _write(tmp_path, df)
+    with caplog.at_level(logging.INFO):
+        c = load_course(path, DataConfig(strict=False))
+    rows = ", ".join(str(r + 2) for r, _ in changed)
+    assert f"gene {g!r} first at row 2, differing rows [{rows}]" in caplog.text
+    for r, side in changed:
+        assert f"row {r + 2} column {side}_Compartment" in caplog.text
+    k = c.genes.index(g)
+    assert c.X[0, k] == float(df.loc[0, "Gene2_" + tcols[0].split("_", 1)[1]])
+    assert c.compartment[k] == df.loc[0, "Gene2_Compartment"]
+
+
 def test_dataset_folder_duplicate_names_are_checked_after_stripping(tmp_path):
     """'A' and 'A ' name one gene: the folder loader refuses them instead of listing the gene twice."""
     import gzip
