@@ -15,7 +15,7 @@ from step.config import RunConfig
 from step.data.course import GeneTimeCourse
 from step.evaluation.evaluate import predictions_table
 from step.jobs.forecast import Features, Forecasts
-from step.io import save_npz, write_json, write_with
+from step.io import save_npz, write_csv, write_json, write_with
 from step.outputs.post import post_steps
 from step.outputs.runs import publish_run
 from step.data.windows import Scaler, WindowSplit
@@ -69,7 +69,7 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
         log.info("predictions.csv holds the %s windows only (output.prediction_splits; metrics.json has every split)",
                  " and ".join(keep))
         pred_df = pred_df[pred_df["split"].isin(keep)]
-    write_with(d / "predictions.csv", lambda p: pred_df.to_csv(p, index=False))
+    write_csv(d / "predictions.csv", pred_df)
     tr = ws.train_time_indices()
     feats = pd.DataFrame({
         "gene": course.genes, "display": course.display, "chromosome": course.chromosome,
@@ -81,7 +81,7 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
     series = pd.DataFrame({"time": np.repeat(course.times, course.n_genes),
                            "gene": np.tile(np.array(course.genes, dtype=object), course.n_times),
                            "value": course.X.reshape(-1)})
-    write_with(d / "series.csv", lambda p: series.to_csv(p, index=False, float_format="%.10g"))
+    write_csv(d / "series.csv", series)
     write_json(d / "splits.json", {**ws.times_of(course.times), "history": ws.history,
                                    "protocol": ws.protocol, "report": ws.report})
     write_with(d / "history.csv", lambda p: pd.DataFrame(hist_rows).to_csv(p, index=False))
