@@ -17,7 +17,7 @@ class Features:
     """What every fit of a job shares, built once (all causal per window).
 
     Xw : ``[T, N]`` working-scale expression; emb : ``[W, L, N, D]`` window
-    embeddings or None; lap : the graph operators (sparse WindowOperators, or
+    embeddings or None (:attr:`emb`; ``emb_source`` may hold them still being computed); lap : the graph operators (sparse WindowOperators, or
     dense ``[W, N, N]`` / ``[N, N]``); nbr : the neighbour-mean operators (the
     same WindowOperators, or a dense row-normalised adjacency);
     degree : ``[N]`` Hi-C partner counts.
@@ -25,11 +25,19 @@ class Features:
 
     course: GeneTimeCourse
     Xw: np.ndarray
-    emb: np.ndarray | None
+    emb_source: object  # the embeddings, None, or a step.graph.embeddings.PendingEmbeddings (read .emb)
     lap: object
     nbr: object
     degree: np.ndarray
     ctx: object = None  # step.forecasters.registry.JobContext, built on first use (forecast.job_context)
+
+    @property
+    def emb(self) -> np.ndarray | None:
+        """``[W, L, N, D]`` window embeddings or None; a stream still running beside the job is
+        waited for here, on first use (the model's fit, after the baselines and its linear start)."""
+        if hasattr(self.emb_source, "result"):
+            self.emb_source = self.emb_source.result()
+        return self.emb_source
 
 
 @dataclass

@@ -247,6 +247,10 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
     from step.forecasters.train import WindowTensors, predict_parts, seed_everything, train_model
 
     L, m = cfg.split.history, cfg.model
+    # the start first: it does not read the embeddings, which may still be streaming beside the job
+    start, evidence = linear_start_stage(cfg, fd, feats, with_evidence=True)
+    if start is not None and start.offsets:  # global learners in the start: a fixed offset
+        base_f, off = blended_offset(cfg, feats, fd, start.offsets, evidence)
     chans = [fd.inputs[:, None]]                                   # [W, 1, L, N] expression
     if m.linear_graph:
         chans.append(fd.nb[:, None])                               # [W, 1, L, N] neighbour means
@@ -260,9 +264,7 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
                          torch.as_tensor(mask)).to(cfg.train.device)
     model_args = model_args_from_config(cfg.model_name, m, in_channels=int(x.shape[1]), n_nodes=feats.course.n_genes,
                                         history=L, degree=[float(d) for d in feats.degree])
-    start, evidence = linear_start_stage(cfg, fd, feats, with_evidence=True)
-    if start is not None and start.offsets:  # global learners in the start: a fixed offset
-        base_f, off = blended_offset(cfg, feats, fd, start.offsets, evidence)
+    if start is not None and start.offsets:
         data.offset = torch.as_tensor(off, dtype=torch.float32).to(cfg.train.device)
     # the trained epoch competes with the start on validation; whether the correction is kept is
     # decided by forecast_stage on the evidence of every earlier origin (selection.rule there)

@@ -341,48 +341,107 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
     return out
 
 
-# Above this many (gene, time) nodes the stream takes far longer than the imports it would overlap
-# (20,000 genes x 40 times: ~60 s against ~3 s), and a forked copy of a large job only adds memory.
-_BESIDE_MAX_NODES = 100_000
-
-
-def _stream_beside(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
-                   meanwhile: Callable[[], None] | None) -> np.ndarray:
-    """The stream (:func:`_compute_stream`) in one forked process while this one runs ``meanwhile``
-    (the job's imports), where that can help: a caller with such work, ``embedding.processes`` not
-    1, two or more cores, a parent that can fork safely (:func:`step.procs.fork_is_safe`) and at most
-    :data:`_BESIDE_MAX_NODES` (gene, time) nodes. The
-    child computes exactly what this process would (the same numbers); else in-process."""
+def _can_stream_beside(cfg: EmbeddingConfig) -> bool:
+    """Whether a stream can run in a forked process beside the job: ``embedding.processes`` not 1,
+    two or more cores, a parent that can fork safely (:func:`step.procs.fork_is_safe`), not itself
+    a daemonic worker."""
     from step.procs import fork_is_safe
 
-    if (meanwhile is None or cfg.processes == 1 or (os.cpu_count() or 1) < 2 or not fork_is_safe()
-            or mp.current_process().daemon or graphs.n_genes * graphs.n_times > _BESIDE_MAX_NODES):
-        return _compute_stream(graphs, history, cfg, seed)
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    return (cfg.processes != 1 and (os.cpu_count() or 1) >= 2 and fork_is_safe()
+            and not mp.current_process().daemon)
 
-    log.info("embedding: streaming in a forked process while this one imports the later stages' libraries")
-    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("fork"),
-                             initializer=_init_worker, initargs=(graphs, cfg, seed)) as ex:
-        fut = ex.submit(_stream_worker, history)
-        meanwhile()
+
+class PendingEmbeddings:
+    """Window embeddings ``[W, L, N, D]`` being streamed in a forked process (:func:`window_embeddings`
+    with ``defer=True``) while the job goes on with what does not need them (its imports, the
+    baselines, the model's linear start). :meth:`result` waits for them (once; later calls return
+    the same array); the child writes the cache entry after sending them. ``seconds``: the
+    stream's own wall time in its process, ``waited``: how long :meth:`result` waited."""
+
+    def __init__(self, proc, conn, path: Path):
+        self._proc, self._conn, self._path = proc, conn, path
+        self._out: np.ndarray | None = None
+        self.seconds = self.waited = 0.0
+
+    def result(self) -> np.ndarray:
+        if self._out is not None:
+            return self._out
+        t = time.perf_counter()
         try:
-            return fut.result()
-        except BrokenProcessPool as exc:
-            raise RuntimeError(f"embedding: the streaming process died ({exc}); no embeddings were "
-                               f"written. Rerun with embedding.processes = 1 to stream in-process.") from exc
+            status, payload = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            self._proc.join(5)
+            raise RuntimeError(f"embedding: the streaming process died (exit code {self._proc.exitcode}); no "
+                               "embeddings were written. Rerun with embedding.processes = 1 to stream "
+                               "in-process.") from exc
+        finally:
+            self._conn.close()
+        if status != "ok":
+            raise RuntimeError(f"embedding: streaming failed in process {self._proc.pid}: {payload}")
+        (self._out, self.seconds), self.waited = payload, time.perf_counter() - t
+        log.info("window embeddings %s in %.2f s beside the job (waited %.2f s for them)",
+                 tuple(self._out.shape), self.seconds, self.waited)
+        return self._out
+
+    def cancel(self) -> None:
+        """Stop the stream (the job failed before it needed the embeddings); nothing is cached."""
+        if self._out is None and self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(5)
+        self._conn.close()
 
 
-def _stream_worker(history: int) -> np.ndarray:
-    """Worker task of :func:`_stream_beside`: the whole stream ``[W, L, N, D]``."""
-    with _quiet_gensim():
-        return _compute_stream(_WORKER["graphs"], history, _WORKER["cfg"], _WORKER["seed"])
+def _start_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int, path: Path,
+                  key: str) -> PendingEmbeddings:
+    """Fork the process of :class:`PendingEmbeddings`: it computes exactly what
+    :func:`_compute_stream` computes here (the same numbers), sends them, then writes the cache entry."""
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_stream_child, args=(send, graphs, history, cfg, seed, path, key),
+                       name="step-embedding")  # not daemonic: an interpreter's exit waits for the cache entry
+    proc.start()
+    send.close()
+    log.info("embedding: streaming in a forked process (pid %d) beside the job", proc.pid)
+    return PendingEmbeddings(proc, recv, path)
+
+
+def _stream_child(conn, graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int, path: Path,
+                  key: str) -> None:
+    """Body of the streaming process: the stream, sent to the parent, then its cache entry; ends
+    with ``os._exit`` (a forked child runs none of the parent's exit handlers)."""
+    code = 0
+    try:
+        _init_worker(graphs, cfg, seed)
+        t0 = time.perf_counter()
+        with _quiet_gensim():
+            out = _compute_stream(graphs, history, cfg, seed)
+        conn.send(("ok", (out, time.perf_counter() - t0)))
+        conn.close()
+        _save_entry(path, out, graphs.n_times, history, key)
+    except BaseException as exc:  # noqa: BLE001  (said to the parent, which raises it)
+        code = 1
+        try:
+            conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        except Exception:  # noqa: BLE001  (the parent is gone or the entry's write failed after sending)
+            pass
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _save_entry(path: Path, out: np.ndarray, n_times: int, history: int, key: str) -> None:
+    """The cache entry of one embedding (atomic)."""
+    save_npz(path, embeddings=out, window_ends=window_ends(n_times, history), key=np.array(key))
 
 
 def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
                      meanwhile: Callable[[], None] | None = None) -> np.ndarray:
     if cfg.method == "stream":
-        return _stream_beside(graphs, history, cfg, seed, meanwhile)
+        return _compute_stream(graphs, history, cfg, seed)
     ends = window_ends(graphs.n_times, history)
     L, N, D = history, graphs.n_genes, cfg.dim
     out = np.empty((ends.size, L, N, D), dtype=np.float32)
@@ -436,8 +495,8 @@ def _library_versions(backend: str) -> dict[str, str]:
 
 
 def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,
-                      info: dict[str, Any] | None = None, meanwhile: Callable[[], None] | None = None
-                      ) -> np.ndarray:
+                      info: dict[str, Any] | None = None, meanwhile: Callable[[], None] | None = None,
+                      defer: bool = False) -> np.ndarray | PendingEmbeddings:
     """Causal, aligned temporal Node2Vec embedding of every forecast window.
 
     Parameters
@@ -450,6 +509,9 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
     info : optional dict filled with ``cache_path``, ``cache_hit`` and ``seconds``.
     meanwhile : optional work for this process while a process pool fits the windows (the job
         imports what its later stages need); not called otherwise. It cannot change the result.
+    defer : on a cache miss of a ``stream`` that can run in a forked process
+        (:func:`_can_stream_beside`), return a :class:`PendingEmbeddings` at once instead of the
+        array (the job computes its baselines meanwhile); the same numbers either way.
 
     Returns
     -------
@@ -483,10 +545,13 @@ def window_embeddings(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig
             log.warning("embedding cache %s unreadable (%s); recomputing", path, exc)
     if out is None:
         log.info("embedding cache miss: %s", path)
+        if defer and cfg.method == "stream" and _can_stream_beside(cfg):
+            if info is not None:
+                info.update(cache_path=str(path), cache_hit=False, key=key, deferred=True)
+            return _start_stream(graphs, history, cfg, seed, path, key)
         with _quiet_gensim():
             out = _compute_windows(graphs, history, cfg, seed, meanwhile)
-        save_npz(path, embeddings=out, window_ends=window_ends(graphs.n_times, history),
-                 key=np.array(key))
+        _save_entry(path, out, graphs.n_times, history, key)
     else:
         log.info("embedding cache hit: %s", path)
     secs = time.perf_counter() - t0

@@ -51,9 +51,11 @@ def load_stage(cfg: RunConfig) -> GeneTimeCourse:
     """Stage 1: read and validate the data (nothing is written)."""
     return prepare_course(cfg)
 
-def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
+def features_stage(cfg: RunConfig, course: GeneTimeCourse, defer: bool = False) -> Features:
     """Stage 2: per-time graphs, causal window embeddings and the window graph operators (``cfg``
-    resolved by :func:`step.auto.resolve_auto`; it is not resolved again here)."""
+    resolved by :func:`step.auto.resolve_auto`; it is not resolved again here). ``defer``: a
+    streamed embedding may still be computing beside the job when this returns
+    (:class:`step.graph.embeddings.PendingEmbeddings`, waited for on first use of ``Features.emb``)."""
     from step.graph.embeddings import window_embeddings
     from step.graph.graphs import build_graphs
 
@@ -63,8 +65,8 @@ def features_stage(cfg: RunConfig, course: GeneTimeCourse) -> Features:
     L = cfg.split.history
     Xw = working_scale(course.X, cfg.data.transform)  # [T, N]
     graphs = build_graphs(course, cfg.graph, Xw)
-    emb = (window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed, meanwhile=lambda: warm_imports(cfg))
-           if cfg.embedding.enabled else None)
+    emb = (window_embeddings(graphs, L, cfg.embedding, seed=cfg.train.seed, meanwhile=lambda: warm_imports(cfg),
+                             defer=defer) if cfg.embedding.enabled else None)
     torch_threads(cfg)  # torch's first computation follows (its import overlapped the embedding)
     from step.graph.sparse_ops import build_window_operators
 
@@ -156,9 +158,18 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
                     "target and are not forecast", cfg.split.horizon, n_test, n_test)
     seeds = [cfg.train.seed + i for i in range(cfg.train.seeds)]
     t0 = time.perf_counter()
-    feats = features_stage(cfg, course)
+    feats = features_stage(cfg, course, defer=True)
     timings["embedding"] = time.perf_counter() - t0
-    fc = forecast_stage(cfg, feats, folds, seeds, timings)
+    pending = feats.emb_source if hasattr(feats.emb_source, "result") else None
+    try:
+        fc = forecast_stage(cfg, feats, folds, seeds, timings)
+    finally:
+        if pending is not None:
+            pending.cancel()  # a no-op once the model has read them
+    if pending is not None and pending.seconds:  # the wait is the embedding's, not the training's
+        timings["embedding"] += pending.waited
+        timings["training"] -= pending.waited
+        timings["embedding_beside_s"] = pending.seconds
     metrics = evaluate_stage(cfg, ws, course, fc)
     check_finite_metrics(cfg, metrics)
     timings["total_before_outputs"] = time.perf_counter() - t_start

@@ -515,17 +515,52 @@ def test_cache_key_changes_with_the_library_versions(monkeypatch):
     assert E.embedding_cache_key(g, 3, cfg, 0) != k0
 
 
-def test_stream_beside_the_imports_is_bit_identical_to_in_process(tmp_path):
-    """``stream`` in one forked process while the caller's ``meanwhile`` runs gives the bits of the
-    in-process stream, and ``meanwhile`` runs exactly once."""
+def test_deferred_stream_is_bit_identical_to_in_process_and_cached(tmp_path):
+    """``defer=True``: the stream runs in a forked process while the caller goes on; its result has
+    the bits of the in-process stream, the child writes the cache entry, and the next call hits it."""
+    from step.graph.embeddings import PendingEmbeddings
     from step.procs import fork_is_safe
 
     course = random_course(N=6, T=14, seed=5)
     g = build_graphs(course, GraphConfig(), course.X)
-    calls = []
     cfg = dataclasses.replace(SMALL, method="stream", cache_dir=str(tmp_path / "a"))
-    beside = window_embeddings(g, 3, cfg, seed=2, meanwhile=lambda: calls.append(1))
+    pending = window_embeddings(g, 3, cfg, seed=2, defer=True)
     alone = window_embeddings(g, 3, dataclasses.replace(cfg, processes=1, cache_dir=str(tmp_path / "b")), seed=2)
-    np.testing.assert_array_equal(beside, alone)
     forked = fork_is_safe() and (os.cpu_count() or 1) >= 2
-    assert calls == ([1] if forked else [])
+    assert isinstance(pending, PendingEmbeddings) == forked
+    beside = pending.result() if forked else pending
+    np.testing.assert_array_equal(beside, alone)
+    if forked:
+        assert pending.result() is beside  # waited for once
+        pending._proc.join(30)  # the child writes the cache entry after sending the result
+        assert pending._proc.exitcode == 0
+        info = {}
+        again = window_embeddings(g, 3, cfg, seed=2, info=info, defer=True)
+        assert info["cache_hit"] and isinstance(again, np.ndarray)
+        np.testing.assert_array_equal(again, alone)
+
+
+def test_a_deferred_stream_that_fails_raises_in_the_caller_and_caches_nothing(tmp_path, monkeypatch):
+    """An error inside the streaming process is raised where the embeddings are read, with its
+    message; no cache entry is written; ``processes: 1`` never forks."""
+    import step.graph.embeddings as E
+    from step.procs import fork_is_safe
+
+    if not (fork_is_safe() and (os.cpu_count() or 1) >= 2):
+        pytest.skip("no fork here: the stream runs in-process")
+    course = random_course(N=6, T=14, seed=5)
+    g = build_graphs(course, GraphConfig(), course.X)
+    cfg = dataclasses.replace(SMALL, method="stream", cache_dir=str(tmp_path / "a"))
+
+    def boom(*a, **k):
+        raise ValueError("walks exploded")
+
+    monkeypatch.setattr(E, "_compute_stream", boom)  # inherited by the fork
+    pending = E.window_embeddings(g, 3, cfg, seed=2, defer=True)
+    with pytest.raises(RuntimeError, match="walks exploded"):
+        pending.result()
+    pending._proc.join(30)
+    assert not list((tmp_path / "a").glob("*.npz"))
+    one = dataclasses.replace(cfg, processes=1)
+    with pytest.raises(ValueError, match="walks exploded"):
+        E.window_embeddings(g, 3, one, seed=2, defer=True)
