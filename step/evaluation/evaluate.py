@@ -82,28 +82,32 @@ def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, 
                       base: dict[str, np.ndarray], model: dict[int, np.ndarray], base_seed: int,
                       base_iv: dict | None = None, model_iv: dict | None = None,
                       levels: list[float] | None = None, horizons: dict | None = None,
-                      horizon_iv: dict | None = None) -> pd.DataFrame:
+                      horizon_iv: dict | None = None, splits: list[str] | None = None) -> pd.DataFrame:
     """Long table ``model, seed, split, target_time, gene, y_true, y_pred`` (original scale), then
     ``lo_<L>, hi_<L>`` per interval level (``lo_80, hi_80, lo_95, hi_95``; NaN without an interval)
     and ``horizon`` (1; with ``horizons = {h: (base, model)}`` also the h-step rows of the reported
-    split, with their intervals from ``horizon_iv = {h: (base, model)}``)."""
+    split, with their intervals from ``horizon_iv = {h: (base, model)}``). ``splits``: the rows of
+    these splits only (None: every split; a 20,000-gene job's training rows are most of the table)."""
     from step.evaluation.intervals import level_key
 
-    W, N = y_true.shape
-    t = course.times[ws.targets]
+    keep = np.ones(len(ws.split), dtype=bool) if splits is None else np.isin(ws.split, list(splits))
+    W, N = int(keep.sum()), y_true.shape[1]
+    t = course.times[ws.targets][keep]
     frames = []
     levels = list(levels or [])
+    genes = np.tile(np.array(course.genes, dtype=object), W)
 
     def block(name: str, seed: int, P: np.ndarray, iv: dict | None, h: int = 1) -> pd.DataFrame:
         cols = {
             "model": name, "seed": seed,
-            "split": np.repeat(ws.split, N),
+            "split": np.repeat(ws.split[keep], N),
             "target_time": np.repeat(t, N),
-            "gene": np.tile(np.array(course.genes, dtype=object), W),
-            "y_true": y_true.reshape(-1), "y_pred": P.reshape(-1),
+            "gene": genes,
+            "y_true": y_true[keep].reshape(-1), "y_pred": P[keep].reshape(-1),
         }
         for lv in levels:
             lo, hi = (iv or {}).get(lv, (np.full((W, N), np.nan), np.full((W, N), np.nan)))
+            lo, hi = (lo[keep], hi[keep]) if lo.shape[0] == keep.size else (lo, hi)
             cols[f"lo_{level_key(lv)}"], cols[f"hi_{level_key(lv)}"] = lo.reshape(-1), hi.reshape(-1)
         cols["horizon"] = h
         return pd.DataFrame(cols)
@@ -112,7 +116,7 @@ def predictions_table(model_name: str, ws: WindowSplit, course: GeneTimeCourse, 
         frames.append(block(model_name, sd, P, (model_iv or {}).get(sd)))
     for name in _names(base):
         frames.append(block(name, base_seed, base[name], (base_iv or {}).get(name)))
-    rep = np.repeat(ws.split == ws.report, N)
+    rep = np.repeat(ws.split[keep] == ws.report, N)
     for h, (hb, hm) in sorted((horizons or {}).items()):
         hbi, hmi = (horizon_iv or {}).get(h, ({}, {}))
         for sd, P in hm.items():

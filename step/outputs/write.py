@@ -35,7 +35,8 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
     base_iv, model_iv = fc.intervals_original()
     pred_df = predictions_table(cfg.model_name, ws, course, y_true_o, base_o, model_o, cfg.train.seed,
                                 base_iv, model_iv, list(cfg.evaluation.interval_levels), fc.horizons_original(),
-                                fc.horizon_intervals_original())
+                                fc.horizon_intervals_original(),
+                                splits=sorted(set(cfg.output.prediction_splits) | {ws.report}))
     root = Path(out_root) if out_root else Path(cfg.output.results_dir) / cfg.dataset
 
     def write(d: Path) -> str:

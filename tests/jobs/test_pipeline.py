@@ -95,6 +95,22 @@ def test_same_seed_same_numbers(tmp_path):
     pd.testing.assert_frame_equal(pa, pb)
 
 
+def test_predictions_without_training_rows_leave_every_other_number_unchanged(tmp_path, full_run):
+    """output.prediction_splits [val, test] (the default above output.auto_genes): the table is built
+    without the training rows (a 20,000-gene job's memory), the kept rows and results.txt are the
+    same as with every split."""
+    r = run_job(_cfg(tmp_path, **{"embedding.cache_dir": str(full_run.run_dir.parent.parent / "cache"),
+                                  "output.prediction_splits": ["val", "test"]}), tmp_path / "vt")
+    a, b = _preds(full_run.run_dir), _preds(r.run_dir)
+    assert set(b["split"]) == {"val", "test"}
+    pd.testing.assert_frame_equal(a[a["split"] != "train"].reset_index(drop=True), b.reset_index(drop=True))
+    def numbers(p: Path) -> list[str]:  # results.txt up to the analysis (off in _cfg), without its folder
+        text = p.read_text().split("=== Biological analysis ===")[0].rstrip()
+        return [l for l in text.splitlines() if str(p.parent) not in l]
+
+    assert numbers(full_run.run_dir / "results.txt") == numbers(r.run_dir / "results.txt")
+
+
 def test_no_test_period_information_reaches_train_or_val(tmp_path):
     cfg = _cfg(tmp_path)
     ref = run_job(cfg, tmp_path / "ref")
