@@ -112,6 +112,7 @@ def model_predictor(cfg: RunConfig, feats: Features, model_args: dict, state: di
     import torch
 
     from step.forecasters.models import build_model
+    from step.forecasters.train import predict_batch
 
     model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
     model.load_state_dict(state)
@@ -125,11 +126,11 @@ def model_predictor(cfg: RunConfig, feats: Features, model_args: dict, state: di
             x = torch.cat([x, torch.as_tensor(feats.emb[origins], dtype=torch.float32).permute(0, 3, 1, 2)], dim=1)
         x = x.to(cfg.train.device)
         lap = feats.lap.to(cfg.train.device)  # a WindowOperators or a dense tensor
-        out = []
-        for s0 in range(0, len(origins), 64):
-            b = torch.as_tensor(origins[s0:s0 + 64], dtype=torch.long)
+        out, B = [], predict_batch(feats.course.n_genes)
+        for s0 in range(0, len(origins), B):
+            b = torch.as_tensor(origins[s0:s0 + B], dtype=torch.long)
             lb = lap.batch(b.to(cfg.train.device)) if hasattr(lap, "batch") else (lap[b] if lap.dim() == 3 else lap)
-            out.append(model(x[s0:s0 + 64], lb)[:, 0, 0, :].cpu())
+            out.append(model(x[s0:s0 + B], lb)[:, 0, 0, :].cpu())
         pred = torch.cat(out).numpy().astype(float)
         return pred if base_fn is None else pred + base_fn(z, nb, origins)
 
