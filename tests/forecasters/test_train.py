@@ -1,6 +1,7 @@
 """step.forecasters.train helpers."""
 from __future__ import annotations
 
+
 def test_prediction_batches_shrink_with_the_gene_count():
     """64 windows per prediction batch up to 4,096 genes (small jobs unchanged), fewer above (a
     20,000-gene job's activations), never fewer than one."""
