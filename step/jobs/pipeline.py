@@ -88,7 +88,8 @@ def warm_imports(cfg: RunConfig) -> None:
     """Import the libraries the later stages import on first use (torch, scipy.stats, ETS, the
     ridges, the bootstrap, the plots, the enrichment): about 2.5 s of CPU in a small job, done while
     the embedding is computed in other processes (a ``windows`` pool calls this once its first fit
-    is back; a ``stream`` calls it while its one forked process streams). A module
+    is back; a deferred ``stream`` does not: the job itself goes on beside it, importing each
+    library where it is first used). A module
     that fails to import here fails again, with its message, where it is used."""
     import importlib
     import os
