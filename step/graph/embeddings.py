@@ -358,8 +358,8 @@ class PendingEmbeddings:
     the same array); the child writes the cache entry after sending them. ``seconds``: the
     stream's own wall time in its process, ``waited``: how long :meth:`result` waited."""
 
-    def __init__(self, proc, conn, path: Path):
-        self._proc, self._conn, self._path = proc, conn, path
+    def __init__(self, proc, conn):
+        self._proc, self._conn = proc, conn
         self._out: np.ndarray | None = None
         self.seconds = self.waited = 0.0
 
@@ -402,7 +402,7 @@ def _start_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, se
     proc.start()
     send.close()
     log.info("embedding: streaming in a forked process (pid %d) beside the job", proc.pid)
-    return PendingEmbeddings(proc, recv, path)
+    return PendingEmbeddings(proc, recv)
 
 
 def _stream_child(conn, graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int, path: Path,
