@@ -116,6 +116,22 @@ class _Head(nn.Module):
     def forward(self, h: Tensor) -> Tensor:
         return self.out(torch.relu(self.fc(h)))
 
+    def is_zero(self) -> bool:
+        """True while the last layer is all zeros (untrained, or trained back to the start): the
+        head then outputs exactly ``+0.0`` for any finite input."""
+        return not (bool(self.out.weight.any()) or bool(self.out.bias.any()))
+
+
+def _skip_correction(head: _Head, x: Tensor) -> Tensor | None:
+    """``delta = 0`` ``[B, N]`` without running the correction network when nothing needs its
+    activations (no gradients) and the head is zero: the forecast is then the linear path exactly
+    (the same bits: the network would return +0.0 for every gene). None otherwise. A prediction
+    of a model whose training kept the start (best epoch 0, the common case on short courses and at
+    scale) costs only the linear path: ~11 s of a 20,000-gene job."""
+    if torch.is_grad_enabled() or not head.is_zero():
+        return None
+    return x.new_zeros(x.shape[0], x.shape[-1])
+
 
 class STEPmr(nn.Module):
     """STEPmr: LinearPath + (ST blocks -> output block with connectivity attention -> head).
@@ -166,12 +182,16 @@ class STEPmr(nn.Module):
 
     def forward_parts(self, x: Tensor, lap: Tensor) -> tuple[Tensor, Tensor]:
         """Linear path and correction, each ``[B, N]``; the forecast is their sum."""
+        base = self.linear(x[:, 0], x[:, 1] if self.linear.neighbour is not None else None)
+        zero = _skip_correction(self.head, x)
+        if zero is not None:
+            return base, zero
         h = x
         for block in self.blocks:
             h = block(h, lap)
         h = self.output(h)                                 # [B, H, 1, N]
         delta = self.head(h.permute(0, 2, 3, 1))[:, 0, :, 0]  # [B, N]
-        return self.linear(x[:, 0], x[:, 1] if self.linear.neighbour is not None else None), delta
+        return base, delta
 
     def forward(self, x: Tensor, lap: Tensor) -> Tensor:
         base, delta = self.forward_parts(x, lap)
@@ -238,6 +258,10 @@ class STEPmi(nn.Module):
 
     def forward_parts(self, x: Tensor, lap: Tensor) -> tuple[Tensor, Tensor]:
         """Linear path and correction, each ``[B, N]``; the forecast is their sum."""
+        base = self.linear(x[:, 0], x[:, 1] if self.linear.neighbour is not None else None)
+        zero = _skip_correction(self.head, x)
+        if zero is not None:
+            return base, zero
         h = x
         for block in self.blocks:
             h = block(h, lap)                                  # [B, H, L, N]
@@ -250,7 +274,7 @@ class STEPmi(nn.Module):
         for attn, norm in zip(self.attns, self.attn_norms):
             g = norm(g + self.dropout(attn(g, g, g, need_weights=False)[0]))
         delta = self.head(g)[..., 0]                           # [B, N]
-        return self.linear(x[:, 0], x[:, 1] if self.linear.neighbour is not None else None), delta
+        return base, delta
 
     def forward(self, x: Tensor, lap: Tensor) -> Tensor:
         base, delta = self.forward_parts(x, lap)

@@ -244,6 +244,31 @@ def test_untrained_head_still_learns():
     assert model.blocks[0].graph.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("make,c,t,n", [(_mr, 5, 3, 7), (_mi, 4, 5, 9)])
+def test_zero_head_prediction_skips_the_network_with_the_same_bits(make, c, t, n, monkeypatch):
+    """Without gradients a zero head's correction is returned without running the blocks, bit for bit
+    what the network gives; with gradients (training) or a trained head the network runs."""
+    torch.manual_seed(0)
+    model = make().eval()
+    with torch.no_grad():
+        model.linear.own.normal_()  # a linear path that is not the moving average
+    x, lap = _input(3, c, t, n), _graph(n)
+    full = model.blocks[0].forward
+    calls = []
+    monkeypatch.setattr(model.blocks[0], "forward", lambda *a: calls.append(1) or full(*a))
+    base_g, delta_g = model.forward_parts(x, lap)  # gradients on: the network runs (the head must learn)
+    assert calls and torch.equal(delta_g, torch.zeros_like(delta_g))
+    calls.clear()
+    with torch.no_grad():
+        base, delta = model.forward_parts(x, lap)
+    assert not calls
+    assert torch.equal(base, base_g) and torch.equal(delta, delta_g) and delta.shape == (3, n)
+    with torch.no_grad():  # a head that is not zero: the correction is computed
+        model.head.out.bias.fill_(0.5)
+        _, delta = model.forward_parts(x, lap)
+    assert calls and torch.allclose(delta, torch.full_like(delta, 0.5))
+
+
 @pytest.mark.parametrize("hidden,heads,n,t,k", [(5, 1, 11, 7, 3), (9, 3, 13, 1, 2), (4, 4, 1, 2, 1)])
 def test_stepmi_odd_sizes(hidden, heads, n, t, k):
     torch.manual_seed(0)
