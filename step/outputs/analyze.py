@@ -53,6 +53,8 @@ from step.outputs.rundata import (  # noqa: F401
                                   )
 
 log = logging.getLogger(__name__)
+# gene names a log line lists before "(+N more)" (the full lists are in the files it names)
+_LOG_NAMES = 20
 
 SECTION_MARKER = "=== Biological analysis ==="
 
@@ -349,8 +351,10 @@ def _map_genes(tab: pd.DataFrame, cfg: AnalysisConfig, edir: Path) -> tuple[dict
         reason="no alias-table entry or case variant matches a symbol of the gene sets in " + str(cfg.genesets_dir))
     write_with(edir / "unmapped_genes.csv", lambda tmp: unm.to_csv(tmp, index=False))
     if len(unm):
-        log.warning("%d gene(s) map to no gene-set symbol (kept in the background, never hits): %s",
-                    len(unm), ", ".join(unm["gene"]))
+        shown = ", ".join(unm["gene"].iloc[:_LOG_NAMES])
+        more = f" (+{len(unm) - _LOG_NAMES} more)" if len(unm) > _LOG_NAMES else ""
+        log.warning("%d gene(s) map to no gene-set symbol (kept in the background, never hits; all in the run's "
+                    "enrichment/unmapped_genes.csv): %s%s", len(unm), shown, more)
     dup = mapping[mapping["mapped"]].groupby("symbol")["gene"].apply(list)
     for sym, names in dup[dup.map(len) > 1].items():
         log.info("genes %s all map to %s: counted once in the enrichment", names, sym)

@@ -266,3 +266,19 @@ def test_gene_sets_of_another_organism_are_a_warning_not_an_empty_result(tmp_pat
     assert out["n_significant"] == {}
     txt = (run / "results.txt").read_text()
     assert "gene sets do not fit this organism" in txt and "analysis.genesets_dir" in txt
+
+
+def test_unmapped_genes_log_line_is_bounded(tmp_path: Path, monkeypatch, caplog) -> None:
+    """The warning lists at most _LOG_NAMES names, then how many more, and names the file with all of them."""
+    import logging
+
+    import step.outputs.analyze as an
+
+    gs = make_genesets(tmp_path / "genesets")
+    run = make_run(tmp_path)
+    monkeypatch.setattr(an, "_LOG_NAMES", 0)
+    with caplog.at_level(logging.WARNING, logger="step.outputs.analyze"):
+        analyze_run(run, _cfg(gs), OutputConfig(genes_per_page=6))
+    line = next(r.getMessage() for r in caplog.records if "map to no gene-set symbol" in r.getMessage())
+    assert "(+1 more)" in line and "Mystery1" not in line
+    assert "enrichment/unmapped_genes.csv" in line
