@@ -2,7 +2,7 @@
 
     python -m step.study [--datasets mrna,mirna,mrna_corrected,mirna_corrected]
         [--seeds 5] [--ablation-seeds 5] [--protocol rolling] [--jobs N]
-        [--out results/study] [--readme README.md] [--table-only] [--no-ablation] [--no-readme]
+        [--out results/study] [--readme README.md] [--table-only] [--no-ablation] [--no-readme] [--force]
 
 For every dataset config (``configs/<name>.yaml``) it runs the train/test job
 under the rolling-origin protocol with ``--seeds`` seeds and ``step.jobs.ablate``
@@ -10,7 +10,10 @@ with ``--ablation-seeds`` seeds, then writes ``<out>/results_table.md`` and
 ``<out>/study.json`` and rewrites the block between
 ``<!-- results-table:start -->`` and ``<!-- results-table:end -->`` in the
 README. ``--table-only`` rebuilds the table from the newest runs already under
-``<out>``. Everything a cell shows is read back from the runs' ``metrics.json``
+``<out>``. The study is resumable: a job or an ablation already finished with the same settings,
+data, code and library versions (``<out>/<name>/cells.json``, :mod:`step.jobs.cells`) is not
+redone, so an interrupted ``make results`` goes on where it stopped; ``--force`` redoes everything.
+The Hi-C tests (seconds) always run. Everything a cell shows is read back from the runs' ``metrics.json``
 and ``verdict.json``.
 """
 from __future__ import annotations
@@ -38,25 +41,41 @@ START, END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 
 
 def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: str, out: Path,
-              jobs: int = 0, ablations: bool = True) -> None:
-    """Run the job and the ablation of every dataset under ``out/<name>/``."""
+              jobs: int = 0, ablations: bool = True, force: bool = False) -> None:
+    """Run the job and the ablation of every dataset under ``out/<name>/``.
+
+    Resumable (:mod:`step.jobs.cells`): a job or an ablation already finished with the same
+    settings, data, code and library versions is not redone (``force`` redoes it)."""
     from step.jobs.ablate import run_ablation
     from step.config import load_config
-    from step.jobs.pipeline import run_job
+    from step.jobs.cells import Cells, cell_key
+    from step.jobs.pipeline import load_stage, run_job
 
     over = {"split.protocol": protocol, "train.seeds": seeds, "output.plots": False, "analysis.enabled": False,
             "ablation.seeds": ablation_seeds}
     cfgs = {name: load_config(Path("configs") / f"{name}.yaml", over) for name in datasets}
+    sums = {name: load_stage(cfg).checksum for name, cfg in cfgs.items()}  # validates every dataset first
+    abl_seeds = {name: [cfg.train.seed + i for i in range(ablation_seeds)] for name, cfg in cfgs.items()}
+
+    def cell(name: str, kind: str, key: str, work) -> None:
+        cells = Cells(out / name, force)
+        done = cells.finished(kind, key)
+        if done is not None:
+            log.info("%s: %s already done with these settings, data and code: %s (not redone; --force redoes it)",
+                     name, kind, done)
+            return
+        t0 = time.perf_counter()
+        path = work()
+        cells.record(kind, key, path, time.perf_counter() - t0)
+        log.info("%s: %s done in %.0f s", name, kind, time.perf_counter() - t0)
+
     # every train/test job first, then the (slower) ablations: a partial study still fills the table
     for name, cfg in cfgs.items():
-        t0 = time.perf_counter()
-        run_job(cfg, out / name / "runs")
-        log.info("%s: job done in %.0f s", name, time.perf_counter() - t0)
+        cell(name, "job", cell_key("job", cfg, sums[name]), lambda cfg=cfg, name=name: run_job(cfg, out / name / "runs").run_dir)
     run_hic_tests(cfgs, out)
     for name, cfg in (cfgs.items() if ablations else ()):
-        t0 = time.perf_counter()
-        run_ablation(cfg, out / name / "ablation", [cfg.train.seed + i for i in range(ablation_seeds)], jobs)
-        log.info("%s: ablation done in %.0f s", name, time.perf_counter() - t0)
+        cell(name, "ablation", cell_key("ablation", cfg, sums[name], seeds=abl_seeds[name]),
+             lambda cfg=cfg, name=name: run_ablation(cfg, out / name / "ablation", abl_seeds[name], jobs))
 
 
 def run_hic_tests(cfgs: dict, out: Path) -> None:
@@ -235,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from existing runs")
     ap.add_argument("--no-ablation", action="store_true", help="run the jobs only (the table says 'not run')")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
+    ap.add_argument("--force", action="store_true",
+                    help="redo every job and ablation, even those already finished with the same settings, data and code")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     setup_logging(args.verbose)
@@ -246,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         if not args.table_only:
             run_study(names, args.seeds, args.ablation_seeds, args.protocol, args.out, args.jobs,
-                      not args.no_ablation)
+                      not args.no_ablation, args.force)
         rows = collect(args.out, names)
         if not rows:
             raise InputError(f"{args.out}: no runs to tabulate; run without --table-only first.")

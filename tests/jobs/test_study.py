@@ -1,0 +1,107 @@
+"""The study is resumable (step/jobs/study.py, step/jobs/cells.py): a cell finished with the same
+settings, data and code is not redone; any change of those, a missing result or --force redoes it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import step.jobs.ablate as ablate
+import step.jobs.cells as cells
+import step.jobs.pipeline as pipeline
+import step.jobs.study as study
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "test_tiny_mrna"
+
+
+@pytest.fixture()
+def calls(monkeypatch, tmp_path):
+    """run_job / run_ablation replaced by fakes that make a result folder and count their calls."""
+    monkeypatch.chdir(ROOT)  # the study reads configs/<name>.yaml
+    got = {"job": [], "ablation": []}
+
+    def fake_job(cfg, out_root):
+        d = Path(out_root) / f"run{len(got['job'])}"
+        d.mkdir(parents=True)
+        got["job"].append(cfg.train.seeds)
+        return SimpleNamespace(run_dir=d)
+
+    def fake_ablation(cfg, out_root, seeds, jobs):
+        d = Path(out_root) / f"ablation-{len(got['ablation'])}"
+        d.mkdir(parents=True)
+        got["ablation"].append(list(seeds))
+        return d
+
+    monkeypatch.setattr(pipeline, "run_job", fake_job)
+    monkeypatch.setattr(ablate, "run_ablation", fake_ablation)
+    monkeypatch.setattr(study, "run_hic_tests", lambda cfgs, out: None)
+    return got
+
+
+def _run(out: Path, seeds: int = 1, ablation_seeds: int = 2, force: bool = False) -> None:
+    study.run_study([NAME], seeds, ablation_seeds, "rolling", out, jobs=1, ablations=True, force=force)
+
+
+def test_finished_cells_are_not_redone(calls, tmp_path):
+    out = tmp_path / "study"
+    _run(out)
+    assert calls == {"job": [1], "ablation": [[0, 1]]}
+    rec = json.loads((out / NAME / "cells.json").read_text())
+    assert set(rec) == {"job", "ablation"} and Path(rec["job"]["path"]).is_dir()
+    _run(out)  # the same study again: nothing is redone
+    assert calls == {"job": [1], "ablation": [[0, 1]]}
+    _run(out, ablation_seeds=3)  # other ablation seeds: only the ablation is redone
+    assert calls == {"job": [1], "ablation": [[0, 1], [0, 1, 2]]}
+    _run(out, seeds=2, ablation_seeds=3)  # another config: both are redone
+    assert calls["job"] == [1, 2] and len(calls["ablation"]) == 3
+    _run(out, seeds=2, ablation_seeds=3, force=True)  # --force redoes everything
+    assert calls["job"] == [1, 2, 2] and len(calls["ablation"]) == 4
+
+
+def test_a_missing_result_or_changed_code_redoes_the_cell(calls, tmp_path, monkeypatch):
+    out = tmp_path / "study"
+    _run(out)
+    rec = json.loads((out / NAME / "cells.json").read_text())
+    Path(rec["job"]["path"]).rmdir()  # the recorded run folder is gone
+    _run(out)
+    assert calls["job"] == [1, 1] and len(calls["ablation"]) == 1
+    monkeypatch.setattr(cells, "code_fingerprint", lambda: "edited")  # any edit of the code
+    _run(out)
+    assert calls["job"] == [1, 1, 1] and len(calls["ablation"]) == 2
+
+
+def test_cell_key_ignores_what_cannot_change_a_number():
+    from step.config import load_config
+
+    cfg = load_config(ROOT / "configs" / f"{NAME}.yaml")
+    key = cells.cell_key("job", cfg, "abc")
+    same = load_config(ROOT / "configs" / f"{NAME}.yaml", {"output.plots": False, "embedding.cache_dir": "/elsewhere",
+                                                           "embedding.processes": 1})
+    assert cells.cell_key("job", same, "abc") == key
+    other = load_config(ROOT / "configs" / f"{NAME}.yaml", {"train.epochs": 3})
+    assert cells.cell_key("job", other, "abc") != key
+    assert cells.cell_key("job", cfg, "abd") != key  # other data
+    assert cells.cell_key("ablation", cfg, "abc") != key
+
+
+def test_code_fingerprint_follows_the_files(tmp_path):
+    (tmp_path / "step").mkdir()
+    f = tmp_path / "step" / "a.py"
+    f.write_text("x = 1\n")
+    one = cells.code_fingerprint.__wrapped__(tmp_path)
+    f.write_text("x = 2\n")
+    assert cells.code_fingerprint.__wrapped__(tmp_path) != one
+
+
+def test_unreadable_record_redoes_every_cell(tmp_path, caplog):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "cells.json").write_text("{not json")
+    c = cells.Cells(folder)
+    assert c.finished("job", "k") is None
+    c.record("job", "k", folder, 1.0)
+    assert c.finished("job", "k") == folder and c.finished("job", "other") is None
+    assert cells.Cells(folder, force=True).finished("job", "k") is None
