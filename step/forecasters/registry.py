@@ -201,7 +201,7 @@ def _train_end(d: FitData) -> int:
 
 @register
 class ETS(Forecaster):
-    """The project's exponential smoothing (:mod:`step.forecasters.ets`, statsmodels): parameters estimated on
+    """The project's exponential smoothing (:mod:`step.forecasters.ets`, statsforecast's ETS fits): parameters estimated on
     the time points up to the origin, then run as a causal one-step filter. Horizons: its
     one-step forecast from the origin (exact for ANN, whose forecast is flat)."""
 

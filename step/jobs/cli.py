@@ -17,7 +17,7 @@ log = logging.getLogger("step")
 def exit_now(code: int) -> NoReturn:
     """End a command line process with ``code`` without the interpreter's teardown.
 
-    Tearing down the modules of a job (torch, scipy, statsmodels, sklearn, arch, gseapy) took
+    Tearing down the modules of a job (torch, scipy, statsforecast, sklearn, arch, gseapy) took
     about 1 s of a 12 s job on a 2-core machine. By the time a command returns, every file it
     writes has been written atomically and closed, and no child process is left; the output
     streams and the logging handlers are flushed here. Only the ``__main__`` blocks call this

@@ -95,9 +95,8 @@ def warm_imports(cfg: RunConfig) -> None:
     import os
 
     os.environ.setdefault("NIXTLA_NUMBA_CACHE", "1")  # statsforecast reads it at import (step/forecasters/registry.py)
-    names = ["torch", "scipy.stats", "statsmodels.tsa.exponential_smoothing.ets", "sklearn.linear_model",
-             "arch.bootstrap"]
-    names += ["statsforecast.models"] if "auto_ets" in cfg.baselines.peers else []
+    # statsforecast: the ets baseline's fits (step/forecasters/ets.py) and the auto_ets peer
+    names = ["torch", "scipy.stats", "statsforecast.models", "sklearn.linear_model", "arch.bootstrap"]
     names += ["lightgbm"] if "global_gbm" in set(cfg.baselines.peers) | set(cfg.selection.global_bases) else []
     names += ["step.outputs.plots"] if cfg.output.plots else []
     names += ["gseapy", "step.outputs.analyze"] if cfg.analysis.enabled else []

@@ -21,7 +21,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "gensim", "gseapy", "matplotlib", "pyyaml",
-            "tqdm", "statsmodels", "networkx", "optuna", "arch", "cooler", "cooltools")
+            "tqdm", "statsforecast", "networkx", "optuna", "arch", "cooler", "cooltools")
 
 
 def package_versions() -> dict[str, str]:

@@ -7,17 +7,15 @@ import warnings
 import numpy as np
 import pytest
 
-pytest.importorskip("statsmodels")
-from statsmodels.tsa.exponential_smoothing.ets import ETSModel  # noqa: E402
+from statsforecast.models import AutoETS
 
-from step.forecasters import ets as ets_mod  # noqa: E402
-from step.forecasters.ets import ets_forecasts  # noqa: E402
+from step.forecasters import ets as ets_mod
+from step.forecasters.ets import ets_forecasts
 
 
-def _sm_fit(y: np.ndarray, model: str):
-    trend = None if model == "ANN" else "add"
-    return ETSModel(y, error="add", trend=trend, damped_trend=model == "AAdN",
-                    initialization_method="estimated").fit(disp=False)
+def _sf_fit(y: np.ndarray, model: str) -> dict:
+    """statsforecast's own fit of one candidate (its ``model_`` dict: par, fitted, aicc, ...)."""
+    return AutoETS(model="ANN" if model == "ANN" else "AAN", damped=model == "AAdN").fit(y).model_
 
 
 def test_causality_scrambling_the_future_leaves_earlier_forecasts_unchanged():
@@ -51,7 +49,7 @@ def test_constant_level_with_noise_forecasts_the_level():
     assert np.abs(F - level).mean() < 0.06
 
 
-def test_ses_matches_hand_recursion_with_statsmodels_parameters():
+def test_ses_matches_hand_recursion_with_the_library_parameters():
     rng = np.random.default_rng(2)
     T, fit_end, alpha_true = 400, 300, 0.3  # alpha estimate sd about 0.04 at 300 points
     y, lev = np.empty(T), 1.0
@@ -59,9 +57,8 @@ def test_ses_matches_hand_recursion_with_statsmodels_parameters():
         e = 0.5 * rng.standard_normal()
         y[t] = lev + e
         lev += alpha_true * e
-    res = _sm_fit(y[:fit_end], "ANN")
-    p = dict(zip(res.model.param_names, res.params))
-    alpha, l0 = p["smoothing_level"], p["initial_level"]
+    res = _sf_fit(y[:fit_end], "ANN")
+    alpha, l0 = res["par"][0], res["par"][4]
     assert abs(alpha - alpha_true) < 0.15
     hand, lev = np.empty(T + 1), l0  # independent loop over the whole series
     for t in range(T):
@@ -71,8 +68,13 @@ def test_ses_matches_hand_recursion_with_statsmodels_parameters():
     F, info = ets_forecasts(y[:, None], np.arange(T + 1), fit_end, models=("ANN",))
     assert info["models"] == {"ANN": 1}
     np.testing.assert_allclose(F[:, 0], hand, rtol=1e-10, atol=1e-12)
-    # and statsmodels' own filter agrees on the fit period
-    np.testing.assert_allclose(F[:fit_end, 0], res.fittedvalues, rtol=1e-10, atol=1e-12)
+    # and statsforecast's own filter agrees on the fit period
+    np.testing.assert_allclose(F[:fit_end, 0], res["fitted"], rtol=1e-10, atol=1e-12)
+    # statsmodels' maximum-likelihood SES (the engine before 2026-12-07) finds the same optimum
+    sm = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets")
+    ref = sm.ETSModel(y[:fit_end], error="add", initialization_method="estimated").fit(disp=False)
+    assert abs(ref.params[0] - alpha) < 0.01
+    np.testing.assert_allclose(F[:fit_end, 0], ref.fittedvalues, rtol=0, atol=0.01)
 
 
 def test_linear_trend_chooses_damped_trend_and_beats_persistence():
@@ -82,16 +84,16 @@ def test_linear_trend_chooses_damped_trend_and_beats_persistence():
     X = np.stack([0.5 * t - 3.0, -0.3 * t + 1.0 + 0.01 * rng.standard_normal(T)], axis=1)
     targets = np.arange(fit_end, T)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # statsmodels' warnings must not leak out
+        warnings.simplefilter("error")  # the library's warnings must not leak out
         F, info = ets_forecasts(X, targets, fit_end)
     assert info["models"] == {"AAdN": 2}
     err = np.abs(F - X[targets]).mean(axis=0)
     err_persistence = np.abs(X[targets - 1] - X[targets]).mean(axis=0)  # = |slope|
     assert (err < 0.1 * err_persistence).all(), (err, err_persistence)
-    # the vectorised filter reproduces statsmodels' AAdN filter on the fit period
-    res = _sm_fit(X[:fit_end, 1], "AAdN")
+    # the vectorised filter reproduces statsforecast's AAdN filter on the fit period
+    res = _sf_fit(X[:fit_end, 1], "AAdN")
     Ffit, _ = ets_forecasts(X, np.arange(fit_end), fit_end)
-    np.testing.assert_allclose(Ffit[:, 1], res.fittedvalues, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(Ffit[:, 1], res["fitted"], rtol=1e-8, atol=1e-8)
 
 
 def test_missing_values_and_constant_series_are_handled_and_counted(caplog):
@@ -141,14 +143,14 @@ def test_missing_values_and_constant_series_are_handled_and_counted(caplog):
 def test_failed_fits_fall_back_to_ses_and_nonconvergence_is_counted(monkeypatch, caplog):
     rng = np.random.default_rng(5)
     X = np.cumsum(rng.standard_normal((30, 3)), axis=0)
-    orig_fit = ETSModel.fit
+    orig_fit = AutoETS.fit
 
     def fit(self, *a, **k):
-        if self.damped_trend:
+        if self.damped:
             raise np.linalg.LinAlgError("boom")
         return orig_fit(self, *a, **k)
 
-    monkeypatch.setattr(ETSModel, "fit", fit)
+    monkeypatch.setattr(AutoETS, "fit", fit)
     with caplog.at_level(logging.WARNING, logger="step.forecasters.ets"):
         F, info = ets_forecasts(X, np.arange(20, 30), 20, models=("AAdN",))
     assert info["models"] == {"ANN": 3} and info["fallbacks"] == 3
