@@ -24,7 +24,8 @@ Writes one folder ``<out>/ablation-<timestamp>-<hash>/`` with
 - ``verdict.json``: ``{"real_vs_randomised": {"rmse_diff", "ci95", "verdict",
   ...}, "real_vs_no_graph": ..., ...}``, where ``rmse_diff`` is real minus the
   other variant, paired by target time and seed (randomisations are paired with
-  the real run of the same seed), and ``better`` means the real graph's error is
+  the real run of the same seed; a variant whose forecasts equal the real graph's bit for bit in
+  every run gets the verdict :data:`IDENTICAL` and ``identical_forecasts: true``), and ``better`` means the real graph's error is
   lower with the interval excluding zero (the interval resamples target
   times; ``share_of_runs_real_lower`` says in how many of the paired seed runs
   the real graph's RMSE was lower, the seed-to-seed part of the uncertainty);
@@ -251,13 +252,14 @@ def _compare_variants(cfg: RunConfig, variants: list[str], seeds: list[int], by:
                                          min_times=ev.min_target_times)
     if rand:
         rr = np.concatenate([_stack(by, v, seeds) for v in rand])      # [K*S, W, N], randomisation k with seed s
-        res = cmp(np.concatenate([real] * len(rand)), rr)
-        verdict["real_vs_randomised"] = _verdict_entry(res, len(rand))
+        rr_real = np.concatenate([real] * len(rand))
+        verdict["real_vs_randomised"] = _verdict_entry(cmp(rr_real, rr), len(rand), _identical(rr_real, rr))
         verdict["real_vs_randomised"]["share_of_runs_real_lower"] = _share_real_lower(real, rr, y)
     for v in FIXED_VARIANTS:
         if v in variants:
-            verdict[f"real_vs_{v}"] = _verdict_entry(cmp(real, _stack(by, v, seeds)))
-            verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = _share_real_lower(real, _stack(by, v, seeds), y)
+            other = _stack(by, v, seeds)
+            verdict[f"real_vs_{v}"] = _verdict_entry(cmp(real, other), identical=_identical(real, other))
+            verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = _share_real_lower(real, other, y)
     skill_ci = {}
     for v in variants:
         best_pred = np.stack([by[(v, s)]["best_work"] for s in seeds])  # each seed's own best baseline
@@ -267,8 +269,21 @@ def _compare_variants(cfg: RunConfig, variants: list[str], seeds: list[int], by:
     return verdict, skill_ci
 
 
-def _verdict_entry(res: dict, randomisations: int | None = None) -> dict:
-    out = {"rmse_diff": res["rmse_diff"], "ci95": res["rmse_diff_ci95"], "verdict": res["verdict"],
+# the verdict of a variant whose forecasts are the real graph's, bit for bit, in every run
+IDENTICAL = "identical forecasts: the variant's change never reached the model's forecasts (no evidence either way)"
+
+
+def _identical(a: np.ndarray, b: np.ndarray) -> bool:
+    """True when the paired forecasts ``a``, ``b`` ``[S, W, N]`` are equal bit for bit (NaN where NaN)."""
+    return bool(np.array_equal(a, b, equal_nan=True))
+
+
+def _verdict_entry(res: dict, randomisations: int | None = None, identical: bool = False) -> dict:
+    """One comparison of ``verdict.json``. ``identical`` (the forecasts coincide everywhere): the verdict
+    says so instead of the test's, whose "no detectable difference" / "too few target times" would
+    read as a finding about the graph; ``identical_forecasts`` records it."""
+    out = {"rmse_diff": res["rmse_diff"], "ci95": res["rmse_diff_ci95"],
+           "verdict": IDENTICAL if identical else res["verdict"], "identical_forecasts": identical,
            "rmse_real": res["rmse_a"], "rmse_other": res["rmse_b"], "skill": res["skill"],
            "skill_ci95": res["skill_ci95"], "dm_stat": res["dm_stat"], "dm_pvalue": res["dm_pvalue"],
            "n_times": res["n_times"]}

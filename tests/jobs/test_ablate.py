@@ -63,3 +63,30 @@ def test_ablation_folder(tmp_path):
     real0 = p[(p.variant == "real") & (p.seed == 0)]
     assert np.isclose(np.sqrt(((real0.y_pred - real0.y_true) ** 2).mean()),
                       tab[(tab.variant == "real") & (tab.seed == 0)].rmse.iloc[0])
+
+
+def test_identical_forecasts_are_said_to_be_identical_not_no_difference():
+    """A variant whose forecasts are the real graph's bit for bit is reported as identical (the model
+    never used what it changes), not as a test verdict; a variant that differs gets the test's verdict."""
+    from step.jobs.ablate import IDENTICAL, _compare_variants, summary_text
+
+    cfg = load_config(CONFIG)
+    rng = np.random.default_rng(0)
+    W, N, seeds = 30, 6, [0, 1]
+    y = rng.normal(size=(W, N))
+    real = {s: y + rng.normal(scale=0.5, size=(W, N)) for s in seeds}
+    by = {}
+    for s in seeds:
+        base = {"best_work": y + 1.0, "best_baseline": "mean_last"}
+        by[("real", s)] = {"model_work": real[s], **base}
+        by[("randomised_1", s)] = {"model_work": real[s].copy(), **base}      # the same forecasts
+        by[("no_graph", s)] = {"model_work": real[s] + 0.3, **base}           # different, worse
+    verdict, _ = _compare_variants(cfg, ["real", "randomised_1", "no_graph"], seeds, by, y)
+    assert verdict["real_vs_randomised"]["verdict"] == IDENTICAL
+    assert verdict["real_vs_randomised"]["identical_forecasts"] is True
+    assert verdict["real_vs_no_graph"]["identical_forecasts"] is False
+    assert verdict["real_vs_no_graph"]["verdict"] != IDENTICAL
+    assert verdict["real_vs_no_graph"]["rmse_diff"] < 0
+    verdict["_about"] = {"protocol": "rolling", "split": "test", "n_target_times": W, "seeds": seeds, "scale": "data"}
+    table = pd.DataFrame({"variant": ["real", "randomised_1"], "rmse": [1.0, 1.0], "skill_vs_best_baseline": [0.1, 0.1]})
+    assert IDENTICAL in summary_text(cfg, verdict, table)
