@@ -93,6 +93,11 @@ class Forecaster:
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "baseline"     # "baseline" (the project's) or "peer" (a library's)
     fits_nothing: ClassVar[bool] = False  # True: its forecast of any window is out of sample
+    # True: the fit reads only the fold's series, windows and scaler (FitData.Z, target_idx, train, val,
+    # fit, scaler) and the job's ets settings -- no graph, embedding or seed -- and ``predict`` depends on
+    # ``windows`` only; its results may then be shared by the runs of an ablation (:class:`SharedFits`).
+    # tests/forecasters/test_forecasters.py checks both for every forecaster that says so.
+    shareable: ClassVar[bool] = False
 
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
@@ -206,6 +211,7 @@ class ETS(Forecaster):
     one-step forecast from the origin (exact for ANN, whose forecast is flat)."""
 
     name = "ets"
+    shareable = True
 
     def fit(self, d: FitData) -> "ETS":
         from step.forecasters.ets import ets_forecasts
@@ -230,6 +236,7 @@ class _StatsforecastPeer(Forecaster):
     a constant series) falls back to persistence (counted)."""
 
     kind = "peer"
+    shareable = True
 
     @staticmethod
     def _model():  # pragma: no cover - every subclass has one
@@ -385,17 +392,93 @@ class GlobalGBM(_Global):
     name = "global_gbm"
 
 
-def fit_all(names: list[str], ctx: JobContext, d: FitData) -> dict[str, Forecaster]:
-    """Fit every named forecaster on ``d``; the paper protocol (random windows) has no global peers."""
+def fit_all(names: list[str], ctx: JobContext, d: FitData, shared: "SharedFits | None" = None
+            ) -> dict[str, Forecaster]:
+    """Fit every named forecaster on ``d``; the paper protocol (random windows) has no global peers.
+    With ``shared``, a ``shareable`` forecaster already fitted on the same data by another run is
+    read back instead of refitted (the same numbers)."""
     out: dict[str, Forecaster] = {}
     for n in names:
         if n in GLOBAL and not np.array_equal(np.sort(d.fit), np.arange(int(np.max(d.fit)) + 1)):
             continue
-        out[n] = REGISTRY[n](ctx).fit(d)
+        if shared is not None and REGISTRY[n].shareable:
+            out[n] = shared.fit(REGISTRY[n], ctx, d)
+        else:
+            out[n] = REGISTRY[n](ctx).fit(d)
         if out[n].info:
             log.info("forecaster %s: %s", n, {k: v for k, v in out[n].info.items() if k != "coef"})
     return out
 
 
-__all__ = ["FitData", "JobContext", "Forecaster", "REGISTRY", "register", "GlobalCache", "fit_all",
+class _Stored(Forecaster):
+    """A ``shareable`` forecaster's fit read back from :class:`SharedFits`: its forecasts of every
+    window of the fold, its info and its out-of-sample validation forecasts."""
+
+    def __init__(self, ctx: JobContext, name: str, pred: np.ndarray, info: dict, val_oos: np.ndarray | None,
+                 fitted_windows: np.ndarray) -> None:
+        super().__init__(ctx)
+        self.name, self._pred, self.info, self.val_oos = name, pred, info, val_oos
+        self.fitted_windows = fitted_windows
+
+    def predict(self, z, nb, windows):
+        return self._pred[np.asarray(windows)]
+
+
+class SharedFits:
+    """Fits of the ``shareable`` forecasters in a folder that the runs of one ablation share (its
+    variants and seeds change the graph, the embedding or the seed, none of which such a fit reads).
+
+    An entry's name is a sha256 of the forecaster's name, the job's ETS candidates and every
+    :class:`FitData` field it reads (series, target indices, train / validation / fit windows, whether
+    validation forecasts are wanted, the scaler), so a run on other data or windows never reads it.
+    Entries are written atomically; two processes that miss at once both fit and write the same
+    bytes. The folder lives as long as the ablation (:func:`step.jobs.ablate.run_ablation`).
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        from pathlib import Path
+
+        self.folder = Path(folder)
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(cls: type[Forecaster], ctx: JobContext, d: FitData) -> str:
+        import hashlib
+        import pickle
+
+        parts = (cls.name, tuple(ctx.ets_models), np.ascontiguousarray(d.Z), np.asarray(d.target_idx),
+                 np.asarray(d.train), np.asarray(d.val), np.asarray(d.fit), bool(d.want_val_oos),
+                 np.asarray(d.scaler.mean), np.asarray(d.scaler.std), float(d.scaler.clip), int(d.scaler.n_floored))
+        return hashlib.sha256(pickle.dumps(parts, protocol=4)).hexdigest()
+
+    def fit(self, cls: type[Forecaster], ctx: JobContext, d: FitData) -> Forecaster:
+        import json
+
+        from step.io import write_with
+
+        path = self.folder / f"{cls.name}-{self.key(cls, ctx, d)}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                self.hits += 1
+                val = z["val_oos"] if bool(z["has_val_oos"]) else None
+                return _Stored(ctx, cls.name, z["pred"], json.loads(str(z["info"])), val, z["fitted_windows"])
+        self.misses += 1
+        f = cls(ctx).fit(d)
+        pred = f.predict(d.inputs, d.nb, np.arange(d.inputs.shape[0]))
+        val = f.val_oos if f.val_oos is not None else np.zeros((0, pred.shape[1]))
+        info = json.dumps(f.info, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        arrays = {"pred": pred, "info": np.array(info), "val_oos": val,
+                  "has_val_oos": np.array(f.val_oos is not None), "fitted_windows": np.asarray(f.fitted_windows)}
+
+        def save(tmp) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_with(path, save)
+        return f
+
+
+__all__ = ["FitData", "JobContext", "Forecaster", "REGISTRY", "register", "GlobalCache", "fit_all", "SharedFits",
            "enabled_names", "BASELINE_NAMES", "PEERS", "GLOBAL"]

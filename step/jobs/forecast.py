@@ -91,11 +91,13 @@ class Forecasts:
                 {k: conv(v) for k, v in self.model_intervals.items()})
 
 def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData, predictors: dict | None = None,
-                    want_val_oos: bool = True) -> tuple[dict[str, np.ndarray], dict]:
+                    want_val_oos: bool = True, shared=None) -> tuple[dict[str, np.ndarray], dict]:
     """Stage 3: every registered forecaster of the job (:mod:`step.forecasters.registry`: the baselines and
     the library peers), fitted on the same windows; predictions ``[W, N]`` (standardised scale,
     within the clip range). ``predictors`` (a dict) receives each as ``f(z, nb, origins)`` for
-    new windows; ``info["_val_oos"]`` holds each one's out-of-sample validation forecasts."""
+    new windows; ``info["_val_oos"]`` holds each one's out-of-sample validation forecasts. ``shared``
+    (a :class:`step.forecasters.registry.SharedFits`): fits that other runs of an ablation already made
+    on the same data are read back."""
     from step.forecasters.registry import enabled_names, fit_all
 
     ctx = job_context(cfg, feats)
@@ -103,7 +105,7 @@ def baselines_stage(cfg: RunConfig, feats: Features, fd: FoldData, predictors: d
     if fd.fold.split.report == "val":
         log.info("paper protocol: ridge strengths chosen by leave-one-out on training windows")
     names = enabled_names(list(cfg.baselines.peers), feats.course.n_genes, cfg.baselines.per_gene_peer_max_genes)
-    fitted = fit_all(names, ctx, d)
+    fitted = fit_all(names, ctx, d, shared)
     allw = np.arange(fd.inputs.shape[0])
     out = {k: fd.scaler.bound(f.predict(fd.inputs, fd.nb, allw)) for k, f in fitted.items()}
     if predictors is not None:
@@ -216,7 +218,7 @@ class _Record:
 
 
 def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int],
-                   timings: dict[str, float], on_epoch=None, baselines: bool = True) -> Forecasts:
+                   timings: dict[str, float], on_epoch=None, baselines: bool = True, shared=None) -> Forecasts:
     """Stages 3 and 4 over every fit: baselines and models, kept where each fit forecasts.
 
     At every fit the decisions "correction or linear path only" (per seed) and "which baseline
@@ -226,6 +228,8 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     passed to :func:`step.forecasters.train.train_model`; ``baselines=False`` skips the baselines (a tuning
     trial needs only the model's validation error). The model is the registered forecaster
     ``cfg.model_name`` (:mod:`step.forecasters.model_forecaster`); nothing here depends on which one.
+    ``shared`` (:class:`step.forecasters.registry.SharedFits`) lends the baselines' fits of other runs on
+    the same data (an ablation's variants and seeds).
     """
     from tqdm.auto import tqdm
 
@@ -244,7 +248,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         predictors: dict = {}
         t0 = time.perf_counter()
         if baselines:
-            _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0)
+            _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0, shared=shared)
         timings["baselines"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch)
@@ -268,14 +272,15 @@ def _nan(W: int, N: int) -> np.ndarray:
 
 
 def _baseline_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, rec: _Record, kind: str,
-                   predictors: dict, first: bool) -> None:
+                   predictors: dict, first: bool, shared=None) -> None:
     """One fit's baselines and peers (:func:`baselines_stage`): their forecasts of the fit's
     test windows into ``fc``, this fit's best-baseline vote, their intervals, and their
     out-of-sample record."""
     W, N = rec.y_work.shape
     f, oos_w = fd.fold.forecast, fd.idx("test")
     to_work = fd.scaler.inverse
-    base, info = baselines_stage(cfg, feats, fd, predictors, want_val_oos=first or kind == "validation")
+    base, info = baselines_stage(cfg, feats, fd, predictors, want_val_oos=first or kind == "validation",
+                                 shared=shared)
     val_oos = info.pop("_val_oos")
     for b in base:
         fc.base.setdefault(b, _nan(W, N))[f] = to_work(base[b][f])

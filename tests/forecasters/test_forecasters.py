@@ -61,6 +61,63 @@ def test_contract(name):
         assert f.val_oos.shape == (len(VAL), N)
 
 
+SHAREABLE = sorted(n for n, c in REGISTRY.items() if c.shareable)
+
+
+def test_some_forecasters_are_shareable():
+    assert {"ets", "auto_ets"} <= set(SHAREABLE)
+
+
+@pytest.mark.parametrize("name", SHAREABLE)
+def test_shareable_forecasters_read_no_graph_or_seed_and_predict_by_window(name):
+    """What ``shareable`` promises (step.forecasters.registry.SharedFits shares such fits between an
+    ablation's variants and seeds): other neighbour means, pairs and seed change nothing, and
+    ``predict`` reads the window numbers only."""
+    Xw = _course()
+    f, d = _fit(Xw, name)
+    W = d.inputs.shape[0]
+    P = f.predict(d.inputs, d.nb, np.arange(W))
+    rng = np.random.default_rng(3)
+    d2 = FitData(d.inputs, d.targets, rng.normal(size=d.nb.shape), d.Z, d.scaler, d.target_idx, d.train, d.val, d.fit)
+    ctx2 = JobContext([0.1, 1.0, 10.0], ("ANN",), 3, 99, Xw, L, GlobalCache(Xw, L, 3, 99), np.array([[0, 1], [2, 3]]))
+    f2 = REGISTRY[name](ctx2).fit(d2)
+    assert np.array_equal(P, f2.predict(rng.normal(size=d.inputs.shape), rng.normal(size=d.nb.shape), np.arange(W)))
+    if f.val_oos is not None:
+        assert np.array_equal(f.val_oos, f2.val_oos)
+
+
+def test_shared_fits_give_the_same_forecasts_and_are_keyed_by_the_data(tmp_path):
+    from step.forecasters.registry import SharedFits
+
+    Xw = _course()
+    _, d = _fit(Xw, "ets")
+    ctx = JobContext([0.1, 1.0, 10.0], ("ANN",), 3, 0, Xw, L, GlobalCache(Xw, L, 3, 0), None)
+    direct = fit_all(["ets", "auto_ets", "mean_last"], ctx, d)
+    shared = SharedFits(tmp_path)
+    first = fit_all(["ets", "auto_ets", "mean_last"], ctx, d, shared)
+    again = fit_all(["ets", "auto_ets", "mean_last"], ctx, d, shared)
+    assert (shared.misses, shared.hits) == (2, 2)  # mean_last is not shareable: never stored
+    W = d.inputs.shape[0]
+    for n in direct:
+        for got in (first[n], again[n]):
+            assert np.array_equal(direct[n].predict(d.inputs, d.nb, np.arange(W)), got.predict(d.inputs, d.nb, np.arange(W)))
+            assert (direct[n].val_oos is None) == (got.val_oos is None)
+            if direct[n].val_oos is not None:
+                assert np.array_equal(direct[n].val_oos, got.val_oos)
+            assert np.array_equal(direct[n].fitted_windows, got.fitted_windows)
+        assert json_like(direct[n].info) == json_like(again[n].info)
+    # other data: a miss, never the stored fit
+    _, d_other = _fit(_course(5), "ets")
+    fit_all(["ets"], ctx, d_other, shared)
+    assert shared.misses == 3
+
+
+def json_like(info: dict):
+    import json
+
+    return json.loads(json.dumps(info, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
 @pytest.mark.parametrize("name", LEARNERS)
 def test_constant_gene(name):
     f, d = _fit(_course(1, constant=True), name)
