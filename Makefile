@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-intervals bench-defaults results ablate hic-test workflow tune clean-cache
+.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-intervals bench-defaults bench-study results ablate hic-test workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -100,6 +100,11 @@ bench-scale: $(STAMP)
 ## (benchmarks/hic_scale_data.py; wall time and peak RSS -> benchmarks/results/hic_scale.json)
 bench-hic: $(STAMP)
 	$(BIN)/python benchmarks/bench_hic.py $(ARGS)
+
+## bench-study: make results timed cell by cell, then resumed (benchmarks/results/study.json; hours for the
+## whole table: ARGS="--datasets yeast,yeast_elutriation" or ARGS=--no-ablation for a part)
+bench-study: $(STAMP)
+	$(BIN)/python benchmarks/bench_study.py $(ARGS)
 
 ## bench-defaults: the default job (no --config) on 2,000 and 20,000 synthetic genes x 40 times in the
 ## interaction-CSV schema, and the embedding.method auto threshold -> benchmarks/results/defaults.json

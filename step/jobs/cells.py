@@ -25,9 +25,10 @@ import json
 import logging
 import time
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from step.outputs.runs import versions
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +53,6 @@ def code_fingerprint(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for p in NUMERIC_PACKAGES:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            out[p] = "not installed"
-    return out
-
-
 def result_settings(cfg_dict: dict[str, Any], ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     """The resolved config less the settings that cannot change a number (:data:`_NOT_RESULTS`) and
     the sections ``ignore`` (those the cell does not read)."""
@@ -83,7 +74,7 @@ def cell_key(kind: str, cfg, data_checksum: str, **args: Any) -> str:
     :class:`step.config.RunConfig`), the data file's sha256 and the cell's own ``args``."""
     blob = {"kind": kind, "config": result_settings(cfg.to_dict(), _UNREAD.get(kind, ())), "data": data_checksum,
             "args": args,
-            "code": code_fingerprint(), "packages": _versions()}
+            "code": code_fingerprint(), "packages": versions(NUMERIC_PACKAGES)}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -24,14 +24,19 @@ PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "gensim", "gsea
             "tqdm", "statsforecast", "networkx", "optuna", "arch", "cooler", "cooltools")
 
 
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for p in PACKAGES:
+def versions(packages) -> dict[str, str]:
+    """The installed version of each distribution in ``packages`` ("not installed" when absent)."""
+    out = {}
+    for p in packages:
         try:
             out[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             out[p] = "not installed"
     return out
+
+
+def package_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "platform": platform.platform(), **versions(PACKAGES)}
 
 
 def git_commit(cwd: Path | None = None) -> str:
