@@ -3,7 +3,8 @@
     python benchmarks/bench_study.py [--datasets a,b] [--seeds 5] [--ablation-seeds 5] [--no-ablation]
         [--jobs N] [--out DIR]
 
-Runs the study into a fresh folder (a temporary one unless ``--out``; never the README's table),
+Runs the study into a fresh folder (a temporary one unless ``--out``, which must be empty or new;
+never the README's table; its log is ``<out>.log`` next to it),
 then runs it a second time to time the resumed study (every cell already done), and records in
 ``benchmarks/results/study.json``: the total wall time of both, each dataset's job and ablation
 seconds as the study recorded them (``<out>/<name>/cells.json``), the arguments, the commit and
@@ -46,6 +47,8 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=0)
     ap.add_argument("--out", type=Path, help="study folder (default: a temporary one)")
     args = ap.parse_args()
+    if args.out and args.out.exists() and any(args.out.iterdir()):
+        ap.error(f"--out {args.out} is not empty: its finished cells would not be redone (time a fresh folder)")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "study"
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,11 +30,15 @@ model; the candidate with the lowest AICc wins. Until 2026-12-07 the fits were
 statsmodels' ``ETSModel`` (``initialization_method="estimated"``): the same
 model and criterion, and on simple exponential smoothing (the default
 ``baselines.ets_models: [ANN]``) the same optimum (fitted RMSE within 0.002 on
-50 random walks of 33 points; ``tests/forecasters/test_ets.py``), but 1.4 ms per
+50 random walks of 33 points), but 1.4 ms per
 fit against statsforecast's 0.13 ms (including this module's per-gene work):
-the two ETS fits of a 20,000-gene job took ~50 s of its 3.4 min. With trend
-the two optimisers can stop at different optima (Nelder-Mead is R's choice).
-A fit that used all of statsforecast's iterations is counted as not converged.
+the two ETS fits of a 20,000-gene job took ~50 s of its 3.4 min (the 0.002 was
+measured on 2026-12-07 with a script, not by the test, which checks one
+300-point series). With trend the two optimisers can stop at different optima
+(Nelder-Mead is R's choice). A fit that used all of statsforecast's iterations
+is counted as not converged. statsforecast refuses fit periods of fewer than
+7 (ANN), 9 (AAN) or 10 (AAdN) points; those are still fitted by statsmodels
+(a rolling job's first training-only fit of a short course has 6).
 
 Filtering
 ---------
@@ -141,12 +145,17 @@ def _fill(y: np.ndarray) -> np.ndarray:
     return y[idx]
 
 
-def _fit_one(y: np.ndarray, name: str):
+def _fit_one(y: np.ndarray, name: str, short: bool = False):
     """Fit one candidate on a gap-free ``y [n]`` with statsforecast's ETS (``AutoETS`` with the
-    model fixed: the port of R's ``forecast::ets``).
+    model fixed: the port of R's ``forecast::ets``); with statsmodels' ``ETSModel``, as before
+    2026-12-07, when ``short`` or when ``y`` is shorter than statsforecast accepts for this model
+    (:data:`_SF_MIN_POINTS`). The candidates of one gene must come from one library: their AICcs
+    differ by a constant between the two (:func:`_fit_gene` sets ``short``).
 
     Returns ``(aicc, params dict, converged)`` or None when the fit failed.
     """
+    if short or len(y) < _SF_MIN_POINTS[name]:
+        return _fit_one_statsmodels(y, name)
     from statsforecast.models import AutoETS
 
     trend, damped, _ = _SPECS[name]
@@ -173,6 +182,35 @@ def _fit_one(y: np.ndarray, name: str):
 # statsforecast's Nelder-Mead stops after this many iterations (statsforecast.ets.optimize_ets_target_fn);
 # a fit that used them all is counted as not converged
 _SF_MAXIT = 1000
+# statsforecast refuses a series of n <= (parameters + 4) points ("tiny datasets"): 2 parameters for
+# ANN (alpha, level), 4 for AAN, 5 for AAdN; shorter fit periods are fitted by statsmodels
+_SF_MIN_POINTS = {"ANN": 7, "AAN": 9, "AAdN": 10}
+
+
+def _fit_one_statsmodels(y: np.ndarray, name: str):
+    """:func:`_fit_one` by statsmodels' ``ETSModel`` (``initialization_method="estimated"``), for fit
+    periods too short for statsforecast (at least :data:`MIN_POINTS` points)."""
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    trend, damped, _ = _SPECS[name]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.filterwarnings("ignore", module=r"statsmodels\..*")
+            res = ETSModel(y, error="add", trend=trend, damped_trend=damped,
+                           initialization_method="estimated").fit(disp=False)
+    except Exception as exc:  # noqa: BLE001 - any library failure -> fallback
+        log.debug("ETS %s fit (statsmodels) failed: %s", name, exc)
+        return None
+    p = dict(zip(res.model.param_names, np.asarray(res.params, dtype=float)))
+    params = {"alpha": p["smoothing_level"], "beta": p.get("smoothing_trend", 0.0),
+              "phi": p.get("damping_trend", 1.0), "level0": p["initial_level"], "trend0": p.get("initial_trend", 0.0)}
+    if not (all(np.isfinite(v) for v in params.values()) and np.isfinite(res.llf)):
+        return None
+    converged = bool(res.mle_retvals.get("converged", True)) if isinstance(res.mle_retvals, dict) else True
+    aicc = float(res.aicc)
+    return (aicc if not np.isnan(aicc) else np.inf), params, converged
 
 
 # Genes per fitting process above which fit_ets spreads the per-gene fits over a process pool
@@ -295,8 +333,9 @@ def _fit_gene(y: np.ndarray, models: tuple[str, ...], simplest_first: list[str],
     yf = _fill(y)
     nonconverged = 0
     fits = {}
+    short = len(yf) < max(_SF_MIN_POINTS[m] for m in models)  # one library for every candidate
     for m in models:
-        r = _fit_one(yf, m)
+        r = _fit_one(yf, m, short)
         if r is not None:
             fits[m] = r
             nonconverged += not r[2]

@@ -125,7 +125,9 @@ class _Head(nn.Module):
 def _skip_correction(head: _Head, x: Tensor) -> Tensor | None:
     """``delta = 0`` ``[B, N]`` without running the correction network when nothing needs its
     activations (no gradients) and the head is zero: the forecast is then the linear path exactly
-    (the same bits: the network would return +0.0 for every gene). None otherwise. A prediction
+    (the same bits: the network would return +0.0 for every gene whose features are finite; where a
+    window's features held NaN the network would return NaN, the skip 0; ``OutputBlock.last_attention``
+    is not updated by a skipped call). None otherwise. A prediction
     of a model whose training kept the start (best epoch 0, the common case on short courses and at
     scale) costs only the linear path: ~11 s of a 20,000-gene job."""
     if torch.is_grad_enabled() or not head.is_zero():

@@ -418,6 +418,7 @@ class _Stored(Forecaster):
                  fitted_windows: np.ndarray) -> None:
         super().__init__(ctx)
         self.name, self._pred, self.info, self.val_oos = name, pred, info, val_oos
+        self.kind = REGISTRY[name].kind
         self.fitted_windows = fitted_windows
 
     def predict(self, z, nb, windows):
@@ -432,7 +433,8 @@ class SharedFits:
     :class:`FitData` field it reads (series, target indices, train / validation / fit windows, whether
     validation forecasts are wanted, the scaler), so a run on other data or windows never reads it.
     Entries are written atomically; two processes that miss at once both fit and write the same
-    bytes. The folder lives as long as the ablation (:func:`step.jobs.ablate.run_ablation`).
+    arrays (either file is then read). The folder lives as long as the ablation
+    (:func:`step.jobs.ablate.run_ablation`).
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:

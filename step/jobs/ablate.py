@@ -157,7 +157,7 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     cfg, auto = resolve_auto(cfg, course.n_genes)  # every variant runs the resolved settings
     hic = _hic_test(cfg, course)
     variants = variants_of(cfg)
-    results, wall, processes = _run_variants(cfg, variants, seeds, jobs)
+    results, wall, processes = _run_variants(cfg, variants, seeds, jobs, Path(out_root))
     by = {(r["variant"], r["seed"]): r for r in results}
     table, pred_frames = _result_tables(results)
     y = by[("real", seeds[0])]["y_work"]
@@ -196,16 +196,19 @@ def _hic_test(cfg: RunConfig, course: GeneTimeCourse) -> dict | None:
     return hic
 
 
-def _run_variants(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int) -> tuple[list[dict], float, int]:
+def _run_variants(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int, out_root: Path
+                  ) -> tuple[list[dict], float, int]:
     """Every variant x seed, in a process pool unless ``jobs`` is 1: ``(results, wall seconds, processes)``."""
     import shutil
-    import tempfile
+
+    from step.outputs.runs import partial_suffix
 
     # the baselines that read neither graph nor embedding nor seed are fitted once per fold and shared
-    # by every variant x seed (step.forecasters.registry.SharedFits); the folder goes with the ablation
-    shared_dir = tempfile.mkdtemp(prefix="step-ablation-fits-")
+    # by every variant x seed (step.forecasters.registry.SharedFits) through a staging folder of the
+    # ablation: removed at the end, and by the next run under out_root if this process dies first
+    shared_dir = out_root / f".ablation-fits{partial_suffix()}"
     try:
-        return _run_tasks(cfg, variants, seeds, jobs, shared_dir)
+        return _run_tasks(cfg, variants, seeds, jobs, str(shared_dir))
     finally:
         shutil.rmtree(shared_dir, ignore_errors=True)
 
@@ -275,13 +278,15 @@ def _compare_variants(cfg: RunConfig, variants: list[str], seeds: list[int], by:
     if rand:
         rr = np.concatenate([_stack(by, v, seeds) for v in rand])      # [K*S, W, N], randomisation k with seed s
         rr_real = np.concatenate([real] * len(rand))
-        verdict["real_vs_randomised"] = _verdict_entry(cmp(rr_real, rr), len(rand), _identical(rr_real, rr))
-        verdict["real_vs_randomised"]["share_of_runs_real_lower"] = _share_real_lower(real, rr, y)
+        same = _identical(rr_real, rr)
+        verdict["real_vs_randomised"] = _verdict_entry(cmp(rr_real, rr), len(rand), same)
+        verdict["real_vs_randomised"]["share_of_runs_real_lower"] = None if same else _share_real_lower(real, rr, y)
     for v in FIXED_VARIANTS:
         if v in variants:
             other = _stack(by, v, seeds)
-            verdict[f"real_vs_{v}"] = _verdict_entry(cmp(real, other), identical=_identical(real, other))
-            verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = _share_real_lower(real, other, y)
+            same = _identical(real, other)
+            verdict[f"real_vs_{v}"] = _verdict_entry(cmp(real, other), identical=same)
+            verdict[f"real_vs_{v}"]["share_of_runs_real_lower"] = None if same else _share_real_lower(real, other, y)
     skill_ci = {}
     for v in variants:
         best_pred = np.stack([by[(v, s)]["best_work"] for s in seeds])  # each seed's own best baseline

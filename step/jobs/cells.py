@@ -6,9 +6,9 @@ whose result is still there, and says so in the log.
 
 The key is a sha256 of everything that can change the cell's numbers:
 
-- the resolved run configuration, less what cannot change a number (``output`` settings, the
-  embedding cache folder and process count, torch threads) and what the cell does not read (a
-  job does not read the ``ablation`` settings);
+- the resolved run configuration, less what cannot change what the cell writes (the results
+  folder, the embedding cache folder and process count, torch threads) and what the cell does not
+  read (a job does not read the ``ablation`` settings);
 - the cell's own arguments (seeds, ablation seeds);
 - the sha256 of the data file (:attr:`step.data.course.GeneTimeCourse.checksum`);
 - the code: a sha256 of every ``.py`` file of the packages that compute the study (``step``,
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CODE = ("step", "mrna", "mirna", "raw_data_conversion", "step_losses.py")
 NUMERIC_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "gensim", "statsforecast", "lightgbm",
                     "arch", "networkx")
-# config settings that cannot change a number of the cell (section, field); None = the whole section
-_NOT_RESULTS = (("output", None), ("embedding", "cache_dir"), ("embedding", "processes"),
+# config settings that cannot change what the cell writes (section, field); None = the whole section
+_NOT_RESULTS = (("output", "results_dir"), ("embedding", "cache_dir"), ("embedding", "processes"),
                 ("train", "torch_threads"))
 
 

@@ -118,16 +118,28 @@ def _newest(folder: Path, pattern: str) -> Path | None:
     return found[-1] if found else None
 
 
+def _recorded(out: Path, name: str, kind: str) -> Path | None:
+    """The result folder of cell ``kind`` recorded in ``out/name/cells.json`` (None: no record, or gone)."""
+    p = out / name / "cells.json"
+    try:
+        rec = json.loads(p.read_text()).get(kind, {}) if p.is_file() else {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    path = Path(rec.get("path", "")) if isinstance(rec, dict) and rec.get("path") else None
+    return path if path is not None and path.is_dir() else None
+
+
 def collect(out: Path, datasets: list[str]) -> list[dict]:
-    """One record per dataset from its newest run and ablation folders."""
+    """One record per dataset: its job and ablation folders recorded by the study (``cells.json``),
+    else the newest ones under ``runs/`` and ``ablation/``."""
     rows = []
     for name in datasets:
-        run = _newest(out / name / "runs", "*")
+        run = _recorded(out, name, "job") or _newest(out / name / "runs", "*")
         if run is None:
             log.warning("%s: no run under %s; left out of the table", name, out / name / "runs")
             continue
         m = json.loads((run / "metrics.json").read_text())
-        abl = _newest(out / name / "ablation", "ablation-*")
+        abl = _recorded(out, name, "ablation") or _newest(out / name / "ablation", "ablation-*")
         v = json.loads((abl / "verdict.json").read_text()) if abl else None
         h = out / name / "hic_test.json"
         rows.append({"name": name, "run": str(run), "ablation": str(abl) if abl else None, "metrics": m, "verdict": v,

@@ -21,7 +21,7 @@ import yaml
 log = logging.getLogger(__name__)
 
 PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "gensim", "gseapy", "matplotlib", "pyyaml",
-            "tqdm", "statsforecast", "networkx", "optuna", "arch", "cooler", "cooltools")
+            "tqdm", "statsforecast", "statsmodels", "networkx", "optuna", "arch", "cooler", "cooltools")
 
 
 def versions(packages) -> dict[str, str]:
@@ -55,7 +55,7 @@ def new_run_id(config_hash: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{config_hash}"
 
 
-def _partial_suffix() -> str:
+def partial_suffix() -> str:
     """``.partial-<host>-<pid>``: whose staging folder it is, so a dead one can be told from a live one."""
     import socket
 
@@ -101,7 +101,7 @@ class RunFolder:
             k += 1
         self.root.mkdir(parents=True, exist_ok=True)
         clear_stale_partials(self.root)
-        self.staging = self.root / f".{self.final.name}{_partial_suffix()}"
+        self.staging = self.root / f".{self.final.name}{partial_suffix()}"
         self.staging.mkdir(parents=True, exist_ok=False)
 
     @classmethod
@@ -113,7 +113,7 @@ class RunFolder:
         self = cls.__new__(cls)
         self.final = Path(path)
         self.root, self.run_id = self.final.parent, self.final.name
-        self.staging = self.root / f".{self.final.name}{_partial_suffix()}"
+        self.staging = self.root / f".{self.final.name}{partial_suffix()}"
         shutil.rmtree(self.staging, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
         clear_stale_partials(self.root)

@@ -159,8 +159,8 @@ def test_failed_fits_fall_back_to_ses_and_nonconvergence_is_counted(monkeypatch,
 
     orig_one = ets_mod._fit_one
 
-    def not_converged(y, name):
-        r = orig_one(y, name)
+    def not_converged(y, name, *rest):
+        r = orig_one(y, name, *rest)
         return (r[0], r[1], False)
 
     monkeypatch.setattr(ets_mod, "_fit_one", not_converged)
@@ -190,3 +190,36 @@ def test_process_pool_gives_the_same_fit():
     for k in ("model", "alpha", "beta", "phi", "level0", "trend0"):
         np.testing.assert_array_equal(getattr(one, k), getattr(two, k))
     assert one.info["models"] == two.info["models"] and two.info["fallbacks"] == one.info["fallbacks"] == 1
+
+
+@pytest.mark.parametrize("fit_end", [4, 5, 6, 7, 9])
+def test_short_fit_periods_are_fitted_not_persistence(fit_end):
+    """statsforecast refuses fewer than 7 points for SES: those fit periods are fitted by statsmodels
+    (its optimum, as before), not dropped to persistence; from 7 points statsforecast fits."""
+    rng = np.random.default_rng(8)
+    X = np.cumsum(rng.standard_normal((12, 4)), axis=0)
+    F, info = ets_forecasts(X, np.arange(13), fit_end, models=("ANN",))
+    assert info["models"] == {"ANN": 4}
+    # at 4 points the small-sample AICc is infinite: the (only) candidate is kept, counted as such
+    assert info["fallback_reasons"] == ({"no_finite_aicc": 4} if fit_end == 4 else {})
+    if fit_end < 7:
+        sm = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets")
+        ref = sm.ETSModel(X[:fit_end, 0], error="add", initialization_method="estimated").fit(disp=False)
+        np.testing.assert_allclose(F[:fit_end, 0], ref.fittedvalues, rtol=1e-8, atol=1e-10)
+    else:
+        np.testing.assert_allclose(F[:fit_end, 0], _sf_fit(X[:fit_end, 0], "ANN")["fitted"], rtol=1e-8, atol=1e-10)
+
+
+def test_candidates_of_a_gene_come_from_one_library(monkeypatch):
+    """With ANN and AAdN on 8 points (statsforecast takes ANN but not AAdN there) both are fitted by
+    statsmodels, so their AICcs are comparable."""
+    calls = []
+    orig_sm = ets_mod._fit_one_statsmodels
+    monkeypatch.setattr(ets_mod, "_fit_one_statsmodels", lambda y, m: calls.append(m) or orig_sm(y, m))
+    rng = np.random.default_rng(9)
+    X = np.cumsum(rng.standard_normal((12, 2)), axis=0)
+    _, info = ets_forecasts(X, np.arange(13), 8, models=("ANN", "AAdN"))
+    assert sorted(set(calls)) == ["AAdN", "ANN"] and info["fallbacks"] == 0
+    calls.clear()
+    ets_forecasts(X, np.arange(13), 8, models=("ANN",))  # ANN alone on 8 points: statsforecast
+    assert calls == []

@@ -52,6 +52,7 @@ def test_ablation_folder(tmp_path):
         assert v[key]["verdict"] == "too few target times to tell"
         assert len(v[key]["ci95"]) == 2
     assert (d / "ablation.png").stat().st_size > 1000
+    assert not list((tmp_path / "abl").glob(".ablation-fits*"))  # the shared fits' folder is gone
     # the model-independent Hi-C test: a fixed family whose variants really differ, with power
     h = json.loads((d / "hic_test.json").read_text())
     assert h["_forecasts_differ"] and h["_about"]["learner"] == "global_linear"
@@ -84,6 +85,7 @@ def test_identical_forecasts_are_said_to_be_identical_not_no_difference():
     verdict, _ = _compare_variants(cfg, ["real", "randomised_1", "no_graph"], seeds, by, y)
     assert verdict["real_vs_randomised"]["verdict"] == IDENTICAL
     assert verdict["real_vs_randomised"]["identical_forecasts"] is True
+    assert verdict["real_vs_randomised"]["share_of_runs_real_lower"] is None
     assert verdict["real_vs_no_graph"]["identical_forecasts"] is False
     assert verdict["real_vs_no_graph"]["verdict"] != IDENTICAL
     assert verdict["real_vs_no_graph"]["rmse_diff"] < 0

@@ -78,11 +78,13 @@ def test_cell_key_ignores_what_cannot_change_a_number():
 
     cfg = load_config(ROOT / "configs" / f"{NAME}.yaml")
     key = cells.cell_key("job", cfg, "abc")
-    same = load_config(ROOT / "configs" / f"{NAME}.yaml", {"output.plots": False, "embedding.cache_dir": "/elsewhere",
+    same = load_config(ROOT / "configs" / f"{NAME}.yaml", {"output.results_dir": "/x", "embedding.cache_dir": "/elsewhere",
                                                            "embedding.processes": 1})
     assert cells.cell_key("job", same, "abc") == key
     other = load_config(ROOT / "configs" / f"{NAME}.yaml", {"train.epochs": 3})
     assert cells.cell_key("job", other, "abc") != key
+    fewer_rows = load_config(ROOT / "configs" / f"{NAME}.yaml", {"output.prediction_splits": ["val", "test"]})
+    assert cells.cell_key("job", fewer_rows, "abc") != key  # what the run folder holds
     assert cells.cell_key("job", cfg, "abd") != key  # other data
     assert cells.cell_key("ablation", cfg, "abc") != key
 
@@ -105,3 +107,18 @@ def test_unreadable_record_redoes_every_cell(tmp_path, caplog):
     c.record("job", "k", folder, 1.0)
     assert c.finished("job", "k") == folder and c.finished("job", "other") is None
     assert cells.Cells(folder, force=True).finished("job", "k") is None
+
+
+def test_the_table_reads_the_recorded_cells(calls, tmp_path):
+    """collect() tabulates the folders recorded in cells.json, not a newer folder someone else wrote."""
+    out = tmp_path / "study"
+    _run(out)
+    rec = json.loads((out / NAME / "cells.json").read_text())
+    for kind, sub in (("job", "runs"), ("ablation", "ablation")):
+        for d in (Path(rec[kind]["path"]), out / NAME / sub / "zzz-newer-by-hand"):
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "metrics.json").write_text(json.dumps({"who": d.name}))
+            (d / "verdict.json").write_text(json.dumps({"who": d.name}))
+    row = study.collect(out, [NAME])[0]
+    assert row["run"] == rec["job"]["path"] and row["ablation"] == rec["ablation"]["path"]
+    assert row["metrics"]["who"] == Path(rec["job"]["path"]).name
