@@ -38,11 +38,16 @@ Writes one folder ``<out>/ablation-<timestamp>-<hash>/`` with
   each comparison's effect, interval, verdict and minimum detectable effect; its sentences close
   ``summary.txt``.
 
-Variants x seeds are independent jobs run in a process pool (``--jobs``,
-default: the machine's cores), each on one torch thread. The baselines whose fits read neither
-the graph nor the embedding nor the seed (``shareable``: ``ets``, ``auto_ets``) are fitted once per
-fold and read back by every other run (:class:`step.forecasters.registry.SharedFits`, a temporary
-folder of the ablation): the same numbers, 85.7 s -> 54.3 s for the yeast alpha ablation (8 runs).
+Variants run in a process pool (``--jobs``, default: the machine's cores), each task on one torch
+thread: one task per variant with every seed, as a train/test job with several seeds (the data
+loaded, the graphs built, the embedding computed with the first seed and the baselines fitted once;
+the seeds change the model's training only, so the real variant's forecasts are the job's), and one
+task per randomised graph and seed (its graph depends on the seed; its embedding is seeded by the
+first seed too). Until 2026-12-07 every variant x seed was its own run with its own embedding seed.
+The baselines whose fits read neither the graph nor the embedding nor the seed (``shareable``:
+``ets``, ``auto_ets``) are fitted once per fold and read back by every other task
+(:class:`step.forecasters.registry.SharedFits`, a staging folder of the ablation). ``ablation.csv``'s
+``seconds`` is each row's share of its task's wall time.
 """
 from __future__ import annotations
 
@@ -97,43 +102,60 @@ def variant_course(course, variant: str, seed: int):
 
 
 def _run_one(cfg: RunConfig, variant: str, seed: int, shared_dir: str | None = None) -> dict:
-    """One variant x seed: forecasts of the main model and the baselines on the reported split.
-    ``shared_dir``: the ablation's folder of shared baseline fits (:class:`step.forecasters.registry.SharedFits`)."""
+    """One variant x seed (the embedding seeded by ``seed``): :func:`_run_seeds` with one seed."""
+    return _run_seeds(cfg, variant, [seed], seed, shared_dir)[0]
+
+
+def _run_seeds(cfg: RunConfig, variant: str, seeds: list[int], base_seed: int,
+               shared_dir: str | None = None) -> list[dict]:
+    """One variant, every seed in ``seeds``: forecasts of the main model and the best baseline on the
+    reported split, one dict per seed.
+
+    As in a train/test job with several seeds, the data are loaded, the graphs built, the embedding
+    computed (seeded by ``base_seed``, the ablation's first seed) and the baselines fitted once; the
+    seeds change the model's training only. A randomised variant's graph depends on the seed, so it
+    is run one seed at a time. ``shared_dir``: the ablation's folder of shared baseline fits
+    (:class:`step.forecasters.registry.SharedFits`)."""
     import torch
 
     from step.data.course import original_scale
+    from step.forecasters.registry import SharedFits
     from step.jobs.pipeline import evaluate_stage, features_stage, forecast_stage, load_stage, plan_stage
 
+    if variant.startswith("randomised_") and len(seeds) != 1:
+        raise ValueError(f"{variant}: its graph depends on the seed; run one seed at a time")
     torch.set_num_threads(1)
     cfg = variant_config(cfg, variant)
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed, seeds=1, torch_threads=1),
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=base_seed, seeds=len(seeds),
+                                                             torch_threads=1),
                               embedding=dataclasses.replace(cfg.embedding, processes=1))
     course = load_stage(cfg)
-    course = variant_course(course, variant, seed)
+    course = variant_course(course, variant, seeds[0])
     ws, folds = plan_stage(cfg, course)
     feats = features_stage(cfg, course)
     timings: dict[str, float] = {}
-    from step.forecasters.registry import SharedFits
-
     shared = SharedFits(shared_dir) if shared_dir else None
-    fc = forecast_stage(cfg, feats, folds, [seed], timings, shared=shared)
+    fc = forecast_stage(cfg, feats, folds, list(seeds), timings, shared=shared)
     metrics = evaluate_stage(cfg, ws, course, fc)
     i = ws.idx(ws.report)
     best = metrics["best_baseline"]
     # forecasts are in the working scale (log1p for counts); "model" is converted once for the table
-    return {"variant": variant, "seed": seed, "report": ws.report, "target_time": course.times[ws.targets[i]],
-            "genes": list(course.genes), "y_true": course.X[ws.targets[i]],
-            "y_work": feats.Xw[ws.targets[i]], "model_work": fc.model[seed][i],
-            "model": original_scale(fc.model[seed][i], cfg.data.transform),
-            "best_baseline": best, "best_work": fc.base[best][i], "transform": cfg.data.transform,
-            "protocol": ws.protocol, "n_pairs": int(len(course.pairs))}
+    return [{"variant": variant, "seed": sd, "report": ws.report, "target_time": course.times[ws.targets[i]],
+             "genes": list(course.genes), "y_true": course.X[ws.targets[i]],
+             "y_work": feats.Xw[ws.targets[i]], "model_work": fc.model[sd][i],
+             "model": original_scale(fc.model[sd][i], cfg.data.transform),
+             "best_baseline": best, "best_work": fc.base[best][i], "transform": cfg.data.transform,
+             "protocol": ws.protocol, "n_pairs": int(len(course.pairs))} for sd in seeds]
 
 
-def _work(args: tuple) -> dict:
-    cfg, variant, seed, shared_dir = args
+def _work(args: tuple) -> list[dict]:
+    """One task of the pool: a variant with its seeds (:func:`_run_seeds`); each row's ``seconds`` is
+    its share of the task's wall time."""
+    cfg, variant, seeds, base_seed, shared_dir = args
     t0 = time.perf_counter()
-    out = _run_one(cfg, variant, seed, shared_dir)
-    out["seconds"] = time.perf_counter() - t0
+    out = _run_seeds(cfg, variant, seeds, base_seed, shared_dir)
+    for r in out:
+        r["seconds"] = (time.perf_counter() - t0) / len(out)
     return out
 
 
@@ -216,18 +238,23 @@ def _run_variants(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: i
 def _run_tasks(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int, shared_dir: str
                ) -> tuple[list[dict], float, int]:
     """The tasks of :func:`_run_variants` (``shared_dir``: their shared baseline fits)."""
-    tasks = [(cfg, v, s, shared_dir) for v in variants for s in seeds]
+    # one task per variant with every seed (one load, graph, embedding and set of baselines, as a job
+    # with several seeds), one per seed for a randomised graph (its graph depends on the seed)
+    tasks = [(cfg, v, [s], seeds[0], shared_dir) for v in variants if v.startswith("randomised_") for s in seeds]
+    tasks += [(cfg, v, list(seeds), seeds[0], shared_dir) for v in variants if not v.startswith("randomised_")]
     jobs = jobs or os.cpu_count() or 1
-    log.info("ablation: %d variants x %d seeds = %d runs on %d processes", len(variants), len(seeds),
+    log.info("ablation: %d variants x %d seeds in %d tasks on %d processes", len(variants), len(seeds),
              len(tasks), min(jobs, len(tasks)))
     t0 = time.perf_counter()
     if jobs <= 1 or len(tasks) == 1:
-        results = [_work(t) for t in tasks]
+        done = [_work(t) for t in tasks]
     else:
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
-            results = list(pool.map(_work, tasks))
+            done = list(pool.map(_work, tasks))
+    order = {(v, s): k for k, (v, s) in enumerate((v, s) for v in variants for s in seeds)}
+    results = sorted((r for rows in done for r in rows), key=lambda r: order[(r["variant"], r["seed"])])
     wall = time.perf_counter() - t0
     return results, wall, min(jobs, len(tasks))
 

@@ -113,3 +113,26 @@ def test_shared_baseline_fits_change_no_number(tmp_path):
     assert with_shared["best_baseline"] == alone["best_baseline"]
     for k in ("model_work", "best_work", "y_work"):
         assert np.array_equal(with_shared[k], alone[k], equal_nan=True), k
+
+
+def test_ablation_real_variant_is_the_job(tmp_path):
+    """The real variant's seeds are the train/test job's seeds: one embedding (the first seed's), one set of
+    baselines, the seeds changing the training only -- the same forecasts as `run_job` with those seeds."""
+    from step.auto import resolve_auto
+    from step.jobs.ablate import _run_seeds
+    from step.jobs.pipeline import load_stage, run_job
+
+    cfg = load_config(CONFIG, {"embedding.cache_dir": str(tmp_path / "cache"), "train.seeds": 2,
+                               "output.plots": False, "analysis.enabled": False})
+    job = run_job(cfg, tmp_path / "runs")
+    pred = pd.read_csv(job.run_dir / "predictions.csv", keep_default_na=False, na_values=[""],
+                       float_precision="round_trip")
+    cfg_r, _ = resolve_auto(cfg, load_stage(cfg).n_genes)
+    rows = _run_seeds(cfg_r, "real", [0, 1], 0)
+    assert [r["seed"] for r in rows] == [0, 1]
+    for r in rows:
+        p = pred[(pred.model == cfg.model_name) & (pred.seed == r["seed"]) & (pred.split == r["report"])]
+        got = p.pivot(index="target_time", columns="gene", values="y_pred").loc[r["target_time"], r["genes"]]
+        np.testing.assert_allclose(got.to_numpy(), r["model"], rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="one seed at a time"):
+        _run_seeds(cfg_r, "randomised_1", [0, 1], 0)
