@@ -39,8 +39,18 @@ def make_learner(name: str, seed: int):
         return LinearRegression()
     from lightgbm import LGBMRegressor
 
-    return LGBMRegressor(random_state=seed, verbose=-1, n_jobs=max(1, min(os.cpu_count() or 1, 4)),
+    return LGBMRegressor(random_state=seed, verbose=-1, n_jobs=lightgbm_threads(),
                          deterministic=True, force_row_wise=True)
+
+
+def lightgbm_threads() -> int:
+    """LightGBM's threads: ``OMP_NUM_THREADS`` when set (LightGBM runs OpenMP; a process pool such as the
+    ablation's sets it to 1 in each worker: two workers with two spinning OpenMP threads each on 2 cores
+    made tasks up to 25x slower, 2026-12-07), else the cores, at most 4."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 SES_ALPHAS = tuple(np.round(np.linspace(0.05, 1.0, 20), 2))

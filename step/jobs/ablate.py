@@ -148,12 +148,25 @@ def _run_seeds(cfg: RunConfig, variant: str, seeds: list[int], base_seed: int,
              "protocol": ws.protocol, "n_pairs": int(len(course.pairs))} for sd in seeds]
 
 
+def _one_thread_each() -> None:
+    """Pool worker start: one thread for the OpenMP and BLAS libraries loaded from now on (LightGBM,
+    scikit-learn); the pool is the parallelism. :func:`_work` limits those already loaded."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
 def _work(args: tuple) -> list[dict]:
     """One task of the pool: a variant with its seeds (:func:`_run_seeds`); each row's ``seconds`` is
-    its share of the task's wall time."""
-    cfg, variant, seeds, base_seed, shared_dir = args
+    its share of the task's wall time. In a pool every library runs one thread (a second BLAS/OpenMP
+    thread per worker spinning on 2 cores made the yeast ablation 3-5x slower, 2026-12-07)."""
+    import contextlib
+
+    from threadpoolctl import threadpool_limits
+
+    cfg, variant, seeds, base_seed, shared_dir, pooled = args
     t0 = time.perf_counter()
-    out = _run_seeds(cfg, variant, seeds, base_seed, shared_dir)
+    with threadpool_limits(limits=1) if pooled else contextlib.nullcontext():
+        out = _run_seeds(cfg, variant, seeds, base_seed, shared_dir)
     for r in out:
         r["seconds"] = (time.perf_counter() - t0) / len(out)
     return out
@@ -240,18 +253,21 @@ def _run_tasks(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int,
     """The tasks of :func:`_run_variants` (``shared_dir``: their shared baseline fits)."""
     # one task per variant with every seed (one load, graph, embedding and set of baselines, as a job
     # with several seeds), one per seed for a randomised graph (its graph depends on the seed)
-    tasks = [(cfg, v, [s], seeds[0], shared_dir) for v in variants if v.startswith("randomised_") for s in seeds]
-    tasks += [(cfg, v, list(seeds), seeds[0], shared_dir) for v in variants if not v.startswith("randomised_")]
+    runs = [(v, [s]) for v in variants if v.startswith("randomised_") for s in seeds]
+    runs += [(v, list(seeds)) for v in variants if not v.startswith("randomised_")]
     jobs = jobs or os.cpu_count() or 1
+    pooled = jobs > 1 and len(runs) > 1
+    tasks = [(cfg, v, sds, seeds[0], shared_dir, pooled) for v, sds in runs]
     log.info("ablation: %d variants x %d seeds in %d tasks on %d processes", len(variants), len(seeds),
              len(tasks), min(jobs, len(tasks)))
     t0 = time.perf_counter()
-    if jobs <= 1 or len(tasks) == 1:
+    if not pooled:
         done = [_work(t) for t in tasks]
     else:
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn"),
+                                 initializer=_one_thread_each) as pool:
             done = list(pool.map(_work, tasks))
     order = {(v, s): k for k, (v, s) in enumerate((v, s) for v in variants for s in seeds)}
     results = sorted((r for rows in done for r in rows), key=lambda r: order[(r["variant"], r["seed"])])
