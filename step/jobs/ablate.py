@@ -101,11 +101,6 @@ def variant_course(course, variant: str, seed: int):
     return course
 
 
-def _run_one(cfg: RunConfig, variant: str, seed: int, shared_dir: str | None = None) -> dict:
-    """One variant x seed (the embedding seeded by ``seed``): :func:`_run_seeds` with one seed."""
-    return _run_seeds(cfg, variant, [seed], seed, shared_dir)[0]
-
-
 def _run_seeds(cfg: RunConfig, variant: str, seeds: list[int], base_seed: int,
                shared_dir: str | None = None) -> list[dict]:
     """One variant, every seed in ``seeds``: forecasts of the main model and the best baseline on the
@@ -157,8 +152,9 @@ def _one_thread_each() -> None:
 
 def _work(args: tuple) -> list[dict]:
     """One task of the pool: a variant with its seeds (:func:`_run_seeds`); each row's ``seconds`` is
-    its share of the task's wall time. In a pool every library runs one thread (a second BLAS/OpenMP
-    thread per worker spinning on 2 cores made the yeast ablation 3-5x slower, 2026-12-07)."""
+    its share of the task's wall time. In a pool every library runs one thread (two workers each
+    running LightGBM with 2 OpenMP threads on 2 cores made tasks up to 25x slower, 2026-12-07;
+    :func:`step.forecasters.global_learners.lightgbm_threads` reads the ``OMP_NUM_THREADS`` set here)."""
     import contextlib
 
     from threadpoolctl import threadpool_limits

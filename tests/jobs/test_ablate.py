@@ -98,18 +98,18 @@ def test_shared_baseline_fits_change_no_number(tmp_path):
     """An ablation run that reads its shareable baselines' fits from another variant's run gives the
     numbers of a run that fits them itself."""
     from step.auto import resolve_auto
-    from step.jobs.ablate import _run_one
+    from step.jobs.ablate import _run_seeds
     from step.jobs.pipeline import load_stage
 
     cfg = load_config(CONFIG, {"embedding.cache_dir": str(tmp_path / "cache"), "split.protocol": "rolling"})
     cfg, _ = resolve_auto(cfg, load_stage(cfg).n_genes)  # as run_ablation does
     shared = tmp_path / "shared"
-    _run_one(cfg, "real", 0, str(shared))
+    _run_seeds(cfg, "real", [0], 0, str(shared))
     assert len(list(shared.glob("*.npz"))) >= 2  # ets and auto_ets, every fold
     stored = sorted(p.name for p in shared.glob("*.npz"))
-    with_shared = _run_one(cfg, "randomised_1", 0, str(shared))
+    with_shared = _run_seeds(cfg, "randomised_1", [0], 0, str(shared))[0]
     assert sorted(p.name for p in shared.glob("*.npz")) == stored  # every fit was read back, none added
-    alone = _run_one(cfg, "randomised_1", 0)
+    alone = _run_seeds(cfg, "randomised_1", [0], 0)[0]
     assert with_shared["best_baseline"] == alone["best_baseline"]
     for k in ("model_work", "best_work", "y_work"):
         assert np.array_equal(with_shared[k], alone[k], equal_nan=True), k
