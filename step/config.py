@@ -195,7 +195,9 @@ class EvaluationConfig:
     # conformal intervals at these levels, from at least interval_min_times earlier target times
     interval_levels: list[float] = field(default_factory=lambda: [0.8, 0.95])
     interval_min_times: int = 4
-    interval_shrink: float = 4.0  # weight (in residuals) of a gene's error-scale prior
+    # weight (in residuals) of a gene's error-scale prior: "auto" = estimated from the genes' spread
+    # (empirical Bayes, step.evaluation.intervals.prior_weight), or a number >= 0
+    interval_shrink: float | str = "auto"
     interval_halflife: float = 8.0  # residual weight 0.5 ** (windows back / this); 0 = equal
 
 
@@ -298,6 +300,8 @@ def _coerce(val: Any, f: dataclasses.Field, where: str) -> Any:
         if isinstance(val, bool) or not isinstance(val, (int, float)):
             raise InputError(f"{where}: expected a number, got {val!r}.")
         return float(val)
+    if default == "auto" and isinstance(val, (int, float)) and not isinstance(val, bool):
+        return float(val)  # a setting that is "auto" or a number
     if isinstance(default, str):
         if not isinstance(val, str):
             raise InputError(f"{where}: expected text, got {val!r}.")
@@ -397,9 +401,10 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
     if not 0 <= cfg.data.scale_floor < 1:
         raise InputError(f"{where}: data.scale_floor must be in [0, 1), got {cfg.data.scale_floor}.")
     ev = cfg.evaluation
-    if ev.interval_shrink < 0 or ev.interval_halflife < 0:
-        raise InputError(f"{where}: evaluation.interval_shrink and evaluation.interval_halflife must be >= 0, "
-                         f"got {ev.interval_shrink}, {ev.interval_halflife}.")
+    if (ev.interval_shrink != "auto" and (isinstance(ev.interval_shrink, str) or ev.interval_shrink < 0)) \
+            or ev.interval_halflife < 0:
+        raise InputError(f"{where}: evaluation.interval_shrink must be 'auto' or a number >= 0 and "
+                         f"evaluation.interval_halflife >= 0, got {ev.interval_shrink!r}, {ev.interval_halflife}.")
     if not ev.interval_levels or any(not 0 < lv < 1 for lv in ev.interval_levels) or ev.interval_min_times < 1:
         raise InputError(f"{where}: evaluation.interval_levels must be levels in (0, 1) and "
                          f"evaluation.interval_min_times >= 1; got {ev.interval_levels}, {ev.interval_min_times}.")

@@ -139,7 +139,10 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
                  "method": (f"conformal, from out-of-sample residuals of earlier origins (else the fit's validation "
                             f"windows, out of sample where the forecaster has such forecasts; see residual_sources), pooled over genes, each scored by its own error scale (its residuals' RMS "
                             f"shrunk towards its training std x the pooled error ratio with the weight of "
-                            f"{cfg.evaluation.interval_shrink:g} residuals, leave-one-out for the scores; genes "
+                            + (f"{cfg.evaluation.interval_shrink:g} residuals" if cfg.evaluation.interval_shrink != "auto"
+                               else "d0 residuals, d0 estimated at every fit from the genes' spread around that prior "
+                                    "(empirical Bayes, Smyth 2004; residual_sources' scale_prior_weight)")
+                            + ", leave-one-out for the scores; genes "
                             f"whose residuals are all zero left out of the pool; "
                             + (f"older residuals weighted 0.5 ** (windows back / {cfg.evaluation.interval_halflife:g})"
                                if cfg.evaluation.interval_halflife > 0 else "every residual weighted equally")

@@ -3,7 +3,8 @@
 At every fit, each forecaster's residuals on targets before the fit's origin -- the
 out-of-sample forecast of the earlier fit that made it (rolling origin), else this fit's
 validation windows -- are divided by each gene's forecast-error scale (its own residuals' RMS
-shrunk towards its training std times the pooled error ratio, :func:`error_scales`), pooled over
+shrunk towards its training std times the pooled error ratio, with the prior's weight estimated
+from the genes' spread by empirical Bayes, :func:`error_scales`), pooled over
 genes and windows, and their split-conformal quantile at each level gives the interval
 ``forecast +- q * scale_n`` for the fit's out-of-sample forecasts. Causal: a fit sees
 only residuals on targets at or before its origin. With residuals from fewer than
@@ -18,7 +19,7 @@ import math
 
 import numpy as np
 
-__all__ = ["conformal_quantile", "error_scales", "interval_rows", "coverage_and_winkler", "level_key"]
+__all__ = ["conformal_quantile", "prior_weight", "error_scales", "interval_rows", "coverage_and_winkler", "level_key"]
 
 
 def level_key(level: float) -> str:
@@ -50,17 +51,51 @@ def conformal_quantile(scores: np.ndarray, level: float, weights: np.ndarray | N
     return float(s[k]) if k < s.size else float("inf")
 
 
-def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prior_weight(ss: np.ndarray, n: np.ndarray, prior: np.ndarray) -> tuple[float, float]:
+    """Empirical-Bayes weight of the error-scale prior, estimated from how far the genes' residual
+    variances spread around it (the moment estimator of Smyth 2004, limma's ``squeezeVar``):
+    each gene's mean square ``ss_n / n_n`` over ``prior_n ** 2`` is modelled as ``s0^2`` times a
+    scaled F(``n_n``, ``d0``) variable; ``d0`` comes from the variance of the log ratios beyond what
+    ``n_n`` residuals alone give (trigamma terms), ``s0^2`` from their mean. Returns ``(d0, s0^2)``
+    over the genes with ``n > 0`` and ``ss > 0``: ``d0 = inf`` when the spread is no more than
+    sampling noise (every gene gets the prior), small when genes' error scales differ from the prior
+    (each keeps more of its own). ``ss [N]``, ``n [N]``, ``prior [N]``."""
+    from scipy import optimize, special
+
+    use = (n > 0) & (ss > 0)
+    if int(use.sum()) < 2:
+        ratio = float(np.sum(ss[use] / prior[use] ** 2) / max(int(n[use].sum()), 1)) if use.any() else 1.0
+        return float("inf"), ratio
+    d = n[use].astype(float)
+    e = np.log(ss[use] / d / prior[use] ** 2) - special.digamma(d / 2) + np.log(d / 2)
+    emean = float(e.mean())
+    evar = float(e.var(ddof=1) - np.mean(special.polygamma(1, d / 2)))
+    if not evar > 0:
+        return float("inf"), float(np.exp(emean))
+    # trigamma(x) = evar: trigamma decreases from +inf (x -> 0) to 0 (x -> inf)
+    hi = 1.0
+    while special.polygamma(1, hi) > evar and hi < 1e12:
+        hi *= 2.0
+    half = optimize.brentq(lambda x: float(special.polygamma(1, x)) - evar, 1e-8, hi, xtol=1e-10)
+    d0 = 2.0 * half
+    return d0, float(np.exp(emean + special.digamma(half) - np.log(half)))
+
+
+def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float | str
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Each gene's forecast-error scale from its residuals ``resid [V, N]`` (NaN = none), shrunk
     towards a prior: ``s_n^2 = (sum_v r_vn^2 + k c^2 p_n^2) / (n_n + k)``, with ``p_n = prior [N]``
-    (the gene's training std), ``c^2`` the pooled mean of ``(r / p)^2`` and ``k = shrink`` (the
-    prior's weight in residuals). A gene with few residuals keeps about its training std times the
-    pooled error ratio; one with many, its own error scale.
+    (the gene's training std). ``shrink = "auto"`` (the default): ``k`` and ``c^2`` estimated from
+    the genes' residuals by :func:`prior_weight` (empirical Bayes, as limma moderates gene
+    variances); a number: ``k = shrink`` (the prior's weight in residuals) and ``c^2`` the pooled
+    mean of ``(r / p)^2``. A gene with few residuals keeps about its training std times the error
+    ratio; one with many, its own error scale.
 
-    Returns ``(scale [N], loo [V, N], degenerate [N])``: ``loo`` is each residual's gene scale
+    Returns ``(scale [N], loo [V, N], degenerate [N], k)``: ``loo`` is each residual's gene scale
     computed without that residual (a score is never divided by a scale fitted on itself, so the
     scores behave like those of new cells); ``degenerate`` marks genes whose residuals are all zero
-    (a gene constant so far): their scores are left out of the pool, their scale is the prior's.
+    (a gene constant so far): their scores are left out of the pool, their scale is the prior's
+    (they do not enter ``k`` either).
     """
     ok = np.isfinite(resid)
     r2 = np.where(ok, resid, 0.0) ** 2
@@ -69,30 +104,35 @@ def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float) -> tuple[n
     prior = np.maximum(np.asarray(prior, dtype=float), 1e-12)
     degenerate = (n > 0) & (ss <= (1e-12 * prior) ** 2 * np.maximum(n, 1))
     use = (n > 0) & ~degenerate
-    c2 = float(np.sum(ss[use] / prior[use] ** 2) / max(int(n[use].sum()), 1)) if use.any() else 1.0
+    if isinstance(shrink, str):
+        k, c2 = prior_weight(np.where(use, ss, 0.0), np.where(use, n, 0), prior)
+    else:
+        k = float(shrink)
+        c2 = float(np.sum(ss[use] / prior[use] ** 2) / max(int(n[use].sum()), 1)) if use.any() else 1.0
     p2 = max(c2, 1e-12) * prior ** 2
-    k = float(shrink)
+    kk = min(k, 1e12)  # d0 = inf: the prior alone (to float precision)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(n > 0, np.sqrt((ss + k * p2) / np.maximum(n + k, 1e-300)), np.sqrt(p2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        loo = np.sqrt((ss[None, :] - r2 + k * p2[None, :]) / ((n - 1)[None, :] + k))
+        scale = np.where(n > 0, np.sqrt((ss + kk * p2) / np.maximum(n + kk, 1e-300)), np.sqrt(p2))
+        loo = np.sqrt((ss[None, :] - r2 + kk * p2[None, :]) / ((n - 1)[None, :] + kk))
     scale = np.where(degenerate, np.sqrt(p2), scale)
-    return scale, np.where(ok, loo, np.nan), degenerate
+    return scale, np.where(ok, loo, np.nan), degenerate, k
 
 
 def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min_times: int,
-                  shrink: float = 4.0, halflife: float = 0.0) -> tuple[dict[float, float], np.ndarray]:
+                  shrink: float | str = "auto", halflife: float = 0.0
+                  ) -> tuple[dict[float, float], np.ndarray, float]:
     """Quantile per level of the residuals ``resid [V, N]`` (evidence windows x genes, NaN = none)
     scored by each gene's error scale (:func:`error_scales`, ``prior [N]`` its training std), and
     that scale ``[N]``: the interval of a new forecast of gene ``n`` is ``+- q * scale[n]``. NaN
     for every level when fewer than ``min_times`` windows carry a residual or the quantile is not
     finite. Genes whose residuals are all zero do not enter the pooled scores. ``halflife > 0``:
     the scores of older windows weigh less (``0.5 ** (windows back / halflife)``, the weighted
-    conformal quantile), so that errors that grow along a course are followed."""
+    conformal quantile), so that errors that grow along a course are followed. The third value is the
+    prior's weight ``k`` used (NaN without enough residuals)."""
     have = np.isfinite(resid).any(axis=1)
     if int(have.sum()) < max(1, min_times):
-        return {lv: float("nan") for lv in levels}, np.asarray(prior, dtype=float)
-    scale, loo, degenerate = error_scales(resid[have], prior, shrink)
+        return {lv: float("nan") for lv in levels}, np.asarray(prior, dtype=float), float("nan")
+    scale, loo, degenerate, k = error_scales(resid[have], prior, shrink)
     z = (resid[have] / loo)[:, ~degenerate]
     wts = None
     if halflife > 0:
@@ -102,7 +142,7 @@ def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min
     for lv in levels:
         q = conformal_quantile(z, lv, wts)
         out[lv] = q if math.isfinite(q) else float("nan")
-    return out, scale
+    return out, scale, k
 
 
 def coverage_and_winkler(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: float) -> dict[str, float]:

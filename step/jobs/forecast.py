@@ -190,12 +190,13 @@ def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos:
         own = np.where(fill, pre[win], own)
         own_oos = fill.any(axis=1)
     P = np.where(have[:, None], oos[win], own)
+    q, scale, k = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times,
+                                ev.interval_shrink, ev.interval_halflife)
     if sources is not None and len(target):
         sources.append({"origin_time_index": int(fd.fold.origin), "earlier_fits_out_of_sample": int(have.sum()),
                         "this_fit_out_of_sample": int(own_oos.sum()),
-                        "this_fit_in_sample": int((~have & ~own_oos).sum())})
-    q, scale = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times,
-                             ev.interval_shrink, ev.interval_halflife)
+                        "this_fit_in_sample": int((~have & ~own_oos).sum()),
+                        "scale_prior_weight": round(k, 4) if np.isfinite(k) else (None if np.isnan(k) else "inf")})
     for lv, qv in q.items():
         lo, hi = store.setdefault(lv, (np.full_like(now, np.nan), np.full_like(now, np.nan)))
         lo[target] = now[target] - qv * scale[None, :]
@@ -460,7 +461,7 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
             key = name[1] if is_model else name
             arr = (fc.horizon_model if is_model else fc.horizon_base).setdefault(h, {}).setdefault(key, _nan(W, N))
             # intervals from this forecaster's earlier h-step out-of-sample residuals (targets known at the origin)
-            q, scale = interval_rows(np.where(past[:, None], arr - y_work, np.nan), fd.scaler.std,
+            q, scale, _ = interval_rows(np.where(past[:, None], arr - y_work, np.nan), fd.scaler.std,
                                      list(ev.interval_levels), ev.interval_min_times, ev.interval_shrink,
                                      ev.interval_halflife)
             arr[tgt] = fd.scaler.inverse(rec[h][ok])

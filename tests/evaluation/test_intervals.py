@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from step.evaluation.intervals import conformal_quantile, coverage_and_winkler, error_scales, interval_rows, level_key
+from step.evaluation.intervals import (conformal_quantile, coverage_and_winkler, error_scales, interval_rows, level_key,
+                                      prior_weight)
 
 
 def test_conformal_quantile_by_hand():
@@ -29,8 +30,9 @@ def test_winkler_by_hand():
     assert r["n"] == 3 and r["share"] == 1.0
 
 
+@pytest.mark.parametrize("shrink", [4.0, "auto"])
 @pytest.mark.parametrize("level", [0.8, 0.95])
-def test_per_gene_coverage_when_error_scales_differ_from_the_training_std(level):
+def test_per_gene_coverage_when_error_scales_differ_from_the_training_std(level, shrink):
     """Genes whose forecast errors are 0.25x .. 4x what their training std says: scored by their own
     (shrunk) error scale, new cells are covered at the nominal rate pooled and per gene; scored by
     the training std alone (shrink -> infinity, the old rule) the noisy genes are under-covered."""
@@ -40,14 +42,14 @@ def test_per_gene_coverage_when_error_scales_differ_from_the_training_std(level)
     err = prior * np.exp(rng.uniform(np.log(0.25), np.log(4.0), n_genes))   # true error sd
     past = rng.normal(size=(30, n_genes)) * err               # residuals on 30 earlier target times
     new = rng.normal(size=(400, n_genes)) * err               # future errors
-    q, scale = interval_rows(past, prior, [level], min_times=4, shrink=4.0)
+    q, scale, _ = interval_rows(past, prior, [level], min_times=4, shrink=shrink)
     inside = np.abs(new) <= q[level] * scale[None, :]
     n = inside.size
     assert abs(inside.mean() - level) < stats.norm.ppf(0.9995) * math.sqrt(level * (1 - level) / n) + 0.02
     per_gene = inside.mean(axis=0)
     far = np.mean(per_gene < level - 0.15)
     assert far <= 0.05                                        # few genes far below the level ...
-    q0, s0 = interval_rows(past, prior, [level], min_times=4, shrink=1e12)
+    q0, s0, _ = interval_rows(past, prior, [level], min_times=4, shrink=1e12)
     old = (np.abs(new) <= q0[level] * s0[None, :]).mean(axis=0)
     assert np.allclose(s0 / prior, s0[0] / prior[0])          # ... the old rule's scale is the std
     assert np.mean(old < level - 0.15) > far                  # and leaves more genes far below it
@@ -58,9 +60,9 @@ def test_a_gene_constant_so_far_neither_shrinks_the_others_nor_gets_a_zero_width
     rng = np.random.default_rng(1)
     past = rng.normal(size=(20, 10))
     prior = np.ones(10)
-    q_ref, _ = interval_rows(past, prior, [0.8], min_times=4)
+    q_ref, _, _ = interval_rows(past, prior, [0.8], min_times=4)
     with_const = np.concatenate([past, np.zeros((20, 5))], axis=1)   # 5 genes forecast exactly so far
-    q, scale = interval_rows(with_const, np.concatenate([prior, np.full(5, 0.05)]), [0.8], min_times=4)
+    q, scale, _ = interval_rows(with_const, np.concatenate([prior, np.full(5, 0.05)]), [0.8], min_times=4)
     assert q[0.8] == pytest.approx(q_ref[0.8])
     assert (scale[10:] > 0).all() and np.isfinite(scale).all()
 
@@ -69,19 +71,64 @@ def test_leave_one_out_scale_by_hand():
     """One gene, residuals 1 and 3, prior 1 (pooled ratio c^2 = (1 + 9) / 2 = 5), k = 2:
     scale^2 = (10 + 2 * 5) / (2 + 2) = 5; the residual 3 is scored by (1 + 10) / (1 + 2)."""
     r = np.array([[1.0], [3.0]])
-    scale, loo, deg = error_scales(r, np.array([1.0]), 2.0)
+    scale, loo, deg, k = error_scales(r, np.array([1.0]), 2.0)
     assert scale[0] == pytest.approx(math.sqrt(5.0))
     assert loo[1, 0] == pytest.approx(math.sqrt(11.0 / 3.0)) and loo[0, 0] == pytest.approx(math.sqrt(19.0 / 3.0))
-    assert not deg[0]
+    assert not deg[0] and k == 2.0
+
+
+def _residuals_around_a_prior(rng, d0: float, s0: float, n_genes: int, n: int):
+    """Residuals ``[n, G]`` of genes whose error variance is ``prior^2 x s0^2 x d0 / chi2(d0)`` (the
+    scaled inverse chi-square prior of limma's model; ``d0 = inf``: exactly ``prior^2 x s0^2``)."""
+    prior = rng.uniform(0.5, 3.0, n_genes)
+    var = (s0 * prior) ** 2 * (np.ones(n_genes) if math.isinf(d0) else d0 / rng.chisquare(d0, n_genes))
+    return rng.normal(size=(n, n_genes)) * np.sqrt(var), prior
+
+
+@pytest.mark.parametrize("d0", [3.0, 10.0, 40.0])
+def test_prior_weight_recovers_a_known_spread_of_gene_error_scales(d0):
+    """Smyth's moment estimator (limma's squeezeVar) on 4,000 genes with 6 residuals each finds the
+    prior's weight ``d0`` within 35 % and its centre ``s0^2`` within 10 %."""
+    rng = np.random.default_rng(int(d0))
+    r, prior = _residuals_around_a_prior(rng, d0, 0.7, 4000, 6)
+    k, c2 = prior_weight((r ** 2).sum(axis=0), np.full(4000, 6), prior)
+    assert abs(k / d0 - 1) < 0.35, k
+    assert c2 == pytest.approx(0.49, rel=0.10)
+
+
+def test_prior_weight_is_infinite_without_spread_beyond_sampling_noise():
+    """Every gene's error scale is its prior's (times one constant): the genes' own mean squares
+    differ by chance only, so the estimate leans on the prior (d0 = inf, or at least 50 residuals)
+    and the scales follow the prior; with few residuals that is closer to the truth than the
+    genes' own RMS."""
+    rng = np.random.default_rng(3)
+    r, prior = _residuals_around_a_prior(rng, math.inf, 0.5, 500, 5)
+    k, c2 = prior_weight((r ** 2).sum(axis=0), np.full(500, 5), prior)
+    assert k > 50 and c2 == pytest.approx(0.25, rel=0.15)
+    scale, _, _, k2 = error_scales(r, prior, "auto")
+    assert k2 == k
+    own = np.sqrt((r ** 2).mean(axis=0))
+    truth = 0.5 * prior
+    assert np.mean(np.abs(np.log(scale / truth))) < 0.5 * np.mean(np.abs(np.log(own / truth)))
+
+
+def test_auto_prior_weight_with_too_few_genes_or_constant_genes():
+    """One informative gene: no spread to estimate, the prior alone at the gene's own ratio; genes
+    whose residuals are all zero do not enter the estimate."""
+    r = np.array([[1.0, 0.0], [3.0, 0.0]])
+    scale, loo, deg, k = error_scales(r, np.array([1.0, 2.0]), "auto")
+    assert math.isinf(k) and deg.tolist() == [False, True]
+    assert scale[0] == pytest.approx(math.sqrt(5.0)) and np.isfinite(loo[:, 0]).all()
+    assert scale[1] == pytest.approx(2.0 * math.sqrt(5.0))  # the prior's scale, not zero
 
 
 def test_too_few_earlier_times_give_no_interval():
     past = np.full((6, 5), np.nan)
     past[:3] = 1.0  # residuals on 3 target times only
-    out, _ = interval_rows(past, np.ones(5), [0.8, 0.95], min_times=4)
-    assert all(math.isnan(v) for v in out.values())
-    out, _ = interval_rows(past, np.ones(5), [0.8], min_times=3)
-    assert out[0.8] == 1.0
+    out, _, k = interval_rows(past, np.ones(5), [0.8, 0.95], min_times=4)
+    assert all(math.isnan(v) for v in out.values()) and math.isnan(k)
+    out, scale, _ = interval_rows(past, np.ones(5), [0.8], min_times=3)
+    assert out[0.8] * scale == pytest.approx(np.ones(5))  # every residual 1: half-width 1
 
 
 def test_weighted_conformal_quantile():
@@ -163,7 +210,7 @@ def test_recency_weighting_follows_errors_that_grow_along_a_course():
     new = 2.0 * rng.normal(size=(4000, N))
     cover = {}
     for hl in (0.0, 8.0):
-        q, scale = interval_rows(resid, np.ones(N), [0.8], 4, 4.0, hl)
+        q, scale, _ = interval_rows(resid, np.ones(N), [0.8], 4, 4.0, hl)
         cover[hl] = float(np.mean(np.abs(new) <= q[0.8] * scale))
     assert cover[0.0] < 0.72
     assert 0.74 <= cover[8.0] <= 0.86
