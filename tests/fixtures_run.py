@@ -1,6 +1,7 @@
 """Build a small synthetic run folder (the files the train/test jobs write) for tests.
 
-Import :func:`make_run`, :func:`make_genesets`, :func:`job_config` from the tests (tests/conftest.py
+Import :func:`make_run`, :func:`make_genesets`, :func:`job_config`, :func:`scramble_times` and the
+tiny course's paths (``TINY``, ``CONFIG``) from the tests (tests/conftest.py
 puts this folder on the path and wraps :func:`job_config` as the ``tiny_mrna_config`` fixture).
 The gene names mimic the published panel's spellings (aliases, upper case, a
 name with a PMID note) so that the analysis' name normalisation is exercised.
@@ -13,6 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests/data/tiny_mrna.csv"              # the tiny mRNA course of the end-to-end tests
+CONFIG = ROOT / "configs/test_tiny_mrna.yaml"         # its config
 
 GENES = ["ABCA3", "TTF-1", "RAGE", "SFTP-D", "GUCY1A2  sGC(soluble guanylate cyclase) (PMID 23934926)",
          "Vegf", "hmbs", "CD38", "EGFR", "Thy1", "Tnc", "Mystery1"]

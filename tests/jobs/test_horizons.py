@@ -9,19 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from fixtures_run import job_config
+from fixtures_run import CONFIG, TINY, job_config, scramble_times
 from step.jobs.forecast import FoldData, recursive_forecasts
 from step.jobs.pipeline import run_job
 from step.data.windows import Scaler
 
-try:
-    from fixtures_run import scramble_times
-except ImportError:  # tests/ imported as a package
-    from tests.fixtures_run import scramble_times
-
-ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "tests/data/tiny_mrna.csv"
-CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 
 def _fold(inputs: np.ndarray) -> FoldData:

@@ -10,19 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fixtures_run import job_config
+from fixtures_run import CONFIG, TINY, job_config, scramble_times
 from step.errors import InputError
 from step.jobs.pipeline import run_job
 from step.data.windows import rolling_folds
 
-try:
-    from fixtures_run import scramble_times
-except ImportError:  # tests/ imported as a package
-    from tests.fixtures_run import scramble_times
-
-ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "tests/data/tiny_mrna.csv"
-CONFIG = ROOT / "configs/test_tiny_mrna.yaml"
 
 
 def _cfg(tmp_path: Path, **over):
