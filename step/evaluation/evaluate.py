@@ -138,7 +138,7 @@ def interval_metrics(cfg: RunConfig, ws: WindowSplit, y_work: np.ndarray, fc: Fo
     out: dict = {"scale": "log1p" if cfg.data.transform == "log1p" else "data", "split": ws.report,
                  "method": (f"conformal, from out-of-sample residuals of earlier origins (else the fit's validation "
                             f"windows, out of sample where the forecaster has such forecasts; see residual_sources), pooled over genes, each scored by its own error scale (its residuals' RMS "
-                            f"shrunk towards its training std x the pooled error ratio with the weight of "
+                            f"shrunk towards its training std x an error ratio with the weight of "
                             + (f"{cfg.evaluation.interval_shrink:g} residuals" if cfg.evaluation.interval_shrink != "auto"
                                else "d0 residuals, d0 estimated at every fit from the genes' spread around that prior "
                                     "(empirical Bayes, Smyth 2004; residual_sources' scale_prior_weight)")

@@ -67,7 +67,9 @@ def prior_weight(ss: np.ndarray, n: np.ndarray, prior: np.ndarray) -> tuple[floa
         ratio = float(np.sum(ss[use] / prior[use] ** 2) / max(int(n[use].sum()), 1)) if use.any() else 1.0
         return float("inf"), ratio
     d = n[use].astype(float)
-    e = np.log(ss[use] / d / prior[use] ** 2) - special.digamma(d / 2) + np.log(d / 2)
+    u = ss[use] / d / prior[use] ** 2
+    u = np.maximum(u, 1e-5 * np.median(u))  # limma's floor: a near-constant gene must not set the spread
+    e = np.log(u) - special.digamma(d / 2) + np.log(d / 2)
     emean = float(e.mean())
     evar = float(e.var(ddof=1) - np.mean(special.polygamma(1, d / 2)))
     if not evar > 0:
@@ -76,6 +78,8 @@ def prior_weight(ss: np.ndarray, n: np.ndarray, prior: np.ndarray) -> tuple[floa
     hi = 1.0
     while special.polygamma(1, hi) > evar and hi < 1e12:
         hi *= 2.0
+    if special.polygamma(1, hi) > evar:  # a spread of ~1e-12 beyond sampling noise: none
+        return float("inf"), float(np.exp(emean))
     half = optimize.brentq(lambda x: float(special.polygamma(1, x)) - evar, 1e-8, hi, xtol=1e-10)
     d0 = 2.0 * half
     return d0, float(np.exp(emean + special.digamma(half) - np.log(half)))
@@ -94,8 +98,8 @@ def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float | str
     Returns ``(scale [N], loo [V, N], degenerate [N], k)``: ``loo`` is each residual's gene scale
     computed without that residual (a score is never divided by a scale fitted on itself, so the
     scores behave like those of new cells); ``degenerate`` marks genes whose residuals are all zero
-    (a gene constant so far): their scores are left out of the pool, their scale is the prior's
-    (they do not enter ``k`` either).
+    (a gene constant so far): their scores are left out of the pool and they do not enter ``k``;
+    they and genes without residuals get their training std times the pooled mean of ``(r / p)^2``.
     """
     ok = np.isfinite(resid)
     r2 = np.where(ok, resid, 0.0) ** 2
@@ -104,17 +108,19 @@ def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float | str
     prior = np.maximum(np.asarray(prior, dtype=float), 1e-12)
     degenerate = (n > 0) & (ss <= (1e-12 * prior) ** 2 * np.maximum(n, 1))
     use = (n > 0) & ~degenerate
+    pooled = float(np.sum(ss[use] / prior[use] ** 2) / max(int(n[use].sum()), 1)) if use.any() else 1.0
     if isinstance(shrink, str):
         k, c2 = prior_weight(np.where(use, ss, 0.0), np.where(use, n, 0), prior)
     else:
-        k = float(shrink)
-        c2 = float(np.sum(ss[use] / prior[use] ** 2) / max(int(n[use].sum()), 1)) if use.any() else 1.0
+        k, c2 = float(shrink), pooled
     p2 = max(c2, 1e-12) * prior ** 2
     kk = min(k, 1e12)  # d0 = inf: the prior alone (to float precision)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.where(n > 0, np.sqrt((ss + kk * p2) / np.maximum(n + kk, 1e-300)), np.sqrt(p2))
+        scale = np.sqrt((ss + kk * p2) / np.maximum(n + kk, 1e-300))
         loo = np.sqrt((ss[None, :] - r2 + kk * p2[None, :]) / ((n - 1)[None, :] + kk))
-    scale = np.where(degenerate, np.sqrt(p2), scale)
+    # a gene without residuals, or with all-zero ones: its training std times the pooled mean error
+    # ratio (the prior's mean; the empirical-Bayes s0^2 is its typical value, below the mean)
+    scale = np.where((n == 0) | degenerate, np.sqrt(max(pooled, 1e-12)) * prior, scale)
     return scale, np.where(ok, loo, np.nan), degenerate, k
 
 

@@ -112,6 +112,28 @@ def test_prior_weight_is_infinite_without_spread_beyond_sampling_noise():
     assert np.mean(np.abs(np.log(scale / truth))) < 0.5 * np.mean(np.abs(np.log(own / truth)))
 
 
+def test_prior_weight_edge_cases_neither_crash_nor_let_one_gene_set_the_spread():
+    """A spread barely above sampling noise (the root of trigamma(x) = evar beyond any bracket) gives
+    d0 = inf, not an error; one nearly constant gene (residuals 1e-9 of its prior, not all zero) is
+    floored as limma floors variances (at 1e-5 of the median): it still lowers d0 (an outlier of
+    the log ratios), but to ~6 of 34, not to below 1 (unfloored: every gene at its own RMS)."""
+    from scipy import special
+
+    d = 4.0
+    tri = float(special.polygamma(1, d / 2))
+    # two genes whose log ratios differ so that var(e) - trigamma(2) = 1e-14
+    gap = math.sqrt(2 * (tri + 1e-14))
+    ss = np.array([d, d * math.exp(gap)])
+    k, c2 = prior_weight(ss, np.array([4, 4]), np.ones(2))
+    assert math.isinf(k) and c2 > 0
+    rng = np.random.default_rng(4)
+    r, prior = _residuals_around_a_prior(rng, 20.0, 0.7, 400, 6)
+    k_ref, _ = prior_weight((r ** 2).sum(axis=0), np.full(400, 6), prior)
+    r[:, 0] = 1e-9 * prior[0]
+    k_one, _ = prior_weight((r ** 2).sum(axis=0), np.full(400, 6), prior)
+    assert k_ref > 20 and k_one > 3
+
+
 def test_auto_prior_weight_with_too_few_genes_or_constant_genes():
     """One informative gene: no spread to estimate, the prior alone at the gene's own ratio; genes
     whose residuals are all zero do not enter the estimate."""
