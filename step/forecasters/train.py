@@ -53,9 +53,10 @@ def _no_fill_of_new_memory() -> None:
     """Deterministic mode also fills every newly allocated tensor with NaN
     (``torch.utils.deterministic.fill_uninitialized_memory``, a guard against kernels that read
     memory they did not write): a CPU LSTM backward allocates a ~78 MB buffer per layer and
-    direction, so the fills were ~15 % of a STEPmi training step (2026-12-07). No kernel used here
-    reads such memory: the predictions are bit-identical without the fill
-    (``tests/forecasters/test_train.py::test_training_is_bit_identical_without_the_nan_fill``)."""
+    direction: an epoch of the default STEPmi job took 1.19x as long with the fills, STEPmr's 1.38x
+    (``benchmarks/bench_train_epoch.py``, 2026-12-07). On CPU the weights, histories and predictions
+    are bit-identical without the fill (that benchmark; ``tests/forecasters/test_train.py``); GPU
+    kernels were not checked."""
     setter = getattr(torch._C, "_set_deterministic_fill_uninitialized_memory", None)
     if setter is not None:
         setter(False)
