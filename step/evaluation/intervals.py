@@ -3,7 +3,7 @@
 At every fit, each forecaster's residuals on targets before the fit's origin -- the
 out-of-sample forecast of the earlier fit that made it (rolling origin), else this fit's
 validation windows -- are divided by each gene's forecast-error scale (its own residuals' RMS
-shrunk towards its training std times the pooled error ratio, with the prior's weight estimated
+shrunk towards its training std times an error ratio, the prior's weight and that ratio estimated
 from the genes' spread by empirical Bayes, :func:`error_scales`), pooled over
 genes and windows, and their split-conformal quantile at each level gives the interval
 ``forecast +- q * scale_n`` for the fit's out-of-sample forecasts. Causal: a fit sees

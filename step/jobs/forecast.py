@@ -462,8 +462,8 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
             arr = (fc.horizon_model if is_model else fc.horizon_base).setdefault(h, {}).setdefault(key, _nan(W, N))
             # intervals from this forecaster's earlier h-step out-of-sample residuals (targets known at the origin)
             q, scale, _ = interval_rows(np.where(past[:, None], arr - y_work, np.nan), fd.scaler.std,
-                                     list(ev.interval_levels), ev.interval_min_times, ev.interval_shrink,
-                                     ev.interval_halflife)
+                                        list(ev.interval_levels), ev.interval_min_times, ev.interval_shrink,
+                                        ev.interval_halflife)
             arr[tgt] = fd.scaler.inverse(rec[h][ok])
             ivs = (fc.horizon_model_intervals if is_model else fc.horizon_base_intervals).setdefault(h, {})
             for lv, qv in q.items():
