@@ -53,8 +53,8 @@ def _no_fill_of_new_memory() -> None:
     """Deterministic mode also fills every newly allocated tensor with NaN
     (``torch.utils.deterministic.fill_uninitialized_memory``, a guard against kernels that read
     memory they did not write): a CPU LSTM backward allocates a ~78 MB buffer per layer and
-    direction: an epoch of the default STEPmi job took 1.06-1.19x as long with the fills, STEPmr's
-    1.08-1.38x (two runs of ``benchmarks/bench_train_epoch.py``, 2026-12-07). On CPU the weights, histories and predictions
+    direction: an epoch of the default STEPmi job took 1.06-1.20x as long with the fills (STEPmr's
+    0.93-1.38x: within the noise; three runs of ``benchmarks/bench_train_epoch.py``, 2026-12-07). On CPU the weights, histories and predictions
     are bit-identical without the fill (that benchmark; ``tests/forecasters/test_train.py``); GPU
     kernels were not checked."""
     setter = getattr(torch._C, "_set_deterministic_fill_uninitialized_memory", None)
