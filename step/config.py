@@ -115,7 +115,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 8
-    patience: int = 30
+    patience: int = 10  # 30 until 2026-12-07: benchmarks/bench_patience.py, README "Early stopping"
     # above auto_patience_genes genes, patience is at most auto_patience (0 = off; README "Defaults that scale")
     auto_patience_genes: int = 1000
     auto_patience: int = 3
