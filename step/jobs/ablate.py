@@ -251,6 +251,10 @@ def _run_tasks(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int,
     # with several seeds), one per seed for a randomised graph (its graph depends on the seed)
     runs = [(v, [s]) for v in variants if v.startswith("randomised_") for s in seeds]
     runs += [(v, list(seeds)) for v in variants if not v.startswith("randomised_")]
+    # longest first (a task's time grows with its number of seeds): the pool hands tasks out in this
+    # order, so the one-seed tasks fill in at the end instead of a multi-seed task running alone
+    # while the other worker idles (results are put back in variant x seed order below)
+    runs.sort(key=lambda r: -len(r[1]))
     jobs = jobs or os.cpu_count() or 1
     pooled = jobs > 1 and len(runs) > 1
     tasks = [(cfg, v, sds, seeds[0], shared_dir, pooled) for v, sds in runs]

@@ -136,3 +136,26 @@ def test_ablation_real_variant_is_the_job(tmp_path):
         np.testing.assert_allclose(got.to_numpy(), r["model"], rtol=0, atol=1e-9)
     with pytest.raises(ValueError, match="one seed at a time"):
         _run_seeds(cfg_r, "randomised_1", [0, 1], 0)
+
+
+def test_pool_gets_the_longest_tasks_first(monkeypatch):
+    """The multi-seed tasks go to the pool before the one-seed (randomised) ones, so no long task
+    is left running alone at the end; the results come back in variant x seed order whatever the
+    order of the tasks."""
+    import step.jobs.ablate as ab
+
+    calls = []
+
+    def fake_work(args):
+        _, variant, seeds, *_ = args
+        calls.append((variant, list(seeds)))
+        return [{"variant": variant, "seed": s} for s in seeds]
+
+    monkeypatch.setattr(ab, "_work", fake_work)
+    cfg = load_config("configs/test_tiny_mrna.yaml")
+    variants = variants_of(cfg)
+    seeds = [0, 1, 2]
+    results, _, _ = ab._run_tasks(cfg, variants, seeds, 1, "unused")
+    sizes = [len(s) for _, s in calls]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 3 and sizes[-1] == 1
+    assert [(r["variant"], r["seed"]) for r in results] == [(v, s) for v in variants for s in seeds]
