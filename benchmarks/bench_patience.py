@@ -30,6 +30,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -80,8 +82,6 @@ def measure(name: str, patience: int, tmp: Path) -> dict:
                     "--no-analysis", "--run-dir", str(run_dir)], cwd=ROOT, check=True, capture_output=True)
     wall = time.perf_counter() - t0
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    import yaml
-
     auto = yaml.safe_load((run_dir / "config.yaml").read_text()).get("auto") or {}
     c = curves(run_dir / "history.csv")
     long = {k: replay(v, patience) for k, v in c.items()}

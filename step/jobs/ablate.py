@@ -43,7 +43,8 @@ thread: one task per variant with every seed, as a train/test job with several s
 loaded, the graphs built, the embedding computed with the first seed and the baselines fitted once;
 the seeds change the model's training only, so the real variant's forecasts are the job's), and one
 task per randomised graph and seed (its graph depends on the seed; its embedding is seeded by the
-first seed too). Until 2026-12-07 every variant x seed was its own run with its own embedding seed.
+first seed too); the multi-seed tasks are handed to the pool first (longest first), the one-seed tasks fill in
+after them. Until 2026-12-07 every variant x seed was its own run with its own embedding seed.
 The baselines whose fits read neither the graph nor the embedding nor the seed (``shareable``:
 ``ets``, ``auto_ets``) are fitted once per fold and read back by every other task
 (:class:`step.forecasters.registry.SharedFits`, a staging folder of the ablation). ``ablation.csv``'s
