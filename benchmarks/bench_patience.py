@@ -37,14 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 from step.io import write_json  # noqa: E402
 
-DATASETS = {  # the study's datasets (step/jobs/study.py) and their modules
-    "mrna": ("mrna.STEPmr_train_test", "configs/mrna.yaml"),
-    "mrna_corrected": ("mrna.STEPmr_train_test", "configs/mrna_corrected.yaml"),
-    "mirna": ("mirna.STEPmi_train_test", "configs/mirna.yaml"),
-    "mirna_corrected": ("mirna.STEPmi_train_test", "configs/mirna_corrected.yaml"),
-    "yeast": ("mrna.STEPmr_train_test", "configs/yeast.yaml"),
-    "yeast_elutriation": ("mrna.STEPmr_train_test", "configs/yeast_elutriation.yaml"),
-}
+from step.config import load_config  # noqa: E402
+from step.jobs.study import DATASETS  # noqa: E402  (the study's datasets, configs/<name>.yaml)
+
+MODULES = {"STEPmr": "mrna.STEPmr_train_test", "STEPmi": "mirna.STEPmi_train_test"}
 REPLAY = (3, 5, 8, 10, 15, 20, 30)
 
 
@@ -72,7 +68,8 @@ def curves(history: Path) -> dict[tuple[str, str], list[float]]:
 
 
 def measure(name: str, patience: int, tmp: Path) -> dict:
-    module, config = DATASETS[name]
+    config = f"configs/{name}.yaml"
+    module = MODULES[load_config(str(ROOT / config)).model_name]
     cfg = tmp / f"{name}.yaml"
     cfg.write_text(f"extends: {ROOT / config}\ntrain:\n  patience: {patience}\n"
                    f"embedding:\n  cache_dir: {tmp / 'cache'}\n")
