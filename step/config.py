@@ -199,6 +199,9 @@ class EvaluationConfig:
     # (empirical Bayes, step.evaluation.intervals.prior_weight), or a number >= 0
     interval_shrink: float | str = "auto"
     interval_halflife: float = 8.0  # residual weight 0.5 ** (windows back / this); 0 = equal
+    # adaptive conformal inference (step.evaluation.intervals.adaptive_levels): the quantile level moves
+    # by this rate times the coverage shortfall of the forecaster's earlier intervals; 0 = fixed levels
+    interval_adapt_rate: float = 0.05
 
 
 @dataclass
@@ -405,6 +408,9 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
             or ev.interval_halflife < 0:
         raise InputError(f"{where}: evaluation.interval_shrink must be 'auto' or a number >= 0 and "
                          f"evaluation.interval_halflife >= 0, got {ev.interval_shrink!r}, {ev.interval_halflife}.")
+    if isinstance(ev.interval_adapt_rate, bool) or not isinstance(ev.interval_adapt_rate, (int, float)) \
+            or not 0 <= ev.interval_adapt_rate < 1:
+        raise InputError(f"{where}: evaluation.interval_adapt_rate must be in [0, 1), got {ev.interval_adapt_rate!r}.")
     if not ev.interval_levels or any(not 0 < lv < 1 for lv in ev.interval_levels) or ev.interval_min_times < 1:
         raise InputError(f"{where}: evaluation.interval_levels must be levels in (0, 1) and "
                          f"evaluation.interval_min_times >= 1; got {ev.interval_levels}, {ev.interval_min_times}.")

@@ -6,7 +6,11 @@ validation windows -- are divided by each gene's forecast-error scale (its own r
 shrunk towards its training std times an error ratio, the prior's weight and that ratio estimated
 from the genes' spread by empirical Bayes, :func:`error_scales`), pooled over
 genes and windows, and their split-conformal quantile at each level gives the interval
-``forecast +- q * scale_n`` for the fit's out-of-sample forecasts. Causal: a fit sees
+``forecast +- q * scale_n`` for the fit's out-of-sample forecasts. The quantile's level is adapted to
+the coverage the forecaster's own earlier intervals achieved (adaptive conformal inference, Gibbs and
+Candes 2021, :func:`adaptive_levels`): after targets it under-covered the next intervals are wider,
+after targets it over-covered narrower, so that a shift in the errors the residuals have not yet
+seen (a course whose steps become longer, a more volatile stage) is followed. Causal: a fit sees
 only residuals on targets at or before its origin. With residuals from fewer than
 ``min_times`` target times the interval is absent (NaN), never invented; in-sample (training)
 windows never get an interval.
@@ -19,7 +23,8 @@ import math
 
 import numpy as np
 
-__all__ = ["conformal_quantile", "prior_weight", "error_scales", "interval_rows", "coverage_and_winkler", "level_key"]
+__all__ = ["conformal_quantile", "prior_weight", "error_scales", "interval_rows", "adaptive_levels",
+           "coverage_and_winkler", "level_key"]
 
 
 def level_key(level: float) -> str:
@@ -124,8 +129,26 @@ def error_scales(resid: np.ndarray, prior: np.ndarray, shrink: float | str
     return scale, np.where(ok, loo, np.nan), degenerate, k
 
 
+def adaptive_levels(levels: list[float], covered: dict[float, np.ndarray], rate: float) -> dict[float, float]:
+    """The quantile level to use for each nominal level, from the coverage its earlier intervals
+    achieved: adaptive conformal inference (Gibbs and Candes 2021), unrolled,
+    ``level_t = level - rate * sum_tau (covered_tau - level)`` over the earlier target times ``tau``
+    (``covered[level] [T]``: the share of genes whose interval held at each, in time order; pooled
+    over genes because every gene of a time point shares its shocks). ``rate = 0``: the nominal
+    levels. Kept within ``[level / 2, 1)``; the quantile of a level near 1 is capped at the largest
+    score by :func:`interval_rows`."""
+    out = {}
+    for lv in levels:
+        c = np.asarray(covered.get(lv, []), dtype=float)
+        c = c[np.isfinite(c)]
+        adj = lv - float(rate) * float(np.sum(c - lv)) if c.size and rate > 0 else lv
+        out[lv] = float(min(max(adj, lv / 2), 1.0 - 1e-9))
+    return out
+
+
 def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min_times: int,
-                  shrink: float | str = "auto", halflife: float = 0.0
+                  shrink: float | str = "auto", halflife: float = 0.0,
+                  effective: dict[float, float] | None = None
                   ) -> tuple[dict[float, float], np.ndarray, float]:
     """Quantile per level of the residuals ``resid [V, N]`` (evidence windows x genes, NaN = none)
     scored by each gene's error scale (:func:`error_scales`, ``prior [N]`` its training std), and
@@ -133,8 +156,12 @@ def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min
     for every level when fewer than ``min_times`` windows carry a residual or the quantile is not
     finite. Genes whose residuals are all zero do not enter the pooled scores. ``halflife > 0``:
     the scores of older windows weigh less (``0.5 ** (windows back / halflife)``, the weighted
-    conformal quantile), so that errors that grow along a course are followed. The third value is the
-    prior's weight ``k`` used (NaN without enough residuals)."""
+    conformal quantile), so that errors that grow along a course are followed. ``effective``
+    (nominal level -> the level to use, :func:`adaptive_levels`): an adapted level's quantile, the
+    largest score where it is beyond the scores (the nominal level's own quantile decides whether
+    there is an interval at all); the quantiles are made non-decreasing in the nominal level so that
+    intervals stay nested. The third value is the prior's weight ``k`` used (NaN without enough
+    residuals)."""
     have = np.isfinite(resid).any(axis=1)
     if int(have.sum()) < max(1, min_times):
         return {lv: float("nan") for lv in levels}, np.asarray(prior, dtype=float), float("nan")
@@ -144,11 +171,19 @@ def interval_rows(resid: np.ndarray, prior: np.ndarray, levels: list[float], min
     if halflife > 0:
         age = np.arange(z.shape[0])[::-1].astype(float)  # windows back from the most recent
         wts = (0.5 ** (age / float(halflife)))[:, None]  # [V, 1], broadcast over genes
-    out = {}
-    for lv in levels:
+    out: dict[float, float] = {}
+    last = -math.inf
+    for lv in sorted(levels):
         q = conformal_quantile(z, lv, wts)
+        eff = (effective or {}).get(lv, lv)
+        if math.isfinite(q) and eff != lv:
+            qa = conformal_quantile(z, eff, wts)
+            q = qa if math.isfinite(qa) else float(np.nanmax(np.abs(z)))
+        if math.isfinite(q):
+            q = max(q, last)
+            last = q
         out[lv] = q if math.isfinite(q) else float("nan")
-    return out, scale, k
+    return {lv: out[lv] for lv in levels}, scale, k
 
 
 def coverage_and_winkler(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, level: float) -> dict[str, float]:

@@ -179,7 +179,7 @@ def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos:
     (``oos``), else this fit's own out-of-sample forecast (``pre [W, N]``: a training-only fit's,
     a prequential one's; NaN where none), else this fit's fitted forecast (in sample). ``sources``
     receives how many windows came from each."""
-    from step.evaluation.intervals import interval_rows
+    from step.evaluation.intervals import interval_rows, level_key
 
     ev = cfg.evaluation
     win, have = _evidence_windows(kind, fd, np.isfinite(oos).any(axis=1))
@@ -190,17 +190,42 @@ def _intervals(cfg: RunConfig, kind: str, fd: FoldData, y_work: np.ndarray, oos:
         own = np.where(fill, pre[win], own)
         own_oos = fill.any(axis=1)
     P = np.where(have[:, None], oos[win], own)
-    q, scale, k = interval_rows(P - y_work[win], fd.scaler.std, list(ev.interval_levels), ev.interval_min_times,
-                                ev.interval_shrink, ev.interval_halflife)
+    levels = list(ev.interval_levels)
+    eff = _adapted_levels(cfg, fd, y_work, store, levels)
+    q, scale, k = interval_rows(P - y_work[win], fd.scaler.std, levels, ev.interval_min_times,
+                                ev.interval_shrink, ev.interval_halflife, eff)
     if sources is not None and len(target):
         sources.append({"origin_time_index": int(fd.fold.origin), "earlier_fits_out_of_sample": int(have.sum()),
                         "this_fit_out_of_sample": int(own_oos.sum()),
                         "this_fit_in_sample": int((~have & ~own_oos).sum()),
-                        "scale_prior_weight": round(k, 4) if np.isfinite(k) else (None if np.isnan(k) else "inf")})
+                        "scale_prior_weight": round(k, 4) if np.isfinite(k) else (None if np.isnan(k) else "inf"),
+                        "adapted_levels": {level_key(lv): round(v, 4) for lv, v in eff.items()}})
     for lv, qv in q.items():
         lo, hi = store.setdefault(lv, (np.full_like(now, np.nan), np.full_like(now, np.nan)))
         lo[target] = now[target] - qv * scale[None, :]
         hi[target] = now[target] + qv * scale[None, :]
+
+
+def _adapted_levels(cfg: RunConfig, fd: FoldData, y_work: np.ndarray,
+                    store: dict[float, tuple[np.ndarray, np.ndarray]], levels: list[float]) -> dict[float, float]:
+    """The quantile level per nominal level for one fit's intervals
+    (:func:`step.evaluation.intervals.adaptive_levels`), from the share of genes inside the
+    forecaster's own earlier intervals (``store``: level -> ``(lo, hi) [W, N]``, working scale) at
+    each target known at this fit's origin (``y_work [W, N]``), in time order. Causal: targets at or
+    before the origin only."""
+    from step.evaluation.intervals import adaptive_levels
+
+    known = np.flatnonzero(np.asarray(fd.fold.split.targets) <= fd.fold.origin)
+    covered = {}
+    for lv in levels:
+        if lv not in store or not len(known):
+            continue
+        lo, hi, y = store[lv][0][known], store[lv][1][known], y_work[known]
+        ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
+        rows = ok.any(axis=1)
+        inside = ((y >= lo) & (y <= hi) & ok).sum(axis=1)
+        covered[lv] = inside[rows] / ok.sum(axis=1)[rows]
+    return adaptive_levels(levels, covered, cfg.evaluation.interval_adapt_rate)
 
 
 @dataclass
@@ -443,7 +468,7 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
     seed with its reported correction), into ``fc.horizon_base`` / ``fc.horizon_model`` (working
     scale) at their target windows, with conformal intervals from each one's earlier h-step
     out-of-sample residuals (:func:`step.evaluation.intervals.interval_rows`; NaN until enough exist)."""
-    from step.evaluation.intervals import interval_rows
+    from step.evaluation.intervals import interval_rows, level_key
 
     H, ev = cfg.split.horizon, cfg.evaluation
     y_work = feats.Xw[np.arange(cfg.split.history, feats.course.n_times)]  # [W, N]
@@ -461,11 +486,13 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
             key = name[1] if is_model else name
             arr = (fc.horizon_model if is_model else fc.horizon_base).setdefault(h, {}).setdefault(key, _nan(W, N))
             # intervals from this forecaster's earlier h-step out-of-sample residuals (targets known at the origin)
-            q, scale, _ = interval_rows(np.where(past[:, None], arr - y_work, np.nan), fd.scaler.std,
-                                        list(ev.interval_levels), ev.interval_min_times, ev.interval_shrink,
-                                        ev.interval_halflife)
-            arr[tgt] = fd.scaler.inverse(rec[h][ok])
             ivs = (fc.horizon_model_intervals if is_model else fc.horizon_base_intervals).setdefault(h, {})
+            levels = list(ev.interval_levels)
+            eff = _adapted_levels(cfg, fd, y_work, ivs.get(key, {}), levels)
+            q, scale, _ = interval_rows(np.where(past[:, None], arr - y_work, np.nan), fd.scaler.std,
+                                        levels, ev.interval_min_times, ev.interval_shrink,
+                                        ev.interval_halflife, eff)
+            arr[tgt] = fd.scaler.inverse(rec[h][ok])
             for lv, qv in q.items():
                 lo, hi = ivs.setdefault(key, {}).setdefault(lv, (_nan(W, N), _nan(W, N)))
                 lo[tgt] = arr[tgt] - qv * scale[None, :]

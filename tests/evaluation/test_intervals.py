@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from step.evaluation.intervals import (conformal_quantile, coverage_and_winkler, error_scales, interval_rows, level_key,
-                                      prior_weight)
+from step.evaluation.intervals import (adaptive_levels, conformal_quantile, coverage_and_winkler, error_scales,
+                                      interval_rows, level_key, prior_weight)
 
 
 def test_conformal_quantile_by_hand():
@@ -171,7 +171,8 @@ def _fold_stub(W: int, N: int, val: np.ndarray, origin: int):
     from types import SimpleNamespace
 
     idx = {"train": np.arange(0, int(val.min())), "val": val}
-    return SimpleNamespace(idx=lambda s: idx[s], fold=SimpleNamespace(origin=origin),
+    return SimpleNamespace(idx=lambda s: idx[s],
+                           fold=SimpleNamespace(origin=origin, split=SimpleNamespace(targets=np.arange(W))),
                            scaler=SimpleNamespace(std=np.ones(N)))
 
 
@@ -236,3 +237,53 @@ def test_recency_weighting_follows_errors_that_grow_along_a_course():
         cover[hl] = float(np.mean(np.abs(new) <= q[0.8] * scale))
     assert cover[0.0] < 0.72
     assert 0.74 <= cover[8.0] <= 0.86
+
+
+def test_adaptive_levels_by_hand():
+    """level - rate * sum(covered - level), within [level / 2, 1)."""
+    out = adaptive_levels([0.8, 0.95], {0.8: np.array([0.6, 0.7]), 0.95: np.array([1.0, 1.0])}, 0.05)
+    assert out[0.8] == pytest.approx(0.8 + 0.05 * 0.3)
+    assert out[0.95] == pytest.approx(0.95 - 0.05 * 0.1)
+    assert adaptive_levels([0.8], {0.8: np.array([0.6, 0.7])}, 0.0) == {0.8: 0.8}
+    assert adaptive_levels([0.8], {}, 0.05) == {0.8: 0.8}
+    assert adaptive_levels([0.8], {0.8: np.zeros(100)}, 0.5)[0.8] < 1.0
+    assert adaptive_levels([0.8], {0.8: np.ones(100)}, 0.5)[0.8] == pytest.approx(0.4)
+
+
+def _rolling_coverage(resid: np.ndarray, start: int, rate: float) -> np.ndarray:
+    """Per-time 80 % coverage of intervals made at each time from the residuals before it, the
+    level adapted to the coverage achieved so far (``resid [T, N]``)."""
+    covered: list[float] = []
+    for t in range(start, resid.shape[0]):
+        eff = adaptive_levels([0.8], {0.8: np.array(covered)}, rate)
+        q, scale, _ = interval_rows(resid[:t], np.ones(resid.shape[1]), [0.8], 4, "auto", 8.0, eff)
+        covered.append(float(np.mean(np.abs(resid[t]) <= q[0.8] * scale)))
+    return np.array(covered)
+
+
+def test_adaptive_levels_follow_a_shift_the_residuals_have_not_seen():
+    """Errors with a common shock per time point whose scale grows 1.6-fold once the intervals
+    start (as when a course's steps become longer): fixed levels under-cover the rest of the course,
+    adapted ones come back towards the level; on a stationary course adaptation costs nothing."""
+    rng = np.random.default_rng(1)
+    T, N, start = 48, 60, 12
+    shifted, stationary = [], []
+    for _ in range(20):
+        e = rng.normal(size=(T, N)) * 0.8 + rng.normal(size=(T, 1)) * 0.6
+        grow = np.where(np.arange(T) < start, 1.0, 1.6)[:, None]
+        shifted.append([_rolling_coverage(e * grow, start, r).mean() for r in (0.0, 0.05)])
+        stationary.append([_rolling_coverage(e, start, r).mean() for r in (0.0, 0.05)])
+    shifted, stationary = np.array(shifted).mean(0), np.array(stationary).mean(0)
+    assert shifted[0] < 0.76 and shifted[1] > shifted[0] + 0.02
+    assert abs(stationary[1] - 0.8) <= abs(stationary[0] - 0.8) + 0.01
+    assert 0.76 <= stationary[1] <= 0.84
+
+
+def test_adapted_quantiles_stay_nested_and_capped():
+    """A level adapted beyond the scores takes the largest score, not an infinite interval; the 80 %
+    interval never gets wider than the 95 % one."""
+    rng = np.random.default_rng(0)
+    resid = rng.normal(size=(6, 5))
+    q, _, _ = interval_rows(resid, np.ones(5), [0.8, 0.95], 4, 4.0, 0.0, {0.8: 0.999999, 0.95: 0.95})
+    assert np.isfinite(q[0.8]) and q[0.8] <= q[0.95]
+    assert q[0.8] == pytest.approx(q[0.95])
