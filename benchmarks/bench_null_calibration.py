@@ -1,6 +1,6 @@
 """Calibration and power of the verdict rule (step/evaluation/uncertainty.py), on data with a known answer.
 
-    python benchmarks/bench_null_calibration.py [--replicates 1000] [--times 8,16,40] [--out FILE]
+    python benchmarks/bench_null_calibration.py [--replicates 4000] [--times 8,16,40] [--out FILE]
 
 *Null*: two forecasters equally good by construction: the same forecast plus independent noise
 of equal variance on two copies. The forecast's own error is serially correlated in time (AR(1),
@@ -123,7 +123,7 @@ def power(n_times: int, replicates: int, seed: int = 0, n_boot: int = 500, level
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--replicates", type=int, default=1000)
+    ap.add_argument("--replicates", type=int, default=4000)
     ap.add_argument("--times", default="8,16,40")
     ap.add_argument("--rho", type=float, default=0.7, help="AR(1) coefficient of the correlated null's errors")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "null_calibration.json")
