@@ -2,11 +2,47 @@
 from __future__ import annotations
 
 import logging
+import threading
+
+RUN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(verbose: bool = False) -> None:
     """INFO (DEBUG with ``verbose``) to stderr as ``HH:MM:SS LEVEL logger: message``."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+                        format=RUN_LOG_FORMAT, datefmt="%H:%M:%S")
     for noisy in ("gensim", "matplotlib", "PIL", "fontTools", "numba", "h5py", "cooler", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class RunLogBuffer(logging.Handler):
+    """Keeps a job's log records (formatted as in ``run.log``) from its start until its run folder
+    exists, so that ``run.log`` holds the whole job (the data's warnings, every choice), not only
+    the writing of its outputs. Attached to the root logger for the job's lifetime
+    (:meth:`attach` / :meth:`detach`); :meth:`lines` is what was logged so far."""
+
+    def __init__(self, level: int = logging.NOTSET):
+        super().__init__(level)
+        self.setFormatter(logging.Formatter(RUN_LOG_FORMAT))
+        self._lines: list[str] = []
+        self._guard = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:  # a record that cannot be formatted must not break the job
+            self.handleError(record)
+            return
+        with self._guard:
+            self._lines.append(line)
+
+    def lines(self) -> list[str]:
+        with self._guard:
+            return list(self._lines)
+
+    def attach(self) -> "RunLogBuffer":
+        logging.getLogger().addHandler(self)
+        return self
+
+    def detach(self) -> None:
+        logging.getLogger().removeHandler(self)

@@ -142,6 +142,17 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     ``out_root`` as ``<run-id>/``, or exactly at ``run_dir`` (replacing an
     earlier run there; for workflows).
     """
+    from step.logs import RunLogBuffer
+
+    buffer = RunLogBuffer().attach()  # run.log gets the whole job, written with the run folder
+    try:
+        return _run_job(cfg, out_root, run_dir, buffer)
+    finally:
+        buffer.detach()
+
+
+def _run_job(cfg: RunConfig, out_root: Path | None, run_dir: Path | None, buffer) -> JobResult:
+    """:func:`run_job`'s stages; ``buffer``: the job's log so far (a :class:`step.logs.RunLogBuffer`)."""
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
     if cfg.train.device == "cuda":
@@ -174,6 +185,7 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     check_finite_metrics(cfg, metrics)
     timings["total_before_outputs"] = time.perf_counter() - t_start
     metrics["runtime_s"] = {k: round(v, 3) for k, v in timings.items()}
-    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir, auto)
+    final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir, auto,
+                                 log_so_far=buffer)
     log.info("results written to %s", final)
     return JobResult(final, metrics, summary, timings)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from step.logs import RUN_LOG_FORMAT
 from step.outputs import report
 from step.config import RunConfig
 from step.data.course import GeneTimeCourse
@@ -25,11 +26,12 @@ log = logging.getLogger(__name__)
 
 def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, ws: WindowSplit,
                 seeds: list[int], fc: Forecasts, metrics: dict, feats: Features,
-                t_start: float, run_dir: Path | None = None, auto: dict[str, str] | None = None
-                ) -> tuple[Path, str]:
+                t_start: float, run_dir: Path | None = None, auto: dict[str, str] | None = None,
+                log_so_far=None) -> tuple[Path, str]:
     """Stage 6: the run folder, staged and published atomically (plots and analysis after).
     ``auto``: what the config's ``auto`` settings resolved to (:func:`step.auto.resolve_auto`),
-    recorded in config.yaml beside the resolved config."""
+    recorded in config.yaml beside the resolved config. ``log_so_far`` (a
+    :class:`step.logs.RunLogBuffer`): the job's log before this stage, the start of ``run.log``."""
     y_true_o = course.X[ws.targets]
     base_o, model_o = fc.original(course, ws.history)  # written in the data's own scale
     base_iv, model_iv = fc.intervals_original()
@@ -40,8 +42,11 @@ def write_stage(cfg: RunConfig, out_root: Path | None, course: GeneTimeCourse, w
     root = Path(out_root) if out_root else Path(cfg.output.results_dir) / cfg.dataset
 
     def write(d: Path) -> str:
-        handler = logging.FileHandler(d / "run.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        if log_so_far is not None:  # the job's log so far, then this stage's
+            log_so_far.detach()
+            (d / "run.log").write_text("".join(line + "\n" for line in log_so_far.lines()), encoding="utf-8")
+        handler = logging.FileHandler(d / "run.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter(RUN_LOG_FORMAT))
         logging.getLogger().addHandler(handler)
         try:
             write_outputs(d, cfg, course, ws, fc.scaler, seeds, pred_df, metrics, fc.hist_rows, feats.emb,

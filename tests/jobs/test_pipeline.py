@@ -216,3 +216,18 @@ def test_a_dead_runs_unfinished_folder_is_cleared_and_a_live_ones_kept(tmp_path)
     assert run.path.name.startswith(".20260101-000003-abc.partial-") and run.path.exists()
     final = run.publish()
     assert final.name == "20260101-000003-abc" and not run.path.exists()
+
+
+def test_run_log_holds_the_whole_job_not_only_its_outputs(tmp_path, caplog):
+    """run.log starts with the loader's summary and holds the fits' choices, before the outputs' lines."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    res = run_job(_cfg(tmp_path))
+    lines = (res.run_dir / "run.log").read_text(encoding="utf-8").splitlines()
+    loaded = [i for i, s in enumerate(lines) if "step.data.interaction_csv" in s and "time points" in s]
+    fitted = [i for i, s in enumerate(lines) if "step.forecasters" in s]
+    written = [i for i, s in enumerate(lines) if "results written" in s or "step.outputs" in s]
+    assert loaded and fitted and written, lines[:5]
+    assert loaded[0] < fitted[0] < max(written)
+    assert len(loaded) == 1  # written once: the buffer, then the file handler, never both
