@@ -147,6 +147,10 @@ class SelectionConfig:
     global_bases: list[str] = field(default_factory=lambda: ["global_linear", "global_gbm", "global_ses", "gene_ses"])
     start_rule: str = "blend"  # "blend" (simplex weights on the evidence) | "select" (one candidate)
     blend_min_windows: int = 3
+    # the blend's weights shrunk towards equal shares of its candidates by one of these amounts
+    # (0 = the fitted simplex weights, 1 = equal shares), the amount chosen on the same
+    # leave-one-window-out evidence as the blend itself
+    blend_equal_shares: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
 
 
 # settings that moved from train to selection: old key -> new key (old configs are read with a warning)
@@ -376,6 +380,11 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
         raise InputError(f"{where}: ablation.hic_min_fit_windows = {cfg.ablation.hic_min_fit_windows}; expected >= 2.")
     if not 0 < cfg.ablation.hic_test_frac < 1:
         raise InputError(f"{where}: ablation.hic_test_frac = {cfg.ablation.hic_test_frac}; expected in (0, 1).")
+    eq = cfg.selection.blend_equal_shares
+    if not isinstance(eq, (list, tuple)) or not eq or any(isinstance(v, bool) or not isinstance(v, (int, float))
+                                                          or not 0 <= v <= 1 for v in eq):
+        raise InputError(f"{where}: selection.blend_equal_shares must be a non-empty list of numbers in [0, 1], "
+                         f"got {eq!r}.")
     if cfg.selection.blend_min_windows < 2:
         raise InputError(f"{where}: selection.blend_min_windows = {cfg.selection.blend_min_windows}; expected >= 2.")
     if cfg.baselines.global_lags < 1 or not 0 <= cfg.selection.consistent_p < 1:

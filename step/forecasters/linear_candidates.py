@@ -75,6 +75,7 @@ class LinearStart:
     # offset, summed with these weights); own/neighbour/bias already hold the linear part's share
     bases: dict[str, float] | None = None
     weights: dict[str, float] | None = None  # every blended candidate's weight (labels), for the record
+    equal_share: float | None = None  # a blend: how far its weights were shrunk towards equal shares
     # [W, N] standardised out-of-sample forecasts of the evidence windows (prequential; a blend's with
     # its weights refitted without the window), NaN elsewhere; None for the moving average, whose
     # forecast of any window is out of sample (it fits nothing)

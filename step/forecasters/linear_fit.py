@@ -100,7 +100,8 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
                         selection: str = "se", z: float = 2.0, halflife: float = 0.0,
                         relative: bool = True, external: dict[str, np.ndarray] | None = None,
                         scale: np.ndarray | None = None, consistent_p: float = 0.0,
-                        start_rule: str = "select", blend_min: int = 3) -> LinearStart:
+                        start_rule: str = "select", blend_min: int = 3,
+                        equal_shares: tuple[float, ...] = (0.0,)) -> LinearStart:
     """Choose the linear path's start among the moving average and the partially pooled ridges.
 
     Parameters
@@ -135,6 +136,10 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         evidence (:func:`blend_fit`), kept only if its leave-one-window-out evidence error (weights
         refitted without the window, scored on it) is below the moving average's on at least
         ``blend_min`` windows; else the moving average.
+    equal_shares : amounts ``s`` by which the blend's weights are shrunk towards equal shares of
+        its candidates, ``(1 - s) w + s / K`` (the forecast-combination rule that equal weights are
+        hard to beat when the weights are estimated from few windows); the amount with the lowest
+        leave-one-window-out error is used (ties: the smallest). ``(0.0,)``: the fitted weights.
     """
     W, L, N = inputs.shape
     sets, pools = _candidates(nb is not None, poolings)
@@ -151,7 +156,8 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
     if start_rule == "blend" and evidence == "prequential":
         return _blend_start(inputs, targets, ev.ev_arr, wts, ev.sc, ma, ma_err, scores, best_linear[1],
                             {k: F for k, F in (external or {}).items() if np.isfinite(F[ev.ev_arr]).any()},
-                            ev.linear_preds, ev.refit, blend_min, evidence)
+                            ev.linear_preds, ev.refit, blend_min, evidence, equal_shares,
+                            dict(z=z, relative=relative, consistent_p=consistent_p))
     return _selected_start(ev, best, ma_err, wts, scores, selection, z, relative, consistent_p, external, W)
 
 
@@ -318,13 +324,20 @@ def _linear_preds(X: np.ndarray, seq, cand: Candidate, last: np.ndarray, N: int,
 
 
 def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand, external, lin_preds, refit,
-                 blend_min: int, evidence: str) -> LinearStart:
+                 blend_min: int, evidence: str, equal_shares: tuple[float, ...] = (0.0,),
+                 rule: dict | None = None) -> LinearStart:
     """``start_rule: blend`` (:func:`choose_linear_start`). Candidates: the moving average, the best
     linear candidate (if it is not the moving average) and the external forecasters; their
     prequential forecasts ``[K, V, N]`` on the evidence windows are blended with simplex weights
     (:func:`blend_fit`; cells weighted like the evidence score: each window by its recency weight
     over its observed genes, each gene by its working-scale variance). The blend is kept only if
-    its leave-one-window-out error beats the moving average's on the same windows."""
+    its leave-one-window-out error beats the moving average's on the same windows. The weights are
+    shrunk towards equal shares by the amount of ``equal_shares`` with the lowest
+    leave-one-window-out error (each window's weights fitted without it, then shrunk) among those
+    that beat the fitted weights by the start's own switching rule (``rule``: ``z`` standard errors
+    of the per-window (log, ``relative``) differences, or a one-sided sign test at
+    ``consistent_p``; :func:`clearly_better`, :func:`consistently_better`): a gain of noise size on a
+    few windows keeps the fitted weights."""
     W, L, N = inputs.shape
     V = len(ev_arr)
     names, P = ["moving_average"], [ma[ev_arr]]
@@ -359,15 +372,30 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
         log.info("linear start: %d evidence window(s) (< selection.blend_min_windows %d) or no candidate "
                  "besides the moving average; staying at the moving average", V, blend_min)
         return ma_only
-    lowo = np.full(V, np.nan)
-    oos = np.full((W, N), np.nan)  # each evidence window's blend with the weights fitted without it
+    K = P.shape[0]
+    equal = np.full(K, 1.0 / K)
+    shares = sorted({float(s) for s in equal_shares} or {0.0})
+    lowo = {s: np.full(V, np.nan) for s in shares}
+    held = {s: np.full((V, N), np.nan) for s in shares}  # each window's blend, weights fitted without it
     for i in range(V):
         keep = np.arange(V) != i
         wi = blend_fit(P[:, keep], y[keep], cell_w[keep])
-        oos[ev_arr[i]] = np.tensordot(wi, P[:, i], axes=1)
-        lowo[i] = window_err(oos[ev_arr[i]], i)
-    w = blend_fit(P, y, cell_w)
-    scores["blend_lowo"] = wmean(lowo, wts)
+        for s in shares:
+            held[s][i] = np.tensordot((1.0 - s) * wi + s * equal, P[:, i], axes=1)
+            lowo[s][i] = window_err(held[s][i], i)
+    rule = rule or {}
+    base = min(shares)
+
+    def beats(s: float) -> bool:  # the start's own rule for leaving the simpler choice
+        return s == base or clearly_better(lowo[s], lowo[base], rule.get("z", 2.0), wts, rule.get("relative", True)) \
+            or consistently_better(lowo[s], lowo[base], rule.get("consistent_p", 0.0))
+    share = min((s for s in shares if beats(s)), key=lambda s: (wmean(lowo[s], wts), s))  # ties: less shrinkage
+    oos = np.full((W, N), np.nan)
+    oos[ev_arr] = held[share]
+    w = (1.0 - share) * blend_fit(P, y, cell_w) + share * equal
+    if len(shares) > 1:  # each amount's leave-one-window-out error, for the record
+        scores.update({f"blend_lowo_equal{s:g}": wmean(lowo[s], wts) for s in shares})
+    scores["blend_lowo"] = wmean(lowo[share], wts)
     scores["blend"] = wmean(np.array([window_err(np.tensordot(w, P[:, i], axes=1), i) for i in range(V)]), wts)
     weights = {n: round(float(v), 6) for n, v in zip(names, w) if v > 1e-6}
     if not scores["blend_lowo"] < wmean(ma_err, wts) or w[0] > 1 - 1e-6:
@@ -388,11 +416,11 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
     bases = {n: float(v) for n, v in zip(names[k:], w[k:]) if v > 1e-6}
     if cand.is_moving_average and bases:  # the record's single-candidate label: the heaviest learner
         cand = Candidate(base=max(bases, key=bases.get))
-    log.info("linear start: blend %s (leave-one-window-out evidence MSE %.5f, in-sample %.5f, vs moving average "
-             "%.5f, %d prequential window(s))", weights, scores["blend_lowo"], scores["blend"],
-             scores["moving_average"], V)
+    log.info("linear start: blend %s (shrunk by %g towards equal shares; leave-one-window-out evidence MSE %.5f, "
+             "in-sample %.5f, vs moving average %.5f, %d prequential window(s))", weights, share,
+             scores["blend_lowo"], scores["blend"], scores["moving_average"], V)
     return LinearStart(cand, own, neighbour, bias, evidence, V, scores, "blend", bases=bases, weights=weights,
-                       oos=oos)
+                       oos=oos, equal_share=share)
 
 
 def _moving_average(L: int, N: int, evidence: str, n_ev: int) -> LinearStart:

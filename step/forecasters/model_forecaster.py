@@ -155,7 +155,7 @@ def linear_start_stage(cfg: RunConfig, fd: FoldData, feats: Features | None = No
                                 kind, t.prequential_min_train, t.rule,
                                 t.z, t.evidence_halflife, t.relative, external,
                                 fd.scaler.std if t.evidence_scale == "working" else None, t.consistent_p,
-                                t.start_rule, t.blend_min_windows)
+                                t.start_rule, t.blend_min_windows, tuple(t.blend_equal_shares))
     return (start, external) if with_evidence else start
 
 
@@ -313,4 +313,5 @@ def start_info(start) -> dict:
         return {"start": "moving_average (selection.linear_init off)"}
     return {"start": start.label(), "weights": start.weights or {start.candidate.label(): 1.0}, "rule": start.rule, "evidence": start.evidence,
             "n_evidence": start.n_evidence,
+            **({"equal_share": start.equal_share} if start.equal_share is not None else {}),
             "evidence_mse": {k: round(v, 6) for k, v in start.scores.items()}}
