@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 RUN_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -17,28 +16,29 @@ def setup_logging(verbose: bool = False) -> None:
 
 class RunLogBuffer(logging.Handler):
     """Keeps a job's log records (formatted as in ``run.log``) from its start until its run folder
-    exists, so that ``run.log`` holds the whole job (the data's warnings, every choice), not only
-    the writing of its outputs. Attached to the root logger for the job's lifetime
-    (:meth:`attach` / :meth:`detach`); :meth:`lines` is what was logged so far."""
+    exists, so that ``run.log`` holds the job from loading its data on (the data's warnings, every
+    choice), not only the writing of its outputs. Attached to the root logger for the job's lifetime
+    (:meth:`attach` / :meth:`detach`); :meth:`lines` is what was logged so far. It records what the
+    root logger passes (the command line's level, INFO by default), from every thread of the job's
+    process; a forked helper process (the streaming embedding) logs to the terminal only."""
 
     def __init__(self, level: int = logging.NOTSET):
         super().__init__(level)
         self.setFormatter(logging.Formatter(RUN_LOG_FORMAT))
         self._lines: list[str] = []
-        self._guard = threading.Lock()
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record: logging.LogRecord) -> None:  # called under the handler's own lock
         try:
-            line = self.format(record)
+            self._lines.append(self.format(record))
         except Exception:  # a record that cannot be formatted must not break the job
             self.handleError(record)
-            return
-        with self._guard:
-            self._lines.append(line)
 
     def lines(self) -> list[str]:
-        with self._guard:
+        self.acquire()
+        try:
             return list(self._lines)
+        finally:
+            self.release()
 
     def attach(self) -> "RunLogBuffer":
         logging.getLogger().addHandler(self)

@@ -136,10 +136,13 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         evidence (:func:`blend_fit`), kept only if its leave-one-window-out evidence error (weights
         refitted without the window, scored on it) is below the moving average's on at least
         ``blend_min`` windows; else the moving average.
-    equal_shares : amounts ``s`` by which the blend's weights are shrunk towards equal shares of
+    equal_shares : amounts ``s`` by which the blend's weights may be shrunk towards equal shares of
         its candidates, ``(1 - s) w + s / K`` (the forecast-combination rule that equal weights are
-        hard to beat when the weights are estimated from few windows); the amount with the lowest
-        leave-one-window-out error is used (ties: the smallest). ``(0.0,)``: the fitted weights.
+        hard to beat when the weights are estimated from few windows); 0 (the fitted weights) is
+        always among them. An amount above 0 must beat the fitted weights on the
+        leave-one-window-out evidence by the switching rule (``selection``: "se" with ``z``,
+        ``relative`` and ``consistent_p``; "best": a lower mean); of those that do, the one with the
+        lowest error is used (ties: the smallest). ``(0.0,)``: the fitted weights.
     """
     W, L, N = inputs.shape
     sets, pools = _candidates(nb is not None, poolings)
@@ -157,7 +160,7 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         return _blend_start(inputs, targets, ev.ev_arr, wts, ev.sc, ma, ma_err, scores, best_linear[1],
                             {k: F for k, F in (external or {}).items() if np.isfinite(F[ev.ev_arr]).any()},
                             ev.linear_preds, ev.refit, blend_min, evidence, equal_shares,
-                            dict(z=z, relative=relative, consistent_p=consistent_p))
+                            dict(rule=selection, z=z, relative=relative, consistent_p=consistent_p))
     return _selected_start(ev, best, ma_err, wts, scores, selection, z, relative, consistent_p, external, W)
 
 
@@ -374,7 +377,7 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
         return ma_only
     K = P.shape[0]
     equal = np.full(K, 1.0 / K)
-    shares = sorted({float(s) for s in equal_shares} or {0.0})
+    shares = sorted({float(s) for s in equal_shares} | {0.0})  # the fitted weights are always a choice
     lowo = {s: np.full(V, np.nan) for s in shares}
     held = {s: np.full((V, N), np.nan) for s in shares}  # each window's blend, weights fitted without it
     for i in range(V):
@@ -384,11 +387,14 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
             held[s][i] = np.tensordot((1.0 - s) * wi + s * equal, P[:, i], axes=1)
             lowo[s][i] = window_err(held[s][i], i)
     rule = rule or {}
-    base = min(shares)
 
-    def beats(s: float) -> bool:  # the start's own rule for leaving the simpler choice
-        return s == base or clearly_better(lowo[s], lowo[base], rule.get("z", 2.0), wts, rule.get("relative", True)) \
-            or consistently_better(lowo[s], lowo[base], rule.get("consistent_p", 0.0))
+    def beats(s: float) -> bool:  # the start's own rule for leaving the fitted weights
+        if s == 0.0:
+            return True
+        if rule.get("rule", "se") == "best":
+            return wmean(lowo[s], wts) < wmean(lowo[0.0], wts)
+        return clearly_better(lowo[s], lowo[0.0], rule.get("z", 2.0), wts, rule.get("relative", True)) \
+            or consistently_better(lowo[s], lowo[0.0], rule.get("consistent_p", 0.0))
     share = min((s for s in shares if beats(s)), key=lambda s: (wmean(lowo[s], wts), s))  # ties: less shrinkage
     oos = np.full((W, N), np.nan)
     oos[ev_arr] = held[share]

@@ -280,10 +280,42 @@ def test_adaptive_levels_follow_a_shift_the_residuals_have_not_seen():
 
 
 def test_adapted_quantiles_stay_nested_and_capped():
-    """A level adapted beyond the scores takes the largest score, not an infinite interval; the 80 %
-    interval never gets wider than the 95 % one."""
+    """A level adapted beyond the scores takes the largest score, not an infinite interval; an 80 %
+    level adapted above the 95 % one does not make the 80 % interval the wider."""
     rng = np.random.default_rng(0)
     resid = rng.normal(size=(6, 5))
     q, _, _ = interval_rows(resid, np.ones(5), [0.8, 0.95], 4, 4.0, 0.0, {0.8: 0.999999, 0.95: 0.95})
-    assert np.isfinite(q[0.8]) and q[0.8] <= q[0.95]
-    assert q[0.8] == pytest.approx(q[0.95])
+    assert np.isfinite(q[0.8]) and q[0.8] == pytest.approx(float(np.max(np.abs(resid / 1.0))), rel=0.5)
+    big = rng.normal(size=(20, 30))
+    plain, _, _ = interval_rows(big, np.ones(30), [0.8, 0.95], 4, 4.0, 0.0)
+    q, _, _ = interval_rows(big, np.ones(30), [0.8, 0.95], 4, 4.0, 0.0, {0.8: 0.97, 0.95: 0.6})
+    assert plain[0.8] < plain[0.95]                      # without adaptation the 80 % is narrower
+    assert q[0.8] <= q[0.95] and q[0.95] > plain[0.8]    # adapted: nested, 95 % raised to the 80 %'s
+    assert q[0.95] == pytest.approx(q[0.8])
+
+
+def test_adapted_levels_read_only_intervals_whose_targets_are_known_at_the_origin():
+    """``_adapted_levels``: the coverage of the forecaster's stored intervals on windows whose
+    target is at or before the fit's origin, missing targets left out; intervals after the origin
+    (and a level with no stored intervals) change nothing."""
+    from types import SimpleNamespace
+
+    from step.config import RunConfig
+    from step.jobs.forecast import _adapted_levels
+
+    W, N, history = 10, 5, 3
+    targets = np.arange(history, history + W)                  # window w forecasts time index history + w
+    fd = SimpleNamespace(fold=SimpleNamespace(origin=int(targets[5]), split=SimpleNamespace(targets=targets)))
+    y = np.zeros((W, N))
+    y[2, :2] = np.nan
+    lo, hi = np.full((W, N), np.nan), np.full((W, N), np.nan)
+    lo[2:4], hi[2:4] = -1.0, 1.0                                 # known, covered (window 2: 3 observed genes)
+    lo[4:], hi[4:] = 1.0, 2.0                                    # windows 4, 5 known and missed; 6.. after the origin
+    cfg = RunConfig()
+    rate = cfg.evaluation.interval_adapt_rate
+    out = _adapted_levels(cfg, fd, y, {0.8: (lo, hi)}, [0.8, 0.95])
+    assert out[0.95] == 0.95
+    assert out[0.8] == pytest.approx(0.8 - rate * ((1 - 0.8) * 2 + (0 - 0.8) * 2))
+    later = {0.8: (lo.copy(), hi.copy())}
+    later[0.8][0][6:], later[0.8][1][6:] = -5.0, 5.0             # only after the origin: no change
+    assert _adapted_levels(cfg, fd, y, later, [0.8, 0.95]) == out
