@@ -48,15 +48,14 @@ def replay(curve: list[float], patience: int) -> tuple[int, int]:
     """``(epochs trained, kept epoch)`` of early stopping with ``patience`` on one fit's validation
     curve (epochs 1..n). The kept epoch is among the trained ones (the starting weights, epoch 0,
     compete with it in the job; equal kept epochs mean equal outcomes either way)."""
-    best, kept, bad = float("inf"), 0, 0
+    from step.forecasters.train import EarlyStopping  # the job's own rule
+
+    rule = EarlyStopping(patience)
     for e, v in enumerate(curve, start=1):
-        if v < best - 1e-9:
-            best, kept, bad = v, e, 0
-        else:
-            bad += 1
-        if bad >= patience:
-            return e, kept
-    return len(curve), kept
+        rule.update(e, v)
+        if rule.stop:
+            return e, rule.best_epoch
+    return len(curve), rule.best_epoch
 
 
 def curves(history: Path) -> dict[tuple[str, str], list[float]]:

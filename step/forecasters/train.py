@@ -187,6 +187,31 @@ def _window_errors(pred: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndar
     return se.sum(1) / np.maximum(mask.sum(1), 1)
 
 
+@dataclass
+class EarlyStopping:
+    """The early-stopping rule of :func:`train_model` (and of ``benchmarks/bench_patience.py``'s replay):
+    an epoch improves when its score is below the best so far by more than ``min_delta``; training
+    stops after ``patience`` epochs in a row without an improvement. A NaN score never improves."""
+
+    patience: int
+    best: float = float("inf")
+    best_epoch: int = 0
+    bad: int = 0
+    min_delta: float = 1e-9
+
+    def update(self, epoch: int, score: float) -> bool:
+        """Record one epoch's score; True when it is the new best."""
+        if score < self.best - self.min_delta:
+            self.best, self.best_epoch, self.bad = score, epoch, 0
+            return True
+        self.bad += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.bad >= self.patience
+
+
 def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarray, val_idx: np.ndarray,
                 loss_cfg, train_cfg, seed: int, desc: str = "train",
                 on_epoch=None) -> tuple[torch.nn.Module, list[dict]]:
@@ -220,29 +245,26 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
 
     # epoch 0 is the starting point (an untrained model is the moving average): training
     # has to beat it on validation to replace it
-    best_state, best_epoch, bad = copy.deepcopy(model.state_dict()), 0, 0
-    best_val = _val_mse(model, data, va, yv, mv) if len(va) else np.inf
+    best_state = copy.deepcopy(model.state_dict())
+    stopper = EarlyStopping(train_cfg.patience, _val_mse(model, data, va, yv, mv) if len(va) else np.inf)
     bar = tqdm(range(1, train_cfg.epochs + 1), desc=desc, leave=False, disable=None)
     for epoch in bar:
         row = {"epoch": epoch, **_train_epoch(model, data, tr, gen, opt, params, loss_cfg, train_cfg.batch_size)}
         row["val_loss"] = _val_mse(model, data, va, yv, mv) if len(va) else float("nan")
         history.append(row)
-        score = row["val_loss"] if len(va) else row["train_loss"]
-        if score < best_val - 1e-9:
-            best_val, best_epoch, bad = score, epoch, 0
+        if stopper.update(epoch, row["val_loss"] if len(va) else row["train_loss"]):
             best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
         bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}")
         if on_epoch is not None:
             on_epoch(epoch, row["val_loss"])
         log.debug("%s epoch %d train %.5f val %.5f", desc, epoch, row["train_loss"], row["val_loss"])
-        if bad >= train_cfg.patience:
-            log.info("%s: early stop at epoch %d (best %d, val MSE %.5f)", desc, epoch, best_epoch, best_val)
+        if stopper.stop:
+            log.info("%s: early stop at epoch %d (best %d, val MSE %.5f)", desc, epoch, stopper.best_epoch,
+                     stopper.best)
             break
     model.load_state_dict(best_state)
-    log.info("%s: best epoch %d of %d, %s %.5f", desc, best_epoch, len(history),
-             "val MSE" if len(va) else "train loss", best_val)
+    log.info("%s: best epoch %d of %d, %s %.5f", desc, stopper.best_epoch, len(history),
+             "val MSE" if len(va) else "train loss", stopper.best)
     return model, history
 
 

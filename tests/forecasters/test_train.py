@@ -48,3 +48,19 @@ def test_training_is_bit_identical_without_the_nan_fill():
     assert ha == hb and any(h["train_loss"] != ha[0]["train_loss"] for h in ha)
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not torch.equal(sa["lstms.0.weight_ih_l0"], init)  # the LSTM was trained (a later epoch kept)
+
+
+def test_early_stopping_rule_by_hand():
+    """Improvement = below the best by more than 1e-9; stop after ``patience`` epochs without one;
+    a NaN never improves; the starting score (epoch 0) competes."""
+    from step.forecasters.train import EarlyStopping
+
+    rule = EarlyStopping(2)
+    seen = []
+    for e, v in enumerate([1.0, 0.9, 0.9 - 1e-12, float("nan"), 0.8], start=1):
+        seen.append(rule.update(e, v))
+        if rule.stop:
+            break
+    assert seen == [True, True, False, False] and e == 4 and rule.best_epoch == 2 and rule.best == 0.9
+    start = EarlyStopping(1, best=0.5)  # the untrained model's validation score
+    assert not start.update(1, 0.6) and start.stop and start.best_epoch == 0
