@@ -20,7 +20,7 @@ from step.forecasters.linear_candidates import (Candidate, LinearStart, _design,
 
 log = logging.getLogger(__name__)
 
-__all__ = ["choose_linear_start", "clearly_better", "consistently_better", "recency_weights", "wmean"]
+__all__ = ["choose_linear_start", "clearly_better", "consistently_better", "switch_rule", "recency_weights", "wmean"]
 
 
 def recency_weights(windows: np.ndarray, halflife: float) -> np.ndarray:
@@ -84,6 +84,19 @@ def consistently_better(err_new: np.ndarray, err_ref: np.ndarray, p: float = 0.0
         return False
     wins, n = int((a[ok] < b[ok]).sum()), int(ok.sum())
     return bool(binom.sf(wins - 1, n, 0.5) < p)
+
+
+def switch_rule(err_new: np.ndarray, err_ref: np.ndarray, weights: np.ndarray, selection: str, z: float,
+                relative: bool, consistent_p: float) -> str:
+    """Which rule lets per-window errors ``err_new [V]`` replace the simpler choice's ``err_ref [V]``:
+    ``"best"`` (``selection`` other than "se": the caller compares the means), ``"se"``
+    (:func:`clearly_better` by ``z`` standard errors), ``"consistent"`` (:func:`consistently_better`
+    at ``consistent_p``), or ``""`` (none: keep the simpler choice)."""
+    if selection != "se":
+        return "best"
+    if clearly_better(err_new, err_ref, z, weights, relative):
+        return "se"
+    return "consistent" if consistently_better(err_new, err_ref, consistent_p) else ""
 
 
 # --------------------------------------------------------------------------- the choice
@@ -160,7 +173,7 @@ def choose_linear_start(inputs: np.ndarray, nb: np.ndarray | None, targets: np.n
         return _blend_start(inputs, targets, ev.ev_arr, wts, ev.sc, ma, ma_err, scores, best_linear[1],
                             {k: F for k, F in (external or {}).items() if np.isfinite(F[ev.ev_arr]).any()},
                             ev.linear_preds, ev.refit, blend_min, evidence, equal_shares,
-                            dict(rule=selection, z=z, relative=relative, consistent_p=consistent_p))
+                            (selection, z, relative, consistent_p))
     return _selected_start(ev, best, ma_err, wts, scores, selection, z, relative, consistent_p, external, W)
 
 
@@ -290,11 +303,8 @@ def _selected_start(ev: _Evidence, best: tuple[float, Candidate, np.ndarray], ma
     average (errors ``ma_err [V]``), else the moving average."""
     L, N, evidence, ev_arr = ev.L, ev.N, ev.evidence, ev.ev_arr
     m, cand, e = best
-    se_ok = selection != "se" or clearly_better(e, ma_err, z, wts, relative)
-    rule = "best" if selection != "se" else "se" if se_ok else ""
-    if not se_ok and consistently_better(e, ma_err, consistent_p):
-        se_ok, rule = True, "consistent"
-    if not se_ok or not m < scores["moving_average"]:
+    rule = switch_rule(e, ma_err, wts, selection, z, relative, consistent_p)
+    if not rule or not m < scores["moving_average"]:
         log.info("linear start: best candidate %s (evidence MSE %.5f) is not better than the moving "
                  "average (%.5f) by %g standard errors nor consistently on %d %s window(s); staying at the "
                  "moving average", cand.label(), m, scores["moving_average"], z, len(ev_arr), evidence)
@@ -328,7 +338,7 @@ def _linear_preds(X: np.ndarray, seq, cand: Candidate, last: np.ndarray, N: int,
 
 def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand, external, lin_preds, refit,
                  blend_min: int, evidence: str, equal_shares: tuple[float, ...] = (0.0,),
-                 rule: dict | None = None) -> LinearStart:
+                 rule: tuple[str, float, bool, float] = ("se", 2.0, True, 0.0)) -> LinearStart:
     """``start_rule: blend`` (:func:`choose_linear_start`). Candidates: the moving average, the best
     linear candidate (if it is not the moving average) and the external forecasters; their
     prequential forecasts ``[K, V, N]`` on the evidence windows are blended with simplex weights
@@ -337,10 +347,9 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
     its leave-one-window-out error beats the moving average's on the same windows. The weights are
     shrunk towards equal shares by the amount of ``equal_shares`` with the lowest
     leave-one-window-out error (each window's weights fitted without it, then shrunk) among those
-    that beat the fitted weights by the start's own switching rule (``rule``: ``z`` standard errors
-    of the per-window (log, ``relative``) differences, or a one-sided sign test at
-    ``consistent_p``; :func:`clearly_better`, :func:`consistently_better`): a gain of noise size on a
-    few windows keeps the fitted weights."""
+    that beat the fitted weights by the start's own switching rule (``rule``: ``(selection, z,
+    relative, consistent_p)`` of :func:`switch_rule`; "best" also needs a lower mean): a gain of
+    noise size on a few windows keeps the fitted weights."""
     W, L, N = inputs.shape
     V = len(ev_arr)
     names, P = ["moving_average"], [ma[ev_arr]]
@@ -386,15 +395,11 @@ def _blend_start(inputs, targets, ev_arr, wts, sc, ma, ma_err, scores, lin_cand,
         for s in shares:
             held[s][i] = np.tensordot((1.0 - s) * wi + s * equal, P[:, i], axes=1)
             lowo[s][i] = window_err(held[s][i], i)
-    rule = rule or {}
-
     def beats(s: float) -> bool:  # the start's own rule for leaving the fitted weights
         if s == 0.0:
             return True
-        if rule.get("rule", "se") == "best":
-            return wmean(lowo[s], wts) < wmean(lowo[0.0], wts)
-        return clearly_better(lowo[s], lowo[0.0], rule.get("z", 2.0), wts, rule.get("relative", True)) \
-            or consistently_better(lowo[s], lowo[0.0], rule.get("consistent_p", 0.0))
+        how = switch_rule(lowo[s], lowo[0.0], wts, *rule)
+        return how != "" and (how != "best" or wmean(lowo[s], wts) < wmean(lowo[0.0], wts))
     share = min((s for s in shares if beats(s)), key=lambda s: (wmean(lowo[s], wts), s))  # ties: less shrinkage
     oos = np.full((W, N), np.nan)
     oos[ev_arr] = held[share]

@@ -215,6 +215,8 @@ def _adapted_levels(cfg: RunConfig, fd: FoldData, y_work: np.ndarray,
     before the origin only."""
     from step.evaluation.intervals import adaptive_levels
 
+    if not cfg.evaluation.interval_adapt_rate > 0:
+        return {lv: lv for lv in levels}
     known = np.flatnonzero(np.asarray(fd.fold.split.targets) <= fd.fold.origin)
     covered = {}
     for lv in levels:
@@ -471,6 +473,7 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
     from step.evaluation.intervals import interval_rows, level_key
 
     H, ev = cfg.split.horizon, cfg.evaluation
+    levels = list(ev.interval_levels)
     y_work = feats.Xw[np.arange(cfg.split.history, feats.course.n_times)]  # [W, N]
     past = fd.fold.split.targets <= fd.fold.origin                       # windows whose target is known
     fns: dict = dict(predictors)
@@ -487,7 +490,6 @@ def _horizon_stage(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts,
             arr = (fc.horizon_model if is_model else fc.horizon_base).setdefault(h, {}).setdefault(key, _nan(W, N))
             # intervals from this forecaster's earlier h-step out-of-sample residuals (targets known at the origin)
             ivs = (fc.horizon_model_intervals if is_model else fc.horizon_base_intervals).setdefault(h, {})
-            levels = list(ev.interval_levels)
             eff = _adapted_levels(cfg, fd, y_work, ivs.get(key, {}), levels)
             q, scale, _ = interval_rows(np.where(past[:, None], arr - y_work, np.nan), fd.scaler.std,
                                         levels, ev.interval_min_times, ev.interval_shrink,
