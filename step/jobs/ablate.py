@@ -114,7 +114,6 @@ def _run_seeds(cfg: RunConfig, variant: str, seeds: list[int], base_seed: int,
     (:class:`step.forecasters.registry.SharedFits`)."""
     import torch
 
-    from step.data.course import original_scale
     from step.forecasters.registry import SharedFits
     from step.jobs.pipeline import evaluate_stage, features_stage, forecast_stage, load_stage, plan_stage
 
@@ -133,9 +132,20 @@ def _run_seeds(cfg: RunConfig, variant: str, seeds: list[int], base_seed: int,
     shared = SharedFits(shared_dir) if shared_dir else None
     fc = forecast_stage(cfg, feats, folds, list(seeds), timings, shared=shared)
     metrics = evaluate_stage(cfg, ws, course, fc)
+    return variant_rows(cfg, variant, seeds, ws, course, feats, fc, metrics)
+
+
+def variant_rows(cfg: RunConfig, variant: str, seeds: list[int], ws, course: GeneTimeCourse, feats, fc,
+                 metrics: dict) -> list[dict]:
+    """The ablation's rows of one variant from a finished forecast (one dict per seed): the main model's
+    and the best baseline's forecasts on the reported split ``[W, N]``, in the working scale (log1p for
+    counts; ``model`` also in the data's scale). Also used on a train/test job's own forecasts
+    (``run_job(..., on_forecasts=)``), whose rows are the ``real`` variant's (:func:`run_ablation`'s
+    ``given``)."""
+    from step.data.course import original_scale
+
     i = ws.idx(ws.report)
     best = metrics["best_baseline"]
-    # forecasts are in the working scale (log1p for counts); "model" is converted once for the table
     return [{"variant": variant, "seed": sd, "report": ws.report, "target_time": course.times[ws.targets[i]],
              "genes": list(course.genes), "y_true": course.X[ws.targets[i]],
              "y_work": feats.Xw[ws.targets[i]], "model_work": fc.model[sd][i],
@@ -175,9 +185,14 @@ def variants_of(cfg: RunConfig) -> list[str]:
 
 
 def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0,
-                 exact_dir: Path | None = None) -> Path:
+                 exact_dir: Path | None = None, real: tuple[list[dict], str] | None = None) -> Path:
     """Run every variant x seed and write the ablation folder (under ``out_root``, or
-    exactly at ``exact_dir``); returns its path."""
+    exactly at ``exact_dir``); returns its path.
+
+    ``real``: ``(rows, run folder)`` of a train/test job of this configuration with exactly these
+    seeds (:func:`variant_rows` of its forecasts; ``step.jobs.study`` passes them): the ``real``
+    variant is that job, so it is not trained again (``verdict.json`` ``_about.real_from_job``).
+    Rows that do not fit (other seeds, genes or pairs) are said and not used."""
     from step.io import write_json, write_text, write_with
     from step.outputs.runs import publish_run
 
@@ -189,7 +204,8 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     cfg, auto = resolve_auto(cfg, course.n_genes)  # every variant runs the resolved settings
     hic = _hic_test(cfg, course)
     variants = variants_of(cfg)
-    results, wall, processes = _run_variants(cfg, variants, seeds, jobs, Path(out_root))
+    given = _usable_real(real, seeds, course)
+    results, wall, processes = _run_variants(cfg, variants, seeds, jobs, Path(out_root), given)
     by = {(r["variant"], r["seed"]): r for r in results}
     table, pred_frames = _result_tables(results)
     y = by[("real", seeds[0])]["y_work"]
@@ -197,7 +213,7 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     meta = {"protocol": results[0]["protocol"], "split": results[0]["report"], "seeds": seeds,
             "scale": "log1p" if cfg.data.transform == "log1p" else "data", "n_target_times": int(y.shape[0]),
             "n_genes": int(y.shape[1]), "wall_s": round(wall, 1), "processes": processes,
-            "skill_vs_best_baseline": skill_ci}
+            "skill_vs_best_baseline": skill_ci, "real_from_job": real[1] if given else None}
     verdict["_about"] = meta
 
     def write(d: Path) -> None:
@@ -215,6 +231,25 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     return final
 
 
+def _usable_real(real: tuple[list[dict], str] | None, seeds: list[int], course: GeneTimeCourse) -> list[dict]:
+    """The job's ``real`` rows if they are this ablation's ``real`` variant (the same seeds in the same
+    order, genes and pairs), else ``[]`` (said in the log: the variant is then trained here)."""
+    if real is None:
+        return []
+    rows, source = real
+    why = None
+    if [r.get("variant") for r in rows] != ["real"] * len(rows) or [r.get("seed") for r in rows] != list(seeds):
+        why = f"its seeds {[r.get('seed') for r in rows]} are not the ablation's {list(seeds)}"
+    elif any(r["genes"] != list(course.genes) or r["n_pairs"] != len(course.pairs) for r in rows):
+        why = "its genes or pairs are not the ablation's data"
+    if why:
+        log.warning("ablation: the job %s is not used as the real variant (%s); the real variant is trained",
+                    source, why)
+        return []
+    log.info("ablation: the real variant is the job %s (seeds %s), not trained again", source, list(seeds))
+    return rows
+
+
 def _hic_test(cfg: RunConfig, course: GeneTimeCourse) -> dict | None:
     """The model-independent Hi-C information test (step/evaluation/hic_test.py) if ``ablation.hic_test``, else None."""
     hic = None
@@ -228,9 +263,10 @@ def _hic_test(cfg: RunConfig, course: GeneTimeCourse) -> dict | None:
     return hic
 
 
-def _run_variants(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int, out_root: Path
-                  ) -> tuple[list[dict], float, int]:
-    """Every variant x seed, in a process pool unless ``jobs`` is 1: ``(results, wall seconds, processes)``."""
+def _run_variants(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int, out_root: Path,
+                  given: list[dict] | None = None) -> tuple[list[dict], float, int]:
+    """Every variant x seed, in a process pool unless ``jobs`` is 1: ``(results, wall seconds, processes)``;
+    ``given``: rows already computed (the job's ``real`` rows), whose variants are not run."""
     import shutil
 
     from step.outputs.runs import partial_suffix
@@ -240,18 +276,21 @@ def _run_variants(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: i
     # ablation: removed at the end, and by the next run under out_root if this process dies first
     shared_dir = out_root / f".ablation-fits{partial_suffix()}"
     try:
-        return _run_tasks(cfg, variants, seeds, jobs, str(shared_dir))
+        return _run_tasks(cfg, variants, seeds, jobs, str(shared_dir), given)
     finally:
         shutil.rmtree(shared_dir, ignore_errors=True)
 
 
-def _run_tasks(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int, shared_dir: str
-               ) -> tuple[list[dict], float, int]:
-    """The tasks of :func:`_run_variants` (``shared_dir``: their shared baseline fits)."""
+def _run_tasks(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int, shared_dir: str,
+               given: list[dict] | None = None) -> tuple[list[dict], float, int]:
+    """The tasks of :func:`_run_variants` (``shared_dir``: their shared baseline fits; ``given``: rows
+    of variants not to run)."""
+    given = list(given or [])
+    skip = {r["variant"] for r in given}
     # one task per variant with every seed (one load, graph, embedding and set of baselines, as a job
     # with several seeds), one per seed for a randomised graph (its graph depends on the seed)
     runs = [(v, [s]) for v in variants if v.startswith("randomised_") for s in seeds]
-    runs += [(v, list(seeds)) for v in variants if not v.startswith("randomised_")]
+    runs += [(v, list(seeds)) for v in variants if not v.startswith("randomised_") and v not in skip]
     # longest first (a task's time grows with its number of seeds): the pool hands tasks out in this
     # order, so the one-seed tasks fill in at the end instead of a multi-seed task running alone
     # while the other worker idles (results are put back in variant x seed order below)
@@ -263,13 +302,13 @@ def _run_tasks(cfg: RunConfig, variants: list[str], seeds: list[int], jobs: int,
              len(tasks), min(jobs, len(tasks)))
     t0 = time.perf_counter()
     if not pooled:
-        done = [_work(t) for t in tasks]
+        done = [_work(t) for t in tasks] + [given]
     else:
         import multiprocessing as mp
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn"),
                                  initializer=_one_thread_each) as pool:
-            done = list(pool.map(_work, tasks))
+            done = list(pool.map(_work, tasks)) + [given]
     order = {(v, s): k for k, (v, s) in enumerate((v, s) for v in variants for s in seeds)}
     results = sorted((r for rows in done for r in rows), key=lambda r: order[(r["variant"], r["seed"])])
     wall = time.perf_counter() - t0
@@ -284,7 +323,8 @@ def _result_tables(results: list[dict]) -> tuple[pd.DataFrame, list[pd.DataFrame
         mse_m, mse_b = np.nanmean((pm - yt) ** 2), np.nanmean((pb - yt) ** 2)
         rows.append({"variant": r["variant"], "seed": r["seed"], "rmse": float(np.sqrt(mse_m)),
                      "mae": float(np.nanmean(np.abs(pm - yt))), "skill_vs_best_baseline": float(1 - mse_m / mse_b),
-                     "best_baseline": r["best_baseline"], "n_pairs": r["n_pairs"], "seconds": round(r["seconds"], 2)})
+                     "best_baseline": r["best_baseline"], "n_pairs": r["n_pairs"],
+                     "seconds": round(r.get("seconds", float("nan")), 2)})
         W, N = r["y_true"].shape
         pred_frames.append(pd.DataFrame({
             "variant": r["variant"], "seed": r["seed"], "split": r["report"],

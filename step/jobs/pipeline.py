@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -131,7 +132,8 @@ def check_finite_metrics(cfg: RunConfig, metrics: dict) -> None:
         log.warning("non-finite %s RMSE for: %s", rep, ", ".join(bad))
 
 
-def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None = None) -> JobResult:
+def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None = None,
+            on_forecasts: Callable[..., None] | None = None) -> JobResult:
     """Run one configured job end to end and publish its run folder.
 
     Stages: load -> features -> (baselines, fit) per fit of the protocol ->
@@ -140,18 +142,21 @@ def run_job(cfg: RunConfig, out_root: Path | None = None, run_dir: Path | None =
     config and what each ``auto`` became. Input validation happens before anything is written; the
     run folder is staged and renamed into place only when complete: under
     ``out_root`` as ``<run-id>/``, or exactly at ``run_dir`` (replacing an
-    earlier run there; for workflows).
+    earlier run there; for workflows). ``on_forecasts(cfg, ws, course, feats, fc, metrics)``, if
+    given, is called with the resolved config and the evaluated forecasts before anything is
+    written (``step.jobs.study`` takes the ablation's ``real`` variant from it).
     """
     from step.logs import RunLogBuffer
 
     buffer = RunLogBuffer().attach()  # run.log gets the whole job, written with the run folder
     try:
-        return _run_job(cfg, out_root, run_dir, buffer)
+        return _run_job(cfg, out_root, run_dir, buffer, on_forecasts)
     finally:
         buffer.detach()
 
 
-def _run_job(cfg: RunConfig, out_root: Path | None, run_dir: Path | None, buffer) -> JobResult:
+def _run_job(cfg: RunConfig, out_root: Path | None, run_dir: Path | None, buffer,
+             on_forecasts: Callable[..., None] | None = None) -> JobResult:
     """:func:`run_job`'s stages; ``buffer``: the job's log so far (a :class:`step.logs.RunLogBuffer`)."""
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -183,6 +188,8 @@ def _run_job(cfg: RunConfig, out_root: Path | None, run_dir: Path | None, buffer
         timings["embedding_beside_s"] = pending.seconds
     metrics = evaluate_stage(cfg, ws, course, fc)
     check_finite_metrics(cfg, metrics)
+    if on_forecasts is not None:
+        on_forecasts(cfg, ws, course, feats, fc, metrics)
     timings["total_before_outputs"] = time.perf_counter() - t_start
     metrics["runtime_s"] = {k: round(v, 3) for k, v in timings.items()}
     final, summary = write_stage(cfg, out_root, course, ws, seeds, fc, metrics, feats, t_start, run_dir, auto,

@@ -69,13 +69,34 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
         cells.record(kind, key, path, time.perf_counter() - t0)
         log.info("%s: %s done in %.0f s", name, kind, time.perf_counter() - t0)
 
+    # the ablation's real variant is the job when their seeds are the same: its rows are kept from the
+    # job run in this process (a job finished by an earlier run of the study is not reread: the
+    # ablation then trains its real variant itself)
+    reals: dict[str, tuple[list[dict], str]] = {}
+
+    def job(name: str, cfg) -> Path:
+        rows: list[dict] = []
+        hook = None
+        if ablations and abl_seeds[name] == [cfg.train.seed + i for i in range(cfg.train.seeds)]:
+            def hook(c, ws, course, feats, fc, metrics) -> None:
+                from step.jobs.ablate import variant_rows
+
+                rows.extend(variant_rows(c, "real", abl_seeds[name], ws, course, feats, fc, metrics))
+        res = run_job(cfg, out / name / "runs", on_forecasts=hook)
+        if rows:
+            for r in rows:  # ablation.csv's seconds: each seed's share of the job's time
+                r["seconds"] = res.timings.get("total_before_outputs", float("nan")) / len(rows)
+            reals[name] = (rows, str(res.run_dir))
+        return res.run_dir
+
     # every train/test job first, then the (slower) ablations: a partial study still fills the table
     for name, cfg in cfgs.items():
-        cell(name, "job", cell_key("job", cfg, sums[name]), lambda cfg=cfg, name=name: run_job(cfg, out / name / "runs").run_dir)
+        cell(name, "job", cell_key("job", cfg, sums[name]), lambda cfg=cfg, name=name: job(name, cfg))
     run_hic_tests(cfgs, out)
     for name, cfg in (cfgs.items() if ablations else ()):
         cell(name, "ablation", cell_key("ablation", cfg, sums[name], seeds=abl_seeds[name]),
-             lambda cfg=cfg, name=name: run_ablation(cfg, out / name / "ablation", abl_seeds[name], jobs))
+             lambda cfg=cfg, name=name: run_ablation(cfg, out / name / "ablation", abl_seeds[name], jobs,
+                                                     real=reals.get(name)))
 
 
 def run_hic_tests(cfgs: dict, out: Path) -> None:

@@ -23,13 +23,13 @@ def calls(monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)  # the study reads configs/<name>.yaml
     got = {"job": [], "ablation": []}
 
-    def fake_job(cfg, out_root):
+    def fake_job(cfg, out_root, on_forecasts=None):
         d = Path(out_root) / f"run{len(got['job'])}"
         d.mkdir(parents=True)
         got["job"].append(cfg.train.seeds)
         return SimpleNamespace(run_dir=d)
 
-    def fake_ablation(cfg, out_root, seeds, jobs):
+    def fake_ablation(cfg, out_root, seeds, jobs, real=None):
         d = Path(out_root) / f"ablation-{len(got['ablation'])}"
         d.mkdir(parents=True)
         got["ablation"].append(list(seeds))
@@ -122,3 +122,38 @@ def test_the_table_reads_the_recorded_cells(calls, tmp_path):
     row = study.collect(out, [NAME])[0]
     assert row["run"] == rec["job"]["path"] and row["ablation"] == rec["ablation"]["path"]
     assert row["metrics"]["who"] == Path(rec["job"]["path"]).name
+
+
+@pytest.mark.parametrize("ablation_seeds", [2, 1])
+def test_the_ablation_takes_its_real_variant_from_the_job(tmp_path, monkeypatch, ablation_seeds):
+    """With the job's seeds, the ablation's real variant is the job (not trained again): its rows are the
+    job's forecasts and verdict.json names the job; with other seeds the ablation trains it itself."""
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(study, "run_hic_tests", lambda cfgs, out: None)
+    import step.config as config
+
+    load = config.load_config
+    monkeypatch.setattr(config, "load_config",  # the embedding cache under tmp_path
+                        lambda path, over=None: load(path, {**(over or {}), "embedding.cache_dir": str(tmp_path / "c")}))
+    trained = []
+    work = ablate._work
+    monkeypatch.setattr(ablate, "_work", lambda args: trained.append((args[1], list(args[2]))) or work(args))
+    out = tmp_path / "study"
+    study.run_study([NAME], 2, ablation_seeds, "rolling", out, jobs=1, ablations=True)
+    rec = json.loads((out / NAME / "cells.json").read_text())
+    verdict = json.loads((Path(rec["ablation"]["path"]) / "verdict.json").read_text())
+    variants = {v for v, _ in trained}
+    if ablation_seeds == 2:
+        assert verdict["_about"]["real_from_job"] == rec["job"]["path"]
+        assert "real" not in variants and "no_graph" in variants
+        job = pd.read_csv(Path(rec["job"]["path"]) / "predictions.csv", float_precision="round_trip")
+        abl = pd.read_csv(Path(rec["ablation"]["path"]) / "predictions.csv", float_precision="round_trip")
+        model = job[(job.model == "STEPmr") & (job.split == "test")].set_index(["seed", "target_time", "gene"])
+        real = abl[abl.variant == "real"].set_index(["seed", "target_time", "gene"])
+        assert len(real) == len(model) > 0 and set(real.index.get_level_values("seed")) == {0, 1}
+        np.testing.assert_allclose(real["y_pred"], model.loc[real.index, "y_pred"], rtol=0, atol=1e-9)
+    else:
+        assert verdict["_about"]["real_from_job"] is None and ("real", [0]) in trained
