@@ -81,7 +81,12 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
             def hook(c, ws, course, feats, fc, metrics) -> None:
                 from step.jobs.ablate import variant_rows
 
-                rows.extend(variant_rows(c, "real", abl_seeds[name], ws, course, feats, fc, metrics))
+                try:
+                    rows.extend(variant_rows(c, "real", abl_seeds[name], ws, course, feats, fc, metrics))
+                except Exception as exc:  # noqa: BLE001  (the job goes on; the ablation trains `real` itself)
+                    log.warning("%s: the job's forecasts could not be kept for the ablation (%s: %s); its real "
+                                "variant will be trained", name, type(exc).__name__, exc)
+                    rows.clear()
         res = run_job(cfg, out / name / "runs", on_forecasts=hook)
         if rows:
             for r in rows:  # ablation.csv's seconds: each seed's share of the job's time

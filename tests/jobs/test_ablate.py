@@ -159,3 +159,23 @@ def test_pool_gets_the_longest_tasks_first(monkeypatch):
     sizes = [len(s) for _, s in calls]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == 3 and sizes[-1] == 1
     assert [(r["variant"], r["seed"]) for r in results] == [(v, s) for v in variants for s in seeds]
+
+
+def test_job_rows_that_are_not_this_ablations_real_variant_are_not_used(caplog):
+    """Rows of another seed list, order, variant or data are refused (said), so `real` is trained."""
+    from types import SimpleNamespace
+
+    from step.jobs.ablate import _usable_real
+
+    course = SimpleNamespace(genes=["a", "b"], pairs=np.zeros((1, 2)))
+    row = lambda seed, **kw: {"variant": "real", "seed": seed, "genes": ["a", "b"], "n_pairs": 1, **kw}  # noqa: E731
+    good = [row(0), row(1)]
+    assert _usable_real((good, "job"), [0, 1], course) == good
+    assert _usable_real(None, [0, 1], course) == []
+    with caplog.at_level("WARNING"):
+        assert _usable_real((good, "job"), [1, 0], course) == []           # another order
+        assert _usable_real((good[:1], "job"), [0, 1], course) == []       # fewer seeds
+        assert _usable_real(([row(0), row(1, variant="no_graph")], "job"), [0, 1], course) == []
+        assert _usable_real(([row(0), row(1, genes=["a", "c"])], "job"), [0, 1], course) == []
+        assert _usable_real(([row(0), row(1, n_pairs=2)], "job"), [0, 1], course) == []
+    assert sum("is not used as the real variant" in r.message for r in caplog.records) == 5
