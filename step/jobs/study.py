@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from step.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,10 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
         log.info("%s: %s done in %.0f s", name, kind, time.perf_counter() - t0)
 
     # the ablation's real variant is the job when their seeds are the same: its rows are kept from the
-    # job run in this process (a job finished by an earlier run of the study is not reread: the
-    # ablation then trains its real variant itself)
+    # job, in memory and in <out>/<name>/real_rows.npz (tagged with the job cell's key and run folder,
+    # so a study resumed after its job cells reads them back)
     reals: dict[str, tuple[list[dict], str]] = {}
+    job_keys = {name: cell_key("job", cfg, sums[name]) for name, cfg in cfgs.items()}
 
     def job(name: str, cfg) -> Path:
         rows: list[dict] = []
@@ -92,16 +95,62 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
             for r in rows:  # ablation.csv's seconds: each seed's share of the job's time
                 r["seconds"] = res.timings.get("total_before_outputs", float("nan")) / len(rows)
             reals[name] = (rows, str(res.run_dir))
+            save_real_rows(out / name / REAL_ROWS, rows, job_keys[name], str(res.run_dir))
         return res.run_dir
 
     # every train/test job first, then the (slower) ablations: a partial study still fills the table
     for name, cfg in cfgs.items():
-        cell(name, "job", cell_key("job", cfg, sums[name]), lambda cfg=cfg, name=name: job(name, cfg))
+        cell(name, "job", job_keys[name], lambda cfg=cfg, name=name: job(name, cfg))
     run_hic_tests(cfgs, out)
+
+    def real_of(name: str) -> tuple[list[dict], str] | None:
+        if name in reals:
+            return reals[name]
+        done = Cells(out / name, force).finished("job", job_keys[name])
+        return load_real_rows(out / name / REAL_ROWS, job_keys[name], str(done)) if done else None
+
     for name, cfg in (cfgs.items() if ablations else ()):
         cell(name, "ablation", cell_key("ablation", cfg, sums[name], seeds=abl_seeds[name]),
              lambda cfg=cfg, name=name: run_ablation(cfg, out / name / "ablation", abl_seeds[name], jobs,
-                                                     real=reals.get(name)))
+                                                     real=real_of(name)))
+
+
+REAL_ROWS = "real_rows.npz"
+_ROW_ARRAYS = ("target_time", "y_true", "y_work", "model_work", "model", "best_work")
+
+
+def save_real_rows(path: Path, rows: list[dict], job_key: str, run: str) -> None:
+    """The job's ablation rows (:func:`step.jobs.ablate.variant_rows`) into ``path`` (atomic), tagged with
+    the job cell's ``key`` and run folder. A failure is said, never raised (the ablation trains
+    ``real`` itself then)."""
+    from step.io import save_npz
+
+    meta = {"job_key": job_key, "run": run,
+            "rows": [{k: v for k, v in r.items() if k not in _ROW_ARRAYS + ("genes",)} for r in rows]}
+    arrays = {f"{i}_{k}": np.asarray(r[k]) for i, r in enumerate(rows) for k in _ROW_ARRAYS}
+    arrays.update({f"{i}_genes": np.asarray(r["genes"], dtype=str) for i, r in enumerate(rows)})
+    try:
+        save_npz(path, meta=np.array(json.dumps(meta, default=float)), **arrays)
+    except (OSError, TypeError, ValueError) as exc:
+        log.warning("%s not written (%s); a resumed study trains the ablation's real variant", path, exc)
+
+
+def load_real_rows(path: Path, job_key: str, run: str) -> tuple[list[dict], str] | None:
+    """The rows :func:`save_real_rows` wrote for this job cell (its ``key`` and run folder), else None."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("job_key") != job_key or meta.get("run") != run:
+                return None
+            rows = [{**r, **{k: z[f"{i}_{k}"] for k in _ROW_ARRAYS}, "genes": z[f"{i}_genes"].tolist()}
+                    for i, r in enumerate(meta["rows"])]
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("%s unreadable (%s); the ablation trains its real variant", path, exc)
+        return None
+    log.info("the ablation's real variant: the job %s, read back from %s", run, path)
+    return rows, run
 
 
 def run_hic_tests(cfgs: dict, out: Path) -> None:

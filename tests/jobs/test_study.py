@@ -157,3 +157,42 @@ def test_the_ablation_takes_its_real_variant_from_the_job(tmp_path, monkeypatch,
         np.testing.assert_allclose(real["y_pred"], model.loc[real.index, "y_pred"], rtol=0, atol=1e-9)
     else:
         assert verdict["_about"]["real_from_job"] is None and ("real", [0]) in trained
+
+
+def test_a_resumed_study_reads_the_jobs_real_rows_back(tmp_path, monkeypatch):
+    """A study stopped after its job cell: the next run does not redo the job and still takes the
+    ablation's real variant from it (real_rows.npz, the same arrays), not training it."""
+    import numpy as np
+
+    import step.config as config
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(study, "run_hic_tests", lambda cfgs, out: None)
+    load = config.load_config
+    monkeypatch.setattr(config, "load_config",
+                        lambda path, over=None: load(path, {**(over or {}), "embedding.cache_dir": str(tmp_path / "c")}))
+    out = tmp_path / "study"
+    run_ablation = ablate.run_ablation
+    given = []
+
+    def stopped(*a, **k):
+        given.append(k.get("real"))
+        raise KeyboardInterrupt  # the study is stopped while its ablation starts
+
+    monkeypatch.setattr(ablate, "run_ablation", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        study.run_study([NAME], 1, 1, "rolling", out, jobs=1, ablations=True)
+    first = given[0]
+    assert first is not None and (out / NAME / "real_rows.npz").is_file()
+    monkeypatch.setattr(ablate, "run_ablation", lambda *a, **k: given.append(k.get("real")) or run_ablation(*a, **k))
+    jobs = []
+    monkeypatch.setattr(pipeline, "run_job", lambda *a, **k: jobs.append(1))  # must not run again
+    study.run_study([NAME], 1, 1, "rolling", out, jobs=1, ablations=True)
+    assert jobs == [] and given[1] is not None and given[1][1] == first[1]
+    for a, b in zip(first[0], given[1][0]):
+        assert a.keys() == b.keys() and a["genes"] == b["genes"] and a["seed"] == b["seed"]
+        for k in ("y_work", "model_work", "best_work", "target_time"):
+            assert np.array_equal(a[k], b[k], equal_nan=True), k
+    rec = json.loads((out / NAME / "cells.json").read_text())
+    verdict = json.loads((Path(rec["ablation"]["path"]) / "verdict.json").read_text())
+    assert verdict["_about"]["real_from_job"] == first[1] == rec["job"]["path"]
