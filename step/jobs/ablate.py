@@ -190,9 +190,11 @@ def run_ablation(cfg: RunConfig, out_root: Path, seeds: list[int], jobs: int = 0
     exactly at ``exact_dir``); returns its path.
 
     ``real``: ``(rows, run folder)`` of a train/test job of this configuration with exactly these
-    seeds (:func:`variant_rows` of its forecasts; ``step.jobs.study`` passes them): the ``real``
-    variant is that job, so it is not trained again (``verdict.json`` ``_about.real_from_job``).
-    Rows that do not fit (other seeds, genes or pairs) are said and not used."""
+    seeds, trained on one torch thread as the pool's tasks are (:func:`variant_rows` of its
+    forecasts, with ``torch_threads``; ``step.jobs.study`` passes them): the ``real`` variant is that
+    job, so it is not trained again (``verdict.json`` ``_about.real_from_job``; its rows' ``seconds``
+    are the job's time per seed, embedding and imports included, and ``wall_s`` leaves it out).
+    Rows that do not fit (other seeds, genes, pairs or torch threads) are said and not used."""
     from step.io import write_json, write_text, write_with
     from step.outputs.runs import publish_run
 
@@ -242,6 +244,9 @@ def _usable_real(real: tuple[list[dict], str] | None, seeds: list[int], course: 
         why = f"its seeds {[r.get('seed') for r in rows]} are not the ablation's {list(seeds)}"
     elif any(r["genes"] != list(course.genes) or r["n_pairs"] != len(course.pairs) for r in rows):
         why = "its genes or pairs are not the ablation's data"
+    elif any(r.get("torch_threads") != 1 for r in rows):  # a pool task trains on one thread (_run_seeds)
+        why = (f"it trained on {rows[0].get('torch_threads')} torch threads, the ablation's tasks on 1 "
+               "(the last bits may differ, and the identical-forecasts check is bit for bit)")
     if why:
         log.warning("ablation: the job %s is not used as the real variant (%s); the real variant is trained",
                     source, why)

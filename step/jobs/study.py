@@ -19,6 +19,7 @@ and ``verdict.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -85,11 +86,14 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
                 from step.jobs.ablate import variant_rows
 
                 try:
-                    rows.extend(variant_rows(c, "real", abl_seeds[name], ws, course, feats, fc, metrics))
+                    rows.extend({**r, "torch_threads": c.train.torch_threads}
+                                for r in variant_rows(c, "real", abl_seeds[name], ws, course, feats, fc, metrics))
                 except Exception as exc:  # noqa: BLE001  (the job goes on; the ablation trains `real` itself)
                     log.warning("%s: the job's forecasts could not be kept for the ablation (%s: %s); its real "
                                 "variant will be trained", name, type(exc).__name__, exc)
                     rows.clear()
+        if hook is not None:  # trained as the ablation's pool tasks are (one torch thread): the same bits
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, torch_threads=1))
         res = run_job(cfg, out / name / "runs", on_forecasts=hook)
         if rows:
             for r in rows:  # ablation.csv's seconds: each seed's share of the job's time
@@ -146,8 +150,8 @@ def load_real_rows(path: Path, job_key: str, run: str) -> tuple[list[dict], str]
                 return None
             rows = [{**r, **{k: z[f"{i}_{k}"] for k in _ROW_ARRAYS}, "genes": z[f"{i}_genes"].tolist()}
                     for i, r in enumerate(meta["rows"])]
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("%s unreadable (%s); the ablation trains its real variant", path, exc)
+    except Exception as exc:  # noqa: BLE001  (empty, truncated or foreign file: train `real` instead)
+        log.warning("%s unreadable (%s: %s); the ablation trains its real variant", path, type(exc).__name__, exc)
         return None
     log.info("the ablation's real variant: the job %s, read back from %s", run, path)
     return rows, run

@@ -168,7 +168,8 @@ def test_job_rows_that_are_not_this_ablations_real_variant_are_not_used(caplog):
     from step.jobs.ablate import _usable_real
 
     course = SimpleNamespace(genes=["a", "b"], pairs=np.zeros((1, 2)))
-    row = lambda seed, **kw: {"variant": "real", "seed": seed, "genes": ["a", "b"], "n_pairs": 1, **kw}  # noqa: E731
+    row = lambda seed, **kw: {"variant": "real", "seed": seed, "genes": ["a", "b"], "n_pairs": 1,  # noqa: E731
+                              "torch_threads": 1, **kw}
     good = [row(0), row(1)]
     assert _usable_real((good, "job"), [0, 1], course) == good
     assert _usable_real(None, [0, 1], course) == []
@@ -178,4 +179,7 @@ def test_job_rows_that_are_not_this_ablations_real_variant_are_not_used(caplog):
         assert _usable_real(([row(0), row(1, variant="no_graph")], "job"), [0, 1], course) == []
         assert _usable_real(([row(0), row(1, genes=["a", "c"])], "job"), [0, 1], course) == []
         assert _usable_real(([row(0), row(1, n_pairs=2)], "job"), [0, 1], course) == []
-    assert sum("is not used as the real variant" in r.message for r in caplog.records) == 5
+        assert _usable_real(([row(0, torch_threads=2), row(1, torch_threads=2)], "job"), [0, 1], course) == []
+        assert _usable_real(([row(0), {k: v for k, v in row(1).items() if k != "torch_threads"}], "job"),
+                            [0, 1], course) == []  # not known: not used
+    assert sum("is not used as the real variant" in r.message for r in caplog.records) == 7

@@ -136,8 +136,9 @@ def test_the_ablation_takes_its_real_variant_from_the_job(tmp_path, monkeypatch,
     import step.config as config
 
     load = config.load_config
-    monkeypatch.setattr(config, "load_config",  # the embedding cache under tmp_path
-                        lambda path, over=None: load(path, {**(over or {}), "embedding.cache_dir": str(tmp_path / "c")}))
+    monkeypatch.setattr(config, "load_config",  # the embedding cache under tmp_path; a 2-thread job config
+                        lambda path, over=None: load(path, {**(over or {}), "embedding.cache_dir": str(tmp_path / "c"),
+                                                            "train.torch_threads": 2}))
     trained = []
     work = ablate._work
     monkeypatch.setattr(ablate, "_work", lambda args: trained.append((args[1], list(args[2]))) or work(args))
@@ -149,6 +150,8 @@ def test_the_ablation_takes_its_real_variant_from_the_job(tmp_path, monkeypatch,
     if ablation_seeds == 2:
         assert verdict["_about"]["real_from_job"] == rec["job"]["path"]
         assert "real" not in variants and "no_graph" in variants
+        job_cfg = (Path(rec["job"]["path"]) / "config.yaml").read_text()
+        assert "torch_threads: 1" in job_cfg  # trained on one thread, as the ablation's tasks are
         job = pd.read_csv(Path(rec["job"]["path"]) / "predictions.csv", float_precision="round_trip")
         abl = pd.read_csv(Path(rec["ablation"]["path"]) / "predictions.csv", float_precision="round_trip")
         model = job[(job.model == "STEPmr") & (job.split == "test")].set_index(["seed", "target_time", "gene"])
@@ -157,6 +160,7 @@ def test_the_ablation_takes_its_real_variant_from_the_job(tmp_path, monkeypatch,
         np.testing.assert_allclose(real["y_pred"], model.loc[real.index, "y_pred"], rtol=0, atol=1e-9)
     else:
         assert verdict["_about"]["real_from_job"] is None and ("real", [0]) in trained
+        assert "torch_threads: 2" in (Path(rec["job"]["path"]) / "config.yaml").read_text()  # as configured
 
 
 def test_a_resumed_study_reads_the_jobs_real_rows_back(tmp_path, monkeypatch):
