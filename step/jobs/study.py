@@ -72,10 +72,9 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
         cells.record(kind, key, path, time.perf_counter() - t0)
         log.info("%s: %s done in %.0f s", name, kind, time.perf_counter() - t0)
 
-    # the ablation's real variant is the job when their seeds are the same: its rows are kept from the
-    # job, in memory and in <out>/<name>/real_rows.npz (tagged with the job cell's key and run folder,
-    # so a study resumed after its job cells reads them back)
-    reals: dict[str, tuple[list[dict], str]] = {}
+    # the ablation's real variant is the job when their seeds are the same: its rows are kept in
+    # <out>/<name>/real_rows.npz, tagged with the job cell's key and run folder (read back by the
+    # ablation cell, in this run of the study or in a resumed one)
     job_keys = {name: cell_key("job", cfg, sums[name]) for name, cfg in cfgs.items()}
 
     def job(name: str, cfg) -> Path:
@@ -98,7 +97,6 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
         if rows:
             for r in rows:  # ablation.csv's seconds: each seed's share of the job's time
                 r["seconds"] = res.timings.get("total_before_outputs", float("nan")) / len(rows)
-            reals[name] = (rows, str(res.run_dir))
             save_real_rows(out / name / REAL_ROWS, rows, job_keys[name], str(res.run_dir))
         return res.run_dir
 
@@ -108,8 +106,6 @@ def run_study(datasets: list[str], seeds: int, ablation_seeds: int, protocol: st
     run_hic_tests(cfgs, out)
 
     def real_of(name: str) -> tuple[list[dict], str] | None:
-        if name in reals:
-            return reals[name]
         done = Cells(out / name, force).finished("job", job_keys[name])
         return load_real_rows(out / name / REAL_ROWS, job_keys[name], str(done)) if done else None
 
