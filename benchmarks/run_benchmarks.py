@@ -1,10 +1,14 @@
 """Wall time and peak memory of the main jobs, cold (empty embedding cache) and warm.
 
-    python benchmarks/run_benchmarks.py [--jobs mrna,mirna,embedding,mrna_rolling,mirna_rolling,yeast_rolling,ablate_mrna] [--warm]
+    python benchmarks/run_benchmarks.py [--jobs mrna,mirna,embedding,mrna_rolling,mirna_rolling,yeast_rolling,ablate_mrna]
+        [--rerun] [--warm]
 
 Each job runs as a child process exactly as a user runs it (``python -m ...``),
 with the config's embedding cache pointed at a fresh temporary folder so the
-first run is cold. Peak memory is the child's maximum resident set size.
+first run is cold (the figure cache, beside it, too). ``--rerun`` then runs the job
+again with the embedding cache emptied but the figure cache of the first run kept
+(``rerun``: a job run again, its unchanged figures copied); ``--warm`` runs it once
+more with both caches filled. Peak memory is the child's maximum resident set size.
 Writes ``benchmarks/results/jobs.json`` and prints a table. Not a test.
 """
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 import json
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,7 +55,7 @@ def _run(cmd: list[str]) -> tuple[float, float, int]:
     return wall, max(peak, before) / 1024.0, r.returncode
 
 
-def bench_job(name: str, warm: bool) -> list[dict]:
+def bench_job(name: str, warm: bool, rerun: bool = False) -> list[dict]:
     module, config, extra = JOBS[name]
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +66,9 @@ def bench_job(name: str, warm: bool) -> list[dict]:
         cfg_path = Path(tmp) / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg))
         cmd = [sys.executable, "-m", module, "--config", str(cfg_path), "--out", str(Path(tmp) / "runs")] + extra
-        for kind in (["cold", "warm"] if warm else ["cold"]):
+        for kind in ["cold"] + (["rerun"] if rerun else []) + (["warm"] if warm else []):
+            if kind == "rerun":
+                shutil.rmtree(Path(tmp) / "cache", ignore_errors=True)
             wall, peak, rc = _run(cmd)
             runs = sorted((Path(tmp) / "runs").glob("*/metrics.json"))
             runtime = json.loads(runs[-1].read_text())["runtime_s"] if runs else {}
@@ -77,11 +84,13 @@ def bench_job(name: str, warm: bool) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", default="mrna,mirna,embedding")
-    ap.add_argument("--warm", action="store_true", help="also time a second run with the cache filled")
+    ap.add_argument("--warm", action="store_true", help="also time a run with the caches filled")
+    ap.add_argument("--rerun", action="store_true",
+                    help="also time a second run with the embedding cache emptied, the figure cache kept")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one job in this process
     args = ap.parse_args()
     if args.one:  # a fresh interpreter per job, so RUSAGE_CHILDREN's peak is that job's own
-        print(json.dumps(bench_job(args.one, args.warm)))
+        print(json.dumps(bench_job(args.one, args.warm, args.rerun)))
         return 0
     results = []
     for job in args.jobs.split(","):
@@ -90,14 +99,15 @@ def main() -> int:
             results.append({"job": "embedding", "returncode": r.returncode,
                             "see": "benchmarks/results/embedding.json"})
             continue
-        r = subprocess.run([sys.executable, __file__, "--one", job] + (["--warm"] if args.warm else []),
+        r = subprocess.run([sys.executable, __file__, "--one", job] + (["--warm"] if args.warm else [])
+                           + (["--rerun"] if args.rerun else []),
                            cwd=ROOT, capture_output=True, text=True)
         if r.returncode != 0:
             sys.stderr.write(r.stderr[-3000:])
             return 1
         results += json.loads(r.stdout.strip().splitlines()[-1])
-        for row in results[-(2 if args.warm else 1):]:
-            print(f"{row['job']:6s} {row['cache']:5s} wall {row['wall_s']:7.1f} s  peak RSS {row['peak_rss_mb']:7.1f} MB  "
+        for row in results[-(1 + args.warm + args.rerun):]:
+            print(f"{row['job']:6s} {row['cache']:6s} wall {row['wall_s']:7.1f} s  peak RSS {row['peak_rss_mb']:7.1f} MB  "
                   f"rc {row['returncode']}  stages {row['stages_s']}", flush=True)
     meta = {"machine": platform.platform(), "python": platform.python_version(),
             "cpus": __import__("os").cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),

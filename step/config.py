@@ -246,6 +246,10 @@ class OutputConfig:
     # above auto_genes genes: predictions.csv without training rows, fewer pages (0 = off)
     auto_genes: int = 1000
     auto_timecourse_genes: int = 48
+    # figures drawn only when what they show changed: a store of PNGs keyed by their inputs
+    # (step/outputs/figure_cache.py); "auto": beside the embedding cache (.cache/step/figures),
+    # a path: there, "": off (every figure drawn)
+    figure_cache: str = "auto"
 
 
 @dataclass

@@ -37,7 +37,8 @@ CODE = ("step", "mrna", "mirna", "raw_data_conversion", "step_losses.py")
 NUMERIC_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "gensim", "statsforecast", "lightgbm",
                     "arch", "networkx")
 # config settings that cannot change what the cell writes (section, field); None = the whole section
-_NOT_RESULTS = (("output", "results_dir"), ("embedding", "cache_dir"), ("embedding", "processes"),
+_NOT_RESULTS = (("output", "results_dir"), ("output", "figure_cache"), ("embedding", "cache_dir"),
+                ("embedding", "processes"),
                 ("train", "torch_threads"))
 
 

@@ -255,14 +255,18 @@ def gene_figure_tasks(run: RunData, tab: pd.DataFrame, k: int, run_dir: Path) ->
     ranked_on = str(tab["ranked_on"].iloc[0]) if len(tab) else ""
     key = ranked_on or f"{run.primary_split}_skill_vs_persistence"
     cost = 0.07 * min(max(k, 1), 6)
-    return [plots.PlotTask("genes_best_timecourses", cost, lambda: [extreme_page(run, tab, k, run_dir, True)]),
-            plots.PlotTask("genes_worst_timecourses", cost, lambda: [extreme_page(run, tab, k, run_dir, False)]),
+    core = plots.lazy_run_digest(run)
+    return [plots.PlotTask("genes_best_timecourses", cost, lambda: [extreme_page(run, tab, k, run_dir, True)],
+                           lambda: (core(), tab, k, True)),
+            plots.PlotTask("genes_worst_timecourses", cost, lambda: [extreme_page(run, tab, k, run_dir, False)],
+                           lambda: (core(), tab, k, False)),
             plots.PlotTask("genes_skill_plots", 0.6,
-                           lambda: plots.gene_analysis_plots(tab, Path(run_dir) / "plots", key))]
+                           lambda: plots.gene_analysis_plots(tab, Path(run_dir) / "plots", key), lambda: (tab, key))]
 
 
 def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig, run: RunData | None = None,
-                table: tuple[pd.DataFrame, int] | None = None, gene_figures: bool = True) -> dict[str, Any]:
+                table: tuple[pd.DataFrame, int] | None = None, gene_figures: bool = True,
+                figure_store=None) -> dict[str, Any]:
     """Run the biological analysis on a finished run folder and write its outputs there.
 
     Parameters
@@ -275,6 +279,8 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig, ru
     gene_figures : also draw :func:`gene_figure_tasks` (the per-gene skill plots and the best / worst
         genes' time courses); False when the caller draws them (:mod:`step.outputs.post`, beside the run's
         plots). The enrichment dot plots are always drawn here (with ``output_cfg.plots``).
+    figure_store : a :class:`step.outputs.figure_cache.FigureStore`: dot plots whose enrichment table
+        and title are stored there are copied, not drawn (None: always drawn).
 
     Returns
     -------
@@ -309,8 +315,15 @@ def analyze_run(run_dir: Path, cfg: AnalysisConfig, output_cfg: OutputConfig, ru
     plot_paths: list[Path] = []
     if output_cfg.plots:
         for name, res in groups.items():
-            plot_paths.append(plots.enrichment_dotplot(res.table, edir / f"{name}_dotplot.png",
-                                                       title=f"{name} {len(res.genes)} genes by {ranked_on}", fdr=cfg.fdr))
+            title = f"{name} {len(res.genes)} genes by {ranked_on}"
+            draw = lambda res=res, name=name, title=title: [plots.enrichment_dotplot(  # noqa: E731
+                res.table, edir / f"{name}_dotplot.png", title=title, fdr=cfg.fdr)]
+            if figure_store is not None:
+                from step.outputs.figure_cache import cached_draw
+
+                draw = cached_draw(figure_store, f"{name}_dotplot", lambda res=res, title=title: (res.table, title, cfg.fdr),
+                                   edir, draw)
+            plot_paths += draw()
         if gene_figures:
             plot_paths += [p for task in gene_figure_tasks(run, tab, k, run_dir) for p in task.draw()]
 

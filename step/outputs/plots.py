@@ -245,13 +245,37 @@ class PlotTask:
     name: str
     cost: float
     draw: Callable[[], list[Path]]
+    # what the figure is drawn from, for its key in the figure cache (step.outputs.figure_cache):
+    # called when the task runs; None: always drawn
+    inputs: Callable[[], tuple] | None = None
 
 
-def _task(name: str, cost: float, fn: Callable[[], Path | list[Path] | None]) -> PlotTask:
+def _task(name: str, cost: float, fn: Callable[[], Path | list[Path] | None],
+          inputs: Callable[[], tuple] | None = None) -> PlotTask:
     def draw() -> list[Path]:
         out = fn()
         return [] if out is None else list(out) if isinstance(out, list) else [out]
-    return PlotTask(name, cost, draw)
+    return PlotTask(name, cost, draw, inputs)
+
+
+def _embedding_inputs(npz: Path, display: dict[str, str]) -> tuple:
+    """What :func:`embedding_trajectories` reads: the arrays of ``embeddings.npz`` (not its bytes:
+    a zip member carries its writing time) and the display names."""
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = tuple((k, np.asarray(z[k])) for k in sorted(z.files))
+    except (ValueError, OSError) as exc:
+        return ("unreadable", str(exc))  # drawn (and its warning logged) every time
+    return tuple(a for _, a in arrays) + (sorted(k for k, _ in arrays), display)
+
+
+def lazy_run_digest(run: "RunData") -> Callable[[], str]:
+    """:func:`step.outputs.figure_cache.run_digest` of ``run``, computed once, when first asked."""
+    from functools import lru_cache
+
+    from step.outputs.figure_cache import run_digest
+
+    return lru_cache(maxsize=1)(lambda: run_digest(run))
 
 
 def run_plot_tasks(run_dir: Path, output_cfg: "OutputConfig", run: "RunData", gene_plots: bool = True,
@@ -261,13 +285,15 @@ def run_plot_tasks(run_dir: Path, output_cfg: "OutputConfig", run: "RunData", ge
     d = run_dir / "plots"
     split = run.primary_split
     n_models = max(1, run.predictions["model"].nunique())
+    core = lazy_run_digest(run)
     tasks: list[PlotTask] = []
     if run.history is not None and len(run.history):
-        tasks.append(_task("loss_curves", 0.25, lambda: loss_curves(run.history, d / "loss_curves.png")))
+        tasks.append(_task("loss_curves", 0.25, lambda: loss_curves(run.history, d / "loss_curves.png"),
+                           lambda: (run.history,)))
     else:
         log.info("%s: no history.csv; loss curves skipped", run_dir)
     tasks.append(_task(f"scatter_{split}", 0.05 * n_models,
-                       lambda: scatter_pred_true(run, split, d / f"scatter_{split}.png")))
+                       lambda: scatter_pred_true(run, split, d / f"scatter_{split}.png"), lambda: (core(), split)))
     genes = list(run.features["gene"]) or list(dict.fromkeys(run.predictions["gene"]))
     which = "all genes"
     limit = int(getattr(output_cfg, "timecourse_genes", 0))
@@ -283,15 +309,21 @@ def run_plot_tasks(run_dir: Path, output_cfg: "OutputConfig", run: "RunData", ge
         title = f"time courses, page {n}/{len(page_starts)}, {which} (observed; val/test predictions)"
         path = d / f"timecourses_{n:02d}.png"
         tasks.append(_task(path.stem, 0.07 * len(page),
-                           lambda page=page, path=path, title=title: timecourse_page(run, page, path, title=title)))
+                           lambda page=page, path=path, title=title: timecourse_page(run, page, path, title=title),
+                           lambda page=page, title=title: (core(), page, title)))
     tasks.append(_task(f"change_distributions_{split}", 0.085 * n_models,
-                       lambda: change_distributions(run, split, d / f"change_distributions_{split}.png")))
+                       lambda: change_distributions(run, split, d / f"change_distributions_{split}.png"),
+                       lambda: (core(), split)))
     if gene_plots:
-        tasks.append(_task("gene_plots", 0.6, lambda: draw_gene_plots(run_dir, run)))
+        genes_csv = run_dir / "genes.csv"  # draw_gene_plots reads it when the analysis wrote it
+        tasks.append(_task("gene_plots", 0.6, lambda: draw_gene_plots(run_dir, run),
+                           lambda: (core(), genes_csv.read_bytes().decode("utf-8", "replace")
+                                    if genes_csv.is_file() else None)))
     npz = run_dir / "embeddings.npz"
     if npz.is_file():
         tasks.append(_task("embedding_trajectories", 0.5,
-                           lambda: embedding_trajectories(npz, run.display, d / "embedding_trajectories.png")))
+                           lambda: embedding_trajectories(npz, run.display, d / "embedding_trajectories.png"),
+                           lambda: _embedding_inputs(npz, run.display)))
     else:
         log.info("%s: no embeddings.npz (embeddings disabled?); embedding trajectories skipped", run_dir)
     return sorted(tasks, key=lambda t: -t.cost)  # stable: equal costs keep their order

@@ -8,7 +8,8 @@ On a machine with two or more CPUs (Linux, fork), one forked process takes tasks
 while this process runs the enrichment (and draws its dot plots), then takes tasks too: the two
 share the list through a counter, so neither waits for the other. The child inherits the loaded
 run, the ranking and the imports; it only writes PNGs, and only this process writes
-``results.txt``.
+``results.txt``. A figure whose inputs are unchanged since an earlier run is copied from the figure
+cache (``output.figure_cache``, :mod:`step.outputs.figure_cache`) instead of drawn.
 
 A failure is logged and noted in ``results.txt``, never raised: a plot or the analysis must not
 lose the run's numbers.
@@ -59,12 +60,15 @@ def post_steps(d: Path, cfg: RunConfig) -> None:
             analysis_on = False
     tasks = _tasks(d, cfg, run, ranking, table) if plots_on else []
     shared = _Shared(tasks)
+    store = _store(cfg) if plots_on else None
+    if store is not None:
+        tasks[:] = _behind_store(tasks, store, d / "plots", shared.hit)
     child = shared.fork(d) if tasks else None
     if analysis_on:
         try:
             from step.outputs.analyze import analyze_run
 
-            analyze_run(d, cfg.analysis, cfg.output, run=run, table=table, gene_figures=False)
+            analyze_run(d, cfg.analysis, cfg.output, run=run, table=table, gene_figures=False, figure_store=store)
         except Exception as exc:  # noqa: BLE001
             _note(d, "biological analysis failed", exc, trace=True)
     for name, exc in shared.drain():
@@ -74,9 +78,31 @@ def post_steps(d: Path, cfg: RunConfig) -> None:
         if child.exitcode != 0:
             log.error("the plotting process %s ended with exit code %s", child.name, child.exitcode)
             report.append_note(d, f"plots failed: {child.name} exit code {child.exitcode}")
+    if store is not None:
+        store.prune()
     if tasks:
-        log.info("%d figures drawn into %s (%s)", len(tasks), d / "plots",
-                 "2 processes" if child is not None else "1 process")
+        hits = shared.hits()
+        log.info("%d figures into %s (%s): %d drawn, %d unchanged since an earlier run (copied from the "
+                 "figure cache %s)", len(tasks), d / "plots", "2 processes" if child is not None else "1 process",
+                 len(tasks) - hits, hits, store.root if store is not None else "off")
+
+
+def _store(cfg: RunConfig):
+    """The figure cache of ``output.figure_cache`` (None: off)."""
+    from step.outputs.figure_cache import FigureStore, store_root
+
+    root = store_root(cfg.output.figure_cache, cfg.embedding.cache_dir)
+    return FigureStore(root) if root is not None else None
+
+
+def _behind_store(tasks: list, store, dest: Path, hit) -> list:
+    """Each task with known inputs drawn only when the store has no figure for them."""
+    import dataclasses
+
+    from step.outputs.figure_cache import cached_draw
+
+    return [dataclasses.replace(t, draw=cached_draw(store, t.name, t.inputs, dest, t.draw, hit))
+            if t.inputs is not None else t for t in tasks]
 
 
 def _tasks(d: Path, cfg: RunConfig, run, ranking, table) -> list:
@@ -100,6 +126,19 @@ class _Shared:
         self.tasks = tasks
         self.shared = mp.get_context("fork").Value("i", 0) if _can_fork() else None
         self.local = 0  # the counter when nothing is shared
+        # figures copied from the figure cache, counted by both processes
+        self.copied = mp.get_context("fork").Value("i", 0) if self.shared is not None else None
+        self.local_copied = 0
+
+    def hit(self) -> None:
+        if self.copied is None:
+            self.local_copied += 1
+            return
+        with self.copied.get_lock():
+            self.copied.value += 1
+
+    def hits(self) -> int:
+        return self.local_copied if self.copied is None else int(self.copied.value)
 
     def _take(self) -> int:
         if self.shared is None:
