@@ -158,3 +158,20 @@ def test_the_store_keeps_its_most_recently_used_entries(tmp_path) -> None:
 def test_store_root(value, expected, tmp_path) -> None:
     root = store_root(value, str(tmp_path / "c" / "embeddings"))
     assert (root.name if root else None) == expected
+
+
+def test_a_store_that_cannot_be_written_still_gives_every_figure(tmp_path, caplog, monkeypatch) -> None:
+    import step.outputs.post as post
+
+    monkeypatch.setattr(post, "_can_fork", lambda: False)  # one process: its warnings reach caplog
+    first = make_run(tmp_path / "a")
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the store's folder should be")
+    cfg = _cfg(tmp_path, figure_cache=str(blocked))
+    with caplog.at_level(logging.WARNING, logger="step.outputs.figure_cache"):
+        post_steps(first, cfg)
+    other = make_run(tmp_path / "b")
+    post_steps(other, _cfg(tmp_path, figure_cache=""))
+    assert set(_figures(first)) == set(_figures(other)) and _figures(first)
+    assert any("cannot store figure" in r.message for r in caplog.records)
+    assert "failed" not in (first / "results.txt").read_text()
