@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-intervals bench-defaults bench-study results ablate hic-test workflow tune clean-cache
+.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-intervals bench-defaults bench-study bench-seeds results ablate hic-test workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -105,6 +105,11 @@ bench-hic: $(STAMP)
 ## whole table: ARGS="--datasets yeast,yeast_elutriation" or ARGS=--no-ablation for a part)
 bench-study: $(STAMP)
 	$(BIN)/python benchmarks/bench_study.py $(ARGS)
+
+## bench-seeds: a rolling job's 5 seeds in one process against each fit's seeds in worker processes
+## (train.seed_workers), mRNA and corrected miRNA; writes benchmarks/results/seeds.json
+bench-seeds: $(STAMP)
+	$(BIN)/python benchmarks/bench_seeds.py $(ARGS)
 
 ## bench-defaults: the default job (no --config) on 2,000 and 20,000 synthetic genes x 40 times in the
 ## interaction-CSV schema, and the embedding.method auto threshold -> benchmarks/results/defaults.json

@@ -125,6 +125,10 @@ class TrainConfig:
     device: str = "cpu"
     deterministic: bool = True
     torch_threads: int = 1  # small models run fastest on one thread; 0 leaves torch's default
+    # processes training one fit's seeds at once (step/forecasters/seed_pool.py): 0 = auto (up to 4,
+    # at most the CPUs and the seeds, when torch_threads is 1), 1 = the job's own process, N = N.
+    # Each worker runs torch_threads threads: the same numbers as in one process
+    seed_workers: int = 0
     train_linear: bool = False  # also train the linear path's weights (false: it stays at its start)
 
 

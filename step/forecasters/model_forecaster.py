@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class ModelContext:
     seeds: list[int]
     warm: dict[int, dict] | None = None
     on_epoch: Callable | None = None
+    pool: Any = None  # a SeedPool (step.forecasters.seed_pool): the seeds of each fit trained at once
 
 
 class SpatioTemporalModel(Forecaster):
@@ -62,7 +63,7 @@ class SpatioTemporalModel(Forecaster):
         mc = self.mc
         cfg = mc.cfg if mc.cfg.model_name == self.name else dataclasses.replace(mc.cfg, model_name=self.name)
         self.cfg = cfg
-        self.res = fit_stage(cfg, mc.feats, d.fold, mc.seeds, mc.warm, mc.on_epoch)
+        self.res = fit_stage(cfg, mc.feats, d.fold, mc.seeds, mc.warm, mc.on_epoch, mc.pool)
         self.use = {sd: True for sd in mc.seeds}
         self.info = start_info(self.res.start)
         return self
@@ -234,18 +235,19 @@ class FitResult:
     linear_oos: np.ndarray | None = None
 
 def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
-              warm: dict[int, dict] | None = None, on_epoch=None) -> FitResult:
+              warm: dict[int, dict] | None = None, on_epoch=None, pool=None) -> FitResult:
     """Stage 4: train the model once per seed on one fit's windows.
 
     The linear path starts at :func:`linear_start_stage`'s choice (the same for every seed) and
     stays there unless ``train.train_linear``; training fits the correction, early-stopped on the
     validation windows. ``warm`` (rolling, ``split.warm_start``) holds the previous fit's weights
-    per seed.
+    per seed. ``pool`` (a :class:`step.forecasters.seed_pool.SeedPool`): the seeds train in its
+    workers at once (:func:`train_seed` there, the same numbers).
     """
     import torch
 
-    from step.forecasters.models import build_model, model_args_from_config
-    from step.forecasters.train import WindowTensors, predict_parts, seed_everything, train_model
+    from step.forecasters.models import model_args_from_config
+    from step.forecasters.train import WindowTensors
 
     L, m = cfg.split.history, cfg.model
     # the start first: it does not read the embeddings, which may still be streaming beside the job
@@ -273,26 +275,49 @@ def fit_stage(cfg: RunConfig, feats: Features, fd: FoldData, seeds: list[int],
     res = FitResult({}, {}, {}, [], model_args, start)
     res.base_fn = base_f.predict if start is not None and start.offsets else None
     tr, va = fd.idx("train"), fd.idx("val")
-    for seed in seeds:
-        seed_everything(seed, cfg.train.deterministic)
-        model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
-        if warm:
-            model.load_state_dict(warm[seed])
-        if start is not None:
-            model.linear.set_weights(start.own, start.neighbour, start.bias)
-        elif warm:
-            model.linear.set_weights(np.full((feats.course.n_genes, L), 1.0 / L),
-                                     np.zeros((feats.course.n_genes, L)), np.zeros(feats.course.n_genes))
-        model.linear.requires_grad_(cfg.train.train_linear and (start is None or not start.offsets))
-        model, hist = train_model(model, data, tr, va, cfg.loss, train_cfg, seed,
-                                  desc=f"{cfg.model_name} seed {seed} origin {fd.fold.origin}", on_epoch=on_epoch)
-        lin, delta = predict_parts(model, data)
+    weights = None if start is None else (start.own, start.neighbour, start.bias)
+    train_linear = cfg.train.train_linear and (start is None or not start.offsets)
+    tasks = [(cfg, model_args, data, weights, train_linear, warm[seed] if warm else None, tr, va, train_cfg, seed,
+              f"{cfg.model_name} seed {seed} origin {fd.fold.origin}") for seed in seeds]
+    done = pool.map(tasks) if pool is not None and len(seeds) > 1 else None
+    if done is None:
+        done = [train_seed(*t, on_epoch=on_epoch) for t in tasks]
+    for seed, (lin, delta, state, hist) in zip(seeds, done):
         res.linear[seed] = fd.scaler.bound(lin)
         res.full[seed] = fd.scaler.bound(lin + delta)
-        res.states[seed] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        res.states[seed] = state
         res.rows += [{"seed": seed, "origin_time_index": fd.fold.origin, **r} for r in hist]
     res.linear_oos = _linear_oos(cfg, start, res.linear[seeds[0]], fd) if seeds else None
     return res
+
+
+def train_seed(cfg: RunConfig, model_args: dict, data, weights: tuple | None, train_linear: bool,
+               warm_state: dict | None, tr: np.ndarray, va: np.ndarray, train_cfg, seed: int, desc: str,
+               on_epoch=None) -> tuple[np.ndarray, np.ndarray, dict, list[dict]]:
+    """Train seed ``seed`` of one fit: the model built from ``model_args``, started from
+    ``warm_state`` (``split.warm_start``) and the linear path's start ``weights`` (own ``[N, L]``,
+    neighbour ``[N, L]``, bias ``[N]``; None: the moving average when warm-started), trained on the
+    windows ``tr`` and early-stopped on ``va`` of ``data`` (:class:`step.forecasters.train.WindowTensors`).
+    The same in the job's process and in a :class:`step.forecasters.seed_pool.SeedPool` worker.
+
+    Returns the linear path's and the correction's forecasts of every window (``[W, N]`` each,
+    standardised, not bounded), the trained weights (CPU tensors) and the history rows."""
+    from step.forecasters.models import build_model
+    from step.forecasters.train import predict_parts, seed_everything, train_model
+
+    seed_everything(seed, cfg.train.deterministic)
+    model = build_model(cfg.model_name, **model_args).to(cfg.train.device)
+    if warm_state is not None:
+        model.load_state_dict(warm_state)
+    n, L = int(model_args["n_nodes"]), int(model_args["history"])
+    if weights is not None:
+        model.linear.set_weights(*weights)
+    elif warm_state is not None:
+        model.linear.set_weights(np.full((n, L), 1.0 / L), np.zeros((n, L)), np.zeros(n))
+    model.linear.requires_grad_(train_linear)
+    model, hist = train_model(model, data, tr, va, cfg.loss, train_cfg, seed, desc=desc, on_epoch=on_epoch)
+    lin, delta = predict_parts(model, data)
+    return lin, delta, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, hist
 
 
 def _linear_oos(cfg: RunConfig, start, linear: np.ndarray, fd: FoldData) -> np.ndarray | None:

@@ -171,6 +171,8 @@ def _work(args: tuple) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     cfg, variant, seeds, base_seed, shared_dir, pooled = args
+    if pooled:  # the pool is the parallelism: a task's seeds train in its own process
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed_workers=1))
     t0 = time.perf_counter()
     with threadpool_limits(limits=1) if pooled else contextlib.nullcontext():
         out = _run_seeds(cfg, variant, seeds, base_seed, shared_dir)

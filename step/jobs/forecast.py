@@ -270,22 +270,9 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
                   cfg.selection.evidence_halflife if cfg.selection.evidence == "prequential" else 0.0, {},
                   {sd: {k: _nan(W, N) for k in ("full", "linear", "reported")} for sd in seeds})
     warm = None
-    for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
-        fd = standardise(cfg, feats, fold)
-        kind = evidence_kind(cfg, fold.split)
-        predictors: dict = {}
-        t0 = time.perf_counter()
-        if baselines:
-            _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0, shared=shared)
-        timings["baselines"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
-        model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch)
-        timings["training"] += time.perf_counter() - t0
-        if cfg.split.horizon > 1 and len(fold.split.idx("test")):
-            _horizon_stage(cfg, feats, fd, fc, model, predictors, fold.split.idx("test"), W, N)
-        fc.states, fc.scaler = model.res.states, fd.scaler
-        fc.hist_rows += model.res.rows
-        warm = model.res.states if cfg.split.warm_start else None
+    with _seed_pool(cfg, seeds, on_epoch) as pool:
+        for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
+            warm = _fit_step(cfg, feats, fc, rec, fold, i, seeds, warm, on_epoch, timings, baselines, shared, pool)
     _best_baseline(fc, [v for v, _, _ in rec.votes])
     _persistence_exactly(cfg, feats, fc)
     _best_per_origin(fc, rec.votes, W, N)
@@ -293,6 +280,39 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         log.info("seed %d: the correction was kept at %d of %d fit(s) (evidence: %s)", sd, sum(used), len(used),
                  cfg.selection.evidence)
     return fc
+
+
+def _seed_pool(cfg: RunConfig, seeds: list[int], on_epoch):
+    """A :class:`step.forecasters.seed_pool.SeedPool` for the job's fits when ``train.seed_workers``
+    gives more than one process, else a context that holds None."""
+    import contextlib
+
+    from step.forecasters.seed_pool import SeedPool, seed_workers
+
+    n = seed_workers(cfg.train, len(seeds), on_epoch)
+    return SeedPool(n, cfg.train.torch_threads) if n > 1 else contextlib.nullcontext()
+
+
+def _fit_step(cfg: RunConfig, feats: Features, fc: Forecasts, rec: "_Record", fold: Fold, i: int, seeds: list[int],
+              warm: dict | None, on_epoch, timings: dict[str, float], baselines: bool, shared, pool) -> dict | None:
+    """One fit: its baselines, then its model (every seed); returns the weights a warm-started next
+    fit starts from (``split.warm_start``), else None."""
+    W, N = feats.course.n_times - cfg.split.history, feats.course.n_genes
+    fd = standardise(cfg, feats, fold)
+    kind = evidence_kind(cfg, fold.split)
+    predictors: dict = {}
+    t0 = time.perf_counter()
+    if baselines:
+        _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0, shared=shared)
+    timings["baselines"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch, pool)
+    timings["training"] += time.perf_counter() - t0
+    if cfg.split.horizon > 1 and len(fold.split.idx("test")):
+        _horizon_stage(cfg, feats, fd, fc, model, predictors, fold.split.idx("test"), W, N)
+    fc.states, fc.scaler = model.res.states, fd.scaler
+    fc.hist_rows += model.res.rows
+    return model.res.states if cfg.split.warm_start else None
 
 
 def _nan(W: int, N: int) -> np.ndarray:
@@ -360,14 +380,14 @@ def _best_vote(fd: FoldData, rec: _Record, kind: str, base: dict[str, np.ndarray
 
 
 def _model_step(cfg: RunConfig, feats: Features, fd: FoldData, fc: Forecasts, rec: _Record, kind: str,
-                seeds: list[int], warm: dict | None, on_epoch):
+                seeds: list[int], warm: dict | None, on_epoch, pool=None):
     """One fit of the configured model (every seed), each seed's correction kept or not on the
     evidence (:func:`_keep_correction`), its forecasts of the fit's test windows and intervals
     into ``fc``. Returns the fitted :class:`step.forecasters.model_forecaster.SpatioTemporalModel`."""
     from step.forecasters.registry import REGISTRY
     from step.forecasters.model_forecaster import ModelContext
 
-    ctx = dataclasses.replace(job_context(cfg, feats), model=ModelContext(cfg, feats, seeds, warm, on_epoch))
+    ctx = dataclasses.replace(job_context(cfg, feats), model=ModelContext(cfg, feats, seeds, warm, on_epoch, pool))
     model = REGISTRY[cfg.model_name](ctx).fit(fit_data(fd))
     res, to_work = model.res, fd.scaler.inverse
     f, oos_w = fd.fold.forecast, fd.idx("test")

@@ -1,0 +1,128 @@
+"""A job's seeds trained side by side: one fit's seeds in worker processes at once.
+
+A job with several seeds trains the model once per seed at every fit; the seeds are independent
+once the fit's start is chosen (the same for every seed), so on a machine with idle cores they can
+train at once. :class:`SeedPool` is a pool of spawned worker processes that lives as long as the
+job's fits (:func:`step.jobs.forecast.forecast_stage`); each task is one seed of one fit
+(:func:`step.forecasters.model_forecaster.train_seed`), run with the job's ``train.torch_threads``
+in the worker, so its numbers are bit for bit those of the same seed trained in the job's process
+(tested). The workers' log lines (early stopping, best epoch) are handed back and logged by the job.
+
+``train.seed_workers`` (:func:`seed_workers`): 0 = auto (a pool of up to 4 workers, no more than the
+CPUs or the seeds, when torch runs one thread per training, ``train.torch_threads: 1``, so that the
+workers do not compete for cores), 1 = the job's own process, N = N workers.
+
+Spawned, not forked: a fork of a process that has run torch or LightGBM's OpenMP threads can
+deadlock (:mod:`step.procs`). A worker imports torch once (about 1 s) and then serves every fit.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS = 4
+
+
+def seed_workers(train_cfg, n_seeds: int, on_epoch: Callable | None = None) -> int:
+    """The number of processes that train one fit's ``n_seeds`` seeds (1: the job's own process).
+
+    One process when there is one seed, an epoch callback (a tuning trial's pruning reads the job's
+    state), a device other than the CPU, or this process is a pool's daemon worker."""
+    import multiprocessing as mp
+
+    w = int(train_cfg.seed_workers)
+    if w < 0:
+        raise ValueError(f"train.seed_workers must be >= 0 (0 = auto), got {w}")
+    if w == 1 or n_seeds < 2 or on_epoch is not None or train_cfg.device != "cpu" or mp.current_process().daemon:
+        return 1
+    if w == 0:
+        if train_cfg.torch_threads != 1:
+            return 1
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(cpus, n_seeds, MAX_WORKERS))
+    return min(w, n_seeds)
+
+
+def _init_worker(threads: int) -> None:
+    """Worker start: the job's torch threads; OpenMP and BLAS libraries loaded later keep to them."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(max(1, threads))
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+class _Collect(logging.Handler):
+    """The log records of one task, as (logger name, level, message)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.name, record.levelno, record.getMessage()))
+
+
+def _task(args: tuple) -> tuple[Any, list[tuple[str, int, str]]]:
+    """One seed of one fit in a worker: ``train_seed(*args)`` and its log lines."""
+    from step.forecasters.model_forecaster import train_seed
+
+    root = logging.getLogger()
+    handler = _Collect()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        return train_seed(*args), handler.lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+class SeedPool:
+    """``workers`` spawned processes, each running torch with ``threads`` threads."""
+
+    def __init__(self, workers: int, threads: int):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = int(workers)
+        self.broken = False
+        self._ex = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_init_worker, initargs=(int(threads),))
+        log.info("training the seeds of each fit in %d worker processes (train.seed_workers; %d torch "
+                 "thread(s) each, as in this process: the same numbers)", self.workers, threads)
+
+    def map(self, tasks: list[tuple]) -> list[Any] | None:
+        """``train_seed(*t)`` for every ``t``, in order; the workers' log lines logged here. None when
+        a worker died (killed, out of memory): the pool is then closed and the caller trains the
+        seeds itself, from this fit on."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.broken:
+            return None
+        out = []
+        try:
+            for result, lines in self._ex.map(_task, tasks):
+                for name, level, msg in lines:
+                    logging.getLogger(name).log(level, msg)
+                out.append(result)
+        except BrokenProcessPool as exc:
+            log.warning("a seed worker process died (%s); the seeds are trained in this process from now on", exc)
+            self.broken = True
+            self.close()
+            return None
+        return out
+
+    def close(self) -> None:
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "SeedPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
