@@ -10,7 +10,8 @@ in the worker, so its numbers are bit for bit those of the same seed trained in 
 
 ``train.seed_workers`` (:func:`seed_workers`): 0 = auto (a pool of up to 4 workers, no more than the
 CPUs or the seeds, when torch runs one thread per training, ``train.torch_threads: 1``, so that the
-workers do not compete for cores), 1 = the job's own process, N = N workers.
+workers do not compete for cores, and the data have at most :data:`AUTO_MAX_GENES` genes), 1 = the
+job's own process, N = N workers.
 
 Spawned, not forked: a fork of a process that has run torch or LightGBM's OpenMP threads can
 deadlock (:mod:`step.procs`). A worker imports torch once (about 1 s) and then serves every fit.
@@ -24,13 +25,17 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 MAX_WORKERS = 4
+# auto: above this many genes the seeds stay in the job's process (each worker holds its own copy of
+# the fit's tensors and its training activations: about 1 GB per process at 5,000 genes)
+AUTO_MAX_GENES = 5000
 
 
-def seed_workers(train_cfg, n_seeds: int, on_epoch: Callable | None = None) -> int:
+def seed_workers(train_cfg, n_seeds: int, on_epoch: Callable | None = None, n_genes: int = 0) -> int:
     """The number of processes that train one fit's ``n_seeds`` seeds (1: the job's own process).
 
     One process when there is one seed, an epoch callback (a tuning trial's pruning reads the job's
-    state), a device other than the CPU, or this process is a pool's daemon worker."""
+    state), a device other than the CPU, or this process is a pool's daemon worker; under auto also
+    when torch runs more than one thread or above :data:`AUTO_MAX_GENES` genes."""
     import multiprocessing as mp
 
     w = int(train_cfg.seed_workers)
@@ -39,7 +44,7 @@ def seed_workers(train_cfg, n_seeds: int, on_epoch: Callable | None = None) -> i
     if w == 1 or n_seeds < 2 or on_epoch is not None or train_cfg.device != "cpu" or mp.current_process().daemon:
         return 1
     if w == 0:
-        if train_cfg.torch_threads != 1:
+        if train_cfg.torch_threads != 1 or n_genes > AUTO_MAX_GENES:
             return 1
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         return max(1, min(cpus, n_seeds, MAX_WORKERS))

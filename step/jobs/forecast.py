@@ -270,7 +270,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
                   cfg.selection.evidence_halflife if cfg.selection.evidence == "prequential" else 0.0, {},
                   {sd: {k: _nan(W, N) for k in ("full", "linear", "reported")} for sd in seeds})
     warm = None
-    with _seed_pool(cfg, seeds, on_epoch) as pool:
+    with _seed_pool(cfg, feats, seeds, on_epoch) as pool:
         for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
             warm = _fit_step(cfg, feats, fc, rec, fold, i, seeds, warm, on_epoch, timings, baselines, shared, pool)
     _best_baseline(fc, [v for v, _, _ in rec.votes])
@@ -282,14 +282,14 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     return fc
 
 
-def _seed_pool(cfg: RunConfig, seeds: list[int], on_epoch):
+def _seed_pool(cfg: RunConfig, feats: Features, seeds: list[int], on_epoch):
     """A :class:`step.forecasters.seed_pool.SeedPool` for the job's fits when ``train.seed_workers``
     gives more than one process, else a context that holds None."""
     import contextlib
 
     from step.forecasters.seed_pool import SeedPool, seed_workers
 
-    n = seed_workers(cfg.train, len(seeds), on_epoch)
+    n = seed_workers(cfg.train, len(seeds), on_epoch, feats.course.n_genes)
     return SeedPool(n, cfg.train.torch_threads) if n > 1 else contextlib.nullcontext()
 
 

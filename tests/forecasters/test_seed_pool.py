@@ -63,7 +63,14 @@ def _train(**over):
     ({}, 5, print, 1),                       # a tuning trial's epoch callback
 ])
 def test_how_many_workers(over, seeds, on_epoch, expected) -> None:
-    assert seed_workers(_train(**over), seeds, on_epoch) == expected
+    assert seed_workers(_train(**over), seeds, on_epoch, n_genes=50) == expected
+
+
+def test_auto_keeps_a_large_job_in_one_process() -> None:
+    from step.forecasters.seed_pool import AUTO_MAX_GENES
+
+    assert seed_workers(_train(), 5, n_genes=AUTO_MAX_GENES + 1) == 1
+    assert seed_workers(_train(seed_workers=2), 5, n_genes=AUTO_MAX_GENES + 1) == 2  # asked for
 
 
 def test_auto_takes_the_cpus_up_to_the_seeds(monkeypatch) -> None:
