@@ -6,7 +6,8 @@ Each dataset's rolling job (``--protocol rolling --seeds N --no-plots --no-analy
 thread, its config otherwise) runs with ``train.seed_workers: 1`` and ``0`` (auto), alternating, each a
 fresh process with a warm embedding cache (filled by a first, untimed run). Records the wall time,
 the job's training stage and whether predictions.csv and history.csv are byte for byte the same.
-Writes ``benchmarks/results/seeds.json``. Not a test; run it alone on the machine.
+Adds a run to ``benchmarks/results/seeds.json`` (earlier runs of other datasets kept). Not a test;
+run it alone on the machine.
 """
 from __future__ import annotations
 
@@ -73,7 +74,10 @@ def main() -> int:
             "date": time.strftime("%Y-%m-%d %H:%M"), "command": "python benchmarks/bench_seeds.py " + " ".join(sys.argv[1:])}
     path = ROOT / "benchmarks/results/seeds.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": meta, "results": out}, indent=2) + "\n")
+    runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
+    # earlier runs of other datasets are kept, each with its own meta
+    runs = [r for r in runs if not {x["dataset"] for x in r["results"]} <= {x["dataset"] for x in out}]
+    path.write_text(json.dumps({"runs": runs + [{"meta": meta, "results": out}]}, indent=2) + "\n")
     print(f"written {path}")
     return 0
 
