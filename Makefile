@@ -59,7 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py $(ARGS)
 
 ## results: rerun everything behind the README results table (rolling origin, 5 seeds, six
-## datasets, ablations) and rewrite the table; about 1.5 h on a 2-core machine (measured 91 min; see README)
+## datasets, ablations) and rewrite the table; about 1.5 h on a 2-core machine (measured 91 min, ~82 min estimated since; see README)
 results: $(STAMP)
 	$(BIN)/python -m step.study $(ARGS)
 

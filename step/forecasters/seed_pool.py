@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,14 @@ def seed_workers(train_cfg, n_seeds: int, on_epoch: Callable | None = None, n_ge
 
 
 def _init_worker(threads: int) -> None:
-    """Worker start: the job's torch threads; OpenMP and BLAS libraries loaded later keep to them."""
+    """Worker start: the job's torch threads (OpenMP and BLAS libraries loaded later keep to them);
+    no progress bars (:func:`step.forecasters.train.train_model`)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(max(1, threads))
+        os.environ[var] = str(threads)
+    os.environ["STEP_SEED_WORKER"] = "1"
     import torch
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
 
 class _Collect(logging.Handler):
@@ -72,8 +74,9 @@ class _Collect(logging.Handler):
         self.lines.append((record.name, record.levelno, record.getMessage()))
 
 
-def _task(args: tuple) -> tuple[Any, list[tuple[str, int, str]]]:
-    """One seed of one fit in a worker: ``train_seed(*args)`` and its log lines."""
+def _task(blob: bytes) -> bytes:
+    """One seed of one fit in a worker: ``train_seed(*args)`` and its log lines, both ways as plain
+    pickles (:meth:`SeedPool.map`)."""
     from step.forecasters.model_forecaster import train_seed
 
     root = logging.getLogger()
@@ -82,7 +85,7 @@ def _task(args: tuple) -> tuple[Any, list[tuple[str, int, str]]]:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        return train_seed(*args), handler.lines
+        return pickle.dumps((train_seed(*pickle.loads(blob)), handler.lines), protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
@@ -92,6 +95,8 @@ class SeedPool:
     """``workers`` spawned processes, each running torch with ``threads`` threads."""
 
     def __init__(self, workers: int, threads: int):
+        if threads < 1:
+            raise ValueError(f"SeedPool: threads must be >= 1 (the job's torch threads), got {threads}")
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
@@ -104,20 +109,27 @@ class SeedPool:
 
     def map(self, tasks: list[tuple]) -> list[Any] | None:
         """``train_seed(*t)`` for every ``t``, in order; the workers' log lines logged here. None when
-        a worker died (killed, out of memory): the pool is then closed and the caller trains the
-        seeds itself, from this fit on."""
-        from concurrent.futures.process import BrokenProcessPool
+        the pool failed (a worker died, killed or out of memory; a task could not be sent): the pool
+        is then closed and the caller trains the seeds itself, from this fit on (an error of the
+        training itself then shows there).
 
+        Tasks and results travel as plain pickles (tensors by value): multiprocessing's own pickler
+        would hand torch tensors over through shared memory (``/dev/shm``, small in containers) and
+        leave a file-descriptor server thread running in this process, after which the job's
+        figures could no longer be drawn in a forked process (:mod:`step.outputs.post`)."""
         if self.broken:
             return None
         out = []
         try:
-            for result, lines in self._ex.map(_task, tasks):
+            blobs = [pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL) for t in tasks]
+            for blob in self._ex.map(_task, blobs):
+                result, lines = pickle.loads(blob)
                 for name, level, msg in lines:
                     logging.getLogger(name).log(level, msg)
                 out.append(result)
-        except BrokenProcessPool as exc:
-            log.warning("a seed worker process died (%s); the seeds are trained in this process from now on", exc)
+        except Exception as exc:  # noqa: BLE001  (any failure of the pool: the job trains the seeds)
+            log.warning("the seed worker processes failed (%s: %s); the seeds are trained in this process "
+                        "from now on", type(exc).__name__, exc)
             self.broken = True
             self.close()
             return None

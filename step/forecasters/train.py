@@ -247,7 +247,9 @@ def train_model(model: torch.nn.Module, data: WindowTensors, train_idx: np.ndarr
     # has to beat it on validation to replace it
     best_state = copy.deepcopy(model.state_dict())
     stopper = EarlyStopping(train_cfg.patience, _val_mse(model, data, va, yv, mv) if len(va) else np.inf)
-    bar = tqdm(range(1, train_cfg.epochs + 1), desc=desc, leave=False, disable=None)
+    # no bars from a seed worker (step/forecasters/seed_pool.py): several would overwrite one another
+    bar = tqdm(range(1, train_cfg.epochs + 1), desc=desc, leave=False,
+               disable=True if os.environ.get("STEP_SEED_WORKER") else None)
     for epoch in bar:
         row = {"epoch": epoch, **_train_epoch(model, data, tr, gen, opt, params, loss_cfg, train_cfg.batch_size)}
         row["val_loss"] = _val_mse(model, data, va, yv, mv) if len(va) else float("nan")

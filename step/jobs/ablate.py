@@ -121,8 +121,9 @@ def _run_seeds(cfg: RunConfig, variant: str, seeds: list[int], base_seed: int,
         raise ValueError(f"{variant}: its graph depends on the seed; run one seed at a time")
     torch.set_num_threads(1)
     cfg = variant_config(cfg, variant)
+    # one thread, one process: the ablation's pool (--jobs) is its parallelism
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=base_seed, seeds=len(seeds),
-                                                             torch_threads=1),
+                                                             torch_threads=1, seed_workers=1),
                               embedding=dataclasses.replace(cfg.embedding, processes=1))
     course = load_stage(cfg)
     course = variant_course(course, variant, seeds[0])
@@ -171,8 +172,6 @@ def _work(args: tuple) -> list[dict]:
     from threadpoolctl import threadpool_limits
 
     cfg, variant, seeds, base_seed, shared_dir, pooled = args
-    if pooled:  # the pool is the parallelism: a task's seeds train in its own process
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed_workers=1))
     t0 = time.perf_counter()
     with threadpool_limits(limits=1) if pooled else contextlib.nullcontext():
         out = _run_seeds(cfg, variant, seeds, base_seed, shared_dir)

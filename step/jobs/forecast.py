@@ -290,7 +290,11 @@ def _seed_pool(cfg: RunConfig, feats: Features, seeds: list[int], on_epoch):
     from step.forecasters.seed_pool import SeedPool, seed_workers
 
     n = seed_workers(cfg.train, len(seeds), on_epoch, feats.course.n_genes)
-    return SeedPool(n, cfg.train.torch_threads) if n > 1 else contextlib.nullcontext()
+    if n <= 1:
+        return contextlib.nullcontext()
+    import torch
+
+    return SeedPool(n, torch.get_num_threads())  # train.torch_threads, or torch's default where it is 0
 
 
 def _fit_step(cfg: RunConfig, feats: Features, fc: Forecasts, rec: "_Record", fold: Fold, i: int, seeds: list[int],

@@ -52,7 +52,9 @@ def store_root(figure_cache: str, embedding_cache_dir: str) -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """SHA-256 of the figure code and the plotting libraries' versions."""
+    """SHA-256 of the figure code and the plotting libraries' versions and settings. Computed once
+    per process, when :mod:`step.outputs.plots` is imported (the job imports it early), so that it
+    describes the code the job runs even if the files change on disk during a long job."""
     import matplotlib
 
     h = hashlib.sha256()
@@ -75,11 +77,11 @@ def digest(*parts: Any) -> str:
         if isinstance(p, pd.DataFrame):
             h.update(b"frame")
             h.update(json.dumps([list(map(str, p.columns)), list(map(str, p.dtypes))]).encode())
-            h.update(pd.util.hash_pandas_object(p, index=True).to_numpy().tobytes())
+            h.update(memoryview(np.ascontiguousarray(pd.util.hash_pandas_object(p, index=True).to_numpy())))
         elif isinstance(p, np.ndarray):
             h.update(b"array")
             h.update(json.dumps([p.shape, str(p.dtype)]).encode())
-            h.update(np.ascontiguousarray(p).tobytes())
+            h.update(np.ascontiguousarray(p).reshape(-1).view(np.uint8))
         else:
             h.update(b"json")
             h.update(json.dumps(p, sort_keys=True, default=str).encode())
@@ -113,7 +115,7 @@ class FigureStore:
             if missing:
                 raise FileNotFoundError(", ".join(missing))
         except (OSError, ValueError) as exc:
-            if (entry / MANIFEST).exists():
+            if os.path.lexists(entry):
                 log.warning("figure cache entry %s is unreadable (%s); the figure is drawn again", entry, exc)
             return None
         try:
@@ -128,8 +130,10 @@ class FigureStore:
     def put(self, key: str, paths: Sequence[Path]) -> None:
         """Store ``paths`` (files of one folder) as entry ``key``; never raises (logged)."""
         entry = self.root / key
-        if entry.exists():
-            return
+        if os.path.lexists(entry):
+            if self._readable(entry):
+                return
+            self._remove(entry)  # a damaged entry (its files lost): replaced by this drawing
         tmp = self.root / f".{key}.{os.getpid()}.tmp"
         try:
             if len({Path(p).parent for p in paths}) > 1:
@@ -140,28 +144,56 @@ class FigureStore:
             (tmp / MANIFEST).write_text(json.dumps([Path(p).name for p in paths]))
             os.rename(tmp, entry)
         except OSError as exc:
-            if not entry.exists():
+            if not os.path.lexists(entry):
                 log.warning("cannot store figure %s in the figure cache %s: %s", key, self.root, exc)
         except ValueError as exc:
             log.warning("figure %s not stored in the figure cache: %s", key, exc)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def prune(self, max_bytes: int = MAX_BYTES) -> None:
-        """Remove the least recently used entries beyond ``max_bytes`` in all."""
+    @staticmethod
+    def _readable(entry: Path) -> bool:
         try:
-            entries = [e for e in self.root.iterdir() if e.is_dir() and not e.name.startswith(".")]
-            sized = []
-            for e in entries:
-                st = e.stat()
-                sized.append((st.st_mtime, sum(f.stat().st_size for f in e.iterdir()), e))
+            names = json.loads((entry / MANIFEST).read_text())
+            return isinstance(names, list) and all(os.path.isfile(entry / str(n)) for n in names)
+        except (OSError, ValueError):
+            return False
+
+    def _remove(self, entry: Path) -> None:
+        """Remove an entry: renamed first (atomic), so a reader never sees it half removed."""
+        gone = self.root / f".{entry.name}.{os.getpid()}.gone"
+        try:
+            os.rename(entry, gone)
         except OSError:
             return
-        total = sum(s for _, s, _ in sized)
+        shutil.rmtree(gone, ignore_errors=True)
+
+    def prune(self, max_bytes: int = MAX_BYTES, stale_s: float = 3600.0) -> None:
+        """Remove the least recently used entries beyond ``max_bytes`` in all, and the temporary
+        folders of writers that stopped more than ``stale_s`` ago. Never raises."""
+        import time
+
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return
+        sized, now = [], time.time()
+        for name in names:
+            e = self.root / name
+            try:
+                st = e.stat()
+                if name.startswith("."):
+                    if now - st.st_mtime > stale_s:
+                        shutil.rmtree(e, ignore_errors=True)
+                    continue
+                sized.append((st.st_mtime, sum(f.stat().st_size for f in e.iterdir()), e))
+            except OSError:  # removed by another job meanwhile, or not a folder
+                continue
+        total = sum(size for _, size, _ in sized)
         for _, size, e in sorted(sized, key=lambda x: x[0]):
             if total <= max_bytes:
                 break
-            shutil.rmtree(e, ignore_errors=True)
+            self._remove(e)
             total -= size
 
 
@@ -173,15 +205,18 @@ def cached_draw(store: FigureStore, name: str, inputs: Callable[[], tuple], dest
     def run() -> list[Path]:
         try:
             key = digest(code_fingerprint(), name, *inputs())
-        except Exception as exc:  # noqa: BLE001  (an input that cannot be hashed: drawn, as without a cache)
-            log.warning("figure %s: no figure cache key (%s); drawn", name, exc)
+            got = store.fetch(key, dest)
+        except Exception as exc:  # noqa: BLE001  (no key or no store: drawn, as without a cache)
+            log.warning("figure %s: figure cache not used (%s: %s); drawn", name, type(exc).__name__, exc)
             return draw()
-        got = store.fetch(key, dest)
         if got is not None:
             if hits is not None:
                 hits()
             return got
         out = draw()
-        store.put(key, out)
+        try:
+            store.put(key, out)
+        except Exception as exc:  # noqa: BLE001  (the figure is drawn; only its reuse is lost)
+            log.warning("cannot store figure %s in the figure cache %s: %s", name, store.root, exc)
         return out
     return run

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from step.outputs import figure_cache as _figure_cache
 from step.outputs.figures import SPLIT_COLOURS, _fixed_layout, _grid, _margins, _panel, new_figure, save
 from step.outputs.gene_plots import draw_gene_plots, enrichment_dotplot, gene_analysis_plots  # noqa: F401 (re-exported)
 from step.outputs.rundata import RunData, gene_table, last_inputs, load_run
@@ -30,6 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from step.config import OutputConfig
 
 log = logging.getLogger(__name__)
+
+# the figure cache's key of this code, taken now: the job imports this module early, and the key
+# must describe the code it runs even if the files change on disk before its figures are drawn
+_figure_cache.code_fingerprint()
 
 # the embedding trajectory plot draws at most this many genes (evenly spaced; genome-scale runs)
 MAX_TRAJECTORIES = 200
@@ -270,12 +275,15 @@ def _embedding_inputs(npz: Path, display: dict[str, str]) -> tuple:
 
 
 def lazy_run_digest(run: "RunData") -> Callable[[], str]:
-    """:func:`step.outputs.figure_cache.run_digest` of ``run``, computed once, when first asked."""
-    from functools import lru_cache
-
+    """:func:`step.outputs.figure_cache.run_digest` of ``run``, computed when first asked and kept on
+    ``run`` (every task of the run shares it)."""
     from step.outputs.figure_cache import run_digest
 
-    return lru_cache(maxsize=1)(lambda: run_digest(run))
+    def get() -> str:
+        if getattr(run, "_figure_digest", None) is None:
+            run._figure_digest = run_digest(run)
+        return run._figure_digest
+    return get
 
 
 def run_plot_tasks(run_dir: Path, output_cfg: "OutputConfig", run: "RunData", gene_plots: bool = True,

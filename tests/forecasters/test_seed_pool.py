@@ -31,6 +31,19 @@ def test_seeds_in_workers_give_the_numbers_of_one_process(tmp_path, caplog) -> N
     assert {f"seed {s} " for s in (0, 1, 2)} <= {m[m.index("seed "):m.index("seed ") + 7] for m in early}
 
 
+def test_after_the_seed_workers_the_job_can_still_fork_its_plotting_process(tmp_path) -> None:
+    """Tensors travel to the workers as plain pickles: no file-descriptor server thread is left in
+    the job (it would keep step.outputs.post from forking its second plotting process)."""
+    import threading
+
+    from step.procs import fork_is_safe
+
+    _run(tmp_path, "two", 2)
+    extra = [t.name for t in threading.enumerate()
+             if t is not threading.main_thread() and type(t).__name__ != "TMonitor"]
+    assert extra == [] and fork_is_safe(())
+
+
 def test_a_worker_that_dies_leaves_the_job_to_train_its_seeds(tmp_path, monkeypatch, caplog) -> None:
     import step.forecasters.seed_pool as sp
 
@@ -38,7 +51,7 @@ def test_a_worker_that_dies_leaves_the_job_to_train_its_seeds(tmp_path, monkeypa
     one = _run(tmp_path, "one", 1)
     with caplog.at_level(logging.WARNING, logger="step.forecasters.seed_pool"):
         broken = _run(tmp_path, "broken", 2)
-    assert any("worker process died" in r.getMessage() for r in caplog.records)
+    assert any("seed worker processes failed" in r.getMessage() for r in caplog.records)
     assert (one / "predictions.csv").read_bytes() == (broken / "predictions.csv").read_bytes()
 
 

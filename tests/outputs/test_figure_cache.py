@@ -125,6 +125,10 @@ def test_a_damaged_entry_is_drawn_again(tmp_path, monkeypatch) -> None:
     post_steps(again, cfg)
     assert drawn  # drawn, not copied from a broken entry
     assert _figures(again) == _figures(first)
+    drawn.clear()  # the damaged entries were replaced: a third run copies
+    third = _copy_run(first, tmp_path / "third")
+    post_steps(third, cfg)
+    assert len(drawn) == 0 and _figures(third) == _figures(first)
 
 
 def test_digest_sees_values_columns_and_types() -> None:
