@@ -60,7 +60,8 @@ def bench_job(name: str, warm: bool, rerun: bool = False) -> list[dict]:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         cfg = yaml.safe_load((ROOT / config).read_text())
-        cfg.setdefault("embedding", {})["cache_dir"] = str(Path(tmp) / "cache")
+        # <tmp>/cache/embeddings: the figure cache (output.figure_cache: auto) is <tmp>/cache/figures
+        cfg.setdefault("embedding", {})["cache_dir"] = str(Path(tmp) / "cache" / "embeddings")
         if "extends" in cfg:  # the copy lives elsewhere: point 'extends' at the original's neighbour
             cfg["extends"] = str((ROOT / config).parent / cfg["extends"])
         cfg_path = Path(tmp) / "config.yaml"
@@ -68,7 +69,7 @@ def bench_job(name: str, warm: bool, rerun: bool = False) -> list[dict]:
         cmd = [sys.executable, "-m", module, "--config", str(cfg_path), "--out", str(Path(tmp) / "runs")] + extra
         for kind in ["cold"] + (["rerun"] if rerun else []) + (["warm"] if warm else []):
             if kind == "rerun":
-                shutil.rmtree(Path(tmp) / "cache", ignore_errors=True)
+                shutil.rmtree(Path(tmp) / "cache" / "embeddings", ignore_errors=True)
             wall, peak, rc = _run(cmd)
             runs = sorted((Path(tmp) / "runs").glob("*/metrics.json"))
             runtime = json.loads(runs[-1].read_text())["runtime_s"] if runs else {}

@@ -8,9 +8,9 @@ key already in the store, its PNG is copied instead of drawn: a job run again wi
 forecasts (the same config, an analysis setting changed, a model setting whose correction is not
 kept) draws only the figures whose inputs changed.
 
-``output.figure_cache``: ``auto`` (the default) keeps the store beside the embedding cache
-(``<embedding.cache_dir>/../figures``, i.e. ``.cache/step/figures``; ``make clean-cache`` empties
-both), a path keeps it there, ``""`` turns it off. An entry is a folder of PNGs plus ``files.json``,
+``output.figure_cache``: ``auto`` (the default) keeps the store with the embedding cache
+(:func:`store_root`: ``.cache/step/figures`` by default; ``make clean-cache`` empties both), a path
+keeps it there, ``""`` turns it off. An entry is a folder of PNGs plus ``files.json``,
 written under a temporary name and renamed (two jobs at once never see half an entry); an entry that
 cannot be read is drawn again. The store keeps its most recently used :data:`MAX_BYTES`; older
 entries are removed after a run's figures (:meth:`FigureStore.prune`).
@@ -40,13 +40,16 @@ MANIFEST = "files.json"
 
 
 def store_root(figure_cache: str, embedding_cache_dir: str) -> Path | None:
-    """The store's folder for ``output.figure_cache`` (``auto``: beside the embedding cache), or
-    None when it is off (``""``)."""
+    """The store's folder for ``output.figure_cache``, or None when it is off (``""``). ``auto``:
+    beside the embedding cache when its folder is named ``embeddings`` (the default
+    ``.cache/step/embeddings`` gives ``.cache/step/figures``), else inside it (``<cache_dir>/figures``:
+    never a new folder next to one the user named)."""
     value = str(figure_cache or "").strip()
     if not value:
         return None
     if value == "auto":
-        return Path(embedding_cache_dir).parent / "figures"
+        emb = Path(embedding_cache_dir)
+        return emb.parent / "figures" if emb.name == "embeddings" else emb / "figures"
     return Path(value)
 
 

@@ -158,10 +158,12 @@ def test_the_store_keeps_its_most_recently_used_entries(tmp_path) -> None:
     assert store.fetch("k0", tmp_path / "dest") is None
 
 
-@pytest.mark.parametrize("value,expected", [("auto", "figures"), ("", None)])
-def test_store_root(value, expected, tmp_path) -> None:
-    root = store_root(value, str(tmp_path / "c" / "embeddings"))
-    assert (root.name if root else None) == expected
+def test_store_root(tmp_path) -> None:
+    assert store_root("auto", str(tmp_path / "c" / "embeddings")) == tmp_path / "c" / "figures"
+    # a cache folder the user named: the store goes inside it, not next to it
+    assert store_root("auto", str(tmp_path / "mine")) == tmp_path / "mine" / "figures"
+    assert store_root("", str(tmp_path / "mine")) is None
+    assert store_root(str(tmp_path / "figs"), str(tmp_path / "mine")) == tmp_path / "figs"
 
 
 def test_a_store_that_cannot_be_written_still_gives_every_figure(tmp_path, caplog, monkeypatch) -> None:
