@@ -5,7 +5,7 @@ import multiprocessing as mp
 import sys
 import threading
 
-__all__ = ["pool_context", "fork_is_safe"]
+__all__ = ["pool_context", "fork_is_safe", "library_threads"]
 
 #: modules whose threads or runtimes make a fork of the process that loaded them unsafe
 POOL_UNSAFE = ("torch", "lightgbm", "hictkpy")
@@ -38,3 +38,12 @@ def pool_context(preload: list[str]) -> mp.context.BaseContext:
         ctx.set_forkserver_preload(list(preload))
         return ctx
     return mp.get_context()
+
+
+def library_threads(n: int) -> None:
+    """A pool worker's start: ``n`` threads for the OpenMP and BLAS libraries it loads from now on
+    (LightGBM, scikit-learn, torch)."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(int(n))

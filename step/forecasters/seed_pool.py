@@ -55,8 +55,9 @@ def seed_workers(train_cfg, n_seeds: int, on_epoch: Callable | None = None, n_ge
 def _init_worker(threads: int) -> None:
     """Worker start: the job's torch threads (OpenMP and BLAS libraries loaded later keep to them);
     no progress bars (:func:`step.forecasters.train.train_model`)."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    from step.procs import library_threads
+
+    library_threads(threads)
     os.environ["STEP_SEED_WORKER"] = "1"
     import torch
 

@@ -158,8 +158,9 @@ def variant_rows(cfg: RunConfig, variant: str, seeds: list[int], ws, course: Gen
 def _one_thread_each() -> None:
     """Pool worker start: one thread for the OpenMP and BLAS libraries loaded from now on (LightGBM,
     scikit-learn); the pool is the parallelism. :func:`_work` limits those already loaded."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+    from step.procs import library_threads
+
+    library_threads(1)
 
 
 def _work(args: tuple) -> list[dict]:

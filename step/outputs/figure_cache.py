@@ -110,13 +110,7 @@ class FigureStore:
         or None when there is no readable entry."""
         entry = self.root / key
         try:
-            names = json.loads((entry / MANIFEST).read_text())
-            if not isinstance(names, list) or not all(isinstance(n, str) and Path(n).name == n for n in names):
-                raise ValueError(f"{entry / MANIFEST}: expected a list of file names")
-            sources = [entry / n for n in names]
-            missing = [str(s) for s in sources if not s.is_file()]
-            if missing:
-                raise FileNotFoundError(", ".join(missing))
+            sources = self._files(entry)
         except (OSError, ValueError) as exc:
             if os.path.lexists(entry):
                 log.warning("figure cache entry %s is unreadable (%s); the figure is drawn again", entry, exc)
@@ -155,10 +149,22 @@ class FigureStore:
             shutil.rmtree(tmp, ignore_errors=True)
 
     @staticmethod
-    def _readable(entry: Path) -> bool:
+    def _files(entry: Path) -> list[Path]:
+        """The files of ``entry`` named by its manifest (OSError / ValueError: not a whole entry)."""
+        names = json.loads((entry / MANIFEST).read_text())
+        if not isinstance(names, list) or not all(isinstance(n, str) and Path(n).name == n for n in names):
+            raise ValueError(f"{entry / MANIFEST}: expected a list of file names")
+        files = [entry / n for n in names]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(", ".join(missing))
+        return files
+
+    @classmethod
+    def _readable(cls, entry: Path) -> bool:
         try:
-            names = json.loads((entry / MANIFEST).read_text())
-            return isinstance(names, list) and all(os.path.isfile(entry / str(n)) for n in names)
+            cls._files(entry)
+            return True
         except (OSError, ValueError):
             return False
 

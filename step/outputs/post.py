@@ -117,37 +117,47 @@ def _tasks(d: Path, cfg: RunConfig, run, ranking, table) -> list:
     return sorted(tasks, key=lambda t: -t.cost)
 
 
+class _Count:
+    """A counter that a forked child and this process share (``shared``), else a local one."""
+
+    def __init__(self, shared: bool):
+        import multiprocessing as mp
+
+        self.value = mp.get_context("fork").Value("i", 0) if shared else None
+        self.local = 0
+
+    def add(self) -> int:
+        """Add one; the value before."""
+        if self.value is None:
+            self.local += 1
+            return self.local - 1
+        with self.value.get_lock():
+            i = self.value.value
+            self.value.value = i + 1
+        return i
+
+    def get(self) -> int:
+        return self.local if self.value is None else int(self.value.value)
+
+
 class _Shared:
     """A task list two processes work through; the next task's index is a shared counter."""
 
     def __init__(self, tasks: list):
-        import multiprocessing as mp
-
         self.tasks = tasks
-        self.shared = mp.get_context("fork").Value("i", 0) if _can_fork() else None
-        self.local = 0  # the counter when nothing is shared
-        # figures copied from the figure cache, counted by both processes
-        self.copied = mp.get_context("fork").Value("i", 0) if self.shared is not None else None
-        self.local_copied = 0
+        forks = _can_fork()
+        self.next = _Count(forks)
+        self.copied = _Count(forks)  # figures copied from the figure cache, counted by both processes
+        self.forks = forks  # a forked process can share the list
 
     def hit(self) -> None:
-        if self.copied is None:
-            self.local_copied += 1
-            return
-        with self.copied.get_lock():
-            self.copied.value += 1
+        self.copied.add()
 
     def hits(self) -> int:
-        return self.local_copied if self.copied is None else int(self.copied.value)
+        return self.copied.get()
 
     def _take(self) -> int:
-        if self.shared is None:
-            self.local += 1
-            return self.local - 1
-        with self.shared.get_lock():
-            i = self.shared.value
-            self.shared.value = i + 1
-        return i
+        return self.next.add()
 
     def drain(self) -> list[tuple[str, Exception]]:
         """Draw tasks until none is left; the failures (name, error), each logged."""
@@ -162,7 +172,7 @@ class _Shared:
 
     def fork(self, d: Path):
         """Start a forked process that drains the list too; None where it cannot be started."""
-        if self.shared is None or len(self.tasks) < 2:
+        if not self.forks or len(self.tasks) < 2:
             return None
         import multiprocessing as mp
 
