@@ -191,6 +191,9 @@ class BaselineConfig:
     peers: list[str] = field(default_factory=lambda: ["auto_ets", "global_linear", "global_gbm"])
     global_lags: int = 3            # lags 1..global_lags of the global learners (at most split.history)
     per_gene_peer_max_genes: int = 5000  # above this many genes the per-gene peers (auto_ets) are skipped
+    # processes that fit the per-gene smoothers (ets, auto_ets; step/forecasters/beside.py): 1 = the job's
+    # own, 2 = one forked process beside the job, 0 = auto (2 where it can fork, 2+ CPUs, <= 5,000 genes)
+    processes: int = 0
 
 
 @dataclass
@@ -395,6 +398,9 @@ def validate(cfg: RunConfig, where: str = "config") -> RunConfig:
                          f"got {eq!r}.")
     if cfg.selection.blend_min_windows < 2:
         raise InputError(f"{where}: selection.blend_min_windows = {cfg.selection.blend_min_windows}; expected >= 2.")
+    if cfg.baselines.processes not in (0, 1, 2):
+        raise InputError(f"{where}: baselines.processes = {cfg.baselines.processes}; expected 0 (auto), 1 (the "
+                         "job's process) or 2 (one process beside the job).")
     if cfg.baselines.global_lags < 1 or not 0 <= cfg.selection.consistent_p < 1:
         raise InputError(f"{where}: baselines.global_lags must be >= 1 and selection.consistent_p in [0, 1).")
     bad = [m for m in cfg.baselines.ets_models if m not in ("ANN", "AAN", "AAdN")]

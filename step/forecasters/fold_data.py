@@ -51,19 +51,22 @@ class FoldData:
     Z: np.ndarray
     inputs: np.ndarray
     targets: np.ndarray
-    nb: np.ndarray
+    nb: np.ndarray | None
 
     def idx(self, name: str) -> np.ndarray:
         return self.fold.split.idx(name)
 
-def standardise(cfg: RunConfig, feats: Features, fold: Fold) -> FoldData:
-    """Scaler fitted on the fit's own training time points (floored, clipped), then the window arrays."""
-    from step.graph.sparse_ops import neighbour_means  # torch: imported once the embedding is under way
-
+def standardise(cfg: RunConfig, feats: Features, fold: Fold, neighbours: bool = True) -> FoldData:
+    """Scaler fitted on the fit's own training time points (floored, clipped), then the window arrays
+    (``neighbours=False``: ``nb`` is None, for fits that read no graph)."""
     scaler = Scaler.fit(feats.Xw, fold.split.train_time_indices(), cfg.data.scale_floor, cfg.data.z_clip)
     Z = scaler.transform(feats.Xw)  # NaN only where data.allow_missing masks a value
     inputs, targets, _ = make_windows(Z, cfg.split.history)  # [W, L, N], [W, N]
     inputs = np.nan_to_num(inputs, nan=0.0)  # a masked input is imputed by the training mean
+    if not neighbours:
+        return FoldData(fold, scaler, Z, inputs, targets, None)
+    from step.graph.sparse_ops import neighbour_means  # torch: imported once the embedding is under way
+
     return FoldData(fold, scaler, Z, inputs, targets, neighbour_means(feats.nbr, inputs))
 
 def job_context(cfg: RunConfig, feats: Features):

@@ -4,6 +4,7 @@ with a shared or per-gene weight (:class:`SES`), and :class:`GlobalCache`, the f
 before ``k`` shared by every fold and by the model's choice of its start."""
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -43,10 +44,35 @@ def make_learner(name: str, seed: int):
                          deterministic=True, force_row_wise=True)
 
 
+#: a cap on LightGBM's threads while another process of the job keeps a core busy (set by
+#: :func:`thread_cap`; None: no cap)
+_CAP: int | None = None
+
+
+@contextlib.contextmanager
+def thread_cap(n: int):
+    """Run LightGBM on at most ``n`` threads inside the block (its fits are bit for bit the same on any
+    number: ``deterministic=True`` with ``force_row_wise=True``; tests/forecasters/test_beside.py).
+    Used while the per-gene smoothers are fitted beside the job (:mod:`step.forecasters.beside`): a
+    second OpenMP thread spinning on a core that process keeps busy made the job's fits several
+    times slower."""
+    global _CAP
+    before, _CAP = _CAP, n if _CAP is None else min(_CAP, n)
+    try:
+        yield
+    finally:
+        _CAP = before
+
+
 def lightgbm_threads() -> int:
     """LightGBM's threads: ``OMP_NUM_THREADS`` when set (LightGBM runs OpenMP; a process pool such as the
     ablation's sets it to 1 in each worker: two workers with two spinning OpenMP threads each on 2 cores
-    made tasks up to 25x slower, 2026-12-07), else the cores, at most 4."""
+    made tasks up to 25x slower, 2026-12-07), else the cores, at most 4; at most :func:`thread_cap`'s."""
+    n = _lightgbm_threads()
+    return n if _CAP is None else max(1, min(n, _CAP))
+
+
+def _lightgbm_threads() -> int:
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)

@@ -454,12 +454,16 @@ class SharedFits:
                  np.asarray(d.scaler.mean), np.asarray(d.scaler.std), float(d.scaler.clip), int(d.scaler.n_floored))
         return hashlib.sha256(pickle.dumps(parts, protocol=4)).hexdigest()
 
+    def entry(self, cls: type[Forecaster], ctx: JobContext, d: FitData):
+        """The path of the entry of ``cls`` fitted on ``d``."""
+        return self.folder / f"{cls.name}-{self.key(cls, ctx, d)}.npz"
+
     def fit(self, cls: type[Forecaster], ctx: JobContext, d: FitData) -> Forecaster:
         import json
 
         from step.io import write_with
 
-        path = self.folder / f"{cls.name}-{self.key(cls, ctx, d)}.npz"
+        path = self.entry(cls, ctx, d)
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
                 self.hits += 1

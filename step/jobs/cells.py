@@ -39,7 +39,7 @@ NUMERIC_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "gensim
 # config settings that cannot change what the cell writes (section, field); None = the whole section
 _NOT_RESULTS = (("output", "results_dir"), ("output", "figure_cache"), ("embedding", "cache_dir"),
                 ("embedding", "processes"),
-                ("train", "torch_threads"), ("train", "seed_workers"))
+                ("train", "torch_threads"), ("train", "seed_workers"), ("baselines", "processes"))
 
 
 @lru_cache(maxsize=1)

@@ -270,9 +270,20 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
                   cfg.selection.evidence_halflife if cfg.selection.evidence == "prequential" else 0.0, {},
                   {sd: {k: _nan(W, N) for k in ("full", "linear", "reported")} for sd in seeds})
     warm = None
-    with _seed_pool(cfg, feats, seeds, on_epoch) as pool:
-        for i, fold in enumerate(tqdm(folds, desc="fits", leave=False, disable=None if len(folds) > 1 else True)):
-            warm = _fit_step(cfg, feats, fc, rec, fold, i, seeds, warm, on_epoch, timings, baselines, shared, pool)
+    if baselines and shared is None:
+        shared = _beside(cfg, feats, folds)
+    try:
+        with _one_lightgbm_thread(shared), _seed_pool(cfg, feats, seeds, on_epoch) as pool:
+            for i, fold in enumerate(tqdm(folds, desc="fits", leave=False,
+                                          disable=None if len(folds) > 1 else True)):
+                warm = _fit_step(cfg, feats, fc, rec, fold, i, seeds, warm, on_epoch, timings, baselines, shared,
+                                 pool)
+    finally:
+        if hasattr(shared, "close"):
+            shared.close()
+    # the baselines' residual sources first, as when every fit's baselines precede its model
+    fc.interval_sources = {k: fc.interval_sources[k] for k in sorted(
+        fc.interval_sources, key=lambda k: (k not in fc.base, list(fc.base).index(k) if k in fc.base else 0))}
     _best_baseline(fc, [v for v, _, _ in rec.votes])
     _persistence_exactly(cfg, feats, fc)
     _best_per_origin(fc, rec.votes, W, N)
@@ -280,6 +291,27 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         log.info("seed %d: the correction was kept at %d of %d fit(s) (evidence: %s)", sd, sum(used), len(used),
                  cfg.selection.evidence)
     return fc
+
+
+def _beside(cfg: RunConfig, feats: Features, folds: list[Fold]):
+    """A :class:`step.forecasters.beside.BesideFits` whose forked process fits the job's per-gene
+    smoothers of every fold (``baselines.processes``), else None."""
+    from step.forecasters.beside import beside_processes, shareable_names, start_beside
+
+    names = shareable_names(cfg, feats.course.n_genes)
+    if beside_processes(cfg.baselines.processes, feats.course.n_genes, names) < 2:
+        return None
+    return start_beside(cfg, feats, folds, names)
+
+
+def _one_lightgbm_thread(shared):
+    """One LightGBM thread while a process beside the job keeps the other core busy (the same fits)."""
+    import contextlib
+
+    from step.forecasters.beside import BesideFits
+    from step.forecasters.global_learners import thread_cap
+
+    return thread_cap(1) if isinstance(shared, BesideFits) else contextlib.nullcontext()
 
 
 def _seed_pool(cfg: RunConfig, feats: Features, seeds: list[int], on_epoch):
@@ -300,18 +332,29 @@ def _seed_pool(cfg: RunConfig, feats: Features, seeds: list[int], on_epoch):
 def _fit_step(cfg: RunConfig, feats: Features, fc: Forecasts, rec: "_Record", fold: Fold, i: int, seeds: list[int],
               warm: dict | None, on_epoch, timings: dict[str, float], baselines: bool, shared, pool) -> dict | None:
     """One fit: its baselines, then its model (every seed); returns the weights a warm-started next
-    fit starts from (``split.warm_start``), else None."""
+    fit starts from (``split.warm_start``), else None. With the per-gene smoothers fitted beside
+    the job (:class:`step.forecasters.beside.BesideFits`) the model goes first, so that they are
+    ready when the baselines need them (the two steps share nothing but the global learners'
+    cache, whose fits do not depend on their order: the same numbers)."""
+    from step.forecasters.beside import BesideFits
+
     W, N = feats.course.n_times - cfg.split.history, feats.course.n_genes
     fd = standardise(cfg, feats, fold)
     kind = evidence_kind(cfg, fold.split)
     predictors: dict = {}
+    model_first = isinstance(shared, BesideFits)
+    if model_first:
+        t0 = time.perf_counter()
+        model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch, pool)
+        timings["training"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     if baselines:
         _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0, shared=shared)
     timings["baselines"] += time.perf_counter() - t0
-    t0 = time.perf_counter()
-    model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch, pool)
-    timings["training"] += time.perf_counter() - t0
+    if not model_first:
+        t0 = time.perf_counter()
+        model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch, pool)
+        timings["training"] += time.perf_counter() - t0
     if cfg.split.horizon > 1 and len(fold.split.idx("test")):
         _horizon_stage(cfg, feats, fd, fc, model, predictors, fold.split.idx("test"), W, N)
     fc.states, fc.scaler = model.res.states, fd.scaler
