@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-intervals bench-defaults bench-study bench-seeds results ablate hic-test workflow tune clean-cache
+.PHONY: venv run test test-services mirna yeast yeast-data preprocess bench bench-null bench-synthetic bench-scale bench-hic bench-hic-test bench-intervals bench-defaults bench-study bench-seeds bench-beside results ablate hic-test workflow tune clean-cache
 
 venv: $(STAMP)
 
@@ -110,6 +110,11 @@ bench-study: $(STAMP)
 ## (train.seed_workers), mRNA and corrected miRNA; writes benchmarks/results/seeds.json
 bench-seeds: $(STAMP)
 	$(BIN)/python benchmarks/bench_seeds.py $(ARGS)
+
+## bench-beside: jobs with their per-gene smoothers in their own process against beside it
+## (baselines.processes 1 vs auto), alternating cold runs; writes benchmarks/results/beside.json
+bench-beside: $(STAMP)
+	$(BIN)/python benchmarks/bench_beside.py $(ARGS)
 
 ## bench-defaults: the default job (no --config) on 2,000 and 20,000 synthetic genes x 40 times in the
 ## interaction-CSV schema, and the embedding.method auto threshold -> benchmarks/results/defaults.json

@@ -14,7 +14,8 @@ fits it itself (logged). The folder is removed when the forecast stage ends.
 ``baselines.processes``: 1 = every fit in the job's process; 2 = this process beside it; 0 (auto)
 = 2 where it can fork (Linux, 2+ CPUs, not a daemonic worker, no thread but tqdm's monitor, at
 most 5,000 genes: above that ETS fits in its own pool and a forked copy of a large job costs
-memory) and the job fits its
+memory), the job's seeds train in its own process (seed workers keep both cores busy: the corrected
+mRNA course's 5 rolling seeds were no faster with this process) and the job fits its
 baselines itself (an ablation shares them through its own folder). Meanwhile the job runs
 LightGBM on one thread (:func:`step.forecasters.global_learners.thread_cap`; the same fits): a second
 OpenMP thread spinning on the core the process keeps busy made its fits several times slower.
@@ -40,8 +41,10 @@ AUTO_MAX_GENES = 5000
 _FORK_UNSAFE = ("hictkpy",)
 
 
-def beside_processes(setting: int, n_genes: int, names: list[str]) -> int:
-    """1 or 2: the processes that fit the shareable forecasters ``names`` of a job (see the module)."""
+def beside_processes(setting: int, n_genes: int, names: list[str], seed_workers: int = 1) -> int:
+    """1 or 2: the processes that fit the shareable forecasters ``names`` of a job (see the module;
+    auto also steps aside for a job whose seeds train in ``seed_workers`` > 1 processes: they keep
+    the cores busy already)."""
     import multiprocessing as mp
     import sys
 
@@ -57,7 +60,7 @@ def beside_processes(setting: int, n_genes: int, names: list[str]) -> int:
             log.info("baselines.processes = 2, but this process cannot fork safely here: the per-gene "
                      "smoothers are fitted in the job's process")
         return 1
-    if setting == 0 and n_genes > AUTO_MAX_GENES:
+    if setting == 0 and (n_genes > AUTO_MAX_GENES or seed_workers > 1):
         return 1
     return 2
 
@@ -85,7 +88,7 @@ class BesideFits(SharedFits):
             self._said = True
             code = self.proc.exitcode
             log.warning("the process beside the job that fits %s ended (exit code %s) without this fit; the job "
-                        "fits it itself", ", ".join(sorted({cls.name})), code)
+                        "fits it itself", cls.name, code)
         return super().fit(cls, ctx, d)
 
     def close(self) -> None:
@@ -109,7 +112,6 @@ def _child(cfg, feats, folds: list, names: list[str], folder: str) -> None:
     try:
         from step.forecasters.fold_data import evidence_kind, fit_data, job_context, standardise
 
-        os.environ["STEP_BESIDE_CHILD"] = "1"
         shared = SharedFits(folder)
         ctx = job_context(cfg, feats)
         for i, fold in enumerate(folds):

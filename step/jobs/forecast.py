@@ -271,7 +271,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
                   {sd: {k: _nan(W, N) for k in ("full", "linear", "reported")} for sd in seeds})
     warm = None
     if baselines and shared is None:
-        shared = _beside(cfg, feats, folds)
+        shared = _beside(cfg, feats, folds, seeds, on_epoch)
     try:
         with _one_lightgbm_thread(shared), _seed_pool(cfg, feats, seeds, on_epoch) as pool:
             for i, fold in enumerate(tqdm(folds, desc="fits", leave=False,
@@ -293,13 +293,14 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     return fc
 
 
-def _beside(cfg: RunConfig, feats: Features, folds: list[Fold]):
+def _beside(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int], on_epoch):
     """A :class:`step.forecasters.beside.BesideFits` whose forked process fits the job's per-gene
     smoothers of every fold (``baselines.processes``), else None."""
     from step.forecasters.beside import beside_processes, shareable_names, start_beside
+    from step.forecasters.seed_pool import seed_workers
 
-    names = shareable_names(cfg, feats.course.n_genes)
-    if beside_processes(cfg.baselines.processes, feats.course.n_genes, names) < 2:
+    names, n = shareable_names(cfg, feats.course.n_genes), feats.course.n_genes
+    if beside_processes(cfg.baselines.processes, n, names, seed_workers(cfg.train, len(seeds), on_epoch, n)) < 2:
         return None
     return start_beside(cfg, feats, folds, names)
 

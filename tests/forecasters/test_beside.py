@@ -94,6 +94,8 @@ def test_the_rules(monkeypatch) -> None:
         assert beside.beside_processes(0, 50, ["ets"]) == 2
         assert beside.beside_processes(0, beside.AUTO_MAX_GENES + 1, ["ets"]) == 1  # auto: large jobs stay
         assert beside.beside_processes(2, beside.AUTO_MAX_GENES + 1, ["ets"]) == 2  # asked for
+        assert beside.beside_processes(0, 50, ["ets"], seed_workers=2) == 1  # the seed workers use the cores
+        assert beside.beside_processes(2, 50, ["ets"], seed_workers=2) == 2
     import multiprocessing as mp
 
     monkeypatch.setattr(mp.current_process(), "daemon", True, raising=False)
