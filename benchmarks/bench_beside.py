@@ -9,11 +9,13 @@ a cold first run:
 
 - ``mrna``: ``make run`` (the default job, figures and analysis included);
 - ``yeast``, ``yeast_elutriation``: the real yeast courses (rolling origin, 1 seed), no figures or analysis;
+- ``mirna``: ``make mirna`` (STEPmi on 2 torch threads, 1 seed) without figures or analysis;
 - ``mrna_corrected``: the corrected mRNA course, rolling, 5 seeds (the seed workers on), no figures
-  or analysis.
+  or analysis, with ``--setting 2`` (auto steps aside for the seed workers).
 
 Records the wall time and the job's stages, and whether predictions.csv and metrics.json (less its
-timings) are the same in both settings. Writes ``benchmarks/results/beside.json``. Not a test; run it
+timings) are the same in both settings. Adds a run to ``benchmarks/results/beside.json`` (earlier
+runs of other jobs kept). Not a test; run it
 alone on the machine (its timings vary by up to 1.7x within an hour: compare the pairs).
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ JOBS = {
     "mrna": ("mrna.STEPmr_train_test", "configs/mrna.yaml", []),
     "yeast": ("mrna.STEPmr_train_test", "configs/yeast.yaml", ["--no-plots", "--no-analysis"]),
     "yeast_elutriation": ("mrna.STEPmr_train_test", "configs/yeast_elutriation.yaml", ["--no-plots", "--no-analysis"]),
+    "mirna": ("mirna.STEPmi_train_test", "configs/mirna.yaml", ["--no-plots", "--no-analysis"]),
     "mrna_corrected": ("mrna.STEPmr_train_test", "configs/mrna_corrected.yaml",
                        ["--protocol", "rolling", "--seeds", "5", "--no-plots", "--no-analysis"]),
 }
@@ -100,7 +103,10 @@ def main() -> int:
             "command": "python benchmarks/bench_beside.py " + " ".join(sys.argv[1:])}
     path = ROOT / "benchmarks/results/beside.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"meta": meta, "results": out}, indent=2) + "\n")
+    runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
+    # earlier runs of other jobs are kept, each with its own meta
+    runs = [r for r in runs if not {x["job"] for x in r["results"]} <= {x["job"] for x in out}]
+    path.write_text(json.dumps({"runs": runs + [{"meta": meta, "results": out}]}, indent=2) + "\n")
     print(f"written {path}")
     return 0
 

@@ -5,10 +5,15 @@ import multiprocessing as mp
 import sys
 import threading
 
-__all__ = ["pool_context", "fork_is_safe", "library_threads"]
+__all__ = ["pool_context", "fork_is_safe", "library_threads", "POOL_UNSAFE", "CHILD_UNSAFE"]
 
 #: modules whose threads or runtimes make a fork of the process that loaded them unsafe
 POOL_UNSAFE = ("torch", "lightgbm", "hictkpy")
+#: native libraries whose fork handlers or threads can leave a forked child stuck before it runs any
+#: Python (seen: a plot child forked after hictkpy had read a .hic hung in its first instruction); a
+#: child that uses none of torch, LightGBM or OpenMP (the figures' process, the per-gene smoothers'
+#: process) may be forked from a job that loaded only the others
+CHILD_UNSAFE = ("hictkpy",)
 
 
 def fork_is_safe(unsafe: tuple[str, ...] = POOL_UNSAFE) -> bool:

@@ -37,8 +37,6 @@ __all__ = ["BesideFits", "beside_processes", "shareable_names", "start_beside"]
 
 #: auto: above this many genes the fits stay in the job's process (ETS pools its own fits there)
 AUTO_MAX_GENES = 5000
-#: native libraries after whose load a forked child can hang (as for the figures' process)
-_FORK_UNSAFE = ("hictkpy",)
 
 
 def beside_processes(setting: int, n_genes: int, names: list[str], seed_workers: int = 1) -> int:
@@ -48,13 +46,13 @@ def beside_processes(setting: int, n_genes: int, names: list[str], seed_workers:
     import multiprocessing as mp
     import sys
 
-    from step.procs import fork_is_safe
+    from step.procs import CHILD_UNSAFE, fork_is_safe
 
     if setting == 1 or not names:
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     can = (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods() and cpus >= 2
-           and not mp.current_process().daemon and fork_is_safe(_FORK_UNSAFE))
+           and not mp.current_process().daemon and fork_is_safe(CHILD_UNSAFE))
     if not can:
         if setting == 2:
             log.info("baselines.processes = 2, but this process cannot fork safely here: the per-gene "

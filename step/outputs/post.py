@@ -191,9 +191,6 @@ def _child(shared: _Shared) -> None:
         sys.exit(1)
 
 
-# Native libraries whose fork handlers or threads can leave a forked child stuck before it runs any
-# Python (seen: a plot child forked after hictkpy had read a .hic hung in its first instruction).
-_FORK_UNSAFE = ("hictkpy",)
 
 
 # Above this resident size a forked child would carry a copy of the job's pages in its RSS (a
@@ -214,12 +211,12 @@ def _rss_bytes() -> int:
 
 def _can_fork() -> bool:
     """Two or more CPUs, Linux, not a daemon, no Python thread but the main one and tqdm's monitor,
-    none of :data:`_FORK_UNSAFE` loaded (a job never loads them; a converter or a test session
+    none of :data:`step.procs.CHILD_UNSAFE` loaded (a job never loads them; a converter or a test session
     may), and at most :data:`_FORK_MAX_RSS` resident. Else the figures are drawn in this process."""
     import multiprocessing as mp
     import os
 
-    from step.procs import fork_is_safe
+    from step.procs import CHILD_UNSAFE, fork_is_safe
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     rss = _rss_bytes()
@@ -227,7 +224,7 @@ def _can_fork() -> bool:
         log.info("figures drawn in this process: %.1f GB resident, a forked copy would double the "
                  "process tree's resident size", rss / 2**30)
         return False
-    return cpus >= 2 and not mp.current_process().daemon and fork_is_safe(_FORK_UNSAFE)
+    return cpus >= 2 and not mp.current_process().daemon and fork_is_safe(CHILD_UNSAFE)
 
 
 def _note(d: Path, what: str, exc: Exception, trace: bool = False) -> None:
