@@ -17,7 +17,7 @@ most 5,000 genes: above that ETS fits in its own pool and a forked copy of a lar
 memory), the job's seeds train in its own process (seed workers keep both cores busy: the corrected
 mRNA course's 5 rolling seeds were no faster with this process) and the job fits its
 baselines itself (an ablation shares them through its own folder). Meanwhile the job runs
-LightGBM on one thread (:func:`step.forecasters.global_learners.thread_cap`; the same fits): a second
+LightGBM on one thread (:func:`step.forecasters.global_learners.sharing_cores_with`; the same fits): a second
 OpenMP thread spinning on the core the process keeps busy made its fits several times slower.
 """
 from __future__ import annotations

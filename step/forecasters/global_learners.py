@@ -44,32 +44,32 @@ def make_learner(name: str, seed: int):
                          deterministic=True, force_row_wise=True)
 
 
-#: a cap on LightGBM's threads while another process of the job keeps a core busy (set by
-#: :func:`thread_cap`; None: no cap)
-_CAP: int | None = None
+#: the job's processes that keep a core busy beside it while they run (see :func:`sharing_cores_with`)
+_BUSY: list = []
 
 
 @contextlib.contextmanager
-def thread_cap(n: int):
-    """Run LightGBM on at most ``n`` threads inside the block (its fits are bit for bit the same on any
-    number: ``deterministic=True`` with ``force_row_wise=True``; tests/forecasters/test_beside.py).
-    Used while the per-gene smoothers are fitted beside the job (:mod:`step.forecasters.beside`): a
-    second OpenMP thread spinning on a core that process keeps busy made the job's fits several
-    times slower."""
-    global _CAP
-    before, _CAP = _CAP, n if _CAP is None else min(_CAP, n)
+def sharing_cores_with(proc):
+    """Inside the block, while ``proc`` (anything with ``is_alive()``: the embedding's stream, the
+    per-gene smoothers' process of :mod:`step.forecasters.beside`) runs, LightGBM uses one thread. A
+    second OpenMP thread spinning on the core that process keeps busy made the job's LightGBM fits
+    several times slower; LightGBM's fits are bit for bit the same on any number of threads
+    (``deterministic=True`` with ``force_row_wise=True``; tests/forecasters/test_beside.py)."""
+    _BUSY.append(proc)
     try:
         yield
     finally:
-        _CAP = before
+        _BUSY.remove(proc)
 
 
 def lightgbm_threads() -> int:
     """LightGBM's threads: ``OMP_NUM_THREADS`` when set (LightGBM runs OpenMP; a process pool such as the
     ablation's sets it to 1 in each worker: two workers with two spinning OpenMP threads each on 2 cores
-    made tasks up to 25x slower, 2026-12-07), else the cores, at most 4; at most :func:`thread_cap`'s."""
-    n = _lightgbm_threads()
-    return n if _CAP is None else max(1, min(n, _CAP))
+    made tasks up to 25x slower, 2026-12-07), else the cores, at most 4; 1 while a process of
+    :func:`sharing_cores_with` runs."""
+    if any(p.is_alive() for p in _BUSY):
+        return 1
+    return _lightgbm_threads()
 
 
 def _lightgbm_threads() -> int:

@@ -383,6 +383,10 @@ class PendingEmbeddings:
                  tuple(self._out.shape), self.seconds, self.waited)
         return self._out
 
+    def is_alive(self) -> bool:
+        """Whether the streaming process still runs (it writes the cache entry after sending)."""
+        return self._proc.is_alive()
+
     def cancel(self) -> None:
         """Stop the stream (the job failed before it needed the embeddings); nothing is cached."""
         if self._out is None and self._proc.is_alive():

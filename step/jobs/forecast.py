@@ -310,9 +310,9 @@ def _one_lightgbm_thread(shared):
     import contextlib
 
     from step.forecasters.beside import BesideFits
-    from step.forecasters.global_learners import thread_cap
+    from step.forecasters.global_learners import sharing_cores_with
 
-    return thread_cap(1) if isinstance(shared, BesideFits) else contextlib.nullcontext()
+    return sharing_cores_with(shared.proc) if isinstance(shared, BesideFits) else contextlib.nullcontext()
 
 
 def _seed_pool(cfg: RunConfig, feats: Features, seeds: list[int], on_epoch):

@@ -72,15 +72,20 @@ def _die(*args):
 
 
 def test_lightgbm_gives_the_same_fit_on_one_thread() -> None:
-    from step.forecasters.global_learners import lightgbm_threads, make_learner, thread_cap
+    from types import SimpleNamespace
+
+    from step.forecasters.global_learners import lightgbm_threads, make_learner, sharing_cores_with
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((3000, 3))
     y = X @ np.array([0.5, -0.2, 0.1]) + np.sin(3 * X[:, 0]) + 0.3 * rng.standard_normal(3000)
     free = make_learner("global_gbm", 0)
-    with thread_cap(1):
+    alive = SimpleNamespace(running=True, is_alive=lambda: alive.running)
+    with sharing_cores_with(alive):
         assert lightgbm_threads() == 1
         capped = make_learner("global_gbm", 0)
+        alive.running = False  # the other process ended: the cores are the job's again
+        assert lightgbm_threads() == free.get_params()["n_jobs"]
     assert capped.get_params()["n_jobs"] == 1
     if free.get_params()["n_jobs"] == 1:
         free.set_params(n_jobs=2)  # a one-core machine: compare with two threads all the same
