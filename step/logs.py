@@ -46,3 +46,15 @@ class RunLogBuffer(logging.Handler):
 
     def detach(self) -> None:
         logging.getLogger().removeHandler(self)
+
+
+class CollectLines(logging.Handler):
+    """A helper process's log records (INFO and above) as ``(logger name, level, message)``, for the
+    job's process to log again (:mod:`step.forecasters.seed_pool`, :mod:`step.forecasters.beside`)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.name, record.levelno, record.getMessage()))

@@ -63,63 +63,140 @@ def beside_processes(setting: int, n_genes: int, names: list[str], seed_workers:
     return 2
 
 
+#: seconds without any file written by the process (its start, an entry, a fold's log) after which
+#: the job stops it and fits the rest itself: a fit of 5,000 genes takes seconds; a forked child
+#: can hang before it runs any Python (seen with hictkpy loaded; :data:`step.procs.CHILD_UNSAFE`)
+STALL_S = 300.0
+
+
 class BesideFits(SharedFits):
     """:class:`SharedFits` filled by a forked process (:func:`start_beside`): :meth:`fit` waits for
-    an entry while that process runs, and fits in this process when it ends without one.
-    ``waited``: seconds this process waited for entries."""
+    an entry while that process runs and makes progress, and fits in this process when the
+    process ended, stalled (:data:`STALL_S`) or finished the entry's fold without it. The process's
+    log lines (kept per fold in the folder, not printed by it) are logged here as the job reads
+    each fold, so that they reach the terminal and ``run.log`` once. ``waited``: seconds this
+    process waited for entries."""
 
     def __init__(self, folder: str | os.PathLike, proc) -> None:
         super().__init__(folder)
         self.proc = proc
         self.waited = 0.0
-        self._said = False
+        self._fold, self._i = None, -1      # the fit being read (its FoldData) and its index
+        self._relayed: set[str] = set()
+        self._gave_up = ""
 
     def fit(self, cls, ctx, d):
         path = self.entry(cls, ctx, d)
+        if d.fold is not self._fold:  # the job's next fit (they come in the process's order)
+            self._fold, self._i = d.fold, self._i + 1
+        i = self._i
         t0 = time.perf_counter()
         delay = 0.001
-        while not path.is_file() and self.proc.is_alive():
+        while not self._gave_up and not path.is_file():
+            why = self._why_not(i)
+            if why:
+                self._give_up(why)
+                break
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
         self.waited += time.perf_counter() - t0
-        if not path.is_file() and not self._said:
-            self._said = True
-            code = self.proc.exitcode
-            log.warning("the process beside the job that fits %s ended (exit code %s) without this fit; the job "
-                        "fits it itself", cls.name, code)
+        self._relay()
+        if not path.is_file() and not self._gave_up:
+            self._give_up(f"it finished fold {i + 1} without the {cls.name} fit this job needs")
         return super().fit(cls, ctx, d)
 
+    def _why_not(self, i: int) -> str:
+        """Why waiting longer for fold ``i``'s entries is pointless ("": it is not)."""
+        if (self.folder / f"log-{i:04d}.json").is_file():  # the fold is done: its entries are written
+            return f"it finished fold {i + 1} without this fit (its key differs)"
+        if not self.proc.is_alive():
+            return f"it ended (exit code {self.proc.exitcode})"
+        try:
+            quiet = time.time() - self.folder.stat().st_mtime
+        except OSError:
+            return "its folder is gone"
+        if quiet > STALL_S:
+            return f"it wrote nothing for {quiet:.0f} s (stopped)"
+        return ""
+
+    def _give_up(self, why: str) -> None:
+        self._gave_up = why
+        if self.proc.is_alive():  # the job reads only what is written from now on
+            self.proc.terminate()
+        self._relay()
+        log.warning("the process beside the job that fits the per-gene smoothers: %s; the job fits what "
+                    "it has not written itself", why)
+
+    def _relay(self) -> None:
+        """Log the process's lines of the folds (and of its failure) it has finished, once each."""
+        import json
+
+        for f in sorted(self.folder.glob("log-*.json")):
+            if f.name in self._relayed:
+                continue
+            self._relayed.add(f.name)
+            try:
+                lines = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            for name, level, msg in lines:
+                logging.getLogger(name).log(level, "%s", msg)
+
     def close(self) -> None:
-        """Stop the process (if it still runs) and remove the folder."""
+        """Stop the process (if it still runs), log its last lines and remove the folder."""
         if self.proc.is_alive():
             self.proc.terminate()
         self.proc.join(5)
+        self._relay()
         shutil.rmtree(self.folder, ignore_errors=True)
         if self.hits or self.misses:
             log.info("per-gene smoothers: %d fit(s) made beside the job, %d in it; waited %.2f s for them",
                      self.hits, self.misses, self.waited)
 
 
-def _child(cfg, feats, folds: list, names: list[str], folder: str) -> None:
+def _child(cfg, feats, folds: list, names: list[str], folder: str, parent: int) -> None:
     """Body of the forked process: every fold's fits of ``names`` into ``folder``, in the job's order
     (the job's own :func:`step.jobs.forecast._fit_step` arguments: its standardisation, its
-    ``want_val_oos``); ends with ``os._exit`` (a forked child runs none of the parent's exit handlers)."""
+    ``want_val_oos``), each fold's log lines in ``log-<fold>.json`` after its entries (a failure's in
+    ``log-fail.json``); stops (removing the folder) when the job's process ``parent`` is gone;
+    ignores Ctrl-C (the job stops it); ends with ``os._exit`` (a forked child runs none of the
+    parent's exit handlers)."""
+    import signal
     import sys
+    import traceback
+
+    from step.io import write_json
+    from step.logs import CollectLines
 
     code = 0
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root = logging.getLogger()
+    lines = CollectLines()
+    root.handlers[:] = [lines]  # the job logs them (terminal and run.log), once
+    write_json(Path(folder) / "started.json", {"pid": os.getpid()})
     try:
         from step.forecasters.fold_data import evidence_kind, fit_data, job_context, standardise
 
         shared = SharedFits(folder)
         ctx = job_context(cfg, feats)
         for i, fold in enumerate(folds):
+            if os.getppid() != parent:  # the job died without stopping this process
+                shutil.rmtree(folder, ignore_errors=True)
+                break
             fd = standardise(cfg, feats, fold, neighbours=False)
             d = fit_data(fd, want_val_oos=i == 0 or evidence_kind(cfg, fold.split) == "validation")
             for n in names:
                 shared.fit(REGISTRY[n], ctx, d)
-    except BaseException:  # noqa: BLE001  (the job fits what is missing; say why here)
+            write_json(Path(folder) / f"log-{i:04d}.json", lines.lines)
+            lines.lines = []
+    except BaseException:  # noqa: BLE001  (the job fits what is missing; it logs why)
         code = 1
-        log.exception("the process beside the job that fits the per-gene smoothers failed")
+        lines.lines.append((__name__, logging.ERROR, "the process beside the job that fits the per-gene "
+                            f"smoothers failed:\n{traceback.format_exc()}"))
+        try:
+            write_json(Path(folder) / "log-fail.json", lines.lines)
+        except Exception:  # noqa: BLE001  (the folder may be gone: nothing more to say)
+            pass
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -129,14 +206,21 @@ def _child(cfg, feats, folds: list, names: list[str], folder: str) -> None:
         os._exit(code)
 
 
-def start_beside(cfg, feats, folds: list, names: list[str]) -> BesideFits:
-    """Fork the process that fits the shareable forecasters ``names`` of every fold in ``folds``."""
+def start_beside(cfg, feats, folds: list, names: list[str]) -> BesideFits | None:
+    """Fork the process that fits the shareable forecasters ``names`` of every fold in ``folds``;
+    None (the job fits them) if it cannot be started."""
     import multiprocessing as mp
 
     folder = Path(tempfile.mkdtemp(prefix="step-beside-fits-"))
-    ctx = mp.get_context("fork")
-    proc = ctx.Process(target=_child, args=(cfg, feats, folds, names, str(folder)), name="step-beside-fits")
-    proc.start()
+    try:
+        ctx = mp.get_context("fork")
+        proc = ctx.Process(target=_child, args=(cfg, feats, folds, names, str(folder), os.getpid()),
+                           name="step-beside-fits")
+        proc.start()
+    except Exception as exc:  # noqa: BLE001  (out of processes or memory: the job fits them itself)
+        shutil.rmtree(folder, ignore_errors=True)
+        log.warning("the per-gene smoothers' process could not be started (%s); the job fits them", exc)
+        return None
     log.info("baselines: %s of %d fit(s) in a forked process (pid %d) beside the job", ", ".join(names),
              len(folds), proc.pid)
     return BesideFits(folder, proc)

@@ -64,24 +64,15 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-class _Collect(logging.Handler):
-    """The log records of one task, as (logger name, level, message)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.lines: list[tuple[str, int, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((record.name, record.levelno, record.getMessage()))
-
-
 def _task(blob: bytes) -> bytes:
     """One seed of one fit in a worker: ``train_seed(*args)`` and its log lines, both ways as plain
     pickles (:meth:`SeedPool.map`)."""
     from step.forecasters.model_forecaster import train_seed
 
     root = logging.getLogger()
-    handler = _Collect()
+    from step.logs import CollectLines
+
+    handler = CollectLines()
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)

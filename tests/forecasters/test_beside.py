@@ -1,25 +1,64 @@
 """The per-gene smoothers fitted in a forked process beside the job (step.forecasters.beside): the
-same numbers as in the job's own process, whatever happens to that process."""
+same numbers as in the job's own process, whatever happens to that process.
+
+The jobs with the process run as a user runs them, each in a fresh interpreter (``python -m``-like,
+through a small runner that can break the process on purpose): the test session itself may hold
+threads of earlier tests (a native thread of hictkpy, tests/conversion) that make a fork unsafe,
+where the job rightly fits everything itself."""
 from __future__ import annotations
 
 import json
-import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fixtures_run import CONFIG, job_config
+from fixtures_run import CONFIG, ROOT
 from step.config import load_config
 from step.errors import InputError
 from step.forecasters import beside
-from step.jobs.pipeline import run_job
+
+# what the runner does to the process beside the job before it runs the job (argv[1])
+_RUNNER = """
+import os, sys, time
+import step.forecasters.beside as b
+from step.forecasters.registry import SharedFits
+
+class OtherKeys(SharedFits):
+    @staticmethod
+    def key(cls, ctx, d):
+        return "other-" + SharedFits.key(cls, ctx, d)
+
+mode = sys.argv[1]
+if mode == "die":
+    b._child = lambda *a: os._exit(3)
+elif mode == "hang":
+    b._child = lambda *a: time.sleep(600)
+    b.STALL_S = 1.0
+elif mode == "other_keys":
+    b.SharedFits = OtherKeys
+from step.jobs.cli import main
+sys.exit(main(sys.argv[2:], "runner", "configs/test_tiny_mrna.yaml", "STEPmr"))
+"""
 
 
-def _run(tmp_path: Path, name: str, processes: int, **over) -> Path:
-    cfg = job_config(CONFIG, tmp_path, **{"baselines.processes": processes, "train.epochs": 2,
-                                          "split.protocol": "rolling", **over})
-    return run_job(cfg, tmp_path / name).run_dir
+def _job(tmp: Path, name: str, processes: int, mode: str = "none") -> tuple[Path, str]:
+    """The tiny course's rolling job in a fresh interpreter; its run folder and its log."""
+    cfg = tmp / f"{name}.yaml"
+    cfg.write_text(f"extends: {CONFIG}\nbaselines:\n  processes: {processes}\ntrain:\n  epochs: 2\n"
+                   f"split:\n  protocol: rolling\nembedding:\n  cache_dir: {tmp / 'cache'}\n")
+    runner = tmp / "runner.py"
+    runner.write_text(_RUNNER)
+    run_dir = tmp / name
+    env = {**os.environ, "TMPDIR": str(tmp)}  # the process's folder lands here: the test sees it go
+    r = subprocess.run([sys.executable, str(runner), mode, "--config", str(cfg), "--run-dir", str(run_dir),
+                        "--no-plots", "--no-analysis"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return run_dir, r.stderr
 
 
 def _numbers(d: Path) -> tuple[bytes, str]:
@@ -28,47 +67,52 @@ def _numbers(d: Path) -> tuple[bytes, str]:
     return (d / "predictions.csv").read_bytes(), json.dumps(m, sort_keys=True)
 
 
-def _can_fork() -> bool:
-    return beside.beside_processes(2, 50, ["ets"]) == 2
+def _multicore_linux() -> None:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not sys.platform.startswith("linux") or cpus < 2:
+        pytest.skip("the process beside the job needs Linux and 2+ CPUs")
 
 
-def test_fits_beside_the_job_give_the_numbers_of_one_process(tmp_path, caplog, monkeypatch) -> None:
-    if not _can_fork():
-        pytest.skip("this session cannot fork safely (threads or platform)")
-    folders = []
-    real = beside.tempfile.mkdtemp
-    monkeypatch.setattr(beside.tempfile, "mkdtemp", lambda **kw: folders.append(real(dir=tmp_path, **kw)) or folders[-1])
-    one = _run(tmp_path, "one", 1)
-    assert folders == []  # processes: 1 starts nothing
-    with caplog.at_level(logging.INFO):
-        two = _run(tmp_path, "two", 2)
-    said = [r.getMessage() for r in caplog.records if r.name == "step.forecasters.beside"]
-    assert any("in a forked process" in m for m in said)
-    made = [m for m in said if m.startswith("per-gene smoothers:")]
-    assert made and " 0 in it" in made[0] and not made[0].startswith("per-gene smoothers: 0 fit")
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, str]:
+    """The job with every fit in its own process."""
+    _multicore_linux()
+    return _job(tmp_path_factory.mktemp("reference"), "one", 1)
+
+
+def test_fits_beside_the_job_give_the_numbers_of_one_process(tmp_path, reference) -> None:
+    one, one_log = reference
+    two, log = _job(tmp_path, "two", 2)
+    assert "in a forked process" in log and "baselines.processes = 2, but" not in log
+    made = [line for line in log.splitlines() if "per-gene smoothers:" in line]
+    assert made and " 0 in it" in made[0] and "smoothers: 0 fit" not in made[0]
+    assert "the job fits what it has not written itself" not in log
     assert _numbers(one) == _numbers(two)
     # the model's step went first, yet metrics.json lists the residual sources in the same order
     order = [list(json.loads((d / "metrics.json").read_text())["intervals"]["residual_sources"]["totals"])
              for d in (one, two)]
     assert order[0] == order[1] and order[1][-1] == "STEPmr"
-    assert len(folders) == 1 and not Path(folders[0]).exists()  # the stage removed its folder
+    assert not list(tmp_path.glob("step-beside-fits-*"))  # the stage removed its folder
+    # the process's own lines reach the terminal and run.log through the job, once each
+    counts = [text.count("ETS fitted on") for text in (one_log, log, (one / "run.log").read_text(),
+                                                       (two / "run.log").read_text())]
+    assert counts[0] > 0 and len(set(counts)) == 1, counts
 
 
-def test_a_process_that_dies_leaves_the_fits_to_the_job(tmp_path, caplog, monkeypatch) -> None:
-    if not _can_fork():
-        pytest.skip("this session cannot fork safely (threads or platform)")
-    one = _run(tmp_path, "one", 1)
-    monkeypatch.setattr(beside, "_child", _die)  # the forked process ends before any fit
-    with caplog.at_level(logging.WARNING, logger="step.forecasters.beside"):
-        died = _run(tmp_path, "died", 2)
-    assert any("exit code 3" in r.getMessage() and "fits it itself" in r.getMessage() for r in caplog.records)
-    assert _numbers(one) == _numbers(died)
+@pytest.mark.parametrize("mode,expected", [
+    ("die", "it ended (exit code 3)"),                          # dead before any fit
+    ("hang", "wrote nothing for"),                              # stuck: stopped after STALL_S
+    ("other_keys", "without this fit (its key differs)"),       # finished a fold without the entry
+])
+def test_a_broken_process_leaves_the_fits_to_the_job(tmp_path, reference, mode, expected) -> None:
+    broken, log = _job(tmp_path, "broken", 2, mode)
+    assert expected in log and "the job fits what it has not written itself" in log, log[-2000:]
+    assert _numbers(reference[0]) == _numbers(broken)
+    assert not list(tmp_path.glob("step-beside-fits-*"))
 
 
-def _die(*args):
-    import os
-
-    os._exit(3)
+def _can_fork() -> bool:
+    return beside.beside_processes(2, 50, ["ets"]) == 2
 
 
 def test_lightgbm_gives_the_same_fit_on_one_thread() -> None:
