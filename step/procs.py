@@ -5,7 +5,7 @@ import multiprocessing as mp
 import sys
 import threading
 
-__all__ = ["pool_context", "fork_is_safe", "library_threads", "POOL_UNSAFE", "CHILD_UNSAFE"]
+__all__ = ["pool_context", "fork_is_safe", "library_threads", "child_exit", "POOL_UNSAFE", "CHILD_UNSAFE"]
 
 #: modules whose threads or runtimes make a fork of the process that loaded them unsafe
 POOL_UNSAFE = ("torch", "lightgbm", "hictkpy")
@@ -52,3 +52,16 @@ def library_threads(n: int) -> None:
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(int(n))
+
+
+def child_exit(code: int) -> None:
+    """End a forked helper process: flush its output streams, then ``os._exit(code)`` (a forked child
+    runs none of the parent's exit handlers)."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+            pass
+    os._exit(code)

@@ -162,7 +162,6 @@ def _child(cfg, feats, folds: list, names: list[str], folder: str, parent: int) 
     ignores Ctrl-C (the job stops it); ends with ``os._exit`` (a forked child runs none of the
     parent's exit handlers)."""
     import signal
-    import sys
     import traceback
 
     from step.io import write_json
@@ -198,12 +197,9 @@ def _child(cfg, feats, folds: list, names: list[str], folder: str, parent: int) 
         except Exception:  # noqa: BLE001  (the folder may be gone: nothing more to say)
             pass
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        from step.procs import child_exit
+
+        child_exit(code)
 
 
 def start_beside(cfg, feats, folds: list, names: list[str]) -> BesideFits | None:

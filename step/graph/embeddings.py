@@ -429,12 +429,9 @@ def _stream_child(conn, graphs: TemporalGraphs, history: int, cfg: EmbeddingConf
         except Exception:  # noqa: BLE001  (the parent is gone or the entry's write failed after sending)
             pass
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
+        from step.procs import child_exit
+
+        child_exit(code)
 
 
 def _save_entry(path: Path, out: np.ndarray, n_times: int, history: int, key: str) -> None:

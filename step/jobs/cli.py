@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -23,13 +22,10 @@ def exit_now(code: int) -> NoReturn:
     streams and the logging handlers are flushed here. Only the ``__main__`` blocks call this
     (``main`` itself returns normally, for callers in-process such as the tests).
     """
+    from step.procs import child_exit
+
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
-            pass
-    os._exit(code)
+    child_exit(code)  # the streams flushed, then os._exit
 
 
 def parser(prog: str, default_config: str, model: str) -> argparse.ArgumentParser:
