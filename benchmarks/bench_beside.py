@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from runs_file import add_run
 
 ROOT = Path(__file__).resolve().parents[1]
 # name -> (module, config, extra arguments)
@@ -98,16 +99,7 @@ def main() -> int:
             out.append(bench(name, args.repeats, Path(tmp), args.setting))
             print(f"{name}: median wall {out[-1]['median_wall_s']}, same numbers "
                   f"{out[-1]['same_predictions_and_metrics']}", flush=True)
-    meta = {"machine": platform.platform(), "cpus": __import__("os").cpu_count(),
-            "date": time.strftime("%Y-%m-%d %H:%M"),
-            "command": "python benchmarks/bench_beside.py " + " ".join(sys.argv[1:])}
-    path = ROOT / "benchmarks/results/beside.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
-    # earlier runs of other jobs are kept, each with its own meta
-    runs = [r for r in runs if not {x["job"] for x in r["results"]} <= {x["job"] for x in out}]
-    path.write_text(json.dumps({"runs": runs + [{"meta": meta, "results": out}]}, indent=2) + "\n")
-    print(f"written {path}")
+    add_run("beside", out, "job")  # earlier runs of other jobs are kept, each with its own meta
     return 0
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from runs_file import add_run
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = {"mrna": ("mrna.STEPmr_train_test", "configs/mrna.yaml"),
@@ -70,15 +71,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             out.append(bench(name, args.seeds, args.repeats, Path(tmp)))
-    meta = {"machine": platform.platform(), "cpus": __import__("os").cpu_count(),
-            "date": time.strftime("%Y-%m-%d %H:%M"), "command": "python benchmarks/bench_seeds.py " + " ".join(sys.argv[1:])}
-    path = ROOT / "benchmarks/results/seeds.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    runs = json.loads(path.read_text()).get("runs", []) if path.is_file() else []
-    # earlier runs of other datasets are kept, each with its own meta
-    runs = [r for r in runs if not {x["dataset"] for x in r["results"]} <= {x["dataset"] for x in out}]
-    path.write_text(json.dumps({"runs": runs + [{"meta": meta, "results": out}]}, indent=2) + "\n")
-    print(f"written {path}")
+    add_run("seeds", out, "dataset")  # earlier runs of other datasets are kept, each with its own meta
     return 0
 
 

@@ -5,7 +5,7 @@ import multiprocessing as mp
 import sys
 import threading
 
-__all__ = ["pool_context", "fork_is_safe", "library_threads", "child_exit", "POOL_UNSAFE", "CHILD_UNSAFE"]
+__all__ = ["pool_context", "fork_is_safe", "library_threads", "child_exit", "usable_cpus", "can_fork_helper", "POOL_UNSAFE", "CHILD_UNSAFE"]
 
 #: modules whose threads or runtimes make a fork of the process that loaded them unsafe
 POOL_UNSAFE = ("torch", "lightgbm", "hictkpy")
@@ -52,6 +52,21 @@ def library_threads(n: int) -> None:
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(int(n))
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform has one)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def can_fork_helper() -> bool:
+    """Whether this process may fork a helper that uses none of torch, LightGBM or OpenMP (the figures'
+    process, the per-gene smoothers' process): Linux with 'fork', 2+ usable CPUs, not itself a
+    daemonic worker, and :func:`fork_is_safe` with :data:`CHILD_UNSAFE`."""
+    return ("fork" in mp.get_all_start_methods() and usable_cpus() >= 2 and not mp.current_process().daemon
+            and fork_is_safe(CHILD_UNSAFE))
 
 
 def child_exit(code: int) -> None:

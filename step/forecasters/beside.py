@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from step.forecasters.global_learners import sharing_cores_with
 from step.forecasters.registry import REGISTRY, SharedFits
 
 log = logging.getLogger(__name__)
@@ -43,17 +44,11 @@ def beside_processes(setting: int, n_genes: int, names: list[str], seed_workers:
     """1 or 2: the processes that fit the shareable forecasters ``names`` of a job (see the module;
     auto also steps aside for a job whose seeds train in ``seed_workers`` > 1 processes: they keep
     the cores busy already)."""
-    import multiprocessing as mp
-    import sys
-
-    from step.procs import CHILD_UNSAFE, fork_is_safe
+    from step.procs import can_fork_helper
 
     if setting == 1 or not names:
         return 1
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    can = (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods() and cpus >= 2
-           and not mp.current_process().daemon and fork_is_safe(CHILD_UNSAFE))
-    if not can:
+    if not can_fork_helper():
         if setting == 2:
             log.info("baselines.processes = 2, but this process cannot fork safely here: the per-gene "
                      "smoothers are fitted in the job's process")
@@ -84,6 +79,9 @@ class BesideFits(SharedFits):
         self._fold, self._i = None, -1      # the fit being read (its FoldData) and its index
         self._relayed: set[str] = set()
         self._gave_up = ""
+        # LightGBM on one thread in the job while the process runs (step.forecasters.global_learners)
+        self._cores = sharing_cores_with(proc)
+        self._cores.__enter__()
 
     def fit(self, cls, ctx, d):
         path = self.entry(cls, ctx, d)
@@ -147,6 +145,7 @@ class BesideFits(SharedFits):
         if self.proc.is_alive():
             self.proc.terminate()
         self.proc.join(5)
+        self._cores.__exit__(None, None, None)
         self._relay()
         shutil.rmtree(self.folder, ignore_errors=True)
         if self.hits or self.misses:

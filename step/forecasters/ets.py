@@ -266,12 +266,12 @@ def fit_ets(series: np.ndarray, fit_end: int, models=("ANN", "AAdN"), processes:
     -------
     EtsFit with ``[N]`` arrays.
     """
-    import os
     import sys
 
     if processes is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        processes = max(1, min(cpus, np.asarray(series).shape[-1] // POOL_MIN_GENES))
+        from step.procs import usable_cpus
+
+        processes = max(1, min(usable_cpus(), np.asarray(series).shape[-1] // POOL_MIN_GENES))
     import multiprocessing as mp
 
     if processes > 1 and sys.platform.startswith("linux") and not mp.current_process().daemon:

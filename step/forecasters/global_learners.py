@@ -51,10 +51,13 @@ _BUSY: list = []
 @contextlib.contextmanager
 def sharing_cores_with(proc):
     """Inside the block, while ``proc`` (anything with ``is_alive()``: the embedding's stream, the
-    per-gene smoothers' process of :mod:`step.forecasters.beside`) runs, LightGBM uses one thread. A
+    per-gene smoothers' process of :mod:`step.forecasters.beside`; None: no process) runs, LightGBM uses one thread. A
     second OpenMP thread spinning on the core that process keeps busy made the job's LightGBM fits
     several times slower; LightGBM's fits are bit for bit the same on any number of threads
     (``deterministic=True`` with ``force_row_wise=True``; tests/forecasters/test_beside.py)."""
+    if proc is None:
+        yield
+        return
     _BUSY.append(proc)
     try:
         yield

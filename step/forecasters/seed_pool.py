@@ -47,8 +47,9 @@ def seed_workers(train_cfg, n_seeds: int, on_epoch: Callable | None = None, n_ge
     if w == 0:
         if train_cfg.torch_threads != 1 or n_genes > AUTO_MAX_GENES:
             return 1
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return max(1, min(cpus, n_seeds, MAX_WORKERS))
+        from step.procs import usable_cpus
+
+        return max(1, min(usable_cpus(), n_seeds, MAX_WORKERS))
     return min(w, n_seeds)
 
 

@@ -273,7 +273,7 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
     if baselines and shared is None:
         shared = _beside(cfg, feats, folds, seeds, on_epoch)
     try:
-        with _one_lightgbm_thread(shared), _seed_pool(cfg, feats, seeds, on_epoch) as pool:
+        with _seed_pool(cfg, feats, seeds, on_epoch) as pool:
             for i, fold in enumerate(tqdm(folds, desc="fits", leave=False,
                                           disable=None if len(folds) > 1 else True)):
                 warm = _fit_step(cfg, feats, fc, rec, fold, i, seeds, warm, on_epoch, timings, baselines, shared,
@@ -282,8 +282,8 @@ def forecast_stage(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: li
         if hasattr(shared, "close"):
             shared.close()
     # the baselines' residual sources first, as when every fit's baselines precede its model
-    fc.interval_sources = {k: fc.interval_sources[k] for k in sorted(
-        fc.interval_sources, key=lambda k: (k not in fc.base, list(fc.base).index(k) if k in fc.base else 0))}
+    src = fc.interval_sources
+    fc.interval_sources = {k: src[k] for k in [*(b for b in fc.base if b in src), *(k for k in src if k not in fc.base)]}
     _best_baseline(fc, [v for v, _, _ in rec.votes])
     _persistence_exactly(cfg, feats, fc)
     _best_per_origin(fc, rec.votes, W, N)
@@ -303,16 +303,6 @@ def _beside(cfg: RunConfig, feats: Features, folds: list[Fold], seeds: list[int]
     if beside_processes(cfg.baselines.processes, n, names, seed_workers(cfg.train, len(seeds), on_epoch, n)) < 2:
         return None
     return start_beside(cfg, feats, folds, names)
-
-
-def _one_lightgbm_thread(shared):
-    """One LightGBM thread while a process beside the job keeps the other core busy (the same fits)."""
-    import contextlib
-
-    from step.forecasters.beside import BesideFits
-    from step.forecasters.global_learners import sharing_cores_with
-
-    return sharing_cores_with(shared.proc) if isinstance(shared, BesideFits) else contextlib.nullcontext()
 
 
 def _seed_pool(cfg: RunConfig, feats: Features, seeds: list[int], on_epoch):
@@ -343,19 +333,20 @@ def _fit_step(cfg: RunConfig, feats: Features, fc: Forecasts, rec: "_Record", fo
     fd = standardise(cfg, feats, fold)
     kind = evidence_kind(cfg, fold.split)
     predictors: dict = {}
-    model_first = isinstance(shared, BesideFits)
-    if model_first:
+
+    def model_step():
         t0 = time.perf_counter()
-        model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch, pool)
+        m = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch, pool)
         timings["training"] += time.perf_counter() - t0
+        return m
+
+    model = model_step() if isinstance(shared, BesideFits) else None
     t0 = time.perf_counter()
     if baselines:
         _baseline_step(cfg, feats, fd, fc, rec, kind, predictors, first=i == 0, shared=shared)
     timings["baselines"] += time.perf_counter() - t0
-    if not model_first:
-        t0 = time.perf_counter()
-        model = _model_step(cfg, feats, fd, fc, rec, kind, seeds, warm, on_epoch, pool)
-        timings["training"] += time.perf_counter() - t0
+    if model is None:
+        model = model_step()
     if cfg.split.horizon > 1 and len(fold.split.idx("test")):
         _horizon_stage(cfg, feats, fd, fc, model, predictors, fold.split.idx("test"), W, N)
     fc.states, fc.scaler = model.res.states, fd.scaler

@@ -52,16 +52,6 @@ def load_stage(cfg: RunConfig) -> GeneTimeCourse:
     """Stage 1: read and validate the data (nothing is written)."""
     return prepare_course(cfg)
 
-def _sharing_cores(pending):
-    import contextlib
-
-    if pending is None:
-        return contextlib.nullcontext()
-    from step.forecasters.global_learners import sharing_cores_with
-
-    return sharing_cores_with(pending)
-
-
 def features_stage(cfg: RunConfig, course: GeneTimeCourse, defer: bool = False) -> Features:
     """Stage 2: per-time graphs, causal window embeddings and the window graph operators (``cfg``
     resolved by :func:`step.auto.resolve_auto`; it is not resolved again here). ``defer``: a
@@ -188,7 +178,9 @@ def _run_job(cfg: RunConfig, out_root: Path | None, run_dir: Path | None, buffer
     timings["embedding"] = time.perf_counter() - t0
     pending = feats.emb_source if hasattr(feats.emb_source, "result") else None
     try:
-        with _sharing_cores(pending):  # LightGBM on one thread while the stream runs beside the job
+        from step.forecasters.global_learners import sharing_cores_with
+
+        with sharing_cores_with(pending):  # LightGBM on one thread while the stream runs beside the job
             fc = forecast_stage(cfg, feats, folds, seeds, timings)
     finally:
         if pending is not None:

@@ -191,8 +191,6 @@ def _child(shared: _Shared) -> None:
         sys.exit(1)
 
 
-
-
 # Above this resident size a forked child would carry a copy of the job's pages in its RSS (a
 # 20,000-gene job: 3.3 GB parent + 3.1 GB child, a 6.5 GB process tree), for a few seconds saved.
 _FORK_MAX_RSS = 1 << 30
@@ -213,18 +211,14 @@ def _can_fork() -> bool:
     """Two or more CPUs, Linux, not a daemon, no Python thread but the main one and tqdm's monitor,
     none of :data:`step.procs.CHILD_UNSAFE` loaded (a job never loads them; a converter or a test session
     may), and at most :data:`_FORK_MAX_RSS` resident. Else the figures are drawn in this process."""
-    import multiprocessing as mp
-    import os
+    from step.procs import can_fork_helper
 
-    from step.procs import CHILD_UNSAFE, fork_is_safe
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     rss = _rss_bytes()
     if rss > _FORK_MAX_RSS:
         log.info("figures drawn in this process: %.1f GB resident, a forked copy would double the "
                  "process tree's resident size", rss / 2**30)
         return False
-    return cpus >= 2 and not mp.current_process().daemon and fork_is_safe(CHILD_UNSAFE)
+    return can_fork_helper()
 
 
 def _note(d: Path, what: str, exc: Exception, trace: bool = False) -> None:
