@@ -113,10 +113,13 @@ def write_csv(path: str | Path, df: "pd.DataFrame") -> Path:
     return write_with(path, _w)
 
 
-def save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
+def save_npz(path: str | Path, compress: bool = True, **arrays: np.ndarray) -> Path:
+    """``arrays`` into the .npz ``path`` (atomic). ``compress=False`` for float arrays such as
+    embeddings: zlib shrinks them by ~9 % at ~50x the time (20,000 genes' window embeddings, 142 MB:
+    ~8 s of CPU compressed, 0.1 s not)."""
     def _w(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
 
     return write_with(path, _w)
 

@@ -5,7 +5,8 @@ import multiprocessing as mp
 import sys
 import threading
 
-__all__ = ["pool_context", "fork_is_safe", "library_threads", "child_exit", "usable_cpus", "can_fork_helper", "POOL_UNSAFE", "CHILD_UNSAFE"]
+__all__ = ["pool_context", "fork_is_safe", "library_threads", "child_exit", "usable_cpus", "can_fork_helper",
+           "torch_huge_pages", "POOL_UNSAFE", "CHILD_UNSAFE", "THP_SETTING"]
 
 #: modules whose threads or runtimes make a fork of the process that loaded them unsafe
 POOL_UNSAFE = ("torch", "lightgbm", "hictkpy")
@@ -80,3 +81,33 @@ def child_exit(code: int) -> None:
         except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
             pass
     os._exit(code)
+
+
+#: where Linux says whether transparent huge pages may be used ("[never]": not at all)
+THP_SETTING = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def torch_huge_pages(setting: str = THP_SETTING) -> bool:
+    """Ask torch to back its CPU buffers of 2 MB and more with transparent huge pages
+    (``THP_MEM_ALLOC_ENABLE=1``, PyTorch >= 2.2), unless the user set that variable (``0`` turns it off)
+    or the kernel has them off (``never``) or has no such setting (not Linux). Whether it is now set.
+
+    torch reads the variable once, at its first allocation, so this must run before ``import torch``
+    (``step/__init__.py`` calls it); child processes inherit it. Each large tensor otherwise faults
+    in 4 KB pages every time it is allocated: at 20,000 genes a training step's activations are
+    ~60 MB tensors, and STEPmr's epochs took 1.6x as long (benchmarks/bench_train_epoch.py). numpy
+    already asks for huge pages for its own large arrays. The pages change where memory lies, not
+    what is computed: the same numbers either way (tests/test_procs.py)."""
+    import os
+
+    if "THP_MEM_ALLOC_ENABLE" in os.environ:
+        return os.environ["THP_MEM_ALLOC_ENABLE"] not in ("", "0")
+    try:
+        with open(setting) as fh:
+            mode = fh.read()
+    except OSError:
+        return False
+    if "[never]" in mode:
+        return False
+    os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+    return True

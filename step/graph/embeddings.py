@@ -436,7 +436,7 @@ def _stream_child(conn, graphs: TemporalGraphs, history: int, cfg: EmbeddingConf
 
 def _save_entry(path: Path, out: np.ndarray, n_times: int, history: int, key: str) -> None:
     """The cache entry of one embedding (atomic)."""
-    save_npz(path, embeddings=out, window_ends=window_ends(n_times, history), key=np.array(key))
+    save_npz(path, compress=False, embeddings=out, window_ends=window_ends(n_times, history), key=np.array(key))
 
 
 def _compute_windows(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, seed: int,

@@ -92,7 +92,7 @@ def write_outputs(d: Path, cfg: RunConfig, course: GeneTimeCourse, ws: WindowSpl
                                    "protocol": ws.protocol, "report": ws.report})
     write_with(d / "history.csv", lambda p: pd.DataFrame(hist_rows).to_csv(p, index=False))
     if emb is not None:
-        save_npz(d / "embeddings.npz", times=course.times[ws.ends], genes=np.array(course.genes),
+        save_npz(d / "embeddings.npz", compress=False, times=course.times[ws.ends], genes=np.array(course.genes),
                  emb=emb[:, -1].astype(np.float32))
 
     def _save_model(p: Path) -> None:

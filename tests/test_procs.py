@@ -1,0 +1,90 @@
+"""step.procs.torch_huge_pages: when it asks torch for huge pages, and that the numbers do not change."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from step.procs import THP_SETTING, torch_huge_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def no_setting(monkeypatch):
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+
+
+@pytest.mark.parametrize("mode, expected", [("always [madvise] never\n", True), ("[always] madvise never\n", True),
+                                            ("always madvise [never]\n", False)])
+def test_follows_the_kernel_setting(tmp_path, no_setting, mode, expected):
+    f = tmp_path / "enabled"
+    f.write_text(mode)
+    assert torch_huge_pages(str(f)) is expected
+    assert os.environ.get("THP_MEM_ALLOC_ENABLE") == ("1" if expected else None)
+
+
+def test_no_kernel_setting_leaves_it_unset(tmp_path, no_setting):
+    assert torch_huge_pages(str(tmp_path / "missing")) is False
+    assert "THP_MEM_ALLOC_ENABLE" not in os.environ
+
+
+@pytest.mark.parametrize("user, expected", [("0", False), ("", False), ("1", True)])
+def test_the_users_setting_wins(tmp_path, monkeypatch, user, expected):
+    f = tmp_path / "enabled"
+    f.write_text("always [madvise] never\n")
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", user)
+    assert torch_huge_pages(str(f)) is expected
+    assert os.environ["THP_MEM_ALLOC_ENABLE"] == user
+
+
+def test_importing_step_sets_it_before_torch():
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    code = "import os, sys, step; print(os.environ.get('THP_MEM_ALLOC_ENABLE'), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    try:
+        allowed = "[never]" not in Path(THP_SETTING).read_text()
+    except OSError:
+        allowed = False
+    assert out == (["1"] if allowed else ["None"]) + ["False"]
+
+
+# A few training steps of STEPmr's blocks on tensors of ~20 MB (above torch's 2 MB threshold for huge
+# pages): the loss and every gradient, to the bit
+_STEPS = r"""
+import hashlib, json, torch
+from step.forecasters.layers import STBlock, scaled_laplacian
+torch.manual_seed(0)
+N = 5000
+A = torch.rand(N, N) * (torch.rand(N, N) < 0.001)
+lap = scaled_laplacian((A + A.T) / 2)
+block = STBlock(4, 32, 32, N, 2, 2, dropout=0.1)
+opt = torch.optim.Adam(block.parameters(), lr=1e-3)
+x = torch.randn(8, 4, 3, N)
+h = hashlib.sha256()
+for _ in range(3):
+    loss = block(x, lap).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    h.update(loss.detach().numpy().tobytes())
+    for p in block.parameters():
+        h.update(p.grad.numpy().tobytes())
+print(json.dumps(h.hexdigest()))
+"""
+
+
+def test_same_numbers_with_and_without_huge_pages():
+    digests = []
+    for setting in ("1", "0"):
+        env = {**os.environ, "THP_MEM_ALLOC_ENABLE": setting, "OMP_NUM_THREADS": "2"}
+        res = subprocess.run([sys.executable, "-c", _STEPS], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        digests.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    assert digests[0] == digests[1]
