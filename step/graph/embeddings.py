@@ -313,7 +313,7 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
     model = Word2Vec(sg=1, vector_size=D, window=cfg.window, negative=cfg.negative, epochs=cfg.epochs,
                      workers=cfg.workers, seed=int(seed) % (2**32), min_count=1, hashfxn=_stable_hash,
                      sorted_vocab=0, sample=0)  # no frequency downsampling: the counts here are not data
-    model.build_vocab_from_freq({t: 1 for t in tokens})
+    _node_vocabulary(model, tokens.tolist())
     if model.wv.index_to_key[: min(V, 3)] != tokens[: min(V, 3)].tolist() or len(model.wv) != V:
         raise RuntimeError("gensim reordered the stream vocabulary; expected node order")
     domain = 2**31 - 1
@@ -339,6 +339,40 @@ def _compute_stream(graphs: TemporalGraphs, history: int, cfg: EmbeddingConfig, 
         if (w + 1) % 10 == 0 and not sys.stderr.isatty():
             log.info("embedding: %d of %d windows", w + 1, ends.size)
     return out
+
+
+def _node_vocabulary(model, tokens: list[str]) -> None:
+    """The state ``model.build_vocab_from_freq({t: 1 for t in tokens})`` leaves, built with numpy.
+
+    gensim's version loops in Python over the vocabulary three times (counts, sampling thresholds,
+    the negative-sampling table): ~6 s before the first walk at 20,000 genes x 40 times (800,000
+    nodes), on the stream's critical path. For the stream's model (every count 1, ``sample=0``,
+    ``min_count=1``, ``sorted_vocab=0``, no hierarchical softmax, no null word, no
+    ``max_final_vocab``) the result is known in closed form: the tokens in order, counts 1, every
+    word kept (``sample_int`` at its maximum), a uniform table. Any other model, or a gensim without
+    ``KeyedVectors.expandos``, goes through gensim. ``tests/graph/test_embeddings.py`` checks that the
+    two give the same vocabulary, tables and initial vectors."""
+    wv = model.wv
+    plain = (model.sample == 0 and model.min_count == 1 and not model.sorted_vocab and not model.hs
+             and not model.null_word and model.max_final_vocab is None and model.negative > 0
+             and isinstance(getattr(wv, "expandos", None), dict) and not wv.expandos and not wv.index_to_key)
+    if not plain:
+        model.build_vocab_from_freq({t: 1 for t in tokens})
+        return
+    V = len(tokens)
+    from collections import defaultdict
+
+    model.corpus_count = 0
+    model.raw_vocab = defaultdict(int)  # what prepare_vocab leaves (keep_raw_vocab=False)
+    model.effective_min_count = model.min_count
+    wv.index_to_key = list(tokens)
+    wv.key_to_index = dict(zip(tokens, range(V)))
+    wv.expandos["count"] = np.ones(V, dtype=np.int64)
+    # every word kept: gensim's probability (sqrt(1 / V) + 1) * V is above 1, stored as 1.0 * (2**32 - 1)
+    wv.expandos["sample_int"] = np.full(V, 2**32 - 1, dtype=np.uint32)
+    domain = 2**31 - 1  # make_cum_table's default; equal counts: a uniform table
+    model.cum_table = np.round(np.arange(1, V + 1, dtype=float) / V * domain).astype(np.uint32)
+    model.prepare_weights(update=False)
 
 
 def _can_stream_beside(cfg: EmbeddingConfig) -> bool:

@@ -564,3 +564,54 @@ def test_a_deferred_stream_that_fails_raises_in_the_caller_and_caches_nothing(tm
     one = dataclasses.replace(cfg, processes=1)
     with pytest.raises(ValueError, match="walks exploded"):
         E.window_embeddings(g, 3, one, seed=2, defer=True)
+
+
+def _stream_model(seed: int = 3):
+    from gensim.models import Word2Vec
+
+    from step.graph.embeddings import _stable_hash
+
+    return Word2Vec(sg=1, vector_size=8, window=3, negative=5, epochs=2, workers=1, seed=seed, min_count=1,
+                    hashfxn=_stable_hash, sorted_vocab=0, sample=0)
+
+
+def test_the_streams_vocabulary_is_gensims():
+    """:func:`step.graph.embeddings._node_vocabulary` (numpy) leaves the model as gensim's
+    ``build_vocab_from_freq`` does: vocabulary, per-word attributes, negative-sampling table, initial
+    vectors; and the two models train to the same vectors bit for bit."""
+    from step.graph.embeddings import _node_vocabulary
+
+    tokens = [str(k) for k in range(1500)]
+    ours, theirs = _stream_model(), _stream_model()
+    _node_vocabulary(ours, tokens)
+    theirs.build_vocab_from_freq({t: 1 for t in tokens})
+    assert ours.wv.index_to_key == theirs.wv.index_to_key
+    assert ours.wv.key_to_index == theirs.wv.key_to_index
+    assert sorted(ours.wv.expandos) == sorted(theirs.wv.expandos)
+    for k, v in theirs.wv.expandos.items():
+        assert ours.wv.expandos[k].dtype == v.dtype, k
+        np.testing.assert_array_equal(ours.wv.expandos[k], v)
+    np.testing.assert_array_equal(ours.cum_table, theirs.cum_table)
+    assert ours.cum_table.dtype == theirs.cum_table.dtype
+    np.testing.assert_array_equal(ours.wv.vectors, theirs.wv.vectors)
+    np.testing.assert_array_equal(ours.syn1neg, theirs.syn1neg)
+    assert (ours.corpus_count, ours.effective_min_count, len(ours.raw_vocab)) == \
+        (theirs.corpus_count, theirs.effective_min_count, len(theirs.raw_vocab))
+    rng = np.random.default_rng(0)
+    sentences = [[str(k) for k in rng.integers(0, 1500, 12)] for _ in range(400)]
+    for m in (ours, theirs):
+        m.train(sentences, total_examples=len(sentences), epochs=2)
+    np.testing.assert_array_equal(ours.wv.vectors, theirs.wv.vectors)
+
+
+def test_another_model_goes_through_gensim():
+    """A model outside the closed form (frequency downsampling on) is built by gensim itself."""
+    from step.graph.embeddings import _node_vocabulary
+
+    m = _stream_model()
+    m.sample = 1e-3
+    calls = []
+    orig = m.build_vocab_from_freq
+    m.build_vocab_from_freq = lambda freq: (calls.append(len(freq)), orig(freq))
+    _node_vocabulary(m, ["a", "b", "c"])
+    assert calls == [3] and m.wv.index_to_key == ["a", "b", "c"]
