@@ -6,7 +6,7 @@ import sys
 import threading
 
 __all__ = ["pool_context", "fork_is_safe", "library_threads", "child_exit", "usable_cpus", "can_fork_helper",
-           "torch_huge_pages", "POOL_UNSAFE", "CHILD_UNSAFE", "THP_SETTING"]
+           "torch_huge_pages", "release_free_memory", "POOL_UNSAFE", "CHILD_UNSAFE", "THP_SETTING"]
 
 #: modules whose threads or runtimes make a fork of the process that loaded them unsafe
 POOL_UNSAFE = ("torch", "lightgbm", "hictkpy")
@@ -110,4 +110,20 @@ def torch_huge_pages(setting: str = THP_SETTING) -> bool:
     if "[never]" in mode:
         return False
     os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+    return True
+
+
+def release_free_memory() -> bool:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``), e.g. before a
+    stage whose own peak adds to what the process holds. Memory that Python, numpy or pandas freed
+    stays resident in the heap otherwise. Whether it ran (False off glibc)."""
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
     return True

@@ -88,3 +88,30 @@ def test_same_numbers_with_and_without_huge_pages():
         assert res.returncode == 0, res.stderr[-2000:]
         digests.append(json.loads(res.stdout.strip().splitlines()[-1]))
     assert digests[0] == digests[1]
+
+
+_TRIM = r"""
+import json, platform
+from step.procs import release_free_memory
+from step.outputs.post import _rss_bytes
+keep = []
+blocks = [bytes(4000) for _ in range(50_000)]   # ~200 MB from the C heap (below its mmap threshold)
+keep.append(bytes(4000))                         # something live above them: free() cannot shrink the heap
+before = _rss_bytes()
+del blocks
+freed = _rss_bytes()
+ran = release_free_memory()
+print(json.dumps([platform.libc_ver()[0], ran, before, freed, _rss_bytes()]))
+"""
+
+
+def test_release_free_memory_gives_the_heaps_free_pages_back():
+    res = subprocess.run([sys.executable, "-c", _TRIM], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    libc, ran, before, freed, after = json.loads(res.stdout.strip().splitlines()[-1])
+    if libc != "glibc":
+        assert ran is False
+        pytest.skip("not glibc: nothing to trim")
+    assert ran is True
+    assert freed > before - 50 * 2**20          # free() alone kept most of the 200 MB resident
+    assert after < freed - 100 * 2**20          # malloc_trim handed it back
