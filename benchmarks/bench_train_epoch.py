@@ -16,7 +16,8 @@ Cases: ``STEPmi`` (``configs/mirna.yaml``: the published miRNA panel, 162 genes,
 ``--scale-data``, an interaction CSV such as the 20,000-gene one that ``benchmarks/bench_defaults.py
 --jobs 20000 --keep DIR`` leaves in DIR; its auto settings apply, e.g. patience 3).
 Each run is a fresh process running the shipped job with ``--epochs`` epochs, no plots, no
-analysis, its embedding cache in a temporary folder (built by the first run), every epoch timed
+analysis, its embedding cache in a temporary folder (built by an untimed first run; the two
+settings take turns at running first), every epoch timed
 (``step.forecasters.train._train_epoch``); the first epoch of each run is left out (allocator
 warm-up). Reports the median epoch per case and setting and whether the two settings wrote the
 same ``predictions.csv`` and ``history.csv`` bit for bit.
@@ -97,42 +98,52 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=None, help="JSON to write (default: by --compare)")
     args = ap.parse_args()
-    cases = [c for c in args.cases.split(",") if c]
+    cases = list(dict.fromkeys(c.strip() for c in args.cases.split(",") if c.strip()))
+    if not cases:
+        ap.error(f"--cases: none given; expected some of {list(CASES)}")
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         ap.error(f"--cases: unknown {unknown}; expected some of {list(CASES)}")
-    if "scale" in cases and not (args.scale_data and Path(args.scale_data).is_file()):
+    scale_data = Path(args.scale_data).resolve() if args.scale_data else None  # the child runs in the repo root
+    if "scale" in cases and not (scale_data and scale_data.is_file()):
         ap.error("--cases scale needs --scale-data CSV (an existing interaction CSV)")
+    if scale_data is not None and "scale" not in cases:
+        print("--scale-data is only read by --cases scale: ignored", file=sys.stderr)
     on_label, off_label, step_setting, default_out = COMPARE[args.compare]
     out_path = Path(args.out) if args.out else ROOT / default_out
     import torch
 
     out: dict = {"command": "python benchmarks/bench_train_epoch.py " + " ".join(sys.argv[1:]),
                  "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                            f"Python {platform.python_version()}, torch {torch.__version__}", "cases": {}}
-    with tempfile.TemporaryDirectory(prefix="step-bench-epoch-") as d:
-        tmp = Path(d)
-        for name in cases:
-            per: dict[bool, list[float]] = {True: [], False: []}
-            files: dict[bool, set] = {True: set(), False: set()}
-            for i in range(args.repeats):
-                for on in (True, False):
-                    t, sha = _run(name, args.compare, on, args.epochs, tmp, i, args.scale_data)
-                    per[on] += t[1:]
-                    files[on].add(tuple(sorted(sha.items())))
-            same = files[True] == files[False] and len(files[True]) == 1
-            a, b = statistics.median(per[True]), statistics.median(per[False])
-            speedup = b / a if step_setting else a / b  # the other setting's epoch over STEP's
-            out["cases"][name] = {f"epoch_s_{on_label}": round(a, 4), f"epoch_s_{off_label}": round(b, 4),
-                                  "speedup": round(speedup, 3), "epochs_timed_per_setting": len(per[False]),
-                                  "same_predictions_and_history_bit_for_bit": same}
-            if name == "scale":
-                out["cases"][name]["data"] = str(args.scale_data)
-            print(f"{name}: median epoch {a:.3f} s with {on_label}, {b:.3f} s with {off_label} (STEP's setting "
-                  f"{speedup:.2f}x faster); "
-                  f"same predictions and history: {same}", flush=True)
-    write_json(out_path, out)
-    print(f"written {out_path}")
+                            f"Python {platform.python_version()}, torch {torch.__version__}",
+                 # the runs' own setting where --compare is not huge_pages (step sets 1 where the kernel allows)
+                 "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE"), "cases": {}}
+    try:
+        with tempfile.TemporaryDirectory(prefix="step-bench-epoch-") as d:
+            tmp = Path(d)
+            for name in cases:
+                _run(name, args.compare, True, 1, tmp, -1, scale_data)  # untimed: fills the embedding cache
+                per: dict[bool, list[float]] = {True: [], False: []}
+                files: dict[bool, set] = {True: set(), False: set()}
+                for i in range(args.repeats):
+                    for on in ((True, False) if i % 2 == 0 else (False, True)):  # each setting first in turn
+                        t, sha = _run(name, args.compare, on, args.epochs, tmp, i, scale_data)
+                        per[on] += t[1:]
+                        files[on].add(tuple(sorted(sha.items())))
+                same = files[True] == files[False] and len(files[True]) == 1
+                a, b = statistics.median(per[True]), statistics.median(per[False])
+                speedup = b / a if step_setting else a / b  # the other setting's epoch over STEP's
+                out["cases"][name] = {f"epoch_s_{on_label}": round(a, 4), f"epoch_s_{off_label}": round(b, 4),
+                                      "speedup": round(speedup, 3), "epochs_timed_per_setting": len(per[False]),
+                                      "same_predictions_and_history_bit_for_bit": same}
+                if name == "scale":
+                    out["cases"][name]["data"] = str(scale_data)
+                print(f"{name}: median epoch {a:.3f} s with {on_label}, {b:.3f} s with {off_label} (STEP's "
+                      f"setting {speedup:.2f}x faster); same predictions and history: {same}", flush=True)
+    finally:
+        if out["cases"]:  # the cases finished before a failure are kept
+            write_json(out_path, out)
+            print(f"written {out_path}")
 
 
 if __name__ == "__main__":

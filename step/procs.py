@@ -90,18 +90,22 @@ THP_SETTING = "/sys/kernel/mm/transparent_hugepage/enabled"
 def torch_huge_pages(setting: str = THP_SETTING) -> bool:
     """Ask torch to back its CPU buffers of 2 MB and more with transparent huge pages
     (``THP_MEM_ALLOC_ENABLE=1``, PyTorch >= 2.2), unless the user set that variable (``0`` turns it off)
-    or the kernel has them off (``never``) or has no such setting (not Linux). Whether it is now set.
+    or the kernel has them off (``never``) or has no such setting (not Linux). Whether it is now on.
 
-    torch reads the variable once, at its first allocation, so this must run before ``import torch``
-    (``step/__init__.py`` calls it); child processes inherit it. Each large tensor otherwise faults
-    in 4 KB pages every time it is allocated: at 20,000 genes a training step's activations are
-    ~60 MB tensors, and STEPmr's epochs took 1.6x as long (benchmarks/bench_train_epoch.py). numpy
-    already asks for huge pages for its own large arrays. The pages change where memory lies, not
-    what is computed: the same numbers either way (tests/test_procs.py)."""
+    torch reads the variable once, at its first CPU allocation, so this must run before anything
+    allocates a tensor (``step/__init__.py`` calls it when ``step`` is imported; a notebook that made
+    a tensor before importing ``step`` keeps 4 KB pages in that process, while processes it starts
+    inherit the variable: the numbers are the same either way). Each large tensor otherwise faults in
+    4 KB pages every time it is allocated: at 20,000 genes a training step's activations are ~60 MB
+    tensors, and STEPmr's epochs took 1.55x as long (benchmarks/bench_train_epoch.py). numpy already
+    asks for huge pages for its own large arrays. A huge page is 2 MB: a tensor's last one may be
+    partly unused (PyTorch notes a slightly higher memory use; the 20,000-gene job's peak was lower).
+    The pages change where memory lies, not what is computed (tests/test_procs.py)."""
     import os
 
-    if "THP_MEM_ALLOC_ENABLE" in os.environ:
-        return os.environ["THP_MEM_ALLOC_ENABLE"] not in ("", "0")
+    if "THP_MEM_ALLOC_ENABLE" in os.environ:  # torch reads it as an integer: "1" on, "0" or text off
+        value = os.environ["THP_MEM_ALLOC_ENABLE"].strip()
+        return value.isdigit() and int(value) != 0
     try:
         with open(setting) as fh:
             mode = fh.read()
@@ -109,6 +113,11 @@ def torch_huge_pages(setting: str = THP_SETTING) -> bool:
         return False
     if "[never]" in mode:
         return False
+    if "torch" in sys.modules:
+        import logging
+
+        logging.getLogger(__name__).debug("THP_MEM_ALLOC_ENABLE set after torch was imported: it applies "
+                                          "only if torch has not allocated a CPU tensor yet")
     os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
     return True
 
@@ -116,14 +125,20 @@ def torch_huge_pages(setting: str = THP_SETTING) -> bool:
 def release_free_memory() -> bool:
     """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``), e.g. before a
     stage whose own peak adds to what the process holds. Memory that Python, numpy or pandas freed
-    stays resident in the heap otherwise. Whether it ran (False off glibc)."""
-    import ctypes
+    stays resident in the heap otherwise. Whether glibc's trim ran (False off glibc or without
+    ctypes; under an ``LD_PRELOAD`` allocator such as jemalloc it runs but that allocator keeps its
+    own pages)."""
     import platform
 
     if platform.libc_ver()[0] != "glibc":
         return False
     try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim
+        trim.argtypes = [ctypes.c_size_t]
+        trim.restype = ctypes.c_int
+        trim(0)
+    except (ImportError, OSError, AttributeError):
         return False
     return True

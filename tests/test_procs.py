@@ -33,7 +33,8 @@ def test_no_kernel_setting_leaves_it_unset(tmp_path, no_setting):
     assert "THP_MEM_ALLOC_ENABLE" not in os.environ
 
 
-@pytest.mark.parametrize("user, expected", [("0", False), ("", False), ("1", True)])
+@pytest.mark.parametrize("user, expected", [("0", False), ("", False), ("1", True), (" 1 ", True),
+                                            ("true", False)])
 def test_the_users_setting_wins(tmp_path, monkeypatch, user, expected):
     f = tmp_path / "enabled"
     f.write_text("always [madvise] never\n")
@@ -60,8 +61,8 @@ _STEPS = r"""
 import hashlib, json, torch
 from step.forecasters.layers import STBlock, scaled_laplacian
 torch.manual_seed(0)
-N = 5000
-A = torch.rand(N, N) * (torch.rand(N, N) < 0.001)
+N = 3000
+A = torch.rand(N, N) * (torch.rand(N, N) < 0.002)
 lap = scaled_laplacian((A + A.T) / 2)
 block = STBlock(4, 32, 32, N, 2, 2, dropout=0.1)
 opt = torch.optim.Adam(block.parameters(), lr=1e-3)
@@ -75,19 +76,32 @@ for _ in range(3):
     h.update(loss.detach().numpy().tobytes())
     for p in block.parameters():
         h.update(p.grad.numpy().tobytes())
-print(json.dumps(h.hexdigest()))
+huge = 0
+for line in open("/proc/self/smaps_rollup"):
+    if line.startswith("AnonHugePages:"):
+        huge = int(line.split()[1])
+print(json.dumps([h.hexdigest(), huge]))
 """
 
 
 def test_same_numbers_with_and_without_huge_pages():
-    digests = []
+    """The same loss and gradients to the bit; then, where the kernel allows huge pages, that the run
+    with the setting on got some (else the comparison was of two runs on 4 KB pages: skipped)."""
+    runs = {}
     for setting in ("1", "0"):
         env = {**os.environ, "THP_MEM_ALLOC_ENABLE": setting, "OMP_NUM_THREADS": "2"}
         res = subprocess.run([sys.executable, "-c", _STEPS], cwd=ROOT, env=env, capture_output=True, text=True,
                              timeout=300)
         assert res.returncode == 0, res.stderr[-2000:]
-        digests.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    assert digests[0] == digests[1]
+        runs[setting] = json.loads(res.stdout.strip().splitlines()[-1])
+    assert runs["1"][0] == runs["0"][0]
+    try:
+        allowed = "[never]" not in Path(THP_SETTING).read_text()
+    except OSError:
+        allowed = False
+    if not allowed or runs["1"][1] == 0:
+        pytest.skip(f"same numbers, but no huge page was in use (kernel allows them: {allowed})")
+    assert runs["0"][1] <= runs["1"][1]
 
 
 _TRIM = r"""
@@ -106,12 +120,15 @@ print(json.dumps([platform.libc_ver()[0], ran, before, freed, _rss_bytes()]))
 
 
 def test_release_free_memory_gives_the_heaps_free_pages_back():
-    res = subprocess.run([sys.executable, "-c", _TRIM], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("MALLOC_")}
+    res = subprocess.run([sys.executable, "-c", _TRIM], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     libc, ran, before, freed, after = json.loads(res.stdout.strip().splitlines()[-1])
     if libc != "glibc":
         assert ran is False
         pytest.skip("not glibc: nothing to trim")
     assert ran is True
-    assert freed > before - 50 * 2**20          # free() alone kept most of the 200 MB resident
-    assert after < freed - 100 * 2**20          # malloc_trim handed it back
+    if before == 0 or freed < before - 50 * 2**20:
+        pytest.skip("free() alone gave the memory back here (or /proc unreadable): nothing left to trim")
+    assert after < freed - 100 * 2**20  # malloc_trim handed the ~200 MB back

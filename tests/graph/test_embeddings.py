@@ -615,3 +615,9 @@ def test_another_model_goes_through_gensim():
     m.build_vocab_from_freq = lambda freq: (calls.append(len(freq)), orig(freq))
     _node_vocabulary(m, ["a", "b", "c"])
     assert calls == [3] and m.wv.index_to_key == ["a", "b", "c"]
+    repeated = _stream_model()
+    seen = []
+    orig = repeated.build_vocab_from_freq
+    repeated.build_vocab_from_freq = lambda freq: (seen.append(len(freq)), orig(freq))
+    _node_vocabulary(repeated, ["a", "b", "a"])  # not the stream's vocabulary: gensim decides
+    assert seen == [2]
