@@ -24,13 +24,11 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from runs_file import add_run
+from runs_file import add_run, timed_job
 
 ROOT = Path(__file__).resolve().parents[1]
 # name -> (module, config, extra arguments)
@@ -46,13 +44,7 @@ JOBS = {
 
 def _job(module: str, config: Path, extra: list[str], run_dir: Path, cache: Path) -> tuple[float, dict]:
     shutil.rmtree(cache, ignore_errors=True)
-    cmd = [sys.executable, "-m", module, "--config", str(config), "--run-dir", str(run_dir)] + extra
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
-    return wall, json.loads((run_dir / "metrics.json").read_text())["runtime_s"]
+    return timed_job(module, config, run_dir, extra)
 
 
 def _numbers(run_dir: Path) -> tuple[bytes, str]:

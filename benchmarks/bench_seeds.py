@@ -12,14 +12,11 @@ run it alone on the machine.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from runs_file import add_run
+from runs_file import add_run, timed_job
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = {"mrna": ("mrna.STEPmr_train_test", "configs/mrna.yaml"),
@@ -29,14 +26,8 @@ JOBS = {"mrna": ("mrna.STEPmr_train_test", "configs/mrna.yaml"),
 
 
 def _job(module: str, config: Path, seeds: int, run_dir: Path) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", module, "--config", str(config), "--protocol", "rolling", "--seeds", str(seeds),
-           "--no-plots", "--no-analysis", "--run-dir", str(run_dir)]
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
-    return wall, json.loads((run_dir / "metrics.json").read_text())["runtime_s"]
+    return timed_job(module, config, run_dir, ["--protocol", "rolling", "--seeds", str(seeds), "--no-plots",
+                                                "--no-analysis"])
 
 
 def bench(name: str, seeds: int, repeats: int, tmp: Path) -> dict:

@@ -357,21 +357,22 @@ def _node_vocabulary(model, tokens: list[str]) -> None:
     import gensim
 
     wv = model.wv
+    V = len(tokens)
+    index = dict(zip(tokens, range(V)))  # shorter than V: a token repeats
     plain = (gensim.__version__.startswith("4.") and model.sample == 0 and model.min_count == 1
              and not model.sorted_vocab and not model.hs and not model.null_word and model.max_final_vocab is None
              and model.negative > 0 and isinstance(getattr(wv, "expandos", None), dict) and not wv.expandos
-             and not wv.index_to_key and len(set(tokens)) == len(tokens))
+             and not wv.index_to_key and len(index) == V)
     if not plain:
         model.build_vocab_from_freq({t: 1 for t in tokens})
         return
-    V = len(tokens)
     from collections import defaultdict
 
     model.corpus_count = 0
     model.raw_vocab = defaultdict(int)  # what prepare_vocab leaves (keep_raw_vocab=False)
     model.effective_min_count = model.min_count
     wv.index_to_key = list(tokens)
-    wv.key_to_index = dict(zip(tokens, range(V)))
+    wv.key_to_index = index
     wv.expandos["count"] = np.ones(V, dtype=np.int64)
     # every word kept: gensim's probability (sqrt(1 / V) + 1) * V is above 1, stored as 1.0 * (2**32 - 1)
     wv.expandos["sample_int"] = np.full(V, 2**32 - 1, dtype=np.uint32)
